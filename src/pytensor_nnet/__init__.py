@@ -1,0 +1,39 @@
+"""Neural-network and sparse-convolution ops for PyTensor 3.
+
+Migrating from the legacy API is one import line: replace ``pytensor.tensor.nnet`` /
+``theano.tensor.nnet`` with ``pytensor_nnet``.
+
+Layers (see ``DESIGN`` in the README): ``shapes`` (pure int maths) -> ``kernels``
+(numpy/Numba, no PyTensor) -> Ops (``conv``, ``blocksparse``, ``pool``, ``sparse``) ->
+public functions -> ``dispatch`` (Numba, JAX registrations) -> ``rewriting``.
+"""
+
+# CONV-IMPORTS (lead fills in)
+
+# Backend registrations (Numba always, JAX when installed) and graph rewrites.
+from pytensor_nnet import dispatch as _dispatch  # noqa: E402,F401
+from pytensor_nnet import rewriting as _rewriting  # noqa: E402,F401
+
+__version__ = "0.1.0"
+
+__all__: list[str] = [
+]
+_UNUSED = [
+    "AbstractConv",
+    "AbstractConv2d",
+    "AbstractConv2d_gradInputs",
+    "AbstractConv2d_gradWeights",
+    "AbstractConv3d",
+    "AbstractConv3d_gradInputs",
+    "AbstractConv3d_gradWeights",
+    "AbstractConv_gradInputs",
+    "AbstractConv_gradWeights",
+    "BaseAbstractConv",
+    "conv2d",
+    "conv2d_grad_wrt_inputs",
+    "conv2d_grad_wrt_weights",
+    "conv3d",
+    "conv3d_grad_wrt_inputs",
+    "conv3d_grad_wrt_weights",
+    "shapes",
+]

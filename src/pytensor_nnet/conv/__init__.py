@@ -1,0 +1,1 @@
+"""Convolution Ops (``ops``) and the legacy user functions (``api``)."""

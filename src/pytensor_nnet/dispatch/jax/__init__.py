@@ -1,0 +1,1 @@
+"""``jax_funcify`` registrations (imported only when JAX is installed)."""

@@ -1,0 +1,1 @@
+"""Graph rewrites, registered in PyTensor's databases under names users can exclude."""
