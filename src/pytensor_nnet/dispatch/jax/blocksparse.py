@@ -1,0 +1,1 @@
+"""JAX registrations for the block-sparse Ops (issue 5)."""

@@ -1,0 +1,1 @@
+"""JAX registrations for the sparse-convolution Ops (issue 6)."""

@@ -1,0 +1,1 @@
+"""Numba registrations for the block-sparse Ops (issue 5)."""

@@ -1,0 +1,1 @@
+"""Numba registrations for pytensor.sparse Ops (issue 7)."""

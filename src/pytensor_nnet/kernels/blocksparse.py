@@ -1,0 +1,1 @@
+"""Block-sparse kernels (issue 5)."""

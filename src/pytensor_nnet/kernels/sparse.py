@@ -1,0 +1,1 @@
+"""Sparse matrix kernels (issue 7)."""

@@ -1,0 +1,1 @@
+"""Sparse-convolution index builder kernels (issue 6)."""

@@ -1,0 +1,1 @@
+"""Inplace rewrite for the block-sparse Ops (issue 5)."""

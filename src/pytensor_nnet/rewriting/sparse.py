@@ -1,0 +1,1 @@
+"""Sparse rewrites, Usmm fusion in Numba mode (issue 7)."""

@@ -1,0 +1,2 @@
+"""Random sparse ops (issue 6)."""
+__all__: list[str] = []
