@@ -8,7 +8,28 @@ Layers (see ``DESIGN`` in the README): ``shapes`` (pure int maths) -> ``kernels`
 public functions -> ``dispatch`` (Numba, JAX registrations) -> ``rewriting``.
 """
 
-# CONV-IMPORTS (lead fills in)
+from pytensor_nnet import shapes
+from pytensor_nnet.conv.api import (
+    conv2d,
+    conv2d_grad_wrt_inputs,
+    conv2d_grad_wrt_weights,
+    conv3d,
+    conv3d_grad_wrt_inputs,
+    conv3d_grad_wrt_weights,
+)
+from pytensor_nnet.conv.ops import (
+    AbstractConv,
+    AbstractConv2d,
+    AbstractConv2d_gradInputs,
+    AbstractConv2d_gradWeights,
+    AbstractConv3d,
+    AbstractConv3d_gradInputs,
+    AbstractConv3d_gradWeights,
+    AbstractConv_gradInputs,
+    AbstractConv_gradWeights,
+    BaseAbstractConv,
+    set_column_buffer_bytes,
+)
 
 # Backend registrations (Numba always, JAX when installed) and graph rewrites.
 from pytensor_nnet import dispatch as _dispatch  # noqa: E402,F401
@@ -16,9 +37,7 @@ from pytensor_nnet import rewriting as _rewriting  # noqa: E402,F401
 
 __version__ = "0.1.0"
 
-__all__: list[str] = [
-]
-_UNUSED = [
+__all__ = [
     "AbstractConv",
     "AbstractConv2d",
     "AbstractConv2d_gradInputs",
@@ -35,5 +54,6 @@ _UNUSED = [
     "conv3d",
     "conv3d_grad_wrt_inputs",
     "conv3d_grad_wrt_weights",
+    "set_column_buffer_bytes",
     "shapes",
 ]

@@ -1,6 +1,7 @@
 """``numba_funcify`` registrations: every Op of the package runs in Numba mode without
 object-mode fallback. Each module registers the Ops of the package module of the same name."""
 
+from pytensor_nnet.dispatch.numba import conv  # noqa: F401
 from pytensor_nnet.dispatch.numba import blocksparse  # noqa: F401  (issue 5)
 from pytensor_nnet.dispatch.numba import sparse  # noqa: F401  (issue 7)
 from pytensor_nnet.dispatch.numba import sparse_conv  # noqa: F401  (issue 6)

@@ -1,0 +1,201 @@
+"""User functions with the legacy signatures: ``conv2d``, ``conv3d`` and their gradients.
+
+They only normalise arguments and apply the Ops of :mod:`pytensor_nnet.conv.ops`. One N-d
+builder per function family; the 2d/3d functions fix ``convdim`` and keep the legacy
+positional order and defaults.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytensor.tensor as pt
+
+from pytensor_nnet.conv.ops import (
+    AbstractConv,
+    AbstractConv_gradInputs,
+    AbstractConv_gradWeights,
+    _LEGACY_CLASSES,
+)
+
+
+def _op(base, convdim, **params):
+    cls = _LEGACY_CLASSES.get((base, convdim))
+    if cls is None:
+        return base(convdim, **params)
+    return cls(**params)
+
+
+def _check_hint_length(hint, length, name):
+    if hint is not None and len(tuple(hint)) != length:
+        raise ValueError(f"{name} must have {length} entries; got {tuple(hint)!r}")
+
+
+def conv_nd(
+    input, filters, convdim, input_shape=None, filter_shape=None, border_mode="valid", subsample=None,
+    filter_flip=True, filter_dilation=None, num_groups=1, unshared=False,
+):
+    """N-d forward convolution (``convdim`` spatial dims); see :func:`conv2d` for the parameters."""
+    _check_hint_length(input_shape, convdim + 2, "input_shape")
+    _check_hint_length(filter_shape, convdim + 2 + (convdim if unshared else 0), "filter_shape")
+    op = _op(
+        AbstractConv, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
+        subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
+        num_groups=num_groups, unshared=unshared,
+    )
+    return op(pt.as_tensor_variable(input), pt.as_tensor_variable(filters))
+
+
+def conv_nd_grad_wrt_inputs(
+    output_grad, filters, input_shape, convdim, filter_shape=None, border_mode="valid", subsample=None,
+    filter_flip=True, filter_dilation=None, num_groups=1, unshared=False,
+):
+    """N-d gradient of a convolution wrt its input; see :func:`conv2d_grad_wrt_inputs`."""
+    if input_shape is None:
+        raise ValueError("input_shape is required: with strides the input size cannot be deduced")
+    _check_hint_length(input_shape, convdim + 2, "input_shape")
+    _check_hint_length(filter_shape, convdim + 2, "filter_shape")
+    input_shape = tuple(input_shape)
+    op = _op(
+        AbstractConv_gradInputs, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
+        subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
+        num_groups=num_groups, unshared=unshared,
+    )
+    return op(pt.as_tensor_variable(filters), pt.as_tensor_variable(output_grad), list(input_shape[2:]))
+
+
+def conv_nd_grad_wrt_weights(
+    input, output_grad, filter_shape, convdim, input_shape=None, border_mode="valid", subsample=None,
+    filter_flip=True, filter_dilation=None, num_groups=1, unshared=False,
+):
+    """N-d gradient of a convolution wrt its filters; see :func:`conv2d_grad_wrt_weights`."""
+    if filter_shape is None:
+        raise ValueError("filter_shape is required: the filter size cannot always be deduced")
+    _check_hint_length(input_shape, convdim + 2, "input_shape")
+    _check_hint_length(filter_shape, convdim + 2, "filter_shape")
+    filter_shape = tuple(filter_shape)
+    op = _op(
+        AbstractConv_gradWeights, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
+        subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
+        num_groups=num_groups, unshared=unshared,
+    )
+    return op(pt.as_tensor_variable(input), pt.as_tensor_variable(output_grad), list(filter_shape[2:]))
+
+
+def conv2d(
+    input, filters, input_shape=None, filter_shape=None, border_mode="valid", subsample=(1, 1),
+    filter_flip=True, image_shape=None, filter_dilation=(1, 1), num_groups=1, unshared=False, **kwargs,
+):
+    """Convolve a mini-batch of 2d feature-map stacks with a set of 2d filters (CNN layer).
+
+    Parameters
+    ----------
+    input : 4-d tensor (batch, in_channels, rows, cols)
+    filters : 4-d tensor (out_channels, in_channels // num_groups, filter_rows, filter_cols)
+    input_shape, filter_shape : tuple of 4 (int or None), optional
+        Shape hints, checked when the graph is built (static) and when it runs.
+    border_mode : str, int or tuple
+        ``"valid"`` (no padding), ``"full"`` (pad kernel-1), ``"half"`` (pad kernel//2), an int
+        (symmetric), ``(int, int)`` per axis, or pairs ``((top, bottom), (left, right))``
+        for asymmetric padding (mixed forms like ``(1, (2, 3))`` too).
+    subsample : tuple of 2 ints
+        Strides.
+    filter_flip : bool
+        True (default): convolution (flip the filters); False: cross-correlation.
+    image_shape : tuple, optional
+        Deprecated alias of ``input_shape``.
+    filter_dilation : tuple of 2 ints
+        Dilation of the filters.
+    num_groups : int
+        Grouped convolution.
+    unshared : bool
+        Locally connected convolution (not implemented yet).
+    **kwargs
+        Accepted for backward compatibility and ignored.
+
+    Returns
+    -------
+    4-d tensor (batch, out_channels, out_rows, out_cols)
+    """
+    if image_shape is not None:
+        warnings.warn(
+            "image_shape is deprecated in conv2d; use input_shape", DeprecationWarning, stacklevel=2
+        )
+        if input_shape is not None:
+            raise ValueError("give input_shape or its deprecated alias image_shape, not both")
+        input_shape = image_shape
+    return conv_nd(
+        input, filters, 2, input_shape, filter_shape, border_mode, subsample, filter_flip,
+        filter_dilation, num_groups, unshared,
+    )
+
+
+def conv3d(
+    input, filters, input_shape=None, filter_shape=None, border_mode="valid", subsample=(1, 1, 1),
+    filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1,
+):
+    """Convolve a mini-batch of 3d feature-map stacks with a set of 3d filters.
+
+    ``input`` (batch, in_channels, depth, rows, cols), ``filters`` (out_channels,
+    in_channels // num_groups, fd, fr, fc) -> (batch, out_channels, od, or, oc). Parameters as
+    :func:`conv2d` with three entries per axis; ``border_mode`` also accepts per-axis
+    ``(before, after)`` pairs (an extension: the legacy conv3d only had symmetric padding).
+    """
+    return conv_nd(
+        input, filters, 3, input_shape, filter_shape, border_mode, subsample, filter_flip,
+        filter_dilation, num_groups,
+    )
+
+
+def conv2d_grad_wrt_inputs(
+    output_grad, filters, input_shape, filter_shape=None, border_mode="valid", subsample=(1, 1),
+    filter_flip=True, filter_dilation=(1, 1), num_groups=1, unshared=False,
+):
+    """Gradient of a 2d convolution wrt its input (a transposed convolution).
+
+    ``output_grad`` (batch, out_channels, out_rows, out_cols), ``filters`` as in :func:`conv2d`,
+    ``input_shape`` (batch, in_channels, rows, cols) with the last two entries required (ints
+    or symbolic scalars) -> (batch, in_channels, rows, cols).
+    """
+    return conv_nd_grad_wrt_inputs(
+        output_grad, filters, input_shape, 2, filter_shape, border_mode, subsample, filter_flip,
+        filter_dilation, num_groups, unshared,
+    )
+
+
+def conv2d_grad_wrt_weights(
+    input, output_grad, filter_shape, input_shape=None, border_mode="valid", subsample=(1, 1),
+    filter_flip=True, filter_dilation=(1, 1), num_groups=1, unshared=False,
+):
+    """Gradient of a 2d convolution wrt its filters.
+
+    ``input`` (batch, in_channels, rows, cols), ``output_grad`` (batch, out_channels, out_rows,
+    out_cols), ``filter_shape`` (out_channels, in_channels // num_groups, fr, fc) with the last
+    two entries required -> (out_channels, in_channels // num_groups, fr, fc).
+    """
+    return conv_nd_grad_wrt_weights(
+        input, output_grad, filter_shape, 2, input_shape, border_mode, subsample, filter_flip,
+        filter_dilation, num_groups, unshared,
+    )
+
+
+def conv3d_grad_wrt_inputs(
+    output_grad, filters, input_shape, filter_shape=None, border_mode="valid", subsample=(1, 1, 1),
+    filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1,
+):
+    """Gradient of a 3d convolution wrt its input; see :func:`conv2d_grad_wrt_inputs` (5-d shapes)."""
+    return conv_nd_grad_wrt_inputs(
+        output_grad, filters, input_shape, 3, filter_shape, border_mode, subsample, filter_flip,
+        filter_dilation, num_groups,
+    )
+
+
+def conv3d_grad_wrt_weights(
+    input, output_grad, filter_shape, input_shape=None, border_mode="valid", subsample=(1, 1, 1),
+    filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1,
+):
+    """Gradient of a 3d convolution wrt its filters; see :func:`conv2d_grad_wrt_weights` (5-d shapes)."""
+    return conv_nd_grad_wrt_weights(
+        input, output_grad, filter_shape, 3, input_shape, border_mode, subsample, filter_flip,
+        filter_dilation, num_groups,
+    )

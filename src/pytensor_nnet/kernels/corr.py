@@ -1,0 +1,223 @@
+"""GEMM-based N-d correlation with groups: forward, gradient wrt inputs, gradient wrt weights.
+
+Arrays are 5-d, ``(batch, channels, D, H, W)`` images and ``(out, in // groups, kd, kh, kw)``
+weights (lower-rank problems are reshaped by the caller, see ``kernels.im2col``). Geometry
+arguments are 3-tuples: ``stride``, ``dilation`` and the padding codes ``pad_before`` /
+``pad_after`` (a size, or ``PAD_FULL`` / ``PAD_HALF``, resolved against the kernel size).
+
+Each function checks its shapes first and raises ``ValueError`` before any loop touches
+memory. The batch is processed in chunks so that the column buffer
+``(channels * taps, chunk * out_positions)`` stays under ``buffer_bytes``; each chunk is one
+GEMM per group. A 1x1x1 kernel with stride 1 and no padding skips im2col entirely.
+
+These are correlations: flipping the kernel (true convolution) is the caller's business.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from pytensor_nnet.kernels.im2col import col2im_add, conv_out_size, im2col_into, resolve_pads
+
+DEFAULT_BUFFER_BYTES = 64 * 2**20
+
+
+@numba.njit(cache=True)
+def _check_groups(channels, w_in_per_group, n_filters, groups):
+    if groups < 1:
+        raise ValueError("num_groups must be >= 1")
+    if channels != w_in_per_group * groups:
+        raise ValueError(
+            "input channels must equal filters' input channels (filters.shape[1]) * num_groups"
+        )
+    if n_filters % groups != 0:
+        raise ValueError("num_groups must divide the number of filters (output channels)")
+
+
+@numba.njit(cache=True)
+def _check_geometry(stride, dilation):
+    for i in range(3):
+        if stride[i] < 1:
+            raise ValueError("subsample (stride) must be >= 1")
+        if dilation[i] < 1:
+            raise ValueError("filter_dilation must be >= 1")
+
+
+@numba.njit(cache=True)
+def _is_pointwise(ksize, stride, pad_lo, pad_hi):
+    for i in range(3):
+        if ksize[i] != 1 or stride[i] != 1 or pad_lo[i] != 0 or pad_hi[i] != 0:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _chunk_size(batch, rows, positions, itemsize, buffer_bytes):
+    per_image = rows * positions * itemsize
+    chunk = buffer_bytes // max(per_image, 1)
+    return max(1, min(batch, chunk))
+
+
+@numba.njit(cache=True)
+def _output_geometry(in_size, ksize, stride, pad_before, pad_after, dilation):
+    pad_lo, pad_hi = resolve_pads(pad_before, pad_after, ksize, dilation)
+    out = conv_out_size(in_size, ksize, stride, pad_lo, pad_hi, dilation)
+    return pad_lo, pad_hi, out
+
+
+@numba.njit(cache=True)
+def corr_forward(x, w, stride, pad_before, pad_after, dilation, groups, buffer_bytes):
+    """Correlate images ``x`` (N, C, D, H, W) with filters ``w`` (M, C // groups, kd, kh, kw).
+
+    Returns ``y`` of shape (N, M, od, oh, ow).
+    """
+    N, C, D, H, W = x.shape
+    M, Cg, kd, kh, kw = w.shape
+    _check_groups(C, Cg, M, groups)
+    _check_geometry(stride, dilation)
+    ksize = (kd, kh, kw)
+    pad_lo, pad_hi, out = _output_geometry((D, H, W), ksize, stride, pad_before, pad_after, dilation)
+    if out[0] < 1 or out[1] < 1 or out[2] < 1:
+        raise ValueError("the (dilated) filter is larger than the padded input")
+    od, oh, ow = out
+    P = od * oh * ow
+    K = Cg * kd * kh * kw
+    Mg = M // groups
+    y = np.empty((N, M, od, oh, ow), dtype=x.dtype)
+    if N == 0 or M == 0:
+        return y
+    yv = y.reshape((N, M, P))
+    w2 = w.reshape((M, K))
+    if _is_pointwise(ksize, stride, pad_lo, pad_hi):
+        for n in range(N):
+            xn = x[n].reshape((C, P))
+            for g in range(groups):
+                np.dot(w2[g * Mg:(g + 1) * Mg], xn[g * Cg:(g + 1) * Cg], yv[n, g * Mg:(g + 1) * Mg])
+        return y
+    chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
+    for n0 in range(0, N, chunk):
+        nb = min(chunk, N - n0)
+        cols = np.empty((C * kd * kh * kw, nb * P), dtype=x.dtype)
+        for i in range(nb):
+            im2col_into(x[n0 + i], cols, i * P, ksize, stride, pad_lo, dilation, out)
+        for g in range(groups):
+            if nb == 1:
+                np.dot(w2[g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K], yv[n0, g * Mg:(g + 1) * Mg])
+                continue
+            res = np.dot(w2[g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K])
+            for i in range(nb):
+                yv[n0 + i, g * Mg:(g + 1) * Mg] = res[:, i * P:(i + 1) * P]
+    return y
+
+
+@numba.njit(cache=True)
+def _gather_top(topv, n0, nb, m0, Mg, P, dtype):
+    """(Mg, nb * P) matrix of the output gradients of images n0..n0+nb, filters m0..m0+Mg."""
+    buf = np.empty((Mg, nb * P), dtype=dtype)
+    for i in range(nb):
+        buf[:, i * P:(i + 1) * P] = topv[n0 + i, m0:m0 + Mg]
+    return buf
+
+
+@numba.njit(cache=True)
+def corr_grad_inputs(w, top, in_size, stride, pad_before, pad_after, dilation, groups, buffer_bytes):
+    """Gradient wrt the images of :func:`corr_forward`: ``dx`` (N, C, *in_size) from ``top``.
+
+    ``in_size`` is the (D, H, W) image size; with strides it cannot be deduced from ``top``.
+    """
+    M, Cg, kd, kh, kw = w.shape
+    N, Mt, od, oh, ow = top.shape
+    C = Cg * groups
+    if Mt != M:
+        raise ValueError("output gradient channels (topgrad.shape[1]) must equal the number of filters")
+    _check_groups(C, Cg, M, groups)
+    _check_geometry(stride, dilation)
+    for i in range(3):
+        if in_size[i] < 1:
+            raise ValueError("input shape must be positive")
+    ksize = (kd, kh, kw)
+    pad_lo, pad_hi, out = _output_geometry(in_size, ksize, stride, pad_before, pad_after, dilation)
+    if out[0] != od or out[1] != oh or out[2] != ow:
+        raise ValueError(
+            "the output gradient's spatial shape does not match a convolution of the given input shape"
+        )
+    D, H, W = in_size
+    P = od * oh * ow
+    K = Cg * kd * kh * kw
+    Mg = M // groups
+    dx = np.zeros((N, C, D, H, W), dtype=top.dtype)
+    if N == 0 or M == 0:
+        return dx
+    topv = top.reshape((N, M, P))
+    w2 = w.reshape((M, K))
+    wt = np.empty((groups, K, Mg), dtype=w.dtype)
+    for g in range(groups):
+        wt[g] = w2[g * Mg:(g + 1) * Mg].T
+    if _is_pointwise(ksize, stride, pad_lo, pad_hi):
+        for n in range(N):
+            dxn = dx[n].reshape((C, P))
+            for g in range(groups):
+                np.dot(wt[g], topv[n, g * Mg:(g + 1) * Mg], dxn[g * Cg:(g + 1) * Cg])
+        return dx
+    chunk = _chunk_size(N, C * kd * kh * kw, P, top.itemsize, buffer_bytes)
+    for n0 in range(0, N, chunk):
+        nb = min(chunk, N - n0)
+        cols = np.empty((C * kd * kh * kw, nb * P), dtype=top.dtype)
+        for g in range(groups):
+            if nb == 1:
+                np.dot(wt[g], topv[n0, g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K])
+            else:
+                tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, top.dtype)
+                np.dot(wt[g], tb, cols[g * K:(g + 1) * K])
+        for i in range(nb):
+            col2im_add(cols, i * P, dx[n0 + i], ksize, stride, pad_lo, dilation, out)
+    return dx
+
+
+@numba.njit(cache=True)
+def corr_grad_weights(x, top, ksize, stride, pad_before, pad_after, dilation, groups, buffer_bytes):
+    """Gradient wrt the filters of :func:`corr_forward`: ``dw`` (M, C // groups, *ksize)."""
+    N, C, D, H, W = x.shape
+    Nt, M, od, oh, ow = top.shape
+    if Nt != N:
+        raise ValueError("output gradient batch size (topgrad.shape[0]) must equal the input batch size")
+    if groups < 1:
+        raise ValueError("num_groups must be >= 1")
+    if C % groups != 0 or M % groups != 0:
+        raise ValueError("num_groups must divide the input channels and the number of filters")
+    _check_geometry(stride, dilation)
+    for i in range(3):
+        if ksize[i] < 1:
+            raise ValueError("filter shape must be positive")
+    Cg = C // groups
+    kd, kh, kw = ksize
+    pad_lo, pad_hi, out = _output_geometry((D, H, W), ksize, stride, pad_before, pad_after, dilation)
+    if out[0] != od or out[1] != oh or out[2] != ow:
+        raise ValueError(
+            "the output gradient's spatial shape does not match a convolution with the given filter shape"
+        )
+    P = od * oh * ow
+    K = Cg * kd * kh * kw
+    Mg = M // groups
+    dw = np.zeros((M, Cg, kd, kh, kw), dtype=x.dtype)
+    if N == 0 or M == 0:
+        return dw
+    dw2 = dw.reshape((M, K))
+    topv = top.reshape((N, M, P))
+    if _is_pointwise(ksize, stride, pad_lo, pad_hi):
+        for n in range(N):
+            xn = x[n].reshape((C, P))
+            for g in range(groups):
+                dw2[g * Mg:(g + 1) * Mg] += np.dot(topv[n, g * Mg:(g + 1) * Mg], xn[g * Cg:(g + 1) * Cg].T)
+        return dw
+    chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
+    for n0 in range(0, N, chunk):
+        nb = min(chunk, N - n0)
+        cols = np.empty((C * kd * kh * kw, nb * P), dtype=x.dtype)
+        for i in range(nb):
+            im2col_into(x[n0 + i], cols, i * P, ksize, stride, pad_lo, dilation, out)
+        for g in range(groups):
+            tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, x.dtype)
+            dw2[g * Mg:(g + 1) * Mg] += np.dot(tb, cols[g * K:(g + 1) * K].T)
+    return dw
