@@ -120,13 +120,17 @@ def _as_shape_vector(shape, convdim, name):
     if isinstance(shape, list | tuple):
         if len(shape) != convdim:
             raise ValueError(f"{name} must have {convdim} entries; got {shape!r}")
-        shape = pt.stack([pt.as_tensor_variable(s) for s in shape]) if shape else shape
+        if all(isinstance(s, int | np.integer) for s in shape):
+            shape = np.asarray(shape, dtype="int64")
+        else:
+            shape = pt.stack([pt.cast(s, "int64") for s in shape])
     shape = pt.as_tensor_variable(shape)
     if shape.ndim != 1 or not shape.dtype.startswith(("int", "uint")):
         raise TypeError(f"{name} must be an int vector of length {convdim}; got {shape.type}")
     if shape.type.shape[0] not in (None, convdim):
         raise ValueError(f"{name} must have {convdim} entries; got a vector of {shape.type.shape[0]}")
-    shape = pt.cast(shape, "int64")
+    if shape.dtype != "int64":
+        shape = pt.cast(shape, "int64")
     values = tuple(_static_entry(shape, i) for i in range(convdim))
     for v in values:
         if v is not None and v < 1:
