@@ -1,0 +1,1 @@
+"""conv3d2d.conv3d (issue 3)."""

@@ -1,0 +1,1 @@
+"""Deprecated legacy conv.conv2d (issue 3)."""

@@ -1,0 +1,1 @@
+"""separable_conv2d / separable_conv3d (issue 3)."""

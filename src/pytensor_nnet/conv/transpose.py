@@ -1,0 +1,1 @@
+"""conv2d_transpose / conv3d_transpose (issue 3)."""

@@ -1,0 +1,1 @@
+"""Bilinear upsampling (issue 3)."""

@@ -1,0 +1,1 @@
+"""Legacy import path conv3d2d (issue 3)."""

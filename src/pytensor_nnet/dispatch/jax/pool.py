@@ -1,0 +1,1 @@
+"""JAX registrations for the pooling and Im2Col/Col2Im Ops (issue 4)."""

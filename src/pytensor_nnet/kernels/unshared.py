@@ -1,0 +1,1 @@
+"""Unshared (locally connected) convolution kernels (issue 3)."""
