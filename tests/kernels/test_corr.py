@@ -120,3 +120,25 @@ def test_as_3d_array_is_a_view_for_contiguous_input():
     x = np.zeros((2, 3, 4, 5))
     assert as_3d_array(x, 2).shape == (2, 3, 1, 4, 5)
     assert np.shares_memory(as_3d_array(x, 2), x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "x_shape, w_shape, params",
+    [
+        ((2, 3, 7, 6), (6, 1, 3, 2), dict(border_mode="half", num_groups=3)),  # depthwise, multiplier 2
+        ((2, 4, 9, 8), (4, 1, 3, 3), dict(border_mode=((2, 0), 1), subsample=(2, 3), filter_dilation=(2, 1), num_groups=4)),
+        ((1, 2, 4, 5, 6), (2, 1, 2, 3, 2), dict(border_mode="full", subsample=(1, 1, 2), num_groups=2)),
+    ],
+)
+def test_direct_depthwise_path(x_shape, w_shape, params, dtype):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    y = conv_forward(x, w, **params)
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    np.testing.assert_allclose(y, conv_ref(x.astype(float), w.astype(float), **params), rtol=tol, atol=tol)
+    gy = rng.standard_normal(y.shape)
+    dx_ref, dw_ref = conv_grads_ref(x.astype(float), w.astype(float), gy, **params)
+    np.testing.assert_allclose(conv_grad_inputs(w, gy.astype(dtype), x_shape[2:], **params), dx_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(conv_grad_weights(x, gy.astype(dtype), w_shape[2:], **params), dw_ref, rtol=tol, atol=tol)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
 from pytensor_nnet.kernels.im2col import col2im_add, conv_out_size, im2col_into, resolve_pads
 
 DEFAULT_BUFFER_BYTES = 64 * 2**20
@@ -53,6 +54,12 @@ def _is_pointwise(ksize, stride, pad_lo, pad_hi):
 
 
 @numba.njit(cache=True)
+def _use_direct(in_per_group, groups):
+    """Depthwise-like: im2col + GEMM would be ``groups`` GEMVs on a taps-times larger buffer."""
+    return in_per_group == 1 and groups > 1
+
+
+@numba.njit(cache=True)
 def _chunk_size(batch, rows, positions, itemsize, buffer_bytes):
     per_image = rows * positions * itemsize
     chunk = buffer_bytes // max(per_image, 1)
@@ -84,6 +91,10 @@ def corr_forward(x, w, stride, pad_before, pad_after, dilation, groups, buffer_b
     P = od * oh * ow
     K = Cg * kd * kh * kw
     Mg = M // groups
+    if _use_direct(Cg, groups):
+        y = np.zeros((N, M, od, oh, ow), dtype=x.dtype)
+        direct_forward(x, w, y, stride, pad_lo, dilation, groups)
+        return y
     y = np.empty((N, M, od, oh, ow), dtype=x.dtype)
     if N == 0 or M == 0:
         return y
@@ -149,6 +160,9 @@ def corr_grad_inputs(w, top, in_size, stride, pad_before, pad_after, dilation, g
     dx = np.zeros((N, C, D, H, W), dtype=top.dtype)
     if N == 0 or M == 0:
         return dx
+    if _use_direct(Cg, groups):
+        direct_grad_inputs(w, top, dx, stride, pad_lo, dilation, groups)
+        return dx
     topv = top.reshape((N, M, P))
     w2 = w.reshape((M, K))
     wt = np.empty((groups, K, Mg), dtype=w.dtype)
@@ -202,6 +216,9 @@ def corr_grad_weights(x, top, ksize, stride, pad_before, pad_after, dilation, gr
     Mg = M // groups
     dw = np.zeros((M, Cg, kd, kh, kw), dtype=x.dtype)
     if N == 0 or M == 0:
+        return dw
+    if _use_direct(Cg, groups):
+        direct_grad_weights(x, top, dw, stride, pad_lo, dilation, groups)
         return dw
     dw2 = dw.reshape((M, K))
     topv = top.reshape((N, M, P))
