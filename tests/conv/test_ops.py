@@ -149,8 +149,9 @@ def test_second_derivative_and_numba_verify_grad():
 def test_pushforward_rop():
     x, w, vx, vw = pt.tensor4("x"), pt.tensor4("w"), pt.tensor4("vx"), pt.tensor4("vw")
     y = conv2d(x, w, **PARAMS_2D)
-    jvp = pytensor.gradient.Rop(y, [x, w], [vx, vw])
-    jvp_x_only = pytensor.gradient.Rop(y, x, vx)
+    # use_op_pushforward: exercise AbstractConv.pushforward itself, not the double pullback
+    jvp = pytensor.gradient.pushforward(y, [x, w], [vx, vw], use_op_pushforward=True)
+    jvp_x_only = pytensor.gradient.pushforward(y, x, vx, use_op_pushforward=True)
     f = pytensor.function([x, w, vx, vw], [jvp, jvp_x_only], mode="FAST_COMPILE", on_unused_input="ignore")
     xv, wv = _data((3, 4, 7, 6), (6, 2, 3, 2))
     vxv, vwv = _data((3, 4, 7, 6), (6, 2, 3, 2), seed=5)

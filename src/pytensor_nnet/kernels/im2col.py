@@ -165,4 +165,7 @@ def as_3d_geometry(values, fill):
 def as_3d_array(x, n_lead):
     """View ``x`` of shape ``(*lead, *spatial)`` with ``len(lead) == n_lead`` as ``(*lead, D, H, W)``."""
     spatial = x.shape[n_lead:]
-    return np.ascontiguousarray(x).reshape(x.shape[:n_lead] + (1,) * (3 - len(spatial)) + spatial)
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable:  # read-only arrays are another Numba type: avoid a recompile
+        x = x.copy()
+    return x.reshape(x.shape[:n_lead] + (1,) * (3 - len(spatial)) + spatial)
