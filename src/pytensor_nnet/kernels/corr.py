@@ -7,8 +7,9 @@ arguments are 3-tuples: ``stride``, ``dilation`` and the padding codes ``pad_bef
 
 Each function checks its shapes first and raises ``ValueError`` before any loop touches
 memory. The batch is processed in chunks so that the column buffer
-``(channels * taps, chunk * out_positions)`` stays under ``buffer_bytes``; each chunk is one
-GEMM per group. A 1x1x1 kernel with stride 1 and no padding skips im2col entirely.
+``(channels * taps, chunk * out_positions)`` stays under ``buffer_bytes`` (or one image's
+columns, if larger); each chunk is one GEMM per group. Chunks hold one image unless images
+have very few output positions (see ``MIN_GEMM_COLUMNS``). A 1x1x1 kernel with stride 1 and no padding skips im2col entirely.
 
 These are correlations: flipping the kernel (true convolution) is the caller's business.
 """
@@ -59,11 +60,19 @@ def _use_direct(in_per_group, groups):
     return in_per_group == 1 and groups > 1
 
 
+#: Images are batched into one GEMM only while a chunk has fewer output positions than this:
+#: measured on 2 cores, one GEMM per image (its column buffer stays in cache, and its result
+#: lands in place) beats a batched GEMM plus the scatter of its result, unless images are tiny.
+MIN_GEMM_COLUMNS = 256
+
+
 @numba.njit(cache=True)
 def _chunk_size(batch, rows, positions, itemsize, buffer_bytes):
-    per_image = rows * positions * itemsize
-    chunk = buffer_bytes // max(per_image, 1)
-    return max(1, min(batch, chunk))
+    """Images per chunk: enough for ``MIN_GEMM_COLUMNS`` output positions, at least one, and no
+    more than fit in ``buffer_bytes`` (a single image's columns are the minimum buffer)."""
+    wanted = (MIN_GEMM_COLUMNS + positions - 1) // max(positions, 1)
+    fitting = buffer_bytes // max(rows * positions * itemsize, 1)
+    return max(1, min(batch, wanted, fitting))
 
 
 @numba.njit(cache=True)
@@ -235,6 +244,9 @@ def corr_grad_weights(x, top, ksize, stride, pad_before, pad_after, dilation, gr
         for i in range(nb):
             im2col_into(x[n0 + i], cols, i * P, ksize, stride, pad_lo, dilation, out)
         for g in range(groups):
-            tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, x.dtype)
-            dw2[g * Mg:(g + 1) * Mg] += np.dot(tb, cols[g * K:(g + 1) * K].T)
+            if nb == 1:
+                dw2[g * Mg:(g + 1) * Mg] += np.dot(topv[n0, g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K].T)
+            else:
+                tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, x.dtype)
+                dw2[g * Mg:(g + 1) * Mg] += np.dot(tb, cols[g * K:(g + 1) * K].T)
     return dw
