@@ -118,9 +118,7 @@ def corr_forward(x, w, stride, pad_before, pad_after, dilation, groups, buffer_b
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
-        cols = np.empty((C * kd * kh * kw, nb * P), dtype=x.dtype)
-        for i in range(nb):
-            im2col_into(x[n0 + i], cols, i * P, ksize, stride, pad_lo, dilation, out)
+        cols = _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out)
         for g in range(groups):
             if nb == 1:
                 np.dot(w2[g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K], yv[n0, g * Mg:(g + 1) * Mg])
@@ -129,6 +127,16 @@ def corr_forward(x, w, stride, pad_before, pad_after, dilation, groups, buffer_b
             for i in range(nb):
                 yv[n0 + i, g * Mg:(g + 1) * Mg] = res[:, i * P:(i + 1) * P]
     return y
+
+
+@numba.njit(cache=True)
+def _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out):
+    """im2col of images n0..n0+nb side by side: (C * taps, nb * out_positions)."""
+    P = out[0] * out[1] * out[2]
+    cols = np.empty((x.shape[1] * ksize[0] * ksize[1] * ksize[2], nb * P), dtype=x.dtype)
+    for i in range(nb):
+        im2col_into(x[n0 + i], cols, i * P, ksize, stride, pad_lo, dilation, out)
+    return cols
 
 
 @numba.njit(cache=True)
@@ -240,9 +248,7 @@ def corr_grad_weights(x, top, ksize, stride, pad_before, pad_after, dilation, gr
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
-        cols = np.empty((C * kd * kh * kw, nb * P), dtype=x.dtype)
-        for i in range(nb):
-            im2col_into(x[n0 + i], cols, i * P, ksize, stride, pad_lo, dilation, out)
+        cols = _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out)
         for g in range(groups):
             if nb == 1:
                 dw2[g * Mg:(g + 1) * Mg] += np.dot(topv[n0, g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K].T)

@@ -20,13 +20,9 @@ from pytensor_nnet.kernels.im2col import _valid_range
 
 
 @numba.njit(cache=True)
-def _row_span(ox_size, sw, x_off, W):
-    return _valid_range(ox_size, sw, x_off, W)
-
-
-@numba.njit(cache=True)
-def direct_forward(x, w, y, stride, pad, dilation, groups):
-    """``y[n, m] = sum_taps w[m, 0, tap] * x[n, m // (M // groups), window(tap)]`` (``y`` must be zeroed)."""
+def _direct_axpy(x, y, w, stride, pad, dilation, groups, adjoint):
+    """``y[n, m] += w[m, 0, tap] * x[n, c, window(tap)]`` for every tap, or its adjoint
+    ``x[n, c, window(tap)] += w[m, 0, tap] * y[n, m]`` when ``adjoint`` (c = m // (M // groups))."""
     N, C, D, H, W = x.shape
     M, _, kd, kh, kw = w.shape
     _, _, od, oh, ow = y.shape
@@ -42,7 +38,7 @@ def direct_forward(x, w, y, stride, pad, dilation, groups):
                     for e in range(kw):
                         wv = w[m, 0, a, b, e]
                         x_off = e * dw - pw
-                        lo, hi = _row_span(ow, sw, x_off, W)
+                        lo, hi = _valid_range(ow, sw, x_off, W)
                         for z in range(od):
                             iz = z * sd - pd + a * dd
                             if iz < 0 or iz >= D:
@@ -51,51 +47,29 @@ def direct_forward(x, w, y, stride, pad, dilation, groups):
                                 iy = r * sh - ph + b * dh
                                 if iy < 0 or iy >= H:
                                     continue
-                                src = x[n, c, iz, iy]
-                                dst = y[n, m, z, r]
-                                if sw == 1:
+                                x_row = x[n, c, iz, iy]
+                                y_row = y[n, m, z, r]
+                                if adjoint:
                                     for q in range(lo, hi):
-                                        dst[q] += wv * src[q + x_off]
-                                else:
+                                        x_row[q * sw + x_off] += wv * y_row[q]
+                                elif sw == 1:  # unit stride: a contiguous, vectorised axpy
                                     for q in range(lo, hi):
-                                        dst[q] += wv * src[q * sw + x_off]
+                                        y_row[q] += wv * x_row[q + x_off]
+                                else:  # strided reads
+                                    for q in range(lo, hi):
+                                        y_row[q] += wv * x_row[q * sw + x_off]
+
+
+@numba.njit(cache=True)
+def direct_forward(x, w, y, stride, pad, dilation, groups):
+    """``y[n, m] = sum_taps w[m, 0, tap] * x[n, m // (M // groups), window(tap)]`` (``y`` must be zeroed)."""
+    _direct_axpy(x, y, w, stride, pad, dilation, groups, False)
 
 
 @numba.njit(cache=True)
 def direct_grad_inputs(w, top, dx, stride, pad, dilation, groups):
     """Adjoint of :func:`direct_forward` wrt ``x``: accumulate into ``dx`` (zero it first)."""
-    N, C, D, H, W = dx.shape
-    M, _, kd, kh, kw = w.shape
-    _, _, od, oh, ow = top.shape
-    sd, sh, sw = stride
-    pd, ph, pw = pad
-    dd, dh, dw = dilation
-    Mg = M // groups
-    for n in range(N):
-        for m in range(M):
-            c = m // Mg
-            for a in range(kd):
-                for b in range(kh):
-                    for e in range(kw):
-                        wv = w[m, 0, a, b, e]
-                        x_off = e * dw - pw
-                        lo, hi = _row_span(ow, sw, x_off, W)
-                        for z in range(od):
-                            iz = z * sd - pd + a * dd
-                            if iz < 0 or iz >= D:
-                                continue
-                            for r in range(oh):
-                                iy = r * sh - ph + b * dh
-                                if iy < 0 or iy >= H:
-                                    continue
-                                src = top[n, m, z, r]
-                                dst = dx[n, c, iz, iy]
-                                if sw == 1:
-                                    for q in range(lo, hi):
-                                        dst[q + x_off] += wv * src[q]
-                                else:
-                                    for q in range(lo, hi):
-                                        dst[q * sw + x_off] += wv * src[q]
+    _direct_axpy(dx, top, w, stride, pad, dilation, groups, True)
 
 
 @numba.njit(cache=True)
@@ -114,7 +88,7 @@ def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
             for b in range(kh):
                 for e in range(kw):
                     x_off = e * dw - pw
-                    lo, hi = _row_span(ow, sw, x_off, W)
+                    lo, hi = _valid_range(ow, sw, x_off, W)
                     acc = 0.0
                     for n in range(N):
                         for z in range(od):
