@@ -1,1 +1,544 @@
-"""Pooling Ops and pool_2d / pool_3d (issue 4); legacy path of signal.pool."""
+"""Pooling: ``pool_2d`` / ``pool_3d`` and the Ops of the legacy ``pytensor.tensor.signal.pool``.
+
+Migrating is one import line: ``from pytensor.tensor.signal.pool import pool_2d`` becomes
+``from pytensor_nnet.pool import pool_2d``. Same names, signatures, defaults and semantics:
+
+- modes ``"max"``, ``"sum"``, ``"average_inc_pad"`` (divide by the window size, padding
+  included), ``"average_exc_pad"`` (divide by the number of input elements in the window);
+- the last ``ndim`` axes are pooled, any number of leading axes is allowed;
+- ``ignore_border=False`` keeps the last, partial windows (output size
+  ``ceil((n - ws) / stride) + 1``, at least 1); the legacy default ``ignore_border=None``
+  warns (``DeprecationWarning``) and means False;
+- ``pad`` (symmetric, ``< ws``, only with ``ignore_border=True``) never wins a max;
+- ties in max pooling: every element equal to its window's maximum receives the window's
+  full gradient (see ``kernels.pool`` for the exact rules).
+
+One N-d implementation: every Op has an ``ndim`` prop (1, 2 or 3 pooled axes). ``ws``,
+``stride`` and ``pad`` are inputs (int vectors), as in the legacy Ops; when they are
+constants the output's static shape is known and bad values raise ``ValueError`` when the
+graph is built, otherwise when it runs.
+
+Differences from the legacy code (improvements): a window larger than the padded input with
+``ignore_border=True`` raises instead of returning an empty array; zero or negative strides,
+negative padding or ``pad >= ws`` raise ``ValueError`` (the legacy code crashed, returned
+garbage or raised ``NotImplementedError`` with a wrong message); ``average_exc_pad`` with
+padding has a gradient; ``ws``/``stride``/``pad`` may be single ints.
+
+========================================  ==========================================================
+Op                                        pullback
+========================================  ==========================================================
+``Pool(mode)``: ``y = pool(x)``           ``MaxPoolGrad`` (max) or ``AveragePoolGrad``
+``MaxPoolGrad``: ``gx(x, y, gz)``         gz: ``DownsampleFactorMaxGradGrad``; x, y: zeros
+``AveragePoolGrad``: ``gx(x, gz)``        gz: ``Pool(mode)``; x: zeros
+``DownsampleFactorMaxGradGrad(x, y, g)``  g: ``MaxPoolGrad``; x, y: zeros
+========================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor import config
+from pytensor.gradient import DisconnectedType, disconnected_type
+from pytensor.graph.basic import Apply, Constant
+from pytensor.graph.op import Op
+from pytensor.tensor.type import TensorType
+
+from pytensor_nnet.kernels import pool as kernels
+from pytensor_nnet.kernels.im2col import as_3d_geometry
+
+__all__ = [
+    "AveragePoolGrad",
+    "DownsampleFactorMaxGradGrad",
+    "MaxPoolGrad",
+    "Pool",
+    "PoolGrad",
+    "check_pool_args",
+    "max_pool_2d_same_size",
+    "pool_2d",
+    "pool_3d",
+]
+
+MODES = tuple(kernels.MODES)
+AVERAGE_MODES = ("sum", "average_inc_pad", "average_exc_pad")
+
+
+# ----------------------------------------------------------------------------- arguments
+def _check_mode(mode, allowed=MODES):
+    if mode not in allowed:
+        raise ValueError(f"mode must be one of {', '.join(repr(m) for m in allowed)}; got {mode!r}")
+    return mode
+
+
+def _check_ndim(ndim):
+    if ndim not in (1, 2, 3):
+        raise ValueError(f"ndim (the number of pooled axes) must be 1, 2 or 3; got {ndim!r}")
+    return int(ndim)
+
+
+def check_pool_args(in_spatial, ws, stride, pad, ignore_border):
+    """Check a pooling geometry; ``ValueError`` naming the argument and the values.
+
+    ``in_spatial``, ``ws``, ``stride``, ``pad`` are per-axis tuples; entries may be ``None``
+    (unknown when the graph is built), which skips the checks that need them.
+    """
+    for name, values, minimum in (("ws", ws, 1), ("stride", stride, 1), ("pad", pad, 0)):
+        if any(v is not None and v < minimum for v in values):
+            raise ValueError(f"{name} entries must be >= {minimum}; got {name}={tuple(values)}")
+    for w, p in zip(ws, pad):
+        if w is not None and p is not None and p >= w:
+            raise ValueError(f"pad must be smaller than ws on every axis; got pad={tuple(pad)}, ws={tuple(ws)}")
+    if not ignore_border and any(p is not None and p > 0 for p in pad):
+        raise ValueError(f"pad={tuple(pad)} requires ignore_border=True (as in the legacy API)")
+    if ignore_border:
+        for i, (n, w, p) in enumerate(zip(in_spatial, ws, pad)):
+            if None not in (n, w, p) and n + 2 * p < w:
+                raise ValueError(
+                    f"ws={tuple(ws)} is larger than the padded input on pooled axis {i} (size {n}, pad {p}) "
+                    "with ignore_border=True: no window fits; use a smaller window, more padding or "
+                    "ignore_border=False"
+                )
+
+
+def _static_entries(var, n):
+    """The entries of the int vector ``var`` known when the graph is built (None elsewhere)."""
+    from pytensor.tensor.basic import get_scalar_constant_value
+    from pytensor.tensor.exceptions import NotScalarConstantError
+
+    if isinstance(var, Constant):
+        return tuple(int(v) for v in np.asarray(var.data).ravel())
+    values = []
+    for i in range(n):
+        try:
+            values.append(int(get_scalar_constant_value(var[i])))
+        except (NotScalarConstantError, ValueError, TypeError, IndexError):
+            values.append(None)
+    return tuple(values)
+
+
+def _geometry_input(value, ndim, name):
+    """``value`` (int, sequence or int vector variable) as an int64 vector of ``ndim`` entries,
+    and its static entries (``None`` where unknown)."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        value = (int(value),) * ndim
+    if isinstance(value, list | tuple):
+        if len(value) != ndim:
+            raise ValueError(f"{name} must have {ndim} entries (one per pooled axis); got {value!r}")
+        if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value):
+            value = np.asarray(value, dtype="int64")
+        else:
+            value = pt.stack([pt.cast(v, "int64") for v in value])
+    var = pt.as_tensor_variable(value)
+    if var.ndim != 1 or not var.dtype.startswith(("int", "uint")):
+        raise TypeError(f"{name} must be an int or a vector of {ndim} ints; got {var.type}")
+    if var.type.shape[0] not in (None, ndim):
+        raise ValueError(f"{name} must have {ndim} entries (one per pooled axis); got {var.type.shape[0]}")
+    if var.dtype != "int64":
+        var = pt.cast(var, "int64")
+    return var, _static_entries(var, ndim)
+
+
+def _geometry_inputs(ndim, ws, stride, pad):
+    ws, ws_static = _geometry_input(ws, ndim, "ws")
+    stride, stride_static = (ws, ws_static) if stride is None else _geometry_input(stride, ndim, "stride")
+    pad, pad_static = _geometry_input((0,) * ndim if pad is None else pad, ndim, "pad")
+    return (ws, stride, pad), (ws_static, stride_static, pad_static)
+
+
+def _as_pool_input(x, ndim, name="x", dtype=None):
+    x = pt.as_tensor_variable(x)
+    if x.ndim < ndim:
+        raise ValueError(f"{name} must have at least {ndim} dimensions to pool {ndim} axes; got {x.ndim}")
+    if dtype is not None and x.dtype != dtype:
+        x = pt.cast(x, dtype)
+    if x.dtype not in ("float32", "float64") and not x.dtype.startswith(("int", "uint")):
+        raise TypeError(f"{name} must have a float32, float64 or integer dtype; got {x.dtype}")
+    return x
+
+
+def _out_size(n, ws, stride, pad, ignore_border):
+    """Legacy output size of one axis; ints give an int, anything symbolic gives a variable."""
+    if all(isinstance(v, int | np.integer) for v in (n, ws, stride, pad)):
+        return int(kernels.out_size_1axis(int(n), int(ws), int(stride), int(pad), bool(ignore_border)))
+    if ignore_border:  # never negative, so shape graphs do not pre-empt the Op's own error
+        return pt.maximum((n + 2 * pad - ws) // stride + 1, 0)
+    partial = pt.maximum(0, (n - 1 - ws + stride) // stride) + 1
+    if isinstance(stride, int | np.integer) and isinstance(ws, int | np.integer):
+        return (n - 1) // stride + 1 if stride >= ws else partial
+    return pt.switch(pt.ge(stride, ws), (n - 1) // stride + 1, partial)
+
+
+def _legacy_alias(value, alias, alias_name, name, default=None):
+    if alias is None:
+        return value
+    if value is not None and value != default:
+        raise ValueError(f"give either {name} or its deprecated alias {alias_name}, not both")
+    warnings.warn(
+        f"the {alias_name!r} parameter is deprecated; use {name!r} instead", DeprecationWarning, stacklevel=4
+    )
+    return alias
+
+
+# ----------------------------------------------------------------------------- Ops
+class _PoolBase(Op):
+    """Common props, argument handling and run-time geometry of the pooling Ops."""
+
+    __props__ = ("ignore_border", "mode", "ndim")
+    #: Number of leading (non-geometry) inputs of make_node.
+    n_data_inputs = 1
+
+    def __init__(self, ignore_border=False, mode="max", ndim=2):
+        self.ignore_border = bool(ignore_border)
+        self.mode = _check_mode(mode)
+        self.ndim = _check_ndim(ndim)
+
+    @staticmethod
+    def out_shape(imgshape, ws=None, ignore_border=False, stride=None, pad=None, ndim=2, ds=None, st=None,
+                  padding=None):
+        """Output shape of pooling an input of shape ``imgshape`` (legacy static method).
+
+        Entries may be ints or symbolic scalars; the leading axes are unchanged.
+        """
+        ws = _legacy_alias(ws, ds, "ds", "ws")
+        stride = _legacy_alias(stride, st, "st", "stride")
+        pad = _legacy_alias(pad, padding, "padding", "pad")
+        ndim = _check_ndim(ndim)
+        if ws is None:
+            raise ValueError("ws (the window shape) is required")
+        ws = (ws,) * ndim if isinstance(ws, int | np.integer) else tuple(ws)
+        stride = ws if stride is None else ((stride,) * ndim if isinstance(stride, int | np.integer) else tuple(stride))
+        pad = (0,) * ndim if pad is None else ((pad,) * ndim if isinstance(pad, int | np.integer) else tuple(pad))
+        imgshape = tuple(imgshape)
+        if len(imgshape) < ndim:
+            raise ValueError(f"imgshape must have at least {ndim} entries; got {imgshape}")
+        spatial = imgshape[-ndim:]
+        static = [v if isinstance(v, int | np.integer) else None for v in (*spatial, *ws, *stride, *pad)]
+        check_pool_args(static[:ndim], static[ndim:2 * ndim], static[2 * ndim:3 * ndim], static[3 * ndim:],
+                        ignore_border)
+        out = [_out_size(n, w, s, p, ignore_border) for n, w, s, p in zip(spatial, ws, stride, pad)]
+        return list(imgshape[:-ndim]) + out
+
+    # -- graph building
+    def _prepare(self, x, ws, stride, pad):
+        """Geometry inputs, static checks, and the static output shape of pooling ``x``."""
+        geometry, (ws_s, stride_s, pad_s) = _geometry_inputs(self.ndim, ws, stride, pad)
+        spatial = x.type.shape[-self.ndim:]
+        check_pool_args(spatial, ws_s, stride_s, pad_s, self.ignore_border)
+        out = []
+        for n, w, s, p in zip(spatial, ws_s, stride_s, pad_s):
+            out.append(None if None in (n, w, s, p) else _out_size(n, w, s, p, self.ignore_border))
+        return geometry, x.type.shape[:-self.ndim] + tuple(out)
+
+    def _check_static_shape(self, var, expected, name):
+        for s, e in zip(var.type.shape, expected):
+            if s is not None and e is not None and s != e:
+                raise ValueError(f"{name} has static shape {var.type.shape}, but pooling gives {expected}")
+
+    # -- running
+    def _kernel_geometry(self, x_shape, ws, stride, pad):
+        """Check the run-time geometry (rich messages) and return the 3-d kernel arguments."""
+        ws, stride, pad = (tuple(int(v) for v in a) for a in (ws, stride, pad))
+        for name, v in (("ws", ws), ("stride", stride), ("pad", pad)):
+            if len(v) != self.ndim:
+                raise ValueError(f"{name} must have {self.ndim} entries; got {v}")
+        check_pool_args(x_shape[-self.ndim:], ws, stride, pad, self.ignore_border)
+        return as_3d_geometry(ws, 1), as_3d_geometry(stride, 1), as_3d_geometry(pad, 0)
+
+    def _to_4d(self, a):
+        """View ``a`` (*lead, *spatial) as (prod(lead), D, H, W)."""
+        nd = self.ndim
+        spatial = a.shape[a.ndim - nd:]
+        lead = int(np.prod(a.shape[:a.ndim - nd], dtype=np.int64))
+        a = np.ascontiguousarray(a)
+        if not a.flags.writeable:  # read-only arrays are another Numba type: avoid a recompile
+            a = a.copy()
+        return a.reshape((lead,) + as_3d_geometry(spatial, 1))
+
+    def _from_4d(self, a4, lead_shape):
+        return a4.reshape(tuple(lead_shape) + a4.shape[4 - self.ndim:])
+
+    def _geometry_disconnected(self):
+        return [disconnected_type() for _ in range(3)]
+
+    def connection_pattern(self, node):
+        return [[True]] * self.n_data_inputs + [[False]] * 3
+
+
+class Pool(_PoolBase):
+    """Pooling of the last ``ndim`` axes of ``x`` (legacy ``signal.pool.Pool``).
+
+    Parameters
+    ----------
+    ignore_border : bool
+        False keeps the last, partial windows of each axis (no padding then).
+    mode : {"max", "sum", "average_inc_pad", "average_exc_pad"}
+    ndim : int
+        Number of pooled (trailing) axes: 1, 2 or 3.
+
+    ``make_node(x, ws, stride=None, pad=None)``: ``x`` (*lead, *spatial); ``ws``, ``stride``
+    (default ``ws``) and ``pad`` (default 0) are ``ndim`` ints -> (*lead, *out_spatial).
+    """
+
+    def __init__(self, ignore_border=False, mode="max", ndim=2, openmp=None):
+        super().__init__(ignore_border, mode, ndim)
+
+    def make_node(self, x, ws, stride=None, pad=None):
+        x = _as_pool_input(x, self.ndim)
+        geometry, out_shape = self._prepare(x, ws, stride, pad)
+        return Apply(self, [x, *geometry], [TensorType(x.dtype, shape=out_shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        x, ws, stride, pad = inputs
+        geo = self._kernel_geometry(x.shape, ws, stride, pad)
+        y = kernels.pool_forward(self._to_4d(x), *geo, self.ignore_border, kernels.MODES[self.mode],
+                                 kernels.lowest_value(x.dtype))
+        output_storage[0][0] = self._from_4d(y, x.shape[:x.ndim - self.ndim])
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        x_shape = input_shapes[0]
+        ws, stride, pad = node.inputs[1:]
+        nd = self.ndim
+        spatial = [_out_size(x_shape[-nd + i], ws[i], stride[i], pad[i], self.ignore_border) for i in range(nd)]
+        return [tuple(x_shape[:-nd]) + tuple(spatial)]
+
+    def pullback(self, inputs, outputs, cotangents):
+        x, ws, stride, pad = inputs
+        (gz,) = cotangents
+        if x.dtype.startswith(("int", "uint")):
+            return [pt.zeros_like(x, dtype=config.floatX), *self._geometry_disconnected()]
+        if self.mode == "max":
+            gx = MaxPoolGrad(self.ignore_border, ndim=self.ndim)(x, outputs[0], gz, ws, stride, pad)
+        else:
+            gx = AveragePoolGrad(self.ignore_border, mode=self.mode, ndim=self.ndim)(x, gz, ws, stride, pad)
+        return [gx, *self._geometry_disconnected()]
+
+    def pushforward(self, inputs, outputs, tangents):
+        x, ws, stride, pad = inputs
+        tx = tangents[0]
+        if isinstance(tx.type, DisconnectedType):
+            return [disconnected_type()]
+        if self.mode == "max":
+            return [DownsampleFactorMaxGradGrad(self.ignore_border, ndim=self.ndim)(x, outputs[0], tx, ws, stride, pad)]
+        return [Pool(self.ignore_border, mode=self.mode, ndim=self.ndim)(tx, ws, stride, pad)]
+
+
+class _LinearPoolOp(_PoolBase):
+    """Ops linear in their last data input (a gradient) and locally constant in the others."""
+
+    def pushforward(self, inputs, outputs, tangents):
+        data = tangents[:self.n_data_inputs]
+        if all(isinstance(t.type, DisconnectedType) for t in data):
+            return [disconnected_type()]
+        if isinstance(data[-1].type, DisconnectedType):
+            return [outputs[0].zeros_like()]
+        inputs = list(inputs)
+        inputs[self.n_data_inputs - 1] = data[-1]
+        return [self(*inputs)]
+
+    def _max_inputs(self, x, maxout, gz):
+        """``x``, ``maxout`` (x's dtype) and ``gz`` (x's dtype for float x) of the max-pooling pair."""
+        x = _as_pool_input(x, self.ndim)
+        maxout = _as_pool_input(maxout, self.ndim, "maxout", x.dtype)
+        gz = _as_pool_input(gz, self.ndim, "gz")
+        gz = _as_pool_input(gz, self.ndim, "gz", x.dtype if x.dtype.startswith("float") else gz.dtype)
+        for var, name in ((maxout, "maxout"), (gz, "gz")):
+            if var.ndim != x.ndim:
+                raise ValueError(f"{name} must have as many dimensions as x ({x.ndim}); got {var.ndim}")
+        return x, maxout, gz
+
+    def _adjoint_pullback(self, inputs, cotangents, adjoint):
+        """Pullback of the max-pooling pair: ``adjoint`` applied to the cotangent, zero for x, maxout."""
+        x, maxout, _, ws, stride, pad = inputs
+        g = adjoint(self.ignore_border, ndim=self.ndim)(x, maxout, cotangents[0], ws, stride, pad)
+        return [x.zeros_like(), maxout.zeros_like(), g, *self._geometry_disconnected()]
+
+
+class PoolGrad(_LinearPoolOp):
+    """Base class of the pooling gradient Ops (legacy name)."""
+
+    def __init__(self, ignore_border, mode="max", ndim=2, openmp=None):
+        super().__init__(ignore_border, mode, ndim)
+
+    def _grad_dtype(self, x, g):
+        return x.dtype if x.dtype.startswith("float") else pt.as_tensor_variable(g).dtype
+
+
+class MaxPoolGrad(PoolGrad):
+    """Gradient of max pooling wrt its input (legacy ``signal.pool.MaxPoolGrad``).
+
+    ``make_node(x, maxout, gz, ws, stride=None, pad=None)``: ``maxout = Pool(x)`` and its
+    gradient ``gz`` -> ``gx`` shaped like ``x``. Every element equal to its window's maximum
+    receives the window's gradient.
+    """
+
+    n_data_inputs = 3
+
+    def __init__(self, ignore_border, ndim=2, openmp=None):
+        super().__init__(ignore_border, "max", ndim)
+
+    def make_node(self, x, maxout, gz, ws, stride=None, pad=None):
+        x, maxout, gz = self._max_inputs(x, maxout, gz)
+        geometry, out_shape = self._prepare(x, ws, stride, pad)
+        self._check_static_shape(maxout, out_shape, "maxout")
+        self._check_static_shape(gz, out_shape, "gz")
+        return Apply(self, [x, maxout, gz, *geometry], [TensorType(gz.dtype, shape=x.type.shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        x, maxout, gz, ws, stride, pad = inputs
+        geo = self._kernel_geometry(x.shape, ws, stride, pad)
+        gx = kernels.max_pool_grad(self._to_4d(x), self._to_4d(maxout), self._to_4d(gz), *geo, self.ignore_border)
+        output_storage[0][0] = gx.reshape(x.shape)
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [input_shapes[0]]
+
+    def pullback(self, inputs, outputs, cotangents):
+        return self._adjoint_pullback(inputs, cotangents, DownsampleFactorMaxGradGrad)
+
+
+class AveragePoolGrad(PoolGrad):
+    """Gradient of sum / average pooling wrt its input (legacy ``signal.pool.AveragePoolGrad``).
+
+    ``make_node(x, gz, ws, stride=None, pad=None, dummy=None)``: only ``x``'s shape is used;
+    ``gz`` is the output gradient -> ``gx`` shaped like ``x``. ``dummy`` is ignored (legacy).
+    """
+
+    n_data_inputs = 2
+
+    def __init__(self, ignore_border, mode="average_inc_pad", ndim=2):
+        super().__init__(ignore_border, _check_mode(mode, AVERAGE_MODES), ndim)
+
+    def make_node(self, x, gz, ws, stride=None, pad=None, dummy=None):
+        x = _as_pool_input(x, self.ndim)
+        gz = _as_pool_input(gz, self.ndim, "gz")
+        gz = _as_pool_input(gz, self.ndim, "gz", self._grad_dtype(x, gz))
+        geometry, out_shape = self._prepare(x, ws, stride, pad)
+        if gz.ndim != x.ndim:
+            raise ValueError(f"gz must have as many dimensions as x ({x.ndim}); got {gz.ndim}")
+        self._check_static_shape(gz, out_shape, "gz")
+        return Apply(self, [x, gz, *geometry], [TensorType(gz.dtype, shape=x.type.shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        x, gz, ws, stride, pad = inputs
+        ws3, stride3, pad3 = self._kernel_geometry(x.shape, ws, stride, pad)
+        in_size = as_3d_geometry(x.shape[x.ndim - self.ndim:], 1)
+        gx = kernels.average_pool_grad(self._to_4d(gz), in_size, ws3, stride3, pad3, self.ignore_border,
+                                       kernels.MODES[self.mode])
+        output_storage[0][0] = gx.reshape(x.shape)
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [input_shapes[0]]
+
+    def pullback(self, inputs, outputs, cotangents):
+        x, gz, ws, stride, pad = inputs
+        (ggx,) = cotangents
+        ggz = Pool(self.ignore_border, mode=self.mode, ndim=self.ndim)(ggx, ws, stride, pad)
+        return [x.zeros_like(), ggz, *self._geometry_disconnected()]
+
+
+class DownsampleFactorMaxGradGrad(_LinearPoolOp):
+    """Second derivative of max pooling (legacy name): the adjoint of :class:`MaxPoolGrad` in
+    its gradient argument.
+
+    ``make_node(x, maxout, gz, ws, stride=None, pad=None)``: ``gz`` shaped like ``x`` ->
+    shaped like ``maxout``; each window sums ``gz`` over the elements equal to its maximum.
+    It is also the forward-mode derivative (pushforward) of max pooling.
+    """
+
+    n_data_inputs = 3
+
+    def __init__(self, ignore_border, mode="max", ndim=2, openmp=None):
+        super().__init__(ignore_border, _check_mode(mode, ("max",)), ndim)
+
+    def make_node(self, x, maxout, gz, ws, stride=None, pad=None):
+        x, maxout, gz = self._max_inputs(x, maxout, gz)
+        geometry, out_shape = self._prepare(x, ws, stride, pad)
+        self._check_static_shape(maxout, out_shape, "maxout")
+        self._check_static_shape(gz, x.type.shape, "gz (shaped like x)")
+        return Apply(self, [x, maxout, gz, *geometry], [TensorType(gz.dtype, shape=out_shape)()])
+
+    def perform(self, node, inputs, output_storage):
+        x, maxout, gz, ws, stride, pad = inputs
+        geo = self._kernel_geometry(x.shape, ws, stride, pad)
+        if gz.shape != x.shape:
+            raise ValueError(f"gz must have the shape of x {x.shape}; got {gz.shape}")
+        ggz = kernels.max_pool_grad_grad(self._to_4d(x), self._to_4d(maxout), self._to_4d(gz), *geo,
+                                         self.ignore_border)
+        output_storage[0][0] = self._from_4d(ggz, x.shape[:x.ndim - self.ndim])
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [input_shapes[1]]
+
+    def pullback(self, inputs, outputs, cotangents):
+        return self._adjoint_pullback(inputs, cotangents, MaxPoolGrad)
+
+
+# ----------------------------------------------------------------------------- public functions
+def _pool_nd(ndim, fname, input, ws, ignore_border, stride, pad, mode, ds, st, padding):
+    ws = _legacy_alias(ws, ds, "ds", "ws")
+    stride = _legacy_alias(stride, st, "st", "stride")
+    pad = _legacy_alias(pad, padding, "padding", "pad", default=(0,) * ndim)
+    if ws is None:
+        raise ValueError(f"{fname}: ws (the window shape) is required")
+    input = pt.as_tensor_variable(input)
+    if input.ndim < ndim:
+        raise ValueError(f"{fname} pools the last {ndim} axes: input must have at least {ndim} dimensions; "
+                         f"got {input.ndim}")
+    if ignore_border is None:
+        warnings.warn(
+            f"{fname}(): ignore_border was not given; it means False (partial windows at the end are kept), "
+            "as in the legacy API. Pass ignore_border=True (what PyTorch does) or False explicitly.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        ignore_border = False
+    _check_mode(mode)
+    return Pool(ignore_border, mode=mode, ndim=ndim)(input, ws, stride, pad)
+
+
+def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="max", ds=None, st=None,
+            padding=None):
+    """Pool the last two axes of ``input`` (legacy ``signal.pool.pool_2d``).
+
+    Parameters
+    ----------
+    input : tensor, shape (*lead, H, W)
+        Any number (>= 0) of leading axes.
+    ws : int or pair of int
+        Window shape (required; ``ds`` is its deprecated alias).
+    ignore_border : bool
+        True: only whole windows (``(H + 2 * pad - ws) // stride + 1`` outputs). False: keep
+        the last, partial windows. ``None`` (default) warns and means False, as before.
+    stride : int or pair of int, optional
+        Default ``ws`` (deprecated alias ``st``).
+    pad : int or pair of int
+        Symmetric padding, smaller than ``ws``, only with ``ignore_border=True``; padding never
+        wins a max (deprecated alias ``padding``).
+    mode : {"max", "sum", "average_inc_pad", "average_exc_pad"}
+
+    Returns
+    -------
+    tensor, shape (*lead, out_H, out_W), the dtype of ``input``
+    """
+    return _pool_nd(2, "pool_2d", input, ws, ignore_border, stride, pad, mode, ds, st, padding)
+
+
+def pool_3d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0, 0), mode="max", ds=None, st=None,
+            padding=None):
+    """Pool the last three axes of ``input`` (legacy ``signal.pool.pool_3d``); see :func:`pool_2d`.
+
+    ``input`` has shape (*lead, D, H, W); ``ws``, ``stride`` and ``pad`` have three entries.
+    """
+    return _pool_nd(3, "pool_3d", input, ws, ignore_border, stride, pad, mode, ds, st, padding)
+
+
+def max_pool_2d_same_size(input, patch_size):
+    """Keep the maximum of each non-overlapping ``patch_size`` patch of the last two axes and set
+    everything else to zero (legacy). Ties keep every tied element; a trailing partial patch
+    becomes zero. Output shape = input shape.
+    """
+    input = _as_pool_input(input, 2, "input")
+    output = Pool(True, ndim=2)(input, patch_size)
+    return MaxPoolGrad(True, ndim=2)(input, output, output, patch_size)

@@ -227,8 +227,8 @@ def test_legacy_signature_and_names():
     g = pytensor.grad(y.sum(), x)
     assert isinstance(g.owner.op, AbstractConv2d_gradInputs)
     assert isinstance(g.owner.op, AbstractConv_gradInputs)
-    with pytest.raises(NotImplementedError, match="unshared"):
-        conv2d(x, pt.tensor("w6", shape=(None,) * 6), unshared=True)
+    y_unshared = conv2d(x, pt.tensor("w6", shape=(None,) * 6), unshared=True)  # tests/conv/test_unshared.py
+    assert y_unshared.owner.op.unshared
 
 
 def test_integer_inputs_are_upcast():

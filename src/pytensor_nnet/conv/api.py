@@ -31,13 +31,18 @@ def _check_hint_length(hint, length, name):
         raise ValueError(f"{name} must have {length} entries; got {tuple(hint)!r}")
 
 
+def _filter_ndim(convdim, unshared):
+    """Rank of the filters: (out, in/groups, *k), or unshared (out, *out_spatial, in/groups, *k)."""
+    return convdim + 2 + (convdim if unshared else 0)
+
+
 def conv_nd(
     input, filters, convdim, input_shape=None, filter_shape=None, border_mode="valid", subsample=None,
     filter_flip=True, filter_dilation=None, num_groups=1, unshared=False,
 ):
     """N-d forward convolution (``convdim`` spatial dims); see :func:`conv2d` for the parameters."""
     _check_hint_length(input_shape, convdim + 2, "input_shape")
-    _check_hint_length(filter_shape, convdim + 2 + (convdim if unshared else 0), "filter_shape")
+    _check_hint_length(filter_shape, _filter_ndim(convdim, unshared), "filter_shape")
     op = _op(
         AbstractConv, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
         subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
@@ -54,7 +59,7 @@ def conv_nd_grad_wrt_inputs(
     if input_shape is None:
         raise ValueError("input_shape is required: with strides the input size cannot be deduced")
     _check_hint_length(input_shape, convdim + 2, "input_shape")
-    _check_hint_length(filter_shape, convdim + 2, "filter_shape")
+    _check_hint_length(filter_shape, _filter_ndim(convdim, unshared), "filter_shape")
     input_shape = tuple(input_shape)
     op = _op(
         AbstractConv_gradInputs, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
@@ -72,14 +77,14 @@ def conv_nd_grad_wrt_weights(
     if filter_shape is None:
         raise ValueError("filter_shape is required: the filter size cannot always be deduced")
     _check_hint_length(input_shape, convdim + 2, "input_shape")
-    _check_hint_length(filter_shape, convdim + 2, "filter_shape")
+    _check_hint_length(filter_shape, _filter_ndim(convdim, unshared), "filter_shape")
     filter_shape = tuple(filter_shape)
     op = _op(
         AbstractConv_gradWeights, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
         subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
         num_groups=num_groups, unshared=unshared,
     )
-    return op(pt.as_tensor_variable(input), pt.as_tensor_variable(output_grad), list(filter_shape[2:]))
+    return op(pt.as_tensor_variable(input), pt.as_tensor_variable(output_grad), list(filter_shape[-convdim:]))
 
 
 def conv2d(
@@ -92,7 +97,9 @@ def conv2d(
     ----------
     input : 4-d tensor (batch, in_channels, rows, cols)
     filters : 4-d tensor (out_channels, in_channels // num_groups, filter_rows, filter_cols)
-    input_shape, filter_shape : tuple of 4 (int or None), optional
+        or, unshared, 6-d (out_channels, out_rows, out_cols, in_channels // num_groups,
+        filter_rows, filter_cols)
+    input_shape, filter_shape : tuple of 4 (int or None), optional (filter_shape: 6 unshared)
         Shape hints, checked when the graph is built (static) and when it runs.
     border_mode : str, int or tuple
         ``"valid"`` (no padding), ``"full"`` (pad kernel-1), ``"half"`` (pad kernel//2), an int
@@ -109,7 +116,8 @@ def conv2d(
     num_groups : int
         Grouped convolution.
     unshared : bool
-        Locally connected convolution (not implemented yet).
+        Locally connected convolution: a different filter bank at every output position
+        (groups, strides, padding and dilation all supported).
     **kwargs
         Accepted for backward compatibility and ignored.
 

@@ -14,9 +14,11 @@ Op                     computes                                 pullback
 =====================  =======================================  ==============================
 
 Shapes: ``img`` (batch, in_channels, *spatial), ``kern`` (out_channels,
-in_channels // num_groups, *kernel), ``top`` (batch, out_channels, *out_spatial). ``shape`` is
-the spatial shape of the missing operand (image for GI, kernel for GW), as a vector of
-``convdim`` ints; it is needed because strides make it ambiguous.
+in_channels // num_groups, *kernel), or with ``unshared=True`` (locally connected: one filter
+bank per output position) ``(out_channels, *out_spatial, in_channels // num_groups, *kernel)``,
+``top`` (batch, out_channels, *out_spatial). ``shape`` is the spatial shape of the missing
+operand (image for GI, kernel for GW; for unshared kernels only the ``*kernel`` part), as a
+vector of ``convdim`` ints; it is needed because strides make it ambiguous.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from pytensor.scalar import upcast
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet import shapes
-from pytensor_nnet.kernels import corr
+from pytensor_nnet.conv import reference
+from pytensor_nnet.kernels import corr, unshared as unshared_kernels
 from pytensor_nnet.kernels.conv import flip_spatial, kernel_geometry
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
 
@@ -171,7 +174,10 @@ class BaseAbstractConv(Op):
     num_groups : int
         Grouped convolution: channels and filters are split in ``num_groups`` groups.
     unshared : bool
-        Locally connected (unshared) convolution: not implemented yet.
+        Locally connected (unshared) convolution: filters
+        ``(out, *out_spatial, in // num_groups, *kernel)``, a different filter bank at every
+        output position (groups and every other parameter are supported). ``kshp`` then has
+        ``2 + 2 * convdim`` entries.
     """
 
     __props__ = (
@@ -200,10 +206,6 @@ class BaseAbstractConv(Op):
     ):
         if convdim not in (1, 2, 3):
             raise ValueError(f"convdim must be 1, 2 or 3; got {convdim!r}")
-        if unshared:
-            raise NotImplementedError(
-                "unshared=True (locally connected convolution) is not implemented yet in pytensor_nnet"
-            )
         if not isinstance(num_groups, int | np.integer) or isinstance(num_groups, bool) or num_groups < 1:
             raise ValueError(f"num_groups must be a positive int; got {num_groups!r}")
         self.convdim = int(convdim)
@@ -212,9 +214,9 @@ class BaseAbstractConv(Op):
         self.filter_dilation = _tuple_param(filter_dilation, convdim, "filter_dilation")
         self.filter_flip = bool(filter_flip)
         self.num_groups = int(num_groups)
-        self.unshared = False
+        self.unshared = bool(unshared)
         self.imshp = _shape_hint(imshp, convdim + 2, "imshp")
-        self.kshp = _shape_hint(kshp, convdim + 2, "kshp")
+        self.kshp = _shape_hint(kshp, self.kern_ndim, "kshp")
         self._check_hints_agree()
 
     # ------------------------------------------------------------------ helpers
@@ -222,6 +224,24 @@ class BaseAbstractConv(Op):
     def geometry(self):
         """3-d geometry of the compiled kernels for this Op's parameters."""
         return kernel_geometry(self.border_mode, self.subsample, self.filter_dilation)
+
+    @property
+    def kern_ndim(self):
+        """Number of dimensions of the filters: ``2 + convdim``, or ``2 + 2 * convdim`` unshared."""
+        return 2 + self.convdim * (2 if self.unshared else 1)
+
+    def _in_per_group(self, kern_shape):
+        return kern_shape[1 + self.convdim] if self.unshared else kern_shape[1]
+
+    def _kern_spatial(self, kern):
+        """The kernel's spatial sizes (a shape tuple or a symbolic shape)."""
+        return kern[len(kern) - self.convdim:] if isinstance(kern, tuple) else kern[-self.convdim:]
+
+    def _kern_shape(self, n_filters, out_spatial, in_per_group, kernel_spatial):
+        """Filter shape from its parts (``out_spatial`` only enters unshared filters)."""
+        if self.unshared:
+            return (n_filters, *out_spatial, in_per_group, *kernel_spatial)
+        return (n_filters, in_per_group, *kernel_spatial)
 
     def _params(self):
         return {name: getattr(self, name) for name in self.__props__}
@@ -241,7 +261,7 @@ class BaseAbstractConv(Op):
 
     def _check_shapes(self, img_shape, kern_shape, img_name, kern_name):
         """Static checks of a forward convolution of ``img_shape`` by ``kern_shape``."""
-        channels, in_per_group, n_filters = img_shape[1], kern_shape[1], kern_shape[0]
+        channels, in_per_group, n_filters = img_shape[1], self._in_per_group(kern_shape), kern_shape[0]
         if channels is not None and in_per_group is not None and channels != in_per_group * self.num_groups:
             raise ValueError(
                 f"input channels ({img_name}[1] = {channels}) must equal filters' input channels "
@@ -259,9 +279,17 @@ class BaseAbstractConv(Op):
         for i, size in enumerate(out[2:]):
             if size is not None and size < 1:
                 raise ValueError(
-                    f"the (dilated) filter ({kern_name} spatial {tuple(kern_shape[2:])}, dilation "
+                    f"the (dilated) filter ({kern_name} spatial {self._kern_spatial(tuple(kern_shape))}, dilation "
                     f"{self.filter_dilation}) is larger than the padded input ({img_name} spatial "
                     f"{tuple(img_shape[2:])}, border_mode {self.border_mode!r}) on spatial axis {i}"
+                )
+        if self.unshared:
+            region = tuple(kern_shape[1:1 + self.convdim])
+            if any(r is not None and o is not None and r != o for r, o in zip(region, out[2:])):
+                raise ValueError(
+                    f"the unshared filters' output region ({kern_name}[1:{1 + self.convdim}] = {region}) "
+                    f"must match the output's spatial shape {tuple(out[2:])} (input {img_name} spatial "
+                    f"{tuple(img_shape[2:])}, border_mode {self.border_mode!r}, subsample {self.subsample})"
                 )
         return out
 
@@ -277,38 +305,39 @@ class BaseAbstractConv(Op):
         return TensorType(dtype, shape=tuple(shape))
 
     def flops(self, inp, outp):
-        """Multiply-adds x 2 of a forward convolution with input shape ``inp`` and output ``outp``."""
-        kern = inp[1]
-        per_output = int(np.prod(kern[1:]))
-        return 2 * int(np.prod(outp)) * per_output
+        """Floating-point operations (2 x multiply-adds) of this forward convolution.
+
+        ``inp`` is ``(image_shape, kernel_shape)``, ``outp`` the output shape (or ``[shape]``,
+        as the legacy profiling hook passed it). Any rank, groups and unshared filters.
+        """
+        return reference.flops(inp, outp, self.num_groups, self.unshared)
 
     def conv(self, img, kern, mode="valid", dilation=1, num_groups=1, unshared=False, direction="forward"):
-        """Slow numpy reference of the legacy API (debugging aid): correlation, no flip.
+        """Basic slow numpy convolution (legacy debugging method): see :func:`conv.reference.conv`."""
+        return reference.conv(img, kern, mode, dilation, num_groups, unshared, direction)
 
-        ``direction`` is ``"forward"`` (``img``, ``kern`` -> top), ``"backprop inputs"``
-        (``img`` is the top gradient) or ``"backprop weights"`` (``kern`` is the top
-        gradient, result is the kernel gradient for a kernel as large as ``img - top + 1``).
-        """
-        from pytensor_nnet.kernels.conv import conv_forward, conv_grad_inputs, conv_grad_weights
+    def unshared2d(self, inp, kern, out_shape, direction="forward"):
+        """Basic slow unshared 2-d convolution of one channel: see :func:`conv.reference.unshared2d`."""
+        return reference.unshared2d(inp, kern, out_shape, direction)
 
-        if unshared:
-            raise NotImplementedError("unshared convolution is not implemented yet")
-        nd = img.ndim - 2
-        dilation = (dilation,) * nd if isinstance(dilation, int) else tuple(dilation)
-        if direction == "forward":
-            return conv_forward(img, kern, mode, None, dilation, num_groups, filter_flip=False)
-        if direction == "backprop inputs":
-            spatial = [t + (k - 1) * d for t, k, d in zip(img.shape[2:], kern.shape[2:], dilation)]
-            return conv_grad_inputs(kern, img, spatial, mode, None, dilation, num_groups, filter_flip=False)
-        if direction == "backprop weights":
-            kspatial = [(i - t) // d + 1 for i, t, d in zip(img.shape[2:], kern.shape[2:], dilation)]
-            return conv_grad_weights(img, kern, kspatial, mode, None, dilation, num_groups, filter_flip=False)
-        raise ValueError(f"direction must be 'forward', 'backprop inputs' or 'backprop weights'; got {direction!r}")
-
-    def _run(self, fn, *args):
-        """Call a compiled kernel with this Op's geometry on 3-d views; returns a 5-d array."""
+    def _run(self, kind, *args):
+        """Run the compiled kernel ``kind`` ("forward", "grad_inputs", "grad_weights"; shared or
+        unshared after this Op) with this Op's geometry on 3-d views; returns a 5-d (or, for
+        unshared filters, 8-d) array."""
+        family = unshared_kernels if self.unshared else corr
+        fn = getattr(family, ("unshared_" if self.unshared else "corr_") + kind)
         geo = self.geometry
         return fn(*args, geo.stride, geo.pad_before, geo.pad_after, geo.dilation, self.num_groups, COLUMN_BUFFER_BYTES)
+
+    def _kern_to_3d(self, kern):
+        if self.unshared:
+            return unshared_kernels.as_3d_unshared(kern, self.convdim)
+        return as_3d_array(kern, 2)
+
+    def _kern_from_3d(self, kern):
+        if self.unshared:
+            return unshared_kernels.from_3d_unshared(kern, self.convdim)
+        return self._from_3d(kern)
 
     def _from_3d(self, arr):
         return arr.reshape(arr.shape[:2] + arr.shape[5 - self.convdim:])
@@ -318,7 +347,8 @@ class AbstractConv(BaseAbstractConv):
     """Forward convolution ``top = conv(img, kern)``.
 
     ``make_node(img, kern)``: ``img`` (batch, in_channels, *spatial), ``kern``
-    (out_channels, in_channels // num_groups, *kernel) -> (batch, out_channels, *out_spatial).
+    (out_channels, in_channels // num_groups, *kernel), or unshared (out_channels,
+    *out_spatial, in_channels // num_groups, *kernel) -> (batch, out_channels, *out_spatial).
     """
 
     def make_node(self, img, kern):
@@ -326,7 +356,7 @@ class AbstractConv(BaseAbstractConv):
         img, kern = pt.as_tensor_variable(img), pt.as_tensor_variable(kern)
         dtype = _float_dtype(img.dtype, kern.dtype)
         img = _as_float_tensor(img, dtype, nd, "input")
-        kern = _as_float_tensor(kern, dtype, nd, "filters")
+        kern = _as_float_tensor(kern, dtype, self.kern_ndim, "filters")
         img_shape = _merge_static(img.type.shape, self.imshp, "imshp", "the input")
         kern_shape = _merge_static(kern.type.shape, self.kshp, "kshp", "the filters")
         out = self._check_shapes(img_shape, kern_shape, "input.shape", "filters.shape")
@@ -337,7 +367,7 @@ class AbstractConv(BaseAbstractConv):
         self._check_runtime(img.shape, kern.shape)
         if self.filter_flip:
             kern = flip_spatial(kern, self.convdim)
-        top = self._run(corr.corr_forward, as_3d_array(img, 2), as_3d_array(kern, 2))
+        top = self._run("forward", as_3d_array(img, 2), self._kern_to_3d(kern))
         output_storage[0][0] = self._from_3d(top).astype(node.outputs[0].dtype, copy=False)
 
     def infer_shape(self, fgraph, node, input_shapes):
@@ -348,7 +378,7 @@ class AbstractConv(BaseAbstractConv):
         img, kern = inputs
         (top_grad,) = cotangents
         d_img = self._sibling(AbstractConv_gradInputs)(kern, top_grad, img.shape[2:])
-        d_kern = self._sibling(AbstractConv_gradWeights)(img, top_grad, kern.shape[2:])
+        d_kern = self._sibling(AbstractConv_gradWeights)(img, top_grad, self._kern_spatial(kern.shape))
         return [_like(d_img, img), _like(d_kern, kern)]
 
     def pushforward(self, inputs, outputs, tangents):
@@ -367,8 +397,9 @@ class AbstractConv(BaseAbstractConv):
 class AbstractConv_gradInputs(BaseAbstractConv):
     """Gradient of :class:`AbstractConv` wrt its input (a transposed convolution).
 
-    ``make_node(kern, topgrad, shape)``: ``kern`` (out, in // groups, *kernel), ``topgrad``
-    (batch, out, *out_spatial), ``shape`` the image's spatial shape -> (batch, in, *shape).
+    ``make_node(kern, topgrad, shape)``: ``kern`` (out, in // groups, *kernel) (or unshared
+    (out, *out_spatial, in // groups, *kernel)), ``topgrad`` (batch, out, *out_spatial),
+    ``shape`` the image's spatial shape -> (batch, in, *shape).
     ``shape`` may be omitted when ``imshp`` gives it or the stride is 1.
     """
 
@@ -376,7 +407,7 @@ class AbstractConv_gradInputs(BaseAbstractConv):
         nd = self.convdim + 2
         kern, topgrad = pt.as_tensor_variable(kern), pt.as_tensor_variable(topgrad)
         dtype = _float_dtype(kern.dtype, topgrad.dtype)
-        kern = _as_float_tensor(kern, dtype, nd, "filters")
+        kern = _as_float_tensor(kern, dtype, self.kern_ndim, "filters")
         topgrad = _as_float_tensor(topgrad, dtype, nd, "output_grad")
         kern_shape = _merge_static(kern.type.shape, self.kshp, "kshp", "the filters")
         if shape is None:
@@ -387,7 +418,7 @@ class AbstractConv_gradInputs(BaseAbstractConv):
             raise ValueError(
                 f"output_grad channels ({topgrad.type.shape[1]}) must equal the number of filters ({n_filters})"
             )
-        in_per_group = kern_shape[1]
+        in_per_group = self._in_per_group(kern_shape)
         img_shape = (topgrad.type.shape[0], None if in_per_group is None else in_per_group * self.num_groups) + spatial
         img_shape = _merge_static(img_shape, self.imshp, "imshp", "the input gradient")
         out = self._check_shapes(img_shape, kern_shape, "input_shape", "filters.shape")
@@ -417,7 +448,7 @@ class AbstractConv_gradInputs(BaseAbstractConv):
         if self.filter_flip:
             kern = flip_spatial(kern, self.convdim)
         in_size = as_3d_geometry(shape, 1)
-        img = self._run(corr.corr_grad_inputs, as_3d_array(kern, 2), as_3d_array(topgrad, 2), in_size)
+        img = self._run("grad_inputs", self._kern_to_3d(kern), as_3d_array(topgrad, 2), in_size)
         img = self._from_3d(img)
         self._check_runtime(img_shape=img.shape)
         output_storage[0][0] = img.astype(node.outputs[0].dtype, copy=False)
@@ -425,7 +456,8 @@ class AbstractConv_gradInputs(BaseAbstractConv):
     def infer_shape(self, fgraph, node, input_shapes):
         kern_shape, top_shape, _ = input_shapes
         shape = node.inputs[2]
-        return [(top_shape[0], kern_shape[1] * self.num_groups) + tuple(shape[i] for i in range(self.convdim))]
+        in_channels = self._in_per_group(kern_shape) * self.num_groups
+        return [(top_shape[0], in_channels) + tuple(shape[i] for i in range(self.convdim))]
 
     def connection_pattern(self, node):
         return [[True], [True], [False]]
@@ -433,7 +465,7 @@ class AbstractConv_gradInputs(BaseAbstractConv):
     def pullback(self, inputs, outputs, cotangents):
         kern, topgrad, _ = inputs
         (img_grad,) = cotangents
-        d_kern = self._sibling(AbstractConv_gradWeights)(img_grad, topgrad, kern.shape[2:])
+        d_kern = self._sibling(AbstractConv_gradWeights)(img_grad, topgrad, self._kern_spatial(kern.shape))
         d_top = self._sibling(AbstractConv)(img_grad, kern)
         return [_like(d_kern, kern), _like(d_top, topgrad), disconnected_type()]
 
@@ -443,7 +475,8 @@ class AbstractConv_gradWeights(BaseAbstractConv):
 
     ``make_node(img, topgrad, shape)``: ``img`` (batch, in, *spatial), ``topgrad``
     (batch, out, *out_spatial), ``shape`` the kernel's spatial shape ->
-    (out, in // num_groups, *shape). ``shape`` may be omitted when ``kshp`` gives it or it
+    (out, in // num_groups, *shape), or unshared (out, *out_spatial, in // num_groups, *shape).
+    ``shape`` may be omitted when ``kshp`` gives it or it
     can be deduced (stride 1, border_mode not "half").
     """
 
@@ -464,7 +497,10 @@ class AbstractConv_gradWeights(BaseAbstractConv):
             raise ValueError(
                 f"output_grad batch size ({topgrad.type.shape[0]}) must equal the input batch size ({img_shape[0]})"
             )
-        kern_shape = (topgrad.type.shape[1], None if channels is None else channels // self.num_groups) + spatial
+        kern_shape = self._kern_shape(
+            topgrad.type.shape[1], topgrad.type.shape[2:], None if channels is None else channels // self.num_groups,
+            spatial,
+        )
         kern_shape = _merge_static(kern_shape, self.kshp, "kshp", "the filter gradient")
         out = self._check_shapes(img_shape, kern_shape, "input.shape", "filter_shape")
         if not shapes.check_conv_gradinputs_shape(img_shape, kern_shape, topgrad.type.shape, self.border_mode, self.subsample, self.filter_dilation):
@@ -475,11 +511,11 @@ class AbstractConv_gradWeights(BaseAbstractConv):
         return Apply(self, [img, topgrad, shape], [self._out_type(dtype, kern_shape)()])
 
     def _default_shape(self, img_shape, top_shape):
-        if self.kshp is not None and None not in self.kshp[2:]:
-            return list(self.kshp[2:])
-        guess = shapes.get_conv_gradweights_shape(
+        if self.kshp is not None and None not in self._kern_spatial(self.kshp):
+            return list(self._kern_spatial(self.kshp))
+        guess = self._kern_spatial(shapes.get_conv_gradweights_shape(
             img_shape, top_shape, self.border_mode, self.subsample, self.filter_dilation, self.num_groups
-        )[2:]
+        ))
         if None in guess:
             raise ValueError(
                 "shape (the filters' spatial shape) is required: it cannot be deduced when "
@@ -491,7 +527,7 @@ class AbstractConv_gradWeights(BaseAbstractConv):
         img, topgrad, shape = inputs
         self._check_runtime(img_shape=img.shape)
         ksize = as_3d_geometry(shape, 1)
-        kern = self._from_3d(self._run(corr.corr_grad_weights, as_3d_array(img, 2), as_3d_array(topgrad, 2), ksize))
+        kern = self._kern_from_3d(self._run("grad_weights", as_3d_array(img, 2), as_3d_array(topgrad, 2), ksize))
         if self.filter_flip:
             kern = flip_spatial(kern, self.convdim)
         self._check_runtime(kern_shape=kern.shape)
@@ -500,7 +536,8 @@ class AbstractConv_gradWeights(BaseAbstractConv):
     def infer_shape(self, fgraph, node, input_shapes):
         img_shape, top_shape, _ = input_shapes
         shape = node.inputs[2]
-        return [(top_shape[1], img_shape[1] // self.num_groups) + tuple(shape[i] for i in range(self.convdim))]
+        kernel = tuple(shape[i] for i in range(self.convdim))
+        return [self._kern_shape(top_shape[1], tuple(top_shape[2:]), img_shape[1] // self.num_groups, kernel)]
 
     def connection_pattern(self, node):
         return [[True], [True], [False]]

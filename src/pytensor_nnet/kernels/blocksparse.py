@@ -13,10 +13,14 @@ Every entry point validates shapes and block indices *before* a loop reads or wr
 (:func:`check_gemv_args`, :func:`check_outer_args`): a bad index raises ``ValueError``
 naming the argument, it never wraps around (negative) or reads out of bounds.
 
-Threads: the GEMV is parallel over the ``(b, j)`` output blocks, which are disjoint. The outer
-product is parallel over *target blocks*: contributions are sorted by the block they hit
-(stable sort), so two examples that hit the same block are summed by one thread, in
-``(b, i, j)`` order. Both are race-free and give the same bits for any thread count.
+Threads (above :data:`PARALLEL_MIN_MACS` multiply-adds): the GEMV is parallel over the
+``(b, j)`` output blocks, which are disjoint. The outer product is parallel over *target
+blocks*: each thread owns a fixed subset of the blocks of ``o``, so two examples that hit the
+same block are summed by one thread, in ``(b, i, j)`` order. Both are race-free and give the
+same bits for any thread count.
+
+The loops only ever see C-contiguous arrays and int64 indices (see "layouts" below): one
+compiled loop per dtype, with unit strides LLVM can vectorise.
 """
 
 from __future__ import annotations
@@ -37,23 +41,26 @@ __all__ = [
     "check_gemv_args",
     "check_outer_args",
     "first_bad_index",
+    "gemv_into",
     "gemv_kernel",
     "match_dims",
+    "outer_into",
     "outer_kernel",
 ]
 
-# The named dimensions of each argument (legacy names), for the shape checks.
+# The named dimensions of each argument (legacy names), for the shape checks. A dimension's
+# size is taken from the first argument listed that has it; the others must agree.
 GEMV_LAYOUT = {
+    "h": ("batch", "iWin", "iSize"),
     "o": ("batch", "oWin", "oSize"),
     "W": ("iBlocks", "oBlocks", "iSize", "oSize"),
-    "h": ("batch", "iWin", "iSize"),
     "inputIdx": ("batch", "iWin"),
     "outputIdx": ("batch", "oWin"),
 }
 OUTER_LAYOUT = {
-    "o": ("xBlocks", "yBlocks", "xSize", "ySize"),
     "x": ("batch", "xWin", "xSize"),
     "y": ("batch", "yWin", "ySize"),
+    "o": ("xBlocks", "yBlocks", "xSize", "ySize"),
     "xIdx": ("batch", "xWin"),
     "yIdx": ("batch", "yWin"),
 }
@@ -62,41 +69,36 @@ OUTER_LAYOUT = {
 # --------------------------------------------------------------------------- validation
 
 
-def match_dims(layout, shapes):
-    """Check that every named dimension has one size across ``shapes``; return the sizes.
+def _axes(layout):
+    """Every axis of the arguments of ``layout``, in order: ``(arg, axis, dim)``."""
+    return [(arg, axis, dim) for arg, dims in layout.items() for axis, dim in enumerate(dims)]
 
-    ``layout`` maps argument names to dimension names (see :data:`GEMV_LAYOUT`), ``shapes``
-    maps (some of) the same names to shape tuples whose entries may be ``None`` (unknown,
-    e.g. static shapes at graph-build time). Raises ``ValueError`` naming both arguments.
-    """
-    sizes, source = {}, {}
-    for arg, shape in shapes.items():
-        for axis, (dim, size) in enumerate(zip(layout[arg], shape)):
-            if size is None:
-                continue
-            if dim in sizes and sizes[dim] != size:
-                ref_arg, ref_axis = source[dim]
-                raise ValueError(
-                    f"{arg}.shape[{axis}] is {size} but {dim} is {sizes[dim]} "
-                    f"(from {ref_arg}.shape[{ref_axis}])"
-                )
-            sizes.setdefault(dim, size)
-            source.setdefault(dim, (arg, axis))
-    return sizes
+
+def _dim_numbers(layout_code):
+    """For the compiled check: ``[layout_code, dim number of each axis of _axes(layout)...]``."""
+    axes = _axes(_LAYOUTS[layout_code])
+    numbers = {dim: k for k, dim in enumerate(dict.fromkeys(dim for _, _, dim in axes))}
+    return np.array([layout_code] + [numbers[dim] for _, _, dim in axes], np.int64)
 
 
 class BlockShapeError(ValueError):
-    """Two arguments disagree on a named dimension (raised from compiled code).
+    """Two arguments disagree on a named dimension.
 
-    The arguments are ``(arg, axis, size, dim, ref_arg, ref_axis, ref_size)``; the message
-    is formatted in Python, which keeps the Numba code free of string building.
+    Raised from compiled code with ``(layout_code, axis_number, size, ref_axis_number,
+    ref_size)``, numbers into ``_axes(layout)``; the message is formatted here, in Python.
     """
 
     def __str__(self):
-        if len(self.args) != 7:
+        if len(self.args) != 5:
             return super().__str__()
-        arg, axis, size, dim, ref_arg, ref_axis, ref_size = self.args
-        return f"{arg}.shape[{axis}] is {size} but {dim} is {ref_size} (from {ref_arg}.shape[{ref_axis}])"
+        code, pos, size, ref_pos, ref_size = self.args
+        axes = _axes(_LAYOUTS[code])
+        return _shape_message(axes[pos], size, axes[ref_pos], ref_size)
+
+
+def _shape_message(where, size, ref_where, ref_size):
+    (arg, axis, dim), (ref_arg, ref_axis, _) = where, ref_where
+    return f"{arg}.shape[{axis}] is {size} but {dim} is {ref_size} (from {ref_arg}.shape[{ref_axis}])"
 
 
 class BlockIndexError(ValueError):
@@ -115,8 +117,44 @@ class BlockIndexError(ValueError):
         )
 
 
-# Numba bug (0.65): constants passed *into* a helper that raises reach Python from the wrong
-# call site. Hence every raise below sits in the check itself, with its own constants.
+_LAYOUTS = (GEMV_LAYOUT, OUTER_LAYOUT)
+_GEMV_DIMS, _OUTER_DIMS = _dim_numbers(0), _dim_numbers(1)
+
+
+def match_dims(layout, shapes):
+    """Check that every named dimension has one size across ``shapes``; return the sizes.
+
+    ``layout`` maps argument names to the names of their dimensions (as
+    :data:`GEMV_LAYOUT`); ``shapes`` maps (some of) its arguments to shape tuples whose entries
+    may be ``None`` (unknown, e.g. static shapes at graph-build time). Raises
+    :class:`BlockShapeError` naming both arguments.
+    """
+    sizes, first = {}, {}
+    for where in _axes(layout):
+        arg, axis, dim = where
+        shape = shapes.get(arg)
+        size = None if shape is None else shape[axis]
+        if size is None:
+            continue
+        if dim in sizes and sizes[dim] != size:
+            raise BlockShapeError(_shape_message(where, size, first[dim], sizes[dim]))
+        sizes.setdefault(dim, size)
+        first.setdefault(dim, where)
+    return sizes
+
+
+@numba.njit(cache=True)
+def _match_dims(sizes, dims):
+    """Compiled :func:`match_dims`: ``sizes`` of the axes of ``_axes(layout)``, ``dims`` from
+    :func:`_dim_numbers`. (The layout code travels in ``dims``: a literal passed into a
+    helper that raises reaches Python from the wrong call site, a Numba 0.65 bug.)"""
+    first = np.full(dims.max() + 1, -1)
+    for pos in range(sizes.size):
+        d = dims[pos + 1]
+        if first[d] < 0:
+            first[d] = pos
+        elif sizes[pos] != sizes[first[d]]:
+            raise BlockShapeError(dims[0], pos, sizes[pos], first[d], sizes[first[d]])
 
 
 @numba.njit(cache=True)
@@ -132,62 +170,40 @@ def first_bad_index(idx, n_blocks):
 
 
 @numba.njit(cache=True)
-def check_gemv_args(o, W, h, input_idx, output_idx):
-    """Check the shapes and block indices of a block-sparse GEMV (see :func:`gemv_kernel`).
+def check_gemv_args(o_shape, W_shape, h_shape, input_idx, output_idx):
+    """Check the shapes and block indices of a block-sparse GEMV (see :func:`gemv_into`).
 
-    Raises :class:`BlockShapeError` or :class:`BlockIndexError`.
+    Shapes, not arrays: one compiled check for every dtype and memory layout. Raises
+    :class:`BlockShapeError` or :class:`BlockIndexError`. (Each raise sits here with its own
+    constants: the same Numba bug.)
     """
-    batch, i_win, i_size = h.shape
-    if o.shape[0] != batch:
-        raise BlockShapeError("o", 0, o.shape[0], "batch", "h", 0, batch)
-    if input_idx.shape[0] != batch:
-        raise BlockShapeError("inputIdx", 0, input_idx.shape[0], "batch", "h", 0, batch)
-    if output_idx.shape[0] != batch:
-        raise BlockShapeError("outputIdx", 0, output_idx.shape[0], "batch", "h", 0, batch)
-    if input_idx.shape[1] != i_win:
-        raise BlockShapeError("inputIdx", 1, input_idx.shape[1], "iWin", "h", 1, i_win)
-    if output_idx.shape[1] != o.shape[1]:
-        raise BlockShapeError("outputIdx", 1, output_idx.shape[1], "oWin", "o", 1, o.shape[1])
-    if W.shape[2] != i_size:
-        raise BlockShapeError("W", 2, W.shape[2], "iSize", "h", 2, i_size)
-    if W.shape[3] != o.shape[2]:
-        raise BlockShapeError("W", 3, W.shape[3], "oSize", "o", 2, o.shape[2])
+    _match_dims(np.array(h_shape + o_shape + W_shape + input_idx.shape + output_idx.shape), _GEMV_DIMS)
     # Distinct names: Numba also mixes up reassigned variables in a raise's arguments.
-    b_in, i_in = first_bad_index(input_idx, W.shape[0])
+    b_in, i_in = first_bad_index(input_idx, W_shape[0])
     if b_in >= 0:
-        raise BlockIndexError("inputIdx", b_in, i_in, input_idx[b_in, i_in], W.shape[0], "iBlocks = W.shape[0]")
-    b_out, j_out = first_bad_index(output_idx, W.shape[1])
+        raise BlockIndexError(
+            "inputIdx", b_in, i_in, input_idx[b_in, i_in], W_shape[0], "iBlocks = W.shape[0]"
+        )
+    b_out, j_out = first_bad_index(output_idx, W_shape[1])
     if b_out >= 0:
-        raise BlockIndexError("outputIdx", b_out, j_out, output_idx[b_out, j_out], W.shape[1], "oBlocks = W.shape[1]")
+        raise BlockIndexError(
+            "outputIdx", b_out, j_out, output_idx[b_out, j_out], W_shape[1], "oBlocks = W.shape[1]"
+        )
 
 
 @numba.njit(cache=True)
-def check_outer_args(o, x, y, x_idx, y_idx):
-    """Check the shapes and block indices of a block-sparse outer product (see :func:`block_outer`).
+def check_outer_args(o_shape, x_shape, y_shape, x_idx, y_idx):
+    """Check the shapes and block indices of a block-sparse outer product (see :func:`outer_into`).
 
-    Raises :class:`BlockShapeError` or :class:`BlockIndexError`.
+    Like :func:`check_gemv_args`.
     """
-    batch, x_win, x_size = x.shape
-    if y.shape[0] != batch:
-        raise BlockShapeError("y", 0, y.shape[0], "batch", "x", 0, batch)
-    if x_idx.shape[0] != batch:
-        raise BlockShapeError("xIdx", 0, x_idx.shape[0], "batch", "x", 0, batch)
-    if y_idx.shape[0] != batch:
-        raise BlockShapeError("yIdx", 0, y_idx.shape[0], "batch", "x", 0, batch)
-    if x_idx.shape[1] != x_win:
-        raise BlockShapeError("xIdx", 1, x_idx.shape[1], "xWin", "x", 1, x_win)
-    if y_idx.shape[1] != y.shape[1]:
-        raise BlockShapeError("yIdx", 1, y_idx.shape[1], "yWin", "y", 1, y.shape[1])
-    if o.shape[2] != x_size:
-        raise BlockShapeError("o", 2, o.shape[2], "xSize", "x", 2, x_size)
-    if o.shape[3] != y.shape[2]:
-        raise BlockShapeError("o", 3, o.shape[3], "ySize", "y", 2, y.shape[2])
-    b_x, i_x = first_bad_index(x_idx, o.shape[0])
+    _match_dims(np.array(x_shape + y_shape + o_shape + x_idx.shape + y_idx.shape), _OUTER_DIMS)
+    b_x, i_x = first_bad_index(x_idx, o_shape[0])
     if b_x >= 0:
-        raise BlockIndexError("xIdx", b_x, i_x, x_idx[b_x, i_x], o.shape[0], "xBlocks = o.shape[0]")
-    b_y, j_y = first_bad_index(y_idx, o.shape[1])
+        raise BlockIndexError("xIdx", b_x, i_x, x_idx[b_x, i_x], o_shape[0], "xBlocks = o.shape[0]")
+    b_y, j_y = first_bad_index(y_idx, o_shape[1])
     if b_y >= 0:
-        raise BlockIndexError("yIdx", b_y, j_y, y_idx[b_y, j_y], o.shape[1], "yBlocks = o.shape[1]")
+        raise BlockIndexError("yIdx", b_y, j_y, y_idx[b_y, j_y], o_shape[1], "yBlocks = o.shape[1]")
 
 
 # --------------------------------------------------------------------------- loops
@@ -198,6 +214,14 @@ _FASTMATH = {"reassoc", "contract", "nsz"}
 # Below this many multiply-adds a call stays on one thread: waking the pool costs more than
 # it saves, and idle Numba threads would spin against the BLAS calls of the rest of a graph.
 PARALLEL_MIN_MACS = 1 << 21
+
+# Threaded outer products split the target blocks into this many interleaved sets.
+OUTER_CHUNKS = 16
+
+# Start Numba's threading layer at import: callers of the parallel loops loaded from a cache
+# are linked against its scheduler's symbols, and once (with a stale cache) loading them
+# before any parallel code had run in the process aborted: "Symbol not found: allocate_sched".
+numba.get_num_threads()
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, parallel=True)
@@ -241,67 +265,43 @@ def _gemv_accumulate(out, W_C, transposed, h, input_idx, output_idx, n_chunks):
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, parallel=True)
-def _outer_accumulate(out, x, y, x_idx, y_idx, alpha, order, starts):
+def _outer_accumulate(out, x, y, x_idx, y_idx, alpha, n_chunks):
     """Add ``alpha * outer(x[b, i], y[b, j])`` to ``out[x_idx[b, i], y_idx[b, j]]``; no checks.
 
-    Contribution ``c = (b * xWin + i) * yWin + j`` is added in the order ``order``. Each run
-    ``order[starts[r]:starts[r + 1]]`` holds every contribution to the blocks it touches, so
-    runs can go to different threads.
+    Chunk ``c`` owns the blocks whose flat number ``p * yBlocks + q`` is ``c`` modulo
+    ``n_chunks``: every contribution to a block is added by one thread, in ``(b, i, j)``
+    order. Race-free, and the same bits for any number of chunks or threads.
     """
-    x_win, x_size = x.shape[1], x.shape[2]
+    batch, x_win, x_size = x.shape
     y_win, y_size = y.shape[1], y.shape[2]
-    for run in numba.prange(starts.size - 1):
-        for t in range(starts[run], starts[run + 1]):
-            c = order[t]
-            b = c // (x_win * y_win)
-            i = (c // y_win) % x_win
-            j = c % y_win
-            block = out[x_idx[b, i], y_idx[b, j]]
-            y_row = y[b, j]
-            for k in range(x_size):
-                a = alpha * x[b, i, k]
-                for m in range(y_size):
-                    block[k, m] += a * y_row[m]
+    y_blocks = out.shape[1]
+    for chunk in numba.prange(n_chunks):
+        for b in range(batch):
+            for i in range(x_win):
+                p = x_idx[b, i]
+                for j in range(y_win):
+                    q = y_idx[b, j]
+                    if (p * y_blocks + q) % n_chunks != chunk:
+                        continue
+                    block = out[p, q]
+                    y_row = y[b, j]
+                    for k in range(x_size):
+                        a = alpha * x[b, i, k]
+                        out_row = block[k]
+                        for m in range(y_size):
+                            out_row[m] += a * y_row[m]
 
 
-@numba.njit(cache=True)
-def _runs_by_block(x_idx, y_idx, y_blocks, threaded):
-    """The order and runs in which :func:`_outer_accumulate` adds the contributions.
-
-    Threaded: contributions stably sorted by the block they hit, one run per block. Else one
-    run in ``(b, i, j)`` order, which sums every block in the same order (same bits).
-    """
-    batch, x_win = x_idx.shape
-    y_win = y_idx.shape[1]
-    n = batch * x_win * y_win
-    if not threaded:
-        return np.arange(n), np.array([0, n])
-    keys = np.empty(n, np.int64)
-    t = 0
-    for b in range(batch):
-        for i in range(x_win):
-            row = np.int64(x_idx[b, i]) * y_blocks
-            for j in range(y_win):
-                keys[t] = row + y_idx[b, j]
-                t += 1
-    order = np.argsort(keys, kind="mergesort")
-    starts = np.empty(n + 1, np.int64)
-    n_runs = 0
-    for t in range(n):
-        if t == 0 or keys[order[t]] != keys[order[t - 1]]:
-            starts[n_runs] = t
-            n_runs += 1
-    starts[n_runs] = n
-    return order, starts[: n_runs + 1]
+# --------------------------------------------------------------------------- layouts
+#
+# The loops are compiled for C-contiguous arrays only: that keeps the unit strides visible to
+# LLVM (vectorised loops) and keeps the number of compiled variants down (one per dtype), as
+# Numba types every view made in compiled code, such as PyTensor's transposes, as layout "A".
 
 
 @intrinsic
 def _assume_c_contiguous(typingctx, arr):
-    """Retype an array already checked to be C-contiguous as a C-layout array (no copy).
-
-    Numba types views built in compiled code (transposes, ``as_strided``) with layout "A",
-    which hides unit strides from LLVM and keeps it from vectorising the block loops.
-    """
+    """Retype an array already checked to be C-contiguous as a C-layout array (no copy)."""
     if not isinstance(arr, types.Array):
         return None
 
@@ -312,6 +312,32 @@ def _assume_c_contiguous(typingctx, arr):
 
 
 @numba.njit(cache=True)
+def _copy_into(dst, src):
+    for idx in np.ndindex(src.shape):
+        dst[idx] = src[idx]
+
+
+@numba.njit(cache=True)
+def _c_contiguous(a):
+    """``a`` itself, typed C-contiguous, when it is; else a C-contiguous copy."""
+    if a.flags.c_contiguous:
+        return _assume_c_contiguous(a)
+    out = np.empty(a.shape, a.dtype)
+    _copy_into(out, a)
+    return out
+
+
+@numba.njit(cache=True)
+def _fresh_c_copy(a):
+    """A new C-contiguous copy of ``a`` (a plain memory copy when ``a`` is contiguous)."""
+    if a.flags.c_contiguous:
+        return _assume_c_contiguous(a).copy()
+    out = np.empty(a.shape, a.dtype)
+    _copy_into(out, a)
+    return out
+
+
+@numba.njit(cache=True)
 def _contiguous_weights(W):
     """``(W_C, transposed)``: ``W`` as a C-contiguous array, reading it in place if possible.
 
@@ -319,67 +345,94 @@ def _contiguous_weights(W):
     transpose of (``transposed``) when that one is C-contiguous, as in the gradient wrt
     ``h``; otherwise a C-contiguous copy of ``W``.
     """
-    if W.flags.c_contiguous:
-        return _assume_c_contiguous(W), False
     s = W.strides
     swapped = np.lib.stride_tricks.as_strided(
         W, (W.shape[1], W.shape[0], W.shape[3], W.shape[2]), (s[1], s[0], s[3], s[2])
     )
-    if swapped.flags.c_contiguous:
+    if swapped.flags.c_contiguous and not W.flags.c_contiguous:
         return _assume_c_contiguous(swapped), True
-    W_C = np.empty(W.shape, W.dtype)
-    for a in range(W.shape[0]):
-        for b in range(W.shape[1]):
-            for c in range(W.shape[2]):
-                for d in range(W.shape[3]):
-                    W_C[a, b, c, d] = W[a, b, c, d]
-    return W_C, False
+    return _c_contiguous(W), False
 
 
 # --------------------------------------------------------------------------- entry points
 
 
 @numba.njit(cache=True)
-def gemv_kernel(o, W, h, input_idx, output_idx, inplace):
-    """Block-sparse GEMV, validated: ``o[b, j] + sum_i h[b, i] @ W[iIdx[b, i], oIdx[b, j]]``.
-
-    Parameters
-    ----------
-    o : (batch, oWin, oSize) array
-        Added to the result; overwritten and returned when ``inplace``.
-    W : (iBlocks, oBlocks, iSize, oSize) array
-        Any strides; read along memory both when C-contiguous and when it is the
-        ``(1, 0, 3, 2)`` transpose of a C-contiguous array (the gradient wrt ``h``).
-    h : (batch, iWin, iSize) array
-    input_idx : (batch, iWin) integer array, entries in ``[0, iBlocks)``
-    output_idx : (batch, oWin) integer array, entries in ``[0, oBlocks)``
-    inplace : bool
-
-    Returns
-    -------
-    (batch, oWin, oSize) array
-    """
-    check_gemv_args(o, W, h, input_idx, output_idx)
-    out = o if inplace else o.copy()
+def _gemv_run(out, W, h, input_idx, output_idx):
+    """The GEMV loop on C-contiguous versions of the inputs; ``out`` is C-contiguous."""
     W_C, transposed = _contiguous_weights(W)
+    h = _c_contiguous(h)
     # int64 indices: one compiled loop whatever the index dtype (the copies are tiny).
     input_idx, output_idx = input_idx.astype(np.int64), output_idx.astype(np.int64)
     n_tasks = out.shape[0] * out.shape[1]
     threaded = h.size * out.shape[1] * out.shape[2] >= PARALLEL_MIN_MACS
     n_chunks = n_tasks if threaded else min(n_tasks, 1)
     _gemv_accumulate(out, W_C, transposed, h, input_idx, output_idx, n_chunks)
+
+
+@numba.njit(cache=True)
+def gemv_into(out, W, h, input_idx, output_idx):
+    """Validated block-sparse GEMV accumulated into ``out``, which is returned.
+
+    ``out[b, j] += sum_i h[b, i] @ W[input_idx[b, i], output_idx[b, j]]``
+
+    Parameters
+    ----------
+    out : (batch, oWin, oSize) writable array
+    W : (iBlocks, oBlocks, iSize, oSize) array
+        Any strides; read in place both when C-contiguous and when it is the
+        ``(1, 0, 3, 2)`` transpose of a C-contiguous array (the gradient wrt ``h``).
+    h : (batch, iWin, iSize) array
+    input_idx : (batch, iWin) integer array, entries in ``[0, iBlocks)``
+    output_idx : (batch, oWin) integer array, entries in ``[0, oBlocks)``
+    """
+    check_gemv_args(out.shape, W.shape, h.shape, input_idx, output_idx)
+    out_C = _c_contiguous(out)
+    _gemv_run(out_C, W, h, input_idx, output_idx)
+    if out_C.ctypes.data != out.ctypes.data:  # a strided out: the loop worked on a copy
+        _copy_into(out, out_C)
     return out
 
 
 @numba.njit(cache=True)
-def outer_kernel(o, x, y, x_idx, y_idx, alpha, inplace):
-    """Block-sparse outer product, validated; see :func:`block_outer` for the shapes."""
-    check_outer_args(o, x, y, x_idx, y_idx)
-    out = o if inplace else o.copy()
+def gemv_kernel(o, W, h, input_idx, output_idx):
+    """:func:`gemv_into` a copy of ``o`` (which may be read-only): ``o`` is left alone."""
+    check_gemv_args(o.shape, W.shape, h.shape, input_idx, output_idx)
+    out = _fresh_c_copy(o)
+    _gemv_run(out, W, h, input_idx, output_idx)
+    return out
+
+
+@numba.njit(cache=True)
+def _outer_run(out, x, y, x_idx, y_idx, alpha):
+    """The outer-product loop on C-contiguous versions of the inputs; ``out`` is C-contiguous."""
+    x, y = _c_contiguous(x), _c_contiguous(y)
     x_idx, y_idx = x_idx.astype(np.int64), y_idx.astype(np.int64)
     threaded = x.size * y.shape[1] * y.shape[2] >= PARALLEL_MIN_MACS
-    order, starts = _runs_by_block(x_idx, y_idx, out.shape[1], threaded)
-    _outer_accumulate(out, x, y, x_idx, y_idx, alpha, order, starts)
+    _outer_accumulate(out, x, y, x_idx, y_idx, alpha, OUTER_CHUNKS if threaded else 1)
+
+
+@numba.njit(cache=True)
+def outer_into(out, x, y, x_idx, y_idx, alpha):
+    """Validated block-sparse outer product accumulated into ``out``, which is returned.
+
+    ``out[x_idx[b, i], y_idx[b, j]] += alpha * outer(x[b, i], y[b, j])`` for every
+    ``b, i, j``; see :func:`block_outer` for the shapes.
+    """
+    check_outer_args(out.shape, x.shape, y.shape, x_idx, y_idx)
+    out_C = _c_contiguous(out)
+    _outer_run(out_C, x, y, x_idx, y_idx, alpha)
+    if out_C.ctypes.data != out.ctypes.data:  # a strided out: the loop worked on a copy
+        _copy_into(out, out_C)
+    return out
+
+
+@numba.njit(cache=True)
+def outer_kernel(o, x, y, x_idx, y_idx, alpha):
+    """:func:`outer_into` a copy of ``o`` (which may be read-only): ``o`` is left alone."""
+    check_outer_args(o.shape, x.shape, y.shape, x_idx, y_idx)
+    out = _fresh_c_copy(o)
+    _outer_run(out, x, y, x_idx, y_idx, alpha)
     return out
 
 
@@ -425,7 +478,7 @@ def block_gemv(o, W, h, input_idx, output_idx, inplace=False):
     h = _as_float_array(h, "h", 3, "(batch, iWin, iSize)")
     input_idx = _as_index_matrix(input_idx, "inputIdx")
     output_idx = _as_index_matrix(output_idx, "outputIdx")
-    return gemv_kernel(o, W, h, input_idx, output_idx, inplace)
+    return (gemv_into if inplace else gemv_kernel)(o, W, h, input_idx, output_idx)
 
 
 def block_outer(o, x, y, x_idx, y_idx, alpha=1.0, inplace=False):
@@ -454,4 +507,4 @@ def block_outer(o, x, y, x_idx, y_idx, alpha=1.0, inplace=False):
     y = _as_float_array(y, "y", 3, "(batch, yWin, ySize)")
     x_idx = _as_index_matrix(x_idx, "xIdx")
     y_idx = _as_index_matrix(y_idx, "yIdx")
-    return outer_kernel(o, x, y, x_idx, y_idx, o.dtype.type(alpha), inplace)
+    return (outer_into if inplace else outer_kernel)(o, x, y, x_idx, y_idx, o.dtype.type(alpha))

@@ -6,7 +6,7 @@ shape ``(n, m)`` have the same arrays ("major" axis = rows for CSR, columns for 
 axis = the other one). No PyTensor import: the Numba dispatch (``dispatch/numba/sparse.py``)
 unpacks scipy matrices and calls these.
 
-Contract: the caller validates the structure with :func:`check_compressed` (and the dense
+Contract: the caller validates the structure with :func:`compressed_status` (and the dense
 shapes) *before* calling any other kernel, so the loops below never read or write out of
 bounds. Index arrays are int32 (PyTensor's sparse type), entries inside one major slice may
 be unsorted and may repeat (duplicates are summed wherever scipy sums them).
@@ -36,9 +36,20 @@ OP_GE = 7
 # Validation
 
 
+# Codes returned by :func:`compressed_status` (with two integers describing the problem).
+STATUS_OK = 0
+STATUS_NEGATIVE_SHAPE = 1  # (n_major, n_minor)
+STATUS_INDPTR_LENGTH = 2  # (len(indptr), n_major + 1)
+STATUS_DATA_LENGTH = 3  # (len(data), len(indices))
+STATUS_INDPTR_START = 4  # (indptr[0], 0)
+STATUS_INDPTR_DECREASES = 5  # (position, indptr[position])
+STATUS_INDPTR_END = 6  # (indptr[-1], len(indices))
+STATUS_INDEX_RANGE = 7  # (index, position)
+
+
 @numba.njit(cache=True)
-def check_compressed(indptr, indices, data_size, n_major, n_minor, name):
-    """Raise ``ValueError`` unless ``(indptr, indices)`` describe a valid compressed matrix.
+def compressed_status(indptr, indices, data_size, n_major, n_minor):
+    """Check that ``(indptr, indices)`` describe a valid compressed matrix.
 
     Parameters
     ----------
@@ -48,41 +59,33 @@ def check_compressed(indptr, indices, data_size, n_major, n_minor, name):
         ``len(data)``; must equal ``len(indices)``.
     n_major, n_minor : int
         Rows and columns for CSR, columns and rows for CSC.
-    name : str
-        Argument name used in the error messages.
 
-    Checks: ``len(indptr) == n_major + 1``, ``indptr[0] == 0``, ``indptr`` non-decreasing,
-    ``indptr[-1] <= len(indices) == len(data)`` and every stored index in ``[0, n_minor)``.
+    Returns
+    -------
+    (code, a, b) : ``STATUS_OK`` or the first ``STATUS_*`` problem found, and two integers
+    locating it (see the constants). Checks ``len(indptr) == n_major + 1``,
+    ``indptr[0] == 0``, ``indptr`` non-decreasing, ``indptr[-1] <= len(indices) ==
+    len(data)`` and every stored index in ``[0, n_minor)``. Callers raise; messages are
+    built by the caller so that this kernel stays cheap to compile.
     """
     if n_major < 0 or n_minor < 0:
-        raise ValueError(name + ": negative shape")
+        return STATUS_NEGATIVE_SHAPE, np.int64(n_major), np.int64(n_minor)
     if indptr.shape[0] != n_major + 1:
-        raise ValueError(
-            name + ": indptr has length " + str(indptr.shape[0]) + " but the matrix needs "
-            + str(n_major + 1) + " (number of rows for csr / columns for csc, plus one)"
-        )
+        return STATUS_INDPTR_LENGTH, np.int64(indptr.shape[0]), np.int64(n_major + 1)
     if indices.shape[0] != data_size:
-        raise ValueError(
-            name + ": data has " + str(data_size) + " entries but indices has "
-            + str(indices.shape[0])
-        )
+        return STATUS_DATA_LENGTH, np.int64(data_size), np.int64(indices.shape[0])
     if indptr[0] != 0:
-        raise ValueError(name + ": indptr[0] must be 0, got " + str(indptr[0]))
+        return STATUS_INDPTR_START, np.int64(indptr[0]), np.int64(0)
     for i in range(n_major):
         if indptr[i + 1] < indptr[i]:
-            raise ValueError(name + ": indptr decreases at position " + str(i + 1))
+            return STATUS_INDPTR_DECREASES, np.int64(i + 1), np.int64(indptr[i + 1])
     if indptr[n_major] > indices.shape[0]:
-        raise ValueError(
-            name + ": indptr[-1] = " + str(indptr[n_major]) + " is larger than the "
-            + str(indices.shape[0]) + " stored entries (indptr inconsistent with data length)"
-        )
+        return STATUS_INDPTR_END, np.int64(indptr[n_major]), np.int64(indices.shape[0])
     for p in range(indptr[n_major]):
         j = indices[p]
         if j < 0 or j >= n_minor:
-            raise ValueError(
-                name + ": stored index " + str(j) + " at position " + str(p)
-                + " is out of range [0, " + str(n_minor) + ")"
-            )
+            return STATUS_INDEX_RANGE, np.int64(j), np.int64(p)
+    return STATUS_OK, np.int64(0), np.int64(0)
 
 
 @numba.njit(cache=True)
@@ -156,6 +159,9 @@ def csc_matmul_dense_into(indptr, indices, data, b, alpha, out):
     b : (n, k) C-contiguous array
     alpha : scalar
     out : (m, k) C-contiguous array, updated in place
+
+    Scatter form (one pass over the columns): four entries of a column share each load of
+    ``b[j, c]``. Rows may repeat within a column (the updates stay sequential).
     """
     n_cols = indptr.shape[0] - 1
     k = b.shape[1]
@@ -167,11 +173,30 @@ def csc_matmul_dense_into(indptr, indices, data, b, alpha, out):
         return
     for j in range(n_cols):
         bj = b[j]
-        for p in range(indptr[j], indptr[j + 1]):
-            v = alpha * data[p]
-            o = out[indices[p]]
+        p = indptr[j]
+        end = indptr[j + 1]
+        while p + 3 < end:
+            v0 = alpha * data[p]
+            v1 = alpha * data[p + 1]
+            v2 = alpha * data[p + 2]
+            v3 = alpha * data[p + 3]
+            o0 = out[indices[p]]
+            o1 = out[indices[p + 1]]
+            o2 = out[indices[p + 2]]
+            o3 = out[indices[p + 3]]
             for c in range(k):
-                o[c] += v * bj[c]
+                bc = bj[c]
+                o0[c] += v0 * bc
+                o1[c] += v1 * bc
+                o2[c] += v2 * bc
+                o3[c] += v3 * bc
+            p += 4
+        while p < end:
+            v0 = alpha * data[p]
+            o0 = out[indices[p]]
+            for c in range(k):
+                o0[c] += v0 * bj[c]
+            p += 1
 
 
 @numba.njit(cache=True)
@@ -502,6 +527,14 @@ def elementwise_binary(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data,
             seen[j] = False
         out_indptr[i + 1] = pos
     return out_indptr, out_indices[:pos].copy(), out_data[:pos].copy()
+
+
+@numba.njit(cache=True)
+def compare_dense(a, b, op, out):
+    """``out[i, j] = a[i, j] (op) b[i, j]`` as 0/1 for a comparison code ``op``."""
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = _apply_op(op, a[i, j], b[i, j])
 
 
 @numba.njit(cache=True)

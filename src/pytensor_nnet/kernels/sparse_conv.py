@@ -276,6 +276,7 @@ def sparse_conv_forward(kerns, images, data, indices, indptr):
     -------
     (batch, nkern, outsize) array: ``out[b] = kerns @ (M @ images[b]).reshape(outsize, ksize).T``
     """
+    kerns = np.ascontiguousarray(kerns)
     batch = images.shape[0]
     nkern, ksize = kerns.shape
     outsize = (indptr.shape[0] - 1) // ksize
@@ -293,6 +294,7 @@ def sparse_conv_grad_images(kerns, gout, data, indices, indptr, in_size):
 
     ``gout`` is ``(batch, nkern, outsize)``.
     """
+    kerns = np.ascontiguousarray(kerns)
     batch, nkern, outsize = gout.shape
     ksize = kerns.shape[1]
     dimages = np.zeros((batch, in_size), kerns.dtype)

@@ -1,1 +1,232 @@
-"""JAX registrations for the pooling and Im2Col/Col2Im Ops (issue 4)."""
+"""JAX implementations of the pooling Ops and of :class:`Im2Col` / :class:`Col2Im`.
+
+Forward pooling is ``jax.lax.reduce_window`` (max or add, with the legacy end padding of
+``ignore_border=False`` as extra padding, and the legacy divisors for the averages). The
+gradients keep the legacy semantics exactly instead of JAX's own choices: ``MaxPoolGrad``
+gives the window's gradient to *every* element equal to the maximum (JAX's
+``reduce_window`` VJP picks one), ``DownsampleFactorMaxGradGrad`` is its adjoint, and
+``AveragePoolGrad`` is the VJP of the average. They walk the window taps with strided slices
+(``prod(ws)`` slices). ``Col2Im`` is the VJP of ``Im2Col``.
+
+JAX needs static geometry: ``ws``, ``stride``, ``pad`` (and ``Col2Im``'s ``x_shape``) must be
+constants, or known when the function is traced. The rewrite ``pytensor_nnet_jax_col2im_shape_as_tuple``
+(tag ``jax``) turns a ``x_shape`` built from other variables' shapes (``x.shape`` in the
+gradient of ``Im2Col``) into a tuple of shape entries, which JAX keeps concrete - as PyTensor
+does for ``Reshape`` and this package for the conv gradient Ops (``rewriting.conv``).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from pytensor.compile import optdb
+from pytensor.graph.basic import Constant
+from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
+from pytensor.link.jax.dispatch import jax_funcify
+from pytensor.link.jax.dispatch.shape import JAXShapeTuple
+from pytensor.tensor.basic import MakeVector
+
+from pytensor_nnet import im2col as im2col_module
+from pytensor_nnet import pool
+from pytensor_nnet.kernels import pool as kernels
+
+
+def _static_vector(node, index, name):
+    var = node.inputs[index]
+    if not isinstance(var, Constant):
+        raise NotImplementedError(f"{node.op}: JAX needs {name} to be a constant (it fixes the output shape)")
+    return tuple(int(v) for v in np.asarray(var.data).ravel())
+
+
+def _static_geometry(op, node, first):
+    ws, stride, pad = (_static_vector(node, first + i, name) for i, name in enumerate(("ws", "stride", "pad")))
+    return ws, stride, pad
+
+
+class _Geometry:
+    """Pooling geometry of one input shape: padded extents, output size, tap slices, divisors."""
+
+    def __init__(self, op, x_shape, ws, stride, pad):
+        self.lead = len(x_shape) - op.ndim
+        spatial = tuple(int(s) for s in x_shape[self.lead:])
+        pool.check_pool_args(spatial, ws, stride, pad, op.ignore_border)
+        self.spatial, self.ws, self.stride, self.pad = spatial, ws, stride, pad
+        self.out = tuple(
+            int(kernels.out_size_1axis(n, k, s, p, op.ignore_border)) for n, k, s, p in zip(spatial, ws, stride, pad)
+        )
+        self.pairs = tuple(
+            (p, p + max(0, (o - 1) * s + k - (n + 2 * p))) for n, k, s, p, o in zip(spatial, ws, stride, pad, self.out)
+        )
+        self.mode = op.mode
+
+    @property
+    def lead_pads(self):
+        return [(0, 0)] * self.lead + list(self.pairs)
+
+    def padded(self, a, value):
+        return jnp.pad(a, self.lead_pads, constant_values=value)
+
+    def unpadded(self, a):
+        return a[(Ellipsis,) + tuple(slice(lo, lo + n) for (lo, _), n in zip(self.pairs, self.spatial))]
+
+    def taps(self):
+        """Index of each window tap in the padded input, as strided slices over the output."""
+        for tap in itertools.product(*(range(k) for k in self.ws)):
+            yield (Ellipsis,) + tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, self.stride, self.out))
+
+    def reduce(self, x, init, op):
+        return jax.lax.reduce_window(
+            x, init, op, (1,) * self.lead + self.ws, (1,) * self.lead + self.stride, self.lead_pads
+        )
+
+    def divisors(self):
+        """Legacy divisors of the outputs (spatial shape), as a numpy array."""
+        if self.mode == "sum":
+            return np.ones(self.out)
+        include = self.mode == "average_inc_pad"
+        per_axis = [
+            kernels.window_divisors(n, k, s, p, o, include)
+            for n, k, s, p, o in zip(self.spatial, self.ws, self.stride, self.pad, self.out)
+        ]
+        return np.prod(np.stack(np.meshgrid(*per_axis, indexing="ij")), axis=0)
+
+
+def _average(geo, x):
+    total = geo.reduce(x, np.array(0, dtype=x.dtype), jax.lax.add)
+    if geo.mode == "sum":
+        return total
+    return (total / geo.divisors()).astype(x.dtype)
+
+
+@jax_funcify.register(pool.Pool)
+def jax_funcify_Pool(op, node, **kwargs):
+    ws, stride, pad = _static_geometry(op, node, 1)
+    lowest = kernels.lowest_value(node.inputs[0].type.dtype)
+
+    def pool_op(x, *geometry_inputs):
+        geo = _Geometry(op, x.shape, ws, stride, pad)
+        if op.mode == "max":
+            return geo.reduce(x, np.array(lowest, dtype=x.dtype), jax.lax.max)
+        return _average(geo, x)
+
+    return pool_op
+
+
+def _max_pair(op, node, per_tap):
+    """JAX ``(x, maxout, g, ...)`` of the max-pooling pair: ``per_tap(geo, xp, maxout, g)``
+    gets the input padded with ``lowest`` (padding never equals a maximum of real elements)."""
+    ws, stride, pad = _static_geometry(op, node, 3)
+    lowest = kernels.lowest_value(node.inputs[0].type.dtype)
+
+    def max_pair(x, maxout, g, *geometry_inputs):
+        geo = _Geometry(op, x.shape, ws, stride, pad)
+        return per_tap(geo, geo.padded(x, lowest), maxout, g)
+
+    return max_pair
+
+
+def _max_pool_grad(geo, xp, maxout, gz):
+    gxp = jnp.zeros(xp.shape, dtype=gz.dtype)
+    for idx in geo.taps():
+        gxp = gxp.at[idx].add(jnp.where(xp[idx] == maxout, gz, 0))
+    return geo.unpadded(gxp)
+
+
+def _max_pool_grad_grad(geo, xp, maxout, gg):
+    gp = geo.padded(gg, 0)
+    ggz = jnp.zeros(maxout.shape, dtype=gg.dtype)
+    for idx in geo.taps():
+        ggz = ggz + jnp.where(xp[idx] == maxout, gp[idx], 0)
+    return ggz
+
+
+@jax_funcify.register(pool.MaxPoolGrad)
+def jax_funcify_MaxPoolGrad(op, node, **kwargs):
+    return _max_pair(op, node, _max_pool_grad)
+
+
+@jax_funcify.register(pool.DownsampleFactorMaxGradGrad)
+def jax_funcify_DownsampleFactorMaxGradGrad(op, node, **kwargs):
+    return _max_pair(op, node, _max_pool_grad_grad)
+
+
+@jax_funcify.register(pool.AveragePoolGrad)
+def jax_funcify_AveragePoolGrad(op, node, **kwargs):
+    ws, stride, pad = _static_geometry(op, node, 2)
+
+    def average_pool_grad(x, gz, *geometry_inputs):
+        geo = _Geometry(op, x.shape, ws, stride, pad)
+        _, pullback = jax.vjp(lambda a: _average(geo, a), jnp.zeros(x.shape, dtype=gz.dtype))
+        return pullback(gz)[0]
+
+    return average_pool_grad
+
+
+def _im2col_fn(op):
+    """``im2col`` in the toolkit's layout, with strided slices (one per kernel tap)."""
+    geo = op.geometry
+
+    def im2col(x):
+        N, C = x.shape[:2]
+        geo.check_input(x.shape[2:])
+        out = geo.out_shape(x.shape[2:])
+        xp = jnp.pad(x, [(0, 0), (0, 0)] + list(geo.pad))
+        patches = []
+        for tap in itertools.product(*(range(k) for k in geo.kernel_shape)):
+            idx = (slice(None), slice(None)) + tuple(
+                slice(t * d, t * d + s * (o - 1) + 1, s) for t, d, s, o in zip(tap, geo.dilation, geo.stride, out)
+            )
+            patches.append(xp[idx])
+        stacked = jnp.stack(patches, axis=2)  # (N, C, T, *O)
+        return jnp.moveaxis(stacked, 0, -1).reshape(C * len(patches), -1)
+
+    return im2col
+
+
+@jax_funcify.register(im2col_module.Im2Col)
+def jax_funcify_Im2Col(op, node, **kwargs):
+    return _im2col_fn(op)
+
+
+@jax_funcify.register(im2col_module.Col2Im)
+def jax_funcify_Col2Im(op, node, **kwargs):
+    im2col = _im2col_fn(op)
+    out_dtype = node.outputs[0].dtype
+
+    def col2im(cols, x_shape):
+        shape_var = node.inputs[1]
+        try:
+            shape = tuple(int(s) for s in (shape_var.data if isinstance(shape_var, Constant) else x_shape))
+        except (TypeError, jax.errors.ConcretizationTypeError) as err:
+            raise NotImplementedError(
+                f"{op}: JAX needs x_shape to be known when the function is traced (a constant, or the shape "
+                "of a variable with a static shape)"
+            ) from err
+        _, pullback = jax.vjp(im2col, jnp.zeros(shape, dtype=out_dtype))
+        return pullback(cols.astype(out_dtype))[0]
+
+    return col2im
+
+
+@node_rewriter([im2col_module.Col2Im])
+def jax_col2im_shape_as_tuple(fgraph, node):
+    """Give ``Col2Im`` its ``x_shape`` as a ``JAXShapeTuple`` of scalar shape entries."""
+    shape = node.inputs[1]
+    if isinstance(shape, Constant) or shape.owner is None or isinstance(shape.owner.op, JAXShapeTuple):
+        return None
+    if isinstance(shape.owner.op, MakeVector):
+        entries = shape.owner.inputs
+    else:
+        entries = [shape[i] for i in range(node.op.nd + 2)]
+    return node.clone_with_new_inputs([node.inputs[0], JAXShapeTuple()(*entries)]).outputs
+
+
+optdb.register(
+    "pytensor_nnet_jax_col2im_shape_as_tuple",
+    dfs_rewriter(jax_col2im_shape_as_tuple),
+    "jax",
+    position=100,
+)

@@ -1,8 +1,9 @@
 """Numba implementations of the abstract convolution Ops.
 
-They call the same compiled kernels as ``perform`` (``kernels.corr``), with the Op's
-parameters baked in as constants; the batch-chunk bound ``COLUMN_BUFFER_BYTES`` is read when
-the function is compiled and is part of the cache key.
+They call the same compiled kernels as ``perform`` (``kernels.corr``, or ``kernels.unshared``
+for locally connected filters), with the Op's parameters baked in as constants; the
+batch-chunk bound ``COLUMN_BUFFER_BYTES`` is read when the function is compiled and is part
+of the cache key.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
 from pytensor_nnet.conv import ops
-from pytensor_nnet.kernels import corr
+from pytensor_nnet.kernels import corr, unshared
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def _to_3d(convdim):
@@ -48,10 +49,39 @@ def _size_3d(convdim):
     return numba_basic.numba_njit(lambda s: (1, 1, s[0]))
 
 
-def _maybe_flip(flip):
-    if flip:
-        return numba_basic.numba_njit(lambda w: np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1]))
-    return numba_basic.numba_njit(lambda w: w)
+def _unshared_to_3d(convdim):
+    """Compiled view of unshared filters (M, *out, Cg, *k) as (M, od, oh, ow, Cg, kd, kh, kw)."""
+    if convdim == 3:
+        return numba_basic.numba_njit(lambda w: np.ascontiguousarray(w))
+    if convdim == 2:
+        return numba_basic.numba_njit(
+            lambda w: np.ascontiguousarray(w).reshape(
+                (w.shape[0], 1, w.shape[1], w.shape[2], w.shape[3], 1, w.shape[4], w.shape[5])
+            )
+        )
+    return numba_basic.numba_njit(
+        lambda w: np.ascontiguousarray(w).reshape((w.shape[0], 1, 1, w.shape[1], w.shape[2], 1, 1, w.shape[3]))
+    )
+
+
+def _unshared_from_3d(convdim):
+    """Compiled inverse of :func:`_unshared_to_3d`."""
+    if convdim == 3:
+        return numba_basic.numba_njit(lambda w: w)
+    if convdim == 2:
+        return numba_basic.numba_njit(
+            lambda w: w.reshape((w.shape[0], w.shape[2], w.shape[3], w.shape[4], w.shape[6], w.shape[7]))
+        )
+    return numba_basic.numba_njit(lambda w: w.reshape((w.shape[0], w.shape[3], w.shape[4], w.shape[7])))
+
+
+def _maybe_flip(flip, unshared_filters=False):
+    """Compiled flip of the three kernel axes of 3-d-view filters (5-d, or 8-d unshared)."""
+    if not flip:
+        return numba_basic.numba_njit(lambda w: w)
+    if unshared_filters:
+        return numba_basic.numba_njit(lambda w: np.ascontiguousarray(w[:, :, :, :, :, ::-1, ::-1, ::-1]))
+    return numba_basic.numba_njit(lambda w: np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1]))
 
 
 def _check_hint(hint, name):
@@ -79,10 +109,17 @@ def _setup(op):
         ops.COLUMN_BUFFER_BYTES,
         _to_3d(op.convdim),
         _from_3d(op.convdim),
-        _maybe_flip(op.filter_flip),
+        _maybe_flip(op.filter_flip, op.unshared),
         _check_hint(op.imshp, "imshp"),
         _check_hint(op.kshp, "kshp"),
     )
+
+
+def _filters_3d(op, to_3d, from_3d):
+    """(kern_to_3d, kern_from_3d, kernel family prefix) for the Op's kind of filters."""
+    if op.unshared:
+        return _unshared_to_3d(op.convdim), _unshared_from_3d(op.convdim), unshared, "unshared_"
+    return to_3d, from_3d, corr, "corr_"
 
 
 def _cache_key(op, buffer_bytes):
@@ -93,13 +130,14 @@ def _cache_key(op, buffer_bytes):
 def numba_funcify_AbstractConv(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
-    kernel = corr.corr_forward
+    kern_to_3d, _, family, prefix = _filters_3d(op, to_3d, from_3d)
+    kernel = getattr(family, prefix + "forward")
 
     @numba_basic.numba_njit
     def abstract_conv(img, kern):
         check_img(img.shape)
         check_kern(kern.shape)
-        top = kernel(to_3d(img), flip(to_3d(kern)), stride, pad_before, pad_after, dilation, groups, buffer_bytes)
+        top = kernel(to_3d(img), flip(kern_to_3d(kern)), stride, pad_before, pad_after, dilation, groups, buffer_bytes)
         return from_3d(top)
 
     return abstract_conv, _cache_key(op, buffer_bytes)
@@ -110,13 +148,14 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
     size_3d = _size_3d(op.convdim)
-    kernel = corr.corr_grad_inputs
+    kern_to_3d, _, family, prefix = _filters_3d(op, to_3d, from_3d)
+    kernel = getattr(family, prefix + "grad_inputs")
 
     @numba_basic.numba_njit
     def abstract_conv_grad_inputs(kern, topgrad, shape):
         check_kern(kern.shape)
         img = kernel(
-            flip(to_3d(kern)), to_3d(topgrad), size_3d(shape), stride, pad_before, pad_after, dilation,
+            flip(kern_to_3d(kern)), to_3d(topgrad), size_3d(shape), stride, pad_before, pad_after, dilation,
             groups, buffer_bytes,
         )
         img = from_3d(img)
@@ -131,7 +170,8 @@ def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
     size_3d = _size_3d(op.convdim)
-    kernel = corr.corr_grad_weights
+    _, kern_from_3d, family, prefix = _filters_3d(op, to_3d, from_3d)
+    kernel = getattr(family, prefix + "grad_weights")
 
     @numba_basic.numba_njit
     def abstract_conv_grad_weights(img, topgrad, shape):
@@ -140,7 +180,7 @@ def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
             to_3d(img), to_3d(topgrad), size_3d(shape), stride, pad_before, pad_after, dilation,
             groups, buffer_bytes,
         )
-        kern = from_3d(flip(kern))
+        kern = kern_from_3d(flip(kern))
         check_kern(kern.shape)
         return kern
 

@@ -1,1 +1,230 @@
-"""Numba registrations for the pooling and Im2Col/Col2Im Ops (issue 4)."""
+"""Numba implementations of the pooling Ops and of :class:`Im2Col` / :class:`Col2Im`.
+
+They call the same compiled kernels as ``perform`` (``kernels.pool``, ``kernels.columns``);
+the small reshaping helpers are shared between nodes (memoised on the ranks) so that each
+new node compiles as little as possible. The cache key includes a hash of the kernels'
+source (PyTensor would otherwise reuse a function compiled against older kernels).
+``ws``, ``stride`` and ``pad`` stay run-time inputs (as in the legacy Ops); the kernels check
+them (``kernels.pool.check_geometry``) before touching memory. The functions depend on the
+Op's props, the input's rank and dtype, which make up the cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import sys
+from functools import lru_cache
+
+import numpy as np
+from numba.np.unsafe.ndarray import to_fixed_tuple
+from pytensor.link.numba.dispatch import basic as numba_basic
+from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
+
+from pytensor_nnet import im2col as im2col_module
+from pytensor_nnet import pool
+from pytensor_nnet.kernels import columns
+from pytensor_nnet.kernels import im2col as im2col_kernels
+from pytensor_nnet.kernels import pool as kernels
+from pytensor_nnet.kernels.im2col import as_3d_geometry, conv_out_size
+
+CACHE_VERSION = 1
+
+
+def _kernel_fingerprint():
+    """Hash of the source of these functions and of the kernels: PyTensor's on-disk cache
+    returns the function compiled under a key even after the code changed, so the key
+    follows the code."""
+    digest = hashlib.sha256()
+    for module in (sys.modules[__name__], kernels, columns, im2col_kernels):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:16]
+
+
+KERNEL_FINGERPRINT = _kernel_fingerprint()
+
+
+def _cache_key(op, node):
+    x = node.inputs[0].type
+    return default_hash_key_from_props(
+        op, x_ndim=x.ndim, x_dtype=x.dtype, kernels=KERNEL_FINGERPRINT, cache_version=CACHE_VERSION
+    )
+
+
+@lru_cache
+def _to_3d_tuple(nd, fill):
+    """Compiled conversion of an ``nd``-vector to a 3-tuple, left-filled with ``fill``."""
+    if nd == 3:
+        return numba_basic.numba_njit(lambda v: (v[0], v[1], v[2]))
+    if nd == 2:
+        return numba_basic.numba_njit(lambda v: (fill, v[0], v[1]))
+    return numba_basic.numba_njit(lambda v: (fill, fill, v[0]))
+
+
+@lru_cache
+def _reshapers(x_ndim, nd):
+    """Compiled ``to_4d(a)``: (*lead, *spatial) -> (prod(lead), D, H, W), and
+    ``from_4d(a4, like)``: the inverse, taking the leading shape from ``like``."""
+    lead = x_ndim - nd
+    spatial_3d = _to_3d_tuple(nd, 1)
+
+    @numba_basic.numba_njit
+    def to_4d(a):
+        shape = np.empty(nd, dtype=np.int64)
+        batch = 1
+        for i in range(lead):
+            batch *= a.shape[i]
+        for i in range(nd):
+            shape[i] = a.shape[lead + i]
+        d, h, w = spatial_3d(shape)
+        return np.ascontiguousarray(a).reshape((batch, d, h, w))
+
+    @numba_basic.numba_njit
+    def from_4d(a4, like):
+        shape = np.empty(x_ndim, dtype=np.int64)
+        for i in range(lead):
+            shape[i] = like.shape[i]
+        for i in range(nd):
+            shape[lead + i] = a4.shape[4 - nd + i]
+        return a4.reshape(to_fixed_tuple(shape, x_ndim))
+
+    return to_4d, from_4d
+
+
+@lru_cache
+def _geometry(nd):
+    ws3, pad3 = _to_3d_tuple(nd, 1), _to_3d_tuple(nd, 0)
+
+    @numba_basic.numba_njit
+    def geometry(ws, stride, pad):
+        if ws.shape[0] != stride.shape[0] or ws.shape[0] != pad.shape[0]:
+            raise ValueError("pooling: ws, stride and pad must have one entry per pooled axis")
+        return ws3(ws), ws3(stride), pad3(pad)
+
+    return geometry
+
+
+@register_funcify_and_cache_key(pool.Pool)
+def numba_funcify_Pool(op, node, **kwargs):
+    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
+    geometry = _geometry(op.ndim)
+    ignore_border, mode = op.ignore_border, kernels.MODES[op.mode]
+    lowest = kernels.lowest_value(node.inputs[0].type.dtype)
+    kernel = kernels.pool_forward
+
+    @numba_basic.numba_njit
+    def pool_op(x, ws, stride, pad):
+        ws3, stride3, pad3 = geometry(ws, stride, pad)
+        return from_4d(kernel(to_4d(x), ws3, stride3, pad3, ignore_border, mode, lowest), x)
+
+    return pool_op, _cache_key(op, node)
+
+
+def _max_pair(op, node, kernel, like):
+    """Compiled ``(x, maxout, g, ws, stride, pad)`` running ``kernel`` (max_pool_grad or its
+    adjoint), shaped like input ``like`` (0: x, 1: maxout)."""
+    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
+    geometry = _geometry(op.ndim)
+    ignore_border = op.ignore_border
+
+    @numba_basic.numba_njit
+    def max_pair(x, maxout, g, ws, stride, pad):
+        ws3, stride3, pad3 = geometry(ws, stride, pad)
+        if like == 0 and g.shape != maxout.shape:
+            raise ValueError("pooling: the output gradient's shape does not match maxout's")
+        if like == 1 and g.shape != x.shape:
+            raise ValueError("pooling: the second-order gradient must have the shape of x")
+        out = kernel(to_4d(x), to_4d(maxout), to_4d(g), ws3, stride3, pad3, ignore_border)
+        return from_4d(out, x) if like == 0 else from_4d(out, maxout)
+
+    return max_pair, _cache_key(op, node)
+
+
+@register_funcify_and_cache_key(pool.MaxPoolGrad)
+def numba_funcify_MaxPoolGrad(op, node, **kwargs):
+    return _max_pair(op, node, kernels.max_pool_grad, 0)
+
+
+@register_funcify_and_cache_key(pool.AveragePoolGrad)
+def numba_funcify_AveragePoolGrad(op, node, **kwargs):
+    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
+    geometry = _geometry(op.ndim)
+    ignore_border, mode = op.ignore_border, kernels.MODES[op.mode]
+    kernel = kernels.average_pool_grad
+
+    @numba_basic.numba_njit
+    def average_pool_grad(x, gz, ws, stride, pad):
+        ws3, stride3, pad3 = geometry(ws, stride, pad)
+        x4 = to_4d(x)
+        in_size = (x4.shape[1], x4.shape[2], x4.shape[3])
+        return from_4d(kernel(to_4d(gz), in_size, ws3, stride3, pad3, ignore_border, mode), x)
+
+    return average_pool_grad, _cache_key(op, node)
+
+
+@register_funcify_and_cache_key(pool.DownsampleFactorMaxGradGrad)
+def numba_funcify_DownsampleFactorMaxGradGrad(op, node, **kwargs):
+    return _max_pair(op, node, kernels.max_pool_grad_grad, 1)
+
+
+def _column_setup(op):
+    """3-d constants of an Im2Col / Col2Im Op: ksize, stride, pad before / after, dilation."""
+    geo = op.geometry
+    return (
+        as_3d_geometry(geo.kernel_shape, 1),
+        as_3d_geometry(geo.stride, 1),
+        as_3d_geometry([p[0] for p in geo.pad], 0),
+        as_3d_geometry([p[1] for p in geo.pad], 0),
+        as_3d_geometry(geo.dilation, 1),
+    )
+
+
+@numba_basic.numba_njit
+def _checked_out(in_size, ksize, stride, pad_lo, pad_hi, dilation):
+    out = conv_out_size(in_size, ksize, stride, pad_lo, pad_hi, dilation)
+    if out[0] < 1 or out[1] < 1 or out[2] < 1:
+        raise ValueError("im2col: kernel_shape (dilated) is larger than the padded input")
+    return out
+
+
+@register_funcify_and_cache_key(im2col_module.Im2Col)
+def numba_funcify_Im2Col(op, node, **kwargs):
+    ksize, stride, pad_lo, pad_hi, dilation = _column_setup(op)
+    nd = op.nd
+    spatial_3d = _to_3d_tuple(nd, 1)
+    kernel = columns.im2col_batch
+
+    @numba_basic.numba_njit
+    def im2col_op(x):
+        shape = np.empty(nd, dtype=np.int64)
+        for i in range(nd):
+            shape[i] = x.shape[2 + i]
+        d, h, w = spatial_3d(shape)
+        out = _checked_out((d, h, w), ksize, stride, pad_lo, pad_hi, dilation)
+        x5 = np.ascontiguousarray(x).reshape((x.shape[0], x.shape[1], d, h, w))
+        return kernel(x5, ksize, stride, pad_lo, dilation, out)
+
+    return im2col_op, _cache_key(op, node)
+
+
+@register_funcify_and_cache_key(im2col_module.Col2Im)
+def numba_funcify_Col2Im(op, node, **kwargs):
+    ksize, stride, pad_lo, pad_hi, dilation = _column_setup(op)
+    nd = op.nd
+    x_ndim = nd + 2
+    spatial_3d = _to_3d_tuple(nd, 1)
+    kernel = columns.col2im_batch
+
+    @numba_basic.numba_njit
+    def col2im_op(cols, x_shape):
+        if x_shape.shape[0] != x_ndim:
+            raise ValueError("col2im: x_shape must have one entry per axis of x (N, C, *spatial)")
+        for i in range(x_ndim):
+            if x_shape[i] < 0:
+                raise ValueError("col2im: x_shape entries must be >= 0")
+        d, h, w = spatial_3d(x_shape[2:])
+        out = _checked_out((d, h, w), ksize, stride, pad_lo, pad_hi, dilation)
+        x5 = kernel(cols, (x_shape[0], x_shape[1], d, h, w), ksize, stride, pad_lo, dilation, out)
+        return x5.reshape(to_fixed_tuple(x_shape, x_ndim))
+
+    return col2im_op, _cache_key(op, node)

@@ -1,0 +1,469 @@
+"""pool_2d / pool_3d and the pooling Ops: legacy golden fixtures, loop references, gradients of
+first and second order, every backend, shapes, ties and bad input."""
+
+import json
+import os
+import warnings
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pytensor.compile.mode import Mode
+from pytensor.gradient import verify_grad
+
+from pytensor_nnet.pool import (
+    AveragePoolGrad,
+    DownsampleFactorMaxGradGrad,
+    MaxPoolGrad,
+    Pool,
+    max_pool_2d_same_size,
+    pool_2d,
+    pool_3d,
+)
+from pytensor_nnet.im2col import max_pool_forward_im2col
+from tests.pool_reference import max_pool_grad_grad_ref, pool_grad_ref, pool_ref
+
+MODES = ["max", "sum", "average_inc_pad", "average_exc_pad"]
+GOLDEN = os.path.join(os.path.dirname(__file__), "data", "pool_golden.npz")
+#: Pure-Python linker: the checks that need no particular backend compile nothing (FAST_COMPILE
+#: builds C thunks for the elementwise parts; it is tested in test_*_in_every_backend).
+PY_MODE = Mode(linker="py", optimizer="fast_compile")
+C_MODE = Mode(linker="cvm")
+
+
+def _golden():
+    data = np.load(GOLDEN)
+    return data, json.loads(str(data["meta"]))
+
+
+def _cotangent(shape):
+    """Same deterministic gradient as tests/data/make_pool_fixtures.py."""
+    n = int(np.prod(shape))
+    return (np.cos(np.arange(n) * 1.7) + np.arange(n) * 1e-3).reshape(shape)
+
+
+def _backends():
+    modes = [("NUMBA", "NUMBA"), ("FAST_COMPILE", "FAST_COMPILE"), ("C", C_MODE)]
+    try:
+        import jax  # noqa: F401
+
+        modes.append(("JAX", "JAX"))
+    except ImportError:
+        pass
+    return modes
+
+
+def _opt(t):
+    return None if t is None else tuple(t)
+
+
+# ----------------------------------------------------------------------------- legacy oracle
+def test_golden_fixtures_from_legacy_reference():
+    """All 144 legacy cases (2d and 3d; every mode x ignore_border x stride x pad x window on an
+    integer-valued input full of ties): forward, input gradient and, for max, the legacy
+    second-order op - in one compiled function - and our loop reference agrees too."""
+    data, meta = _golden()
+    xs = {2: pt.tensor("x2", shape=(None,) * 4), 3: pt.tensor("x3", shape=(None,) * 5)}
+    outputs, expected = [], []
+    for case in meta:
+        nd, i = case["nd"], case["id"]
+        x = xs[nd]
+        kwargs = dict(ws=tuple(case["ws"]), ignore_border=case["ignore_border"], stride=_opt(case["stride"]),
+                      pad=tuple(case["pad"]), mode=case["mode"])
+        y = (pool_2d if nd == 2 else pool_3d)(x, **kwargs)
+        want_y = data[f"{i}_y"]
+        outputs.append(y)
+        expected.append((want_y, case, "y"))
+        dx = pytensor.grad(None, x, known_grads={y: pt.constant(_cotangent(want_y.shape))})
+        outputs.append(dx)
+        # the legacy gradient of average_exc_pad with padding raises; ours must equal the reference
+        want_dx = data[f"{i}_dx"] if case["dx_error"] is None else pool_grad_ref(
+            data[f"x{nd}"], _cotangent(want_y.shape), kwargs["ws"], kwargs["ignore_border"], kwargs["stride"],
+            kwargs["pad"], kwargs["mode"])
+        expected.append((want_dx, case, "dx"))
+        if case["mode"] == "max":
+            stride = kwargs["stride"] or kwargs["ws"]
+            gg = DownsampleFactorMaxGradGrad(case["ignore_border"], ndim=nd)(
+                x, y, pt.constant(_cotangent(data[f"x{nd}"].shape) + 0.5), kwargs["ws"], stride, kwargs["pad"])
+            outputs.append(gg)
+            expected.append((data[f"{i}_ggz"], case, "ggz"))
+    assert len(meta) == 144 and sum(c["dx_error"] is not None for c in meta) >= 10
+    f = pytensor.function(list(xs.values()), outputs, mode=PY_MODE)
+    for got, (want, case, what) in zip(f(data["x2"], data["x3"]), expected):
+        assert got.shape == want.shape, (what, case)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"{what} {case}")
+    for case in meta[::7]:  # the reference reproduces the legacy values as well
+        nd, i = case["nd"], case["id"]
+        ref = pool_ref(data[f"x{nd}"], tuple(case["ws"]), case["ignore_border"], _opt(case["stride"]),
+                       tuple(case["pad"]), case["mode"])
+        np.testing.assert_allclose(ref, data[f"{i}_y"], rtol=1e-12, err_msg=str(case))
+
+
+def test_legacy_output_shape_table_and_out_shape():
+    data, _ = _golden()
+    for n, w, s, out in data["out_shape_table"]:
+        assert Pool.out_shape((3, int(n), 1), (int(w), 1), False, (int(s), 1))[1:] == [int(out), 1]
+    # symbolic sizes give the same numbers
+    n = pt.lscalar("n")
+    sym = Pool.out_shape((2, n, 9), (3, 2), ignore_border=False, stride=(2, 3))
+    assert sym[0] == 2 and sym[2] == 3  # static entries stay ints
+    f = pytensor.function([n], sym[1], mode=PY_MODE)
+    for size in range(1, 9):
+        assert int(f(size)) == Pool.out_shape((2, size, 9), (3, 2), False, (2, 3))[1]
+    assert Pool.out_shape((5, 6), (2, 2), True, (1, 1), (1, 1)) == [6, 7]
+
+
+def test_integer_input_matches_legacy_truncation():
+    data, _ = _golden()
+    x = pt.lmatrix("x")
+    outs = [pool_2d(x, (2, 3), ignore_border=False, stride=(1, 1), mode=m) for m in MODES]
+    assert all(o.dtype == "int64" for o in outs)
+    for got, mode in zip(pytensor.function([x], outs, mode=PY_MODE)(data["int_x"]), MODES):
+        np.testing.assert_array_equal(got, data[f"int_{mode}"], err_msg=mode)
+
+
+def test_tie_rule_is_the_legacy_one():
+    """Every element equal to its window's max gets the window's full gradient (values from
+    the legacy reference), and the second-order op sums the tied elements."""
+    x = pt.tensor4("x")
+    g, gg = pt.tensor4("g"), pt.tensor4("gg")
+    y = pool_2d(x, (2, 2), ignore_border=True, stride=(1, 1))
+    dx = pytensor.grad(None, x, known_grads={y: g})
+    ggz = DownsampleFactorMaxGradGrad(True)(x, y, gg, (2, 2), (1, 1), (0, 0))
+    f = pytensor.function([x, g, gg], [y, dx, ggz], mode="NUMBA")
+    xv = np.array([[1, 3, 3], [3, 0, 2], [3, 1, 3]], dtype="float64").reshape(1, 1, 3, 3)
+    gv = np.array([[1, 10], [100, 1000]], dtype="float64").reshape(1, 1, 2, 2)
+    ggv = np.arange(1, 10, dtype="float64").reshape(1, 1, 3, 3)
+    yv, dxv, ggzv = f(xv, gv, ggv)
+    np.testing.assert_array_equal(yv[0, 0], [[3, 3], [3, 3]])
+    np.testing.assert_array_equal(dxv[0, 0], [[0, 11, 10], [101, 0, 0], [100, 0, 1000]])
+    np.testing.assert_array_equal(ggzv[0, 0], [[6, 5], [11, 9]])
+
+
+@pytest.mark.parametrize("backend", [b for b in _backends() if b[0] in ("NUMBA", "JAX")], ids=lambda b: b[0])
+def test_nan_in_a_window_gives_nan(backend):
+    """NaN propagates wherever it is in the window (the legacy code only kept a leading NaN)."""
+    x = pt.tensor4("x")
+    f = pytensor.function([x], pool_2d(x, (2, 2), ignore_border=True, pad=(1, 1)), mode=backend[1])
+    xv = np.array([[np.nan, 1.0, 2.0, -1.0], [0.5, 3.0, 1.0, np.nan]]).reshape(1, 1, 2, 4)
+    want = [[np.nan, 2.0, -1.0], [0.5, 3.0, np.nan]]
+    np.testing.assert_array_equal(np.asarray(f(xv)).reshape(2, 3), np.reshape(want, (2, 3)))
+    out, _ = max_pool_forward_im2col(xv, (2, 2), pad=(1, 1))
+    np.testing.assert_array_equal(out.reshape(2, 3), np.reshape(want, (2, 3)))
+
+
+def test_max_pool_2d_same_size_matches_legacy():
+    x = pt.tensor4("x")
+    f = pytensor.function([x], max_pool_2d_same_size(x, (2, 2)), mode="NUMBA")
+    xv = np.arange(25.0).reshape(1, 1, 5, 5)[..., ::-1].copy()
+    expected = np.zeros((5, 5))
+    expected[[1, 1, 3, 3], [0, 2, 0, 2]] = [9, 7, 19, 17]  # legacy output
+    np.testing.assert_array_equal(f(xv)[0, 0], expected)
+
+
+# ----------------------------------------------------------------------------- references
+SWEEP = [  # (x shape, ws, stride, pad, ignore_border): overlapping, non-square, non-tiling, padded
+    ((2, 3, 7, 6), (3, 2), (2, 1), (1, 1), True),
+    ((2, 3, 7, 6), (3, 2), (2, 3), (0, 0), False),
+    ((5, 6), (4, 4), (1, 3), (3, 2), True),
+    ((2, 1, 2, 3, 5, 4), (2, 3, 2), (1, 2, 3), (1, 0, 1), True),
+    ((3, 4, 3, 5), (2, 2, 3), None, (0, 0, 0), False),
+    ((2, 9), (4,), (3,), (2,), True),
+    ((2, 9), (4,), (3,), (0,), False),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_against_loop_reference_any_rank_and_leading_dims(dtype):
+    """Every mode on 1, 2 and 3 pooled axes with 0 to 3 leading axes, forward and gradient,
+    against the loop reference; float data with a few forced ties."""
+    rng = np.random.default_rng(0)
+    inputs, values, outputs, expected = [], [], [], []
+    for shape, ws, stride, pad, ib in SWEEP:
+        xv = rng.standard_normal(shape).astype(dtype)
+        xv.reshape(-1)[1] = xv.reshape(-1)[0]  # a tie
+        x = pt.tensor(dtype=dtype, shape=(None,) * len(shape))
+        inputs.append(x)
+        values.append(xv)
+        for mode in MODES:
+            y = Pool(ib, mode=mode, ndim=len(ws))(x, ws, stride, pad)
+            y_ref = pool_ref(xv.astype("float64"), ws, ib, stride, pad, mode)
+            gy = _cotangent(y_ref.shape)
+            dx = pytensor.grad(None, x, known_grads={y: pt.constant(gy.astype(dtype))})
+            outputs += [y, dx]
+            expected += [(y_ref, mode, shape), (pool_grad_ref(xv.astype("float64"), gy, ws, ib, stride, pad, mode),
+                                                 mode, shape)]
+    f = pytensor.function(inputs, outputs, mode=PY_MODE)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for got, (want, mode, shape) in zip(f(*values), expected):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=f"{mode} {shape}")
+
+
+# ----------------------------------------------------------------------------- backends
+ALL_CASES = [(mode, ib) for mode in MODES for ib in (True, False)]
+#: Numba compiles every node (seconds each on a cold cache): mode and ignore_border are plain
+#: arguments of the same compiled kernels, so a few nodes cover the Numba-specific code.
+NUMBA_CASES = {2: [("max", True)], 3: [("average_exc_pad", True)]}
+
+
+def _backend_graph(nd, cases):
+    """Forward, gradient and (max) second-order outputs of ``cases`` (mode, ignore_border)."""
+    if nd == 2:
+        shape, ws, stride, pad = (2, 3, 7, 6), (3, 2), (2, 1), (1, 1)
+        fn = pool_2d
+    else:
+        shape, ws, stride, pad = (2, 2, 5, 4, 5), (2, 3, 2), (2, 1, 2), (1, 0, 1)
+        fn = pool_3d
+    x = pt.tensor(shape=(None,) * len(shape), name="x")
+    gg = pt.tensor(shape=(None,) * len(shape), name="gg")
+    outs, refs = [], []
+    xv = np.random.default_rng(nd).standard_normal(shape)
+    xv[0, 0, 0, 0] = xv[0, 0, 0, 1]  # a tie
+    ggv = _cotangent(shape)
+    for mode, ib in cases:
+        p = pad if ib else (0,) * nd
+        y = fn(x, ws, ignore_border=ib, stride=stride, pad=p, mode=mode)
+        y_ref = pool_ref(xv, ws, ib, stride, p, mode)
+        gy = _cotangent(y_ref.shape)
+        outs += [y, pytensor.grad(None, x, known_grads={y: pt.constant(gy)})]
+        refs += [y_ref, pool_grad_ref(xv, gy, ws, ib, stride, p, mode)]
+        if mode == "max":
+            outs.append(DownsampleFactorMaxGradGrad(ib, ndim=nd)(x, y, gg, ws, stride, p))
+            refs.append(max_pool_grad_grad_ref(xv, ggv, ws, ib, stride, p))
+    return [x, gg], outs, [xv, ggv], refs
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b[0])
+def test_every_backend_without_fallback(backend):
+    """Numba (no object mode: warnings are errors), Python, C and JAX, 2d and 3d; every mode x
+    ignore_border except in Numba (see NUMBA_CASES)."""
+    name, mode = backend
+    inputs, outputs, values, refs = [], [], [], []
+    for nd in (2, 3):
+        ins, outs, vals, rs = _backend_graph(nd, NUMBA_CASES[nd] if name == "NUMBA" else ALL_CASES)
+        inputs += ins
+        outputs += outs
+        values += vals
+        refs += rs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = pytensor.function(inputs, outputs, mode=mode, on_unused_input="ignore")
+    for got, want in zip(f(*values), refs):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
+
+
+def test_numba_runtime_geometry_and_symbolic_window():
+    """ws / stride / pad as run-time inputs (the legacy Ops allow it) in Numba, with run-time
+    validation of bad values."""
+    x, ws, st = pt.tensor4("x"), pt.lvector("ws"), pt.lvector("st")
+    y = Pool(ignore_border=True)(x, ws, st, [1, 0])
+    dx = pytensor.grad(y.sum(), x)
+    f = pytensor.function([x, ws, st], [y, dx], mode="NUMBA")
+    xv = np.random.default_rng(1).standard_normal((2, 2, 6, 5))
+    yv, dxv = f(xv, [3, 2], [2, 2])
+    np.testing.assert_allclose(yv, pool_ref(xv, (3, 2), True, (2, 2), (1, 0), "max"), atol=1e-12)
+    np.testing.assert_allclose(dxv, pool_grad_ref(xv, np.ones(yv.shape), (3, 2), True, (2, 2), (1, 0), "max"),
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="stride"):
+        f(xv, [3, 2], [0, 2])
+    with pytest.raises(ValueError, match="pad must be smaller than ws"):
+        f(xv, [1, 2], [1, 1])
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        f(xv, [3, 7], [1, 1])
+
+
+# ----------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize("mode", MODES)
+def test_verify_grad_pool(mode):
+    rng = np.random.default_rng(7)
+    xv = rng.permutation(2 * 2 * 5 * 6).reshape(2, 2, 5, 6) / 7.0  # distinct values: no ties
+    for ib, pad, stride in ((True, (1, 2), (2, 1)), (False, (0, 0), (2, 3))):
+        verify_grad(lambda x: Pool(ib, mode=mode)(x, (3, 3), stride, pad), [xv], rng=rng, mode=PY_MODE)
+    x3 = rng.permutation(2 * 4 * 3 * 5).reshape(2, 4, 3, 5) / 7.0
+    verify_grad(lambda x: pool_3d(x, (2, 2, 3), True, (1, 2, 2), (1, 0, 1), mode), [x3], rng=rng,
+                mode=PY_MODE)
+
+
+def test_verify_grad_of_the_gradient_ops():
+    """Each gradient Op's own pullback: MaxPoolGrad (-> DownsampleFactorMaxGradGrad),
+    DownsampleFactorMaxGradGrad (-> MaxPoolGrad), AveragePoolGrad (-> Pool)."""
+    rng = np.random.default_rng(11)
+    xv = rng.permutation(2 * 5 * 6).reshape(1, 2, 5, 6) / 5.0
+    xv[0, 0, 0, :2] = 9.0  # ties: the adjoint pairs hold with them too
+    geometry = ((3, 2), (2, 1), (1, 1))
+    y_val = pool_ref(xv, geometry[0], True, geometry[1], geometry[2], "max")
+    x_const = pt.constant(xv)
+    y_const = Pool(True)(x_const, *geometry)
+    verify_grad(lambda gz: MaxPoolGrad(True)(x_const, y_const, gz, *geometry), [rng.standard_normal(y_val.shape)],
+                rng=rng, mode=PY_MODE)
+    verify_grad(lambda gg: DownsampleFactorMaxGradGrad(True)(x_const, y_const, gg, *geometry),
+                [rng.standard_normal(xv.shape)], rng=rng, mode=PY_MODE)
+    for mode in ("sum", "average_inc_pad", "average_exc_pad"):
+        verify_grad(lambda gz: AveragePoolGrad(True, mode=mode)(x_const, gz, *geometry),
+                    [rng.standard_normal(y_val.shape)], rng=rng, mode=PY_MODE)
+
+
+def test_second_derivative_of_max_pooling():
+    """Hessian-vector products of sum(pool(x) ** 2) through max pooling, checked numerically."""
+    rng = np.random.default_rng(5)
+    xv = rng.permutation(2 * 6 * 5).reshape(1, 2, 6, 5) / 3.0
+
+    def grad_of_square(x):
+        y = pool_2d(x, (3, 2), ignore_border=True, stride=(2, 1), pad=(1, 1))
+        return pytensor.grad((y ** 2).sum(), x)
+
+    verify_grad(grad_of_square, [xv], rng=rng, mode=PY_MODE)
+    # and the exact value: d/dx sum(pool(x)^2) = 2 * MaxPoolGrad(x, y, y); its pullback of v is
+    # 2 * MaxPoolGrad(x, y, DownsampleFactorMaxGradGrad(x, y, v))
+    x, v = pt.tensor4("x"), pt.tensor4("v")
+    hvp = pytensor.grad(None, x, known_grads={grad_of_square(x): v})
+    vv = rng.standard_normal(xv.shape)
+    got = pytensor.function([x, v], hvp, mode=PY_MODE)(xv, vv)
+    args = ((3, 2), True, (2, 1), (1, 1))
+    ggz = max_pool_grad_grad_ref(xv, vv, *args)
+    np.testing.assert_allclose(got, 2 * pool_grad_ref(xv, ggz, args[0], *args[1:], mode="max"), atol=1e-12)
+
+
+def test_pushforward_uses_the_op_rules():
+    x, v = pt.tensor4("x"), pt.tensor4("v")
+    outs = []
+    for mode in MODES:
+        y = pool_2d(x, (2, 3), ignore_border=True, stride=(1, 2), pad=(1, 1), mode=mode)
+        outs.append(pytensor.gradient.pushforward(y, x, v, use_op_pushforward=True))
+    f = pytensor.function([x, v], outs, mode=PY_MODE)
+    rng = np.random.default_rng(2)
+    xv, vv = rng.standard_normal((2, 1, 4, 5)), rng.standard_normal((2, 1, 4, 5))
+    for got, mode in zip(f(xv, vv), MODES):
+        if mode == "max":
+            want = max_pool_grad_grad_ref(xv, vv, (2, 3), True, (1, 2), (1, 1))
+        else:
+            want = pool_ref(vv, (2, 3), True, (1, 2), (1, 1), mode)
+        np.testing.assert_allclose(got, want, atol=1e-12, err_msg=mode)
+
+
+# ----------------------------------------------------------------------------- shapes, API
+def test_static_shapes_and_infer_shape():
+    x = pt.tensor(shape=(2, 3, 7, 6))
+    y = pool_2d(x, (3, 2), ignore_border=False, stride=(2, 2))
+    assert y.type.shape == (2, 3, 3, 3)
+    assert pool_2d(x, 2, ignore_border=True, pad=1).type.shape == (2, 3, 4, 4)
+    assert pool_3d(pt.tensor(shape=(4, 5, 6)), (2, 2, 2), ignore_border=True).type.shape == (2, 2, 3)
+    gx = pytensor.grad(y.sum(), x)
+    assert gx.type.shape == x.type.shape
+    xd = pt.tensor4("xd")
+    yd = pool_2d(xd, (3, 2), ignore_border=False, stride=(2, 2), mode="average_exc_pad")
+    gd = pytensor.grad(yd.sum(), xd)
+    f = pytensor.function([xd], [yd.shape, gd.shape], mode=PY_MODE)
+    assert not [n for n in f.maker.fgraph.apply_nodes if isinstance(n.op, (Pool, AveragePoolGrad))]
+    ys, gs = f(np.zeros((2, 3, 7, 6)))
+    assert tuple(ys) == (2, 3, 3, 3) and tuple(gs) == (2, 3, 7, 6)
+
+
+def test_default_ignore_border_warns_and_means_false():
+    x = pt.tensor4("x")
+    with pytest.warns(DeprecationWarning, match="ignore_border"):
+        y = pool_2d(x, (2, 2))
+    assert y.owner.op.ignore_border is False
+    with pytest.warns(DeprecationWarning, match="'ds'"):
+        y = pool_2d(x, ds=(2, 2), ignore_border=True)
+    assert y.owner.op.ignore_border is True
+    with pytest.warns(DeprecationWarning, match="'st'"):
+        pool_2d(x, (2, 2), ignore_border=True, st=(1, 1))
+    with pytest.warns(DeprecationWarning, match="'padding'"):
+        pool_2d(x, (3, 3), ignore_border=True, padding=(1, 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(ws=(6, 2), ignore_border=True), "ws=.* larger than the padded input on pooled axis 0"),
+        (dict(ws=(3, 3), ignore_border=True, pad=(3, 0)), "pad must be smaller than ws"),
+        (dict(ws=(3, 3), ignore_border=False, pad=(1, 1)), "requires ignore_border=True"),
+        (dict(ws=(2, 2), ignore_border=True, mode="average"), "mode must be one of"),
+        (dict(ws=(2, 2), ignore_border=True, stride=(0, 1)), "stride entries must be >= 1"),
+        (dict(ws=(2, 2), ignore_border=True, stride=(-1, 1)), "stride entries must be >= 1"),
+        (dict(ws=(0, 2), ignore_border=True), "ws entries must be >= 1"),
+        (dict(ws=(2, 2), ignore_border=True, pad=(-1, 0)), "pad entries must be >= 0"),
+        (dict(ws=(2, 2, 2), ignore_border=True), "ws must have 2 entries"),
+        (dict(ignore_border=True), "ws .* is required"),
+    ],
+)
+def test_bad_input_raises_at_graph_build_time(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        pool_2d(pt.tensor(shape=(2, 3, 5, 5)), **kwargs)
+
+
+def test_bad_input_raises_at_run_time_when_shapes_are_dynamic():
+    x = pt.tensor4("x")
+    y = pool_2d(x, (4, 2), ignore_border=True)
+    for mode in ("NUMBA", PY_MODE):
+        f = pytensor.function([x], y, mode=mode)
+        with pytest.raises(ValueError, match="larger than the padded input"):
+            f(np.zeros((1, 1, 3, 5)))
+    g = pytensor.function([x, gz := pt.tensor4("gz")], MaxPoolGrad(True)(x, y, gz, (4, 2)), mode="NUMBA")
+    with pytest.raises(ValueError, match="output gradient's shape"):
+        g(np.zeros((1, 1, 8, 4)), np.zeros((1, 1, 3, 2)))
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        pool_2d(pt.vector(), (2, 2), ignore_border=True)
+    with pytest.raises(ValueError, match="maxout has static shape"):
+        MaxPoolGrad(True)(pt.tensor(shape=(1, 4, 4)), pt.tensor(shape=(1, 3, 3)), pt.tensor(shape=(1, 2, 2)), (2, 2))
+
+
+# ----------------------------------------------------------------------------- property test
+def _run_perform(op, *inputs):
+    storage = [[None]]
+    op.perform(None, list(inputs), storage)
+    return storage[0][0]
+
+
+@st.composite
+def _geometries(draw):
+    nd = draw(st.integers(1, 3))
+    ignore_border = draw(st.booleans())
+    ws = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    pad = tuple(draw(st.integers(0, w - 1)) if ignore_border else 0 for w in ws)
+    spatial = tuple(draw(st.integers(max(1, w - 2 * p) if ignore_border else 1, 6)) for w, p in zip(ws, pad))
+    lead = tuple(draw(st.lists(st.integers(1, 2), min_size=0, max_size=2)))
+    return lead + spatial, ws, stride, pad, ignore_border, draw(st.sampled_from(MODES))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_geometries(), st.integers(0, 2**16))
+def test_property_kernels_toolkit_and_reference_agree(geometry, seed):
+    """Random geometries (1-3 pooled axes, any leading axes, overlapping / gapped / padded /
+    partial windows), integer-valued data with ties: the Ops' kernels (forward, gradient,
+    second-order), the im2col toolkit and the loop reference give the same numbers."""
+    from pytensor_nnet.im2col import (avg_pool_backward_im2col, avg_pool_forward_im2col,
+                                      max_pool_backward_im2col, max_pool_forward_im2col)
+
+    shape, ws, stride, pad, ib, mode = geometry
+    nd = len(ws)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, size=shape).astype("float64")
+    y = _run_perform(Pool(ib, mode=mode, ndim=nd), x, ws, stride, pad)
+    y_ref = pool_ref(x, ws, ib, stride, pad, mode)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    dx_ref = pool_grad_ref(x, gy, ws, ib, stride, pad, mode)
+    if mode == "max":
+        dx = _run_perform(MaxPoolGrad(ib, ndim=nd), x, y, gy, ws, stride, pad)
+        gg = rng.standard_normal(shape)
+        np.testing.assert_allclose(_run_perform(DownsampleFactorMaxGradGrad(ib, ndim=nd), x, y, gg, ws, stride, pad),
+                                   max_pool_grad_grad_ref(x, gg, ws, ib, stride, pad), atol=1e-12)
+    else:
+        dx = _run_perform(AveragePoolGrad(ib, mode=mode, ndim=nd), x, gy, ws, stride, pad)
+    np.testing.assert_allclose(dx, dx_ref, atol=1e-12)
+    if len(shape) == nd + 2:  # the toolkit takes (N, C, *spatial)
+        if mode == "max":
+            out, cache = max_pool_forward_im2col(x, ws, stride, pad, ib)
+            dx_toolkit = max_pool_backward_im2col(gy, cache)
+        else:
+            out, cache = avg_pool_forward_im2col(x, ws, stride, pad, ib, mode)
+            dx_toolkit = avg_pool_backward_im2col(gy, cache)
+        np.testing.assert_allclose(out, y_ref, rtol=1e-12)
+        np.testing.assert_allclose(dx_toolkit, dx_ref, atol=1e-12)
