@@ -11,13 +11,16 @@ Every implementation validates the compressed structure of its sparse inputs and
 its dense inputs (``ValueError`` naming the Op and the argument) before entering the kernels of
 :mod:`pytensor_nnet.kernels.sparse`, which therefore never index out of bounds.
 
-Cache keys follow PyTensor (``default_hash_key_from_props`` with a ``cache_version``) and
+The helper factories below are memoized (``functools.cache``): nodes that need the same
+checker, builder or product share one compiled Numba function per process, which keeps
+compilation time down. Cache keys follow PyTensor (``default_hash_key_from_props`` with a ``cache_version``) and
 also include the node's input/output types and a hash of this module and of the kernels, so a
 changed implementation never reuses a stale on-disk cache entry, and never one of PyTensor's.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -112,6 +115,7 @@ def _overload_as_dtype(a, dtype):
     return lambda a, dtype: a.astype(dtype)
 
 
+@functools.cache
 def _status_raiser(where, fmt):
     """Numba function raising a ``ValueError`` for a bad :func:`ks.compressed_status`.
 
@@ -151,6 +155,7 @@ def _status_raiser(where, fmt):
     return raise_for
 
 
+@functools.cache
 def _make_checker(fmt, where):
     """Numba function validating a sparse matrix of format ``fmt``; returns (n_major, n_minor).
 
@@ -172,6 +177,7 @@ def _make_checker(fmt, where):
     return check
 
 
+@functools.cache
 def _array_checker(where, fmt):
     """Like :func:`_make_checker` for raw ``(indptr, indices, data_size, n_major, n_minor)``."""
     raise_for = _status_raiser(where, fmt)
@@ -185,6 +191,7 @@ def _array_checker(where, fmt):
     return check
 
 
+@functools.cache
 def _inner_checker(where):
     """Numba function ``(n_left_columns, n_right_rows)`` raising when they differ."""
     message = (
@@ -200,6 +207,7 @@ def _inner_checker(where):
     return check_inner
 
 
+@functools.cache
 def _same_shape_checker(where):
     """Numba function ``(x, y)`` raising when two matrices have different shapes."""
     message = f"{where}: the operands have different shapes (x rows, x columns, y rows, y columns):"
@@ -212,6 +220,7 @@ def _same_shape_checker(where):
     return check_same_shape
 
 
+@functools.cache
 def _builder(fmt):
     """Numba function ``(data, indices, indptr, shape) -> scipy matrix of format fmt``."""
     if fmt == "csr":
@@ -229,6 +238,7 @@ def _builder(fmt):
     return build
 
 
+@functools.cache
 def _same_format_arrays(fmt, other_fmt):
     """Numba function returning the arrays of a matrix in format ``fmt`` (swap if needed)."""
     if fmt == other_fmt:
@@ -254,6 +264,7 @@ def _flip(fmt):
     return "csc" if fmt == "csr" else "csr"
 
 
+@functools.cache
 def _spmm_into(fmt, where):
     """Numba function ``(x, b, alpha, out)``: ``out += alpha * x @ b`` (validated)."""
     is_csr = fmt == "csr"
@@ -274,6 +285,7 @@ def _spmm_into(fmt, where):
     return spmm_into
 
 
+@functools.cache
 def _transpose_builder(fmt):
     """Numba function returning ``x.T`` (the other format, same arrays, no copy)."""
     build_t = _builder(_flip(fmt))
@@ -285,6 +297,7 @@ def _transpose_builder(fmt):
     return transpose
 
 
+@functools.cache
 def _sparse_dense_matmul(x_fmt, out_dtype, where):
     """``x @ y`` for sparse ``x`` and dense 2-d ``y``."""
     spmm_into = _spmm_into(x_fmt, where)
@@ -299,6 +312,7 @@ def _sparse_dense_matmul(x_fmt, out_dtype, where):
     return sparse_dense
 
 
+@functools.cache
 def _dense_sparse_matmul(y_fmt, out_dtype, where):
     """``x @ y`` for dense 2-d ``x`` and sparse ``y``, as ``(y.T @ x.T).T``."""
     spmm_into = _spmm_into(_flip(y_fmt), where)
@@ -451,6 +465,7 @@ def numba_funcify_structured_dot_grad(op, node, **kwargs):
     return structured_dot_grad_sparse
 
 
+@functools.cache
 def _usmm_scalar(alpha_ndim):
     if alpha_ndim == 0:
 
