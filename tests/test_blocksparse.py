@@ -11,6 +11,7 @@ import pytest
 from pytensor.compile.io import In
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.gradient import DisconnectedInputError, pushforward, verify_grad
+from pytensor.graph.rewriting.db import RewriteDatabaseQuery
 
 import pytensor_nnet.blocksparse as blocksparse
 from pytensor_nnet.blocksparse import (
@@ -27,6 +28,8 @@ from tests.kernels.test_blocksparse import gemv_inputs, gemv_ref, outer_inputs, 
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "blocksparse_golden.npz")
 C_MODE = Mode(linker="cvm")
+# The rewrites of the Numba mode with the Python linker: graph checks without compile time.
+REWRITES_ONLY = Mode(linker="py", optimizer=RewriteDatabaseQuery(include=["fast_run", "numba"]))
 BACKENDS = ["NUMBA", "FAST_COMPILE", "C", "JAX"]
 
 
@@ -434,7 +437,7 @@ def test_inplace_rewrite_on_gradients_and_its_exclusion():
     f_off = pytensor.function(
         [o, W, h, ii, oi],
         [out, g_W, g_h],
-        mode=get_mode("NUMBA").excluding("blocksparse_inplace", "blocksparse_lazy_zeros"),
+        mode=REWRITES_ONLY.excluding("blocksparse_inplace", "blocksparse_lazy_zeros"),
     )
     assert _op_flags(f_off, SparseBlockOuter) == [False]
     assert not any(isinstance(n.op, BlockZeros) for n in f_off.maker.fgraph.apply_nodes)
@@ -480,11 +483,10 @@ def test_sgd_update_folds_into_the_outer_product():
     values = [rng.standard_normal((3, 2, 3)), rng.integers(0, 5, (3, 2)), rng.standard_normal((4, 2))]
     values += [rng.integers(0, 4, (3, 3)), rng.standard_normal((3, 3, 2))]
     expected_W = W0 - 0.1 * outer_ref(np.zeros_like(W0), values[0], values[4], values[1], values[3])
-    numba_mode = get_mode("NUMBA")
     for outputs, mode, folded in [
-        (out, numba_mode, True),
-        ([out, g_W], numba_mode, False),
-        (out, numba_mode.excluding("blocksparse_update"), False),
+        (out, get_mode("NUMBA"), True),
+        ([out, g_W], REWRITES_ONLY, False),
+        (out, REWRITES_ONLY.excluding("blocksparse_update"), False),
     ]:
         W.set_value(W0.copy())
         f = compile_strict([h, ii, b, oi, g, lr], outputs, mode, updates=[(W, W - lr * g_W)])
@@ -588,29 +590,38 @@ def test_bad_input_at_run_time_raises_before_the_kernel(backend):
     rng = np.random.default_rng(8)
     o, W, h, ii, oi = gemv_vars()
     O, x, y, xi, yi = outer_vars()
-    f_gemv = compile_strict([o, W, h, ii, oi], sparse_block_gemv(o, W, h, ii, oi), get_backend(backend))
-    f_outer = compile_strict([O, x, y, xi, yi], sparse_block_outer(O, x, y, xi, yi), get_backend(backend))
-    vo, vW, vh, vii, voi = gemv_inputs(rng, 2, 3, 4, 2, 3, 2, 2)
-    for bad_ii, bad_oi, message in [
+    f = compile_strict(
+        [o, W, h, ii, oi, O, x, y, xi, yi],
+        [sparse_block_gemv(o, W, h, ii, oi), sparse_block_outer(O, x, y, xi, yi)],
+        get_backend(backend),
+    )
+    good = {"o": gemv_inputs(rng, 2, 3, 4, 2, 3, 2, 2), "O": outer_inputs(rng, 2, 2, 3, 2, 2, 2, 2)}
+    for op, position, bad, message in [
         (
+            "o",
+            3,
             [[0, -1], [1, 2]],
-            voi,
-            r"inputIdx\[0, 1\] = -1 is not a valid block index: it must be in \[0, 3\) \(iBlocks = W.shape\[0\]\)",
+            r"inputIdx\[0, 1\] = -1 is not a valid block index: it must be in \[0, 3\) ",
         ),
-        (vii, [[0, 1], [4, 0]], r"outputIdx\[1, 0\] = 4 is not a valid block index: it must be in \[0, 4\)"),
+        (
+            "o",
+            4,
+            [[0, 1], [4, 0]],
+            r"outputIdx\[1, 0\] = 4 is not a valid block index: it must be in \[0, 4\)",
+        ),
+        ("o", 2, np.zeros((2, 2, 1)), r"W.shape\[2\] is 2 but iSize is 1 \(from h.shape\[2\]\)"),
+        (
+            "O",
+            3,
+            [[0, 1], [1, 2]],
+            r"xIdx\[1, 1\] = 2 is not a valid block index: it must be in \[0, 2\) \(xBlocks",
+        ),
+        ("O", 4, [[0], [1]], r"yIdx.shape\[1\] is 1 but yWin is 2 \(from y.shape\[1\]\)"),
     ]:
+        values = {k: list(v) for k, v in good.items()}
+        values[op][position] = np.array(bad)
         with pytest.raises(ValueError, match=message):
-            f_gemv(vo, vW, vh, np.array(bad_ii), np.array(bad_oi))
-    with pytest.raises(ValueError, match=r"W.shape\[2\] is 2 but iSize is 1 \(from h.shape\[2\]\)"):
-        f_gemv(vo, vW, vh[:, :, :1], vii, voi)
-    vO, vx, vy, vxi, vyi = outer_inputs(rng, 2, 2, 3, 2, 2, 2, 2)
-    with pytest.raises(
-        ValueError,
-        match=r"xIdx\[1, 1\] = 2 is not a valid block index: it must be in \[0, 2\) \(xBlocks = o.shape\[0\]\)",
-    ):
-        f_outer(vO, vx, vy, np.array([[0, 1], [1, 2]]), vyi)
-    with pytest.raises(ValueError, match=r"yIdx.shape\[1\] is 1 but yWin is 2 \(from y.shape\[1\]\)"):
-        f_outer(vO, vx, vy, vxi, vyi[:, :1])
+            f(*values["o"], *values["O"])
 
 
 def test_jax_poisons_out_of_range_indices_with_nan():

@@ -17,6 +17,17 @@ from pytensor_nnet.conv.api import (
     conv3d_grad_wrt_inputs,
     conv3d_grad_wrt_weights,
 )
+from pytensor_nnet.abstract_conv import (
+    bilinear_kernel_1D,
+    bilinear_kernel_2D,
+    bilinear_upsampling,
+    causal_conv1d,
+    conv2d_transpose,
+    conv3d_transpose,
+    frac_bilinear_upsampling,
+    separable_conv2d,
+    separable_conv3d,
+)
 from pytensor_nnet.conv.ops import (
     AbstractConv,
     AbstractConv2d,
@@ -38,6 +49,15 @@ from pytensor_nnet import rewriting as _rewriting  # noqa: E402,F401
 __version__ = "0.1.0"
 
 __all__ = [
+    "bilinear_kernel_1D",
+    "bilinear_kernel_2D",
+    "bilinear_upsampling",
+    "causal_conv1d",
+    "conv2d_transpose",
+    "conv3d_transpose",
+    "frac_bilinear_upsampling",
+    "separable_conv2d",
+    "separable_conv3d",
     "AbstractConv",
     "AbstractConv2d",
     "AbstractConv2d_gradInputs",

@@ -27,6 +27,9 @@ from pytensor_nnet.conv import ops
 from tests.reference import conv_grads_ref, conv_ref
 
 C_MODE = Mode(linker="cvm")
+# Sweeps and verify_grad: the Python linker runs the same kernels without compiling C code
+# for the elementwise helpers (FAST_COMPILE does, which costs ~20 s per test on a cold cache).
+PY_MODE = Mode(linker="py", optimizer="fast_compile")
 PARAMS_2D = dict(border_mode=((1, 2), 1), subsample=(2, 1), filter_dilation=(1, 2), num_groups=2)
 PARAMS_3D = dict(border_mode="half", subsample=(1, 2, 1), filter_dilation=(2, 1, 1), num_groups=1)
 
@@ -111,7 +114,7 @@ def test_golden_fixtures_from_legacy_reference():
         values += [data[f"{i}_{k}"] for k in ("x", "w", "gy")]
         expected += [(data[f"{i}_{k}"], case) for k in ("y", "dx", "dw")]
     assert len(meta) >= 150
-    f = pytensor.function(inputs, outputs, mode="FAST_COMPILE")
+    f = pytensor.function(inputs, outputs, mode=PY_MODE)
     for got, (want, case) in zip(f(*values), expected):
         tol = 2e-4 if case["dtype"] == "float32" else 1e-10
         assert got.dtype == want.dtype, case
@@ -127,13 +130,13 @@ def test_verify_grad_of_each_op(nd):
         x_shape, w_shape, params = (1, 2, 4, 3, 4), (2, 2, 2, 2, 1), PARAMS_3D
     op_fwd = ops.AbstractConv(nd, **params)
     xv, wv = _data(x_shape, w_shape)
-    verify_grad(op_fwd, [xv, wv], rng=rng, mode="FAST_COMPILE")
+    verify_grad(op_fwd, [xv, wv], rng=rng, mode=PY_MODE)
     top_shape = conv_ref(xv, wv, **params).shape
     gyv = rng.standard_normal(top_shape)
     op_gi = ops.AbstractConv_gradInputs(nd, **params)
     op_gw = ops.AbstractConv_gradWeights(nd, **params)
-    verify_grad(lambda w, g: op_gi(w, g, list(x_shape[2:])), [wv, gyv], rng=rng, mode="FAST_COMPILE")
-    verify_grad(lambda x, g: op_gw(x, g, list(w_shape[2:])), [xv, gyv], rng=rng, mode="FAST_COMPILE")
+    verify_grad(lambda w, g: op_gi(w, g, list(x_shape[2:])), [wv, gyv], rng=rng, mode=PY_MODE)
+    verify_grad(lambda x, g: op_gw(x, g, list(w_shape[2:])), [xv, gyv], rng=rng, mode=PY_MODE)
 
 
 def test_second_derivative_and_numba_verify_grad():

@@ -294,21 +294,25 @@ def _outer_accumulate(out, x, y, x_idx, y_idx, alpha, n_chunks):
 
 # --------------------------------------------------------------------------- layouts
 #
-# The loops are compiled for C-contiguous arrays only: that keeps the unit strides visible to
-# LLVM (vectorised loops) and keeps the number of compiled variants down (one per dtype), as
-# Numba types every view made in compiled code, such as PyTensor's transposes, as layout "A".
+# The loops are compiled for C-contiguous, writable-typed arrays only: that keeps the unit
+# strides visible to LLVM (vectorised loops) and the compiled variants down to one per dtype,
+# whatever the inputs: Numba types every view made in compiled code, such as PyTensor's
+# transposes, with layout "A", and PyTensor's constants as read-only arrays.
 
 
 @intrinsic
 def _assume_c_contiguous(typingctx, arr):
-    """Retype an array already checked to be C-contiguous as a C-layout array (no copy)."""
+    """Retype an array already checked to be C-contiguous as a C-layout array (no copy).
+
+    The type also drops the read-only flag: the loops never write to their inputs.
+    """
     if not isinstance(arr, types.Array):
         return None
 
     def codegen(context, builder, signature, args):
         return impl_ret_borrowed(context, builder, signature.return_type, args[0])
 
-    return arr.copy(layout="C")(arr), codegen
+    return arr.copy(layout="C", readonly=False)(arr), codegen
 
 
 @numba.njit(cache=True)

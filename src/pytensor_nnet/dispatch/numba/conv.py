@@ -8,14 +8,20 @@ of the cache key.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
 from pytensor_nnet.conv import ops
-from pytensor_nnet.kernels import corr, unshared
+from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
+from pytensor_nnet.kernels import corr, direct, unshared
+from pytensor_nnet.kernels import im2col as im2col_kernels
 
 CACHE_VERSION = 2
+#: The cache key follows the code (see ``fingerprint``): this module and every kernel it calls.
+KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], corr, direct, im2col_kernels, unshared)
 
 
 def _to_3d(convdim):
@@ -123,7 +129,9 @@ def _filters_3d(op, to_3d, from_3d):
 
 
 def _cache_key(op, buffer_bytes):
-    return default_hash_key_from_props(op, buffer_bytes=buffer_bytes, cache_version=CACHE_VERSION)
+    return default_hash_key_from_props(
+        op, buffer_bytes=buffer_bytes, kernels=KERNEL_FINGERPRINT, cache_version=CACHE_VERSION
+    )
 
 
 @register_funcify_and_cache_key(ops.AbstractConv)

@@ -11,8 +11,6 @@ Op's props, the input's rank and dtype, which make up the cache key.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import sys
 from functools import lru_cache
 
@@ -20,6 +18,8 @@ import numpy as np
 from numba.np.unsafe.ndarray import to_fixed_tuple
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
+
+from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 
 from pytensor_nnet import im2col as im2col_module
 from pytensor_nnet import pool
@@ -31,17 +31,7 @@ from pytensor_nnet.kernels.im2col import as_3d_geometry, conv_out_size
 CACHE_VERSION = 1
 
 
-def _kernel_fingerprint():
-    """Hash of the source of these functions and of the kernels: PyTensor's on-disk cache
-    returns the function compiled under a key even after the code changed, so the key
-    follows the code."""
-    digest = hashlib.sha256()
-    for module in (sys.modules[__name__], kernels, columns, im2col_kernels):
-        digest.update(inspect.getsource(module).encode())
-    return digest.hexdigest()[:16]
-
-
-KERNEL_FINGERPRINT = _kernel_fingerprint()
+KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], kernels, columns, im2col_kernels)
 
 
 def _cache_key(op, node):

@@ -720,18 +720,15 @@ def numba_funcify_EnsureSortedIndices(op, node, **kwargs):
     fmt = x.type.format
     check = _make_checker(fmt, "EnsureSortedIndices: x")
     build = _builder(fmt)
-    inplace = op.inplace
 
+    # inplace=True too returns a sorted copy: the Op only declares a view_map, so sorting the
+    # input in place would change it under other clients (e.g. a csm_properties data view)
     @numba_njit
     def ensure_sorted_indices(x):
         check(x)
         indices, data = ks.sort_indices(x.indptr, x.indices, x.data)
-        if inplace:
-            n = indices.shape[0]
-            x.indices[:n] = indices
-            x.data[:n] = data
-            return x
-        return build(data, indices, x.indptr.copy(), x.shape[0], x.shape[1])
+        indptr = x.indptr[: x.indptr.shape[0]].copy()
+        return build(data, indices, indptr, x.shape[0], x.shape[1])
 
     return ensure_sorted_indices
 
