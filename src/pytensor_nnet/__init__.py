@@ -42,6 +42,8 @@ from pytensor_nnet.conv.ops import (
     set_column_buffer_bytes,
 )
 
+from pytensor_nnet.pool import max_pool_2d_same_size, pool_2d, pool_3d
+
 # Backend registrations (Numba always, JAX when installed) and graph rewrites.
 from pytensor_nnet import dispatch as _dispatch  # noqa: E402,F401
 from pytensor_nnet import rewriting as _rewriting  # noqa: E402,F401
@@ -49,6 +51,9 @@ from pytensor_nnet import rewriting as _rewriting  # noqa: E402,F401
 __version__ = "0.1.0"
 
 __all__ = [
+    "max_pool_2d_same_size",
+    "pool_2d",
+    "pool_3d",
     "bilinear_kernel_1D",
     "bilinear_kernel_2D",
     "bilinear_upsampling",
