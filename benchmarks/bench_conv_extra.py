@@ -13,6 +13,11 @@ Ours is compiled in PyTensor's default (Numba) mode. The legacy ops run in the l
 (``../shared/oracle/run python``, a subprocess started right after ours). Times are the best
 of ``--reps`` runs; ratios ``peer / ours`` above 1 mean we are faster. The machine is noisy:
 compare ratios from one run.
+
+On a loaded machine, multi-threaded OpenBLAS GEMMs (ours through Numba, the legacy ops through
+the system OpenBLAS) lose 2-10x to contention; ``OPENBLAS_NUM_THREADS=1 python
+benchmarks/bench_conv_extra.py`` gives every BLAS-based peer one thread (the legacy subprocess
+inherits the variable; PyTorch keeps its 2 threads).
 """
 
 from __future__ import annotations

@@ -43,11 +43,9 @@ from pytensor_nnet.kernels.blocksparse import (
     GEMV_LAYOUT,
     OUTER_LAYOUT,
     BlockIndexError,
-    gemv_into,
-    gemv_kernel,
+    block_gemv,
+    block_outer,
     match_dims,
-    outer_into,
-    outer_kernel,
 )
 
 __all__ = [
@@ -185,7 +183,7 @@ class SparseBlockGemv(Op):
         return Apply(self, list(inputs.values()), [out])
 
     def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = (gemv_into if self.inplace else gemv_kernel)(*inputs)
+        output_storage[0][0] = block_gemv(*inputs, inplace=self.inplace)
 
     def infer_shape(self, fgraph, node, input_shapes):
         return [input_shapes[0]]
@@ -277,9 +275,7 @@ class SparseBlockOuter(Op):
 
     def perform(self, node, inputs, output_storage):
         o, x, y, xIdx, yIdx, alpha = inputs
-        output_storage[0][0] = (outer_into if self.inplace else outer_kernel)(
-            o, x, y, xIdx, yIdx, alpha.item()
-        )
+        output_storage[0][0] = block_outer(o, x, y, xIdx, yIdx, alpha.item(), inplace=self.inplace)
 
     def infer_shape(self, fgraph, node, input_shapes):
         return [input_shapes[0]]

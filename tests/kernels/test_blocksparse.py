@@ -246,7 +246,7 @@ def test_kernel_entry_points_check_dtype_and_ndim():
         block_gemv(o, W, h, ii, oi[0])
     with pytest.raises(ValueError, match=r"W must be a 4-d array \(iBlocks, oBlocks, iSize, oSize\)"):
         block_gemv(o, W[0], h, ii, oi)
-    with pytest.raises(TypeError, match="h must be a floating-point array"):
+    with pytest.raises(TypeError, match="h must be a real floating-point array"):
         block_gemv(o, W, h.astype(int), ii, oi)
 
 

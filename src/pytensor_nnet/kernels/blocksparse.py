@@ -359,15 +359,23 @@ def _contiguous_weights(W):
 
 
 # --------------------------------------------------------------------------- entry points
+#
+# ``_gemv_core`` / ``_outer_core`` check and run on normalised arrays (C-contiguous, writable
+# types, int64 indices): compiled once per dtype. The compiled entry points (for PyTensor's
+# Numba graphs, any layout) and the numpy ones (for ``perform`` and users) normalise their
+# inputs, then call them.
 
 
 @numba.njit(cache=True)
-def _gemv_run(out, W, h, input_idx, output_idx):
-    """The GEMV loop on C-contiguous versions of the inputs; ``out`` is C-contiguous."""
-    W_C, transposed = _contiguous_weights(W)
-    h = _c_contiguous(h)
-    # int64 indices: one compiled loop whatever the index dtype (the copies are tiny).
-    input_idx, output_idx = input_idx.astype(np.int64), output_idx.astype(np.int64)
+def _gemv_core(out, W_C, transposed, h, input_idx, output_idx):
+    """Check, then ``out[b, j] += sum_i h[b, i] @ W[input_idx[b, i], output_idx[b, j]]``.
+
+    ``W_C`` is ``W``, or when ``transposed`` the array whose ``(1, 0, 3, 2)`` transpose is
+    ``W``. Every array is C-contiguous and the indices are int64.
+    """
+    s = W_C.shape
+    W_shape = (s[1], s[0], s[3], s[2]) if transposed else s
+    check_gemv_args(out.shape, W_shape, h.shape, input_idx, output_idx)
     n_tasks = out.shape[0] * out.shape[1]
     threaded = h.size * out.shape[1] * out.shape[2] >= PARALLEL_MIN_MACS
     n_chunks = n_tasks if threaded else min(n_tasks, 1)
@@ -375,8 +383,19 @@ def _gemv_run(out, W, h, input_idx, output_idx):
 
 
 @numba.njit(cache=True)
+def _outer_core(out, x, y, x_idx, y_idx, alpha):
+    """Check, then ``out[x_idx[b, i], y_idx[b, j]] += alpha * outer(x[b, i], y[b, j])``.
+
+    Every array is C-contiguous and the indices are int64.
+    """
+    check_outer_args(out.shape, x.shape, y.shape, x_idx, y_idx)
+    threaded = x.size * y.shape[1] * y.shape[2] >= PARALLEL_MIN_MACS
+    _outer_accumulate(out, x, y, x_idx, y_idx, alpha, OUTER_CHUNKS if threaded else 1)
+
+
+@numba.njit(cache=True)
 def gemv_into(out, W, h, input_idx, output_idx):
-    """Validated block-sparse GEMV accumulated into ``out``, which is returned.
+    """Validated block-sparse GEMV accumulated into ``out``, which is returned (compiled code).
 
     ``out[b, j] += sum_i h[b, i] @ W[input_idx[b, i], output_idx[b, j]]``
 
@@ -390,9 +409,11 @@ def gemv_into(out, W, h, input_idx, output_idx):
     input_idx : (batch, iWin) integer array, entries in ``[0, iBlocks)``
     output_idx : (batch, oWin) integer array, entries in ``[0, oBlocks)``
     """
-    check_gemv_args(out.shape, W.shape, h.shape, input_idx, output_idx)
     out_C = _c_contiguous(out)
-    _gemv_run(out_C, W, h, input_idx, output_idx)
+    W_C, transposed = _contiguous_weights(W)
+    _gemv_core(
+        out_C, W_C, transposed, _c_contiguous(h), input_idx.astype(np.int64), output_idx.astype(np.int64)
+    )
     if out_C.ctypes.data != out.ctypes.data:  # a strided out: the loop worked on a copy
         _copy_into(out, out_C)
     return out
@@ -401,19 +422,12 @@ def gemv_into(out, W, h, input_idx, output_idx):
 @numba.njit(cache=True)
 def gemv_kernel(o, W, h, input_idx, output_idx):
     """:func:`gemv_into` a copy of ``o`` (which may be read-only): ``o`` is left alone."""
-    check_gemv_args(o.shape, W.shape, h.shape, input_idx, output_idx)
     out = _fresh_c_copy(o)
-    _gemv_run(out, W, h, input_idx, output_idx)
+    W_C, transposed = _contiguous_weights(W)
+    _gemv_core(
+        out, W_C, transposed, _c_contiguous(h), input_idx.astype(np.int64), output_idx.astype(np.int64)
+    )
     return out
-
-
-@numba.njit(cache=True)
-def _outer_run(out, x, y, x_idx, y_idx, alpha):
-    """The outer-product loop on C-contiguous versions of the inputs; ``out`` is C-contiguous."""
-    x, y = _c_contiguous(x), _c_contiguous(y)
-    x_idx, y_idx = x_idx.astype(np.int64), y_idx.astype(np.int64)
-    threaded = x.size * y.shape[1] * y.shape[2] >= PARALLEL_MIN_MACS
-    _outer_accumulate(out, x, y, x_idx, y_idx, alpha, OUTER_CHUNKS if threaded else 1)
 
 
 @numba.njit(cache=True)
@@ -421,11 +435,12 @@ def outer_into(out, x, y, x_idx, y_idx, alpha):
     """Validated block-sparse outer product accumulated into ``out``, which is returned.
 
     ``out[x_idx[b, i], y_idx[b, j]] += alpha * outer(x[b, i], y[b, j])`` for every
-    ``b, i, j``; see :func:`block_outer` for the shapes.
+    ``b, i, j``; see :func:`block_outer` for the shapes. Compiled code.
     """
-    check_outer_args(out.shape, x.shape, y.shape, x_idx, y_idx)
     out_C = _c_contiguous(out)
-    _outer_run(out_C, x, y, x_idx, y_idx, alpha)
+    _outer_core(
+        out_C, _c_contiguous(x), _c_contiguous(y), x_idx.astype(np.int64), y_idx.astype(np.int64), alpha
+    )
     if out_C.ctypes.data != out.ctypes.data:  # a strided out: the loop worked on a copy
         _copy_into(out, out_C)
     return out
@@ -434,28 +449,55 @@ def outer_into(out, x, y, x_idx, y_idx, alpha):
 @numba.njit(cache=True)
 def outer_kernel(o, x, y, x_idx, y_idx, alpha):
     """:func:`outer_into` a copy of ``o`` (which may be read-only): ``o`` is left alone."""
-    check_outer_args(o.shape, x.shape, y.shape, x_idx, y_idx)
     out = _fresh_c_copy(o)
-    _outer_run(out, x, y, x_idx, y_idx, alpha)
+    _outer_core(
+        out, _c_contiguous(x), _c_contiguous(y), x_idx.astype(np.int64), y_idx.astype(np.int64), alpha
+    )
     return out
 
 
 def _as_index_matrix(idx, name):
+    """``idx`` checked, as a fresh C-contiguous int64 array (a tiny copy)."""
     idx = np.asarray(idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer block indices, got dtype {idx.dtype}")
     if idx.ndim != 2:
         raise ValueError(f"{name} must be a 2-d (batch, window) array, got shape {idx.shape}")
-    return idx
+    return idx.astype(np.int64, order="C")
 
 
 def _as_float_array(a, name, ndim, layout):
     a = np.asarray(a)
     if a.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-d array {layout}, got shape {a.shape}")
-    if a.dtype.kind not in "fc":
-        raise TypeError(f"{name} must be a floating-point array, got dtype {a.dtype}")
+    if a.dtype.kind != "f":
+        raise TypeError(f"{name} must be a real floating-point array, got dtype {a.dtype}")
     return a
+
+
+def _small_operand(a, dtype):
+    """``a`` as a writable C-contiguous array of ``dtype`` (copied when it is not one)."""
+    if a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, dtype=dtype, order="C")
+
+
+def _weights_in_memory_order(W, dtype):
+    """``(W_C, transposed)`` as in :func:`_gemv_core`, without copying ``W`` when it is
+    C-contiguous or the ``(1, 0, 3, 2)`` transpose of a C-contiguous array."""
+    if W.dtype == dtype and W.flags.c_contiguous:
+        return W, False
+    W_T = W.transpose(1, 0, 3, 2)
+    if W.dtype == dtype and W_T.flags.c_contiguous:
+        return W_T, True
+    return np.ascontiguousarray(W, dtype=dtype), False
+
+
+def _target(o, dtype, inplace):
+    """Where to accumulate: ``o`` itself when it can be, else a C-contiguous copy of it."""
+    if inplace and o.dtype == dtype and o.flags.c_contiguous and o.flags.writeable:
+        return o
+    return np.array(o, dtype=dtype, order="C")
 
 
 def block_gemv(o, W, h, input_idx, output_idx, inplace=False):
@@ -467,6 +509,8 @@ def block_gemv(o, W, h, input_idx, output_idx, inplace=False):
     ----------
     o : (batch, oWin, oSize) float array
     W : (iBlocks, oBlocks, iSize, oSize) float array
+        Read in place when C-contiguous or the (1, 0, 3, 2) transpose of a C-contiguous
+        array; copied otherwise.
     h : (batch, iWin, iSize) float array
     input_idx : (batch, iWin) int array
     output_idx : (batch, oWin) int array
@@ -475,14 +519,21 @@ def block_gemv(o, W, h, input_idx, output_idx, inplace=False):
 
     Returns
     -------
-    (batch, oWin, oSize) array
+    (batch, oWin, oSize) array, of the result dtype of ``o``, ``W`` and ``h``
     """
     o = _as_float_array(o, "o", 3, "(batch, oWin, oSize)")
     W = _as_float_array(W, "W", 4, "(iBlocks, oBlocks, iSize, oSize)")
     h = _as_float_array(h, "h", 3, "(batch, iWin, iSize)")
     input_idx = _as_index_matrix(input_idx, "inputIdx")
     output_idx = _as_index_matrix(output_idx, "outputIdx")
-    return (gemv_into if inplace else gemv_kernel)(o, W, h, input_idx, output_idx)
+    dtype = np.result_type(o, W, h)
+    out = _target(o, dtype, inplace)
+    W_C, transposed = _weights_in_memory_order(W, dtype)
+    _gemv_core(out, W_C, transposed, _small_operand(h, dtype), input_idx, output_idx)
+    if inplace and out is not o:
+        o[...] = out
+        return o
+    return out
 
 
 def block_outer(o, x, y, x_idx, y_idx, alpha=1.0, inplace=False):
@@ -504,11 +555,17 @@ def block_outer(o, x, y, x_idx, y_idx, alpha=1.0, inplace=False):
 
     Returns
     -------
-    (xBlocks, yBlocks, xSize, ySize) array
+    (xBlocks, yBlocks, xSize, ySize) array, of the result dtype of ``o``, ``x`` and ``y``
     """
     o = _as_float_array(o, "o", 4, "(xBlocks, yBlocks, xSize, ySize)")
     x = _as_float_array(x, "x", 3, "(batch, xWin, xSize)")
     y = _as_float_array(y, "y", 3, "(batch, yWin, ySize)")
     x_idx = _as_index_matrix(x_idx, "xIdx")
     y_idx = _as_index_matrix(y_idx, "yIdx")
-    return (outer_into if inplace else outer_kernel)(o, x, y, x_idx, y_idx, o.dtype.type(alpha))
+    dtype = np.result_type(o, x, y)
+    out = _target(o, dtype, inplace)
+    _outer_core(out, _small_operand(x, dtype), _small_operand(y, dtype), x_idx, y_idx, dtype.type(alpha))
+    if inplace and out is not o:
+        o[...] = out
+        return o
+    return out

@@ -103,32 +103,44 @@ def has_canonical_format(indptr, indices):
 
 
 @numba.njit(cache=True)
-def csr_matmul_dense_into(indptr, indices, data, b, alpha, out):
-    """``out += alpha * A @ b`` for ``A`` in CSR.
+def csr_matmul_dense(indptr, indices, data, b, alpha, z, out):
+    """``out = z + alpha * A @ b`` for ``A`` in CSR, writing each output row once.
 
     Parameters
     ----------
     indptr, indices, data : CSR arrays of ``A``, shape ``(m, n)``
     b : (n, k) C-contiguous array
     alpha : scalar
-    out : (m, k) C-contiguous array, updated in place
+    z : (m, k), (1, k) or (0, k) C-contiguous array
+        The starting value of each row: its own row, the one row broadcast, or zeros.
+    out : (m, k) C-contiguous array, overwritten (may be ``z`` itself)
 
-    Four stored entries of a row are combined per pass over the output row, which quarters the
-    loads and stores of ``out`` (what makes this faster than scipy's one-axpy-per-entry loop).
+    Each output row is initialised and accumulated while it is in cache, so the result is
+    written once (no separate zeroing or ``+ z`` pass). Four stored entries of a row are
+    combined per pass over the row, which quarters its loads and stores compared with
+    scipy's one axpy per entry.
     """
     n_rows = indptr.shape[0] - 1
     k = b.shape[1]
-    if k == 1:
-        for i in range(n_rows):
-            acc = 0
-            for p in range(indptr[i], indptr[i + 1]):
-                acc += data[p] * b[indices[p], 0]
-            out[i, 0] += alpha * acc
-        return
+    z_rows = z.shape[0]
     for i in range(n_rows):
         o = out[i]
+        if z_rows == 0:
+            for c in range(k):
+                o[c] = 0
+        else:
+            zi = z[i if z_rows > 1 else 0]
+            for c in range(k):
+                o[c] = zi[c]
         p = indptr[i]
         end = indptr[i + 1]
+        if k == 1:
+            acc = 0
+            while p < end:
+                acc += data[p] * b[indices[p], 0]
+                p += 1
+            o[0] += alpha * acc
+            continue
         while p + 3 < end:
             v0 = alpha * data[p]
             v1 = alpha * data[p + 1]
@@ -147,6 +159,32 @@ def csr_matmul_dense_into(indptr, indices, data, b, alpha, out):
             for c in range(k):
                 o[c] += v0 * b0[c]
             p += 1
+
+
+@numba.njit(cache=True)
+def init_rows(z, out):
+    """``out[i] = z[i]`` (``z`` with m rows), ``z[0]`` (one row) or ``0`` (``z`` without rows).
+
+    ``out`` is C-contiguous ``(m, k)``; the branch is taken once, so each case is a plain
+    (vectorised) copy or fill.
+    """
+    n_rows, k = out.shape
+    if z.shape[0] == 0:
+        flat = out.reshape(n_rows * k)
+        for q in range(n_rows * k):
+            flat[q] = 0
+    elif z.shape[0] == 1:
+        z0 = z[0]
+        for i in range(n_rows):
+            o = out[i]
+            for c in range(k):
+                o[c] = z0[c]
+    else:
+        for i in range(n_rows):
+            o = out[i]
+            zi = z[i]
+            for c in range(k):
+                o[c] = zi[c]
 
 
 @numba.njit(cache=True)

@@ -12,10 +12,10 @@ its dense inputs (``ValueError`` naming the Op and the argument) before entering
 :mod:`pytensor_nnet.kernels.sparse`, which therefore never index out of bounds.
 
 The helper factories below are memoized (``functools.cache``): nodes that need the same
-checker, builder or product share one compiled Numba function per process, which keeps
-compilation time down. Cache keys follow PyTensor (``default_hash_key_from_props`` with a ``cache_version``) and
-also include the node's input/output types and a hash of this module and of the kernels, so a
-changed implementation never reuses a stale on-disk cache entry, and never one of PyTensor's.
+checker, builder or product share one compiled Numba function per process. Cache keys follow
+PyTensor (``default_hash_key_from_props`` with a ``cache_version``) and also include the
+node's input/output types and a hash of this module and of the kernels, so a changed
+implementation never reuses a stale on-disk cache entry, and never one of PyTensor's.
 """
 
 from __future__ import annotations
@@ -82,7 +82,6 @@ def register_sparse(op_class, version=1):
                 return fn, None if key is None else _cache_key(op, node, (version, key))
             return fn, _cache_key(op, node, version)
 
-        funcify_and_key.__name__ = f"numba_funcify_{op_class.__name__}"
         return funcify
 
     return decorator
@@ -265,24 +264,29 @@ def _flip(fmt):
 
 
 @functools.cache
-def _spmm_into(fmt, where):
-    """Numba function ``(x, b, alpha, out)``: ``out += alpha * x @ b`` (validated)."""
+def _spmm(fmt, where):
+    """Numba function ``(x, b, alpha, z, out)``: ``out = z + alpha * x @ b`` (validated).
+
+    ``z`` has shape ``(m, k)``, ``(1, k)`` (one row, broadcast) or ``(0, k)`` (zeros), the
+    dtype of ``out`` and C order; ``out`` (``m, k``, C order) may be ``z`` itself.
+    """
     is_csr = fmt == "csr"
     check = _make_checker(fmt, where)
     check_inner = _inner_checker(where)
 
     @numba_njit
-    def spmm_into(x, b, alpha, out):
+    def spmm(x, b, alpha, z, out):
         check(x)
         check_inner(x.shape[1], b.shape[0])
         data = as_dtype(x.data, out.dtype)
         bc = np.ascontiguousarray(as_dtype(b, out.dtype))
         if is_csr:
-            ks.csr_matmul_dense_into(x.indptr, x.indices, data, bc, alpha, out)
-        else:
-            ks.csc_matmul_dense_into(x.indptr, x.indices, data, bc, alpha, out)
+            ks.csr_matmul_dense(x.indptr, x.indices, data, bc, alpha, z, out)
+            return
+        ks.init_rows(z, out)
+        ks.csc_matmul_dense_into(x.indptr, x.indices, data, bc, alpha, out)
 
-    return spmm_into
+    return spmm
 
 
 @functools.cache
@@ -300,13 +304,13 @@ def _transpose_builder(fmt):
 @functools.cache
 def _sparse_dense_matmul(x_fmt, out_dtype, where):
     """``x @ y`` for sparse ``x`` and dense 2-d ``y``."""
-    spmm_into = _spmm_into(x_fmt, where)
+    spmm = _spmm(x_fmt, where)
     one = out_dtype.type(1)
 
     @numba_njit
     def sparse_dense(x, y):
-        out = np.zeros((x.shape[0], y.shape[1]), dtype=out_dtype)
-        spmm_into(x, y, one, out)
+        out = np.empty((x.shape[0], y.shape[1]), dtype=out_dtype)
+        spmm(x, y, one, np.empty((0, y.shape[1]), dtype=out_dtype), out)
         return out
 
     return sparse_dense
@@ -315,7 +319,7 @@ def _sparse_dense_matmul(x_fmt, out_dtype, where):
 @functools.cache
 def _dense_sparse_matmul(y_fmt, out_dtype, where):
     """``x @ y`` for dense 2-d ``x`` and sparse ``y``, as ``(y.T @ x.T).T``."""
-    spmm_into = _spmm_into(_flip(y_fmt), where)
+    spmm = _spmm(_flip(y_fmt), where)
     transpose = _transpose_builder(y_fmt)
     check_inner = _inner_checker(where)
     one = out_dtype.type(1)
@@ -323,8 +327,9 @@ def _dense_sparse_matmul(y_fmt, out_dtype, where):
     @numba_njit
     def dense_sparse(x, y):
         check_inner(x.shape[1], y.shape[0])
-        out_t = np.zeros((y.shape[1], x.shape[0]), dtype=out_dtype)
-        spmm_into(transpose(y), np.ascontiguousarray(x.T), one, out_t)
+        out_t = np.empty((y.shape[1], x.shape[0]), dtype=out_dtype)
+        zeros = np.empty((0, x.shape[0]), dtype=out_dtype)
+        spmm(transpose(y), np.ascontiguousarray(x.T), one, zeros, out_t)
         return np.ascontiguousarray(out_t.T)
 
     return dense_sparse
@@ -515,28 +520,34 @@ def numba_funcify_Usmm(op, node, **kwargs):
         return out
 
     if _is_sparse(x) and not _is_sparse(y):
-        spmm_into = _spmm_into(x.type.format, "Usmm: x")
+        spmm = _spmm(x.type.format, "Usmm: x")
 
         @numba_njit
         def usmm_sparse_dense(alpha, x, y, z):
             check_inner(x.shape[1], y.shape[0])
-            out = start(z, x.shape[0], y.shape[1])
-            spmm_into(x, y, scalar_type(get_alpha(alpha)), out)
+            n_rows, n_cols = x.shape[0], y.shape[1]
+            a = scalar_type(get_alpha(alpha))
+            out = np.empty((n_rows, n_cols), dtype=out_dtype)
+            if z.shape[1] == n_cols and (z.shape[0] == n_rows or z.shape[0] == 1):
+                # z (or its one row) starts each output row inside the kernel: one pass
+                spmm(x, y, a, np.ascontiguousarray(as_dtype(z, out_dtype)), out)
+            else:
+                out = start(z, n_rows, n_cols)
+                spmm(x, y, a, out, out)
             return out
 
         return usmm_sparse_dense
 
     if _is_sparse(y) and not _is_sparse(x):
-        spmm_into = _spmm_into(_flip(y.type.format), "Usmm: y")
+        spmm = _spmm(_flip(y.type.format), "Usmm: y")
         transpose = _transpose_builder(y.type.format)
 
         @numba_njit
         def usmm_dense_sparse(alpha, x, y, z):
             check_inner(x.shape[1], y.shape[0])
             out_t = np.ascontiguousarray(start(z, x.shape[0], y.shape[1]).T)
-            spmm_into(
-                transpose(y), np.ascontiguousarray(x.T), scalar_type(get_alpha(alpha)), out_t
-            )
+            spmm(transpose(y), np.ascontiguousarray(x.T), scalar_type(get_alpha(alpha)),
+                 out_t, out_t)
             return np.ascontiguousarray(out_t.T)
 
         return usmm_dense_sparse
@@ -752,7 +763,9 @@ def numba_funcify_Remove0(op, node, **kwargs):
 @register_sparse(psb.ConstructSparseFromList, version=1)
 def numba_funcify_ConstructSparseFromList(op, node, **kwargs):
     out_dtype = _dtype(node.outputs[0])
-    m_rows = "ConstructSparseFromList: values and ilist differ in length (rows of values, len(ilist)):"
+    m_rows = (
+        "ConstructSparseFromList: values and ilist differ in length (rows of values, len(ilist)):"
+    )
     m_cols = "ConstructSparseFromList: values and the output differ in columns:"
     m_index = "ConstructSparseFromList: ilist entry out of range [0, rows) (position, value, rows):"
 
