@@ -120,7 +120,8 @@ def unshared_conv_ref(x, w, border_mode="valid", subsample=None, filter_flip=Tru
     return y
 
 
-def unshared_grads_ref(x, w, gy, border_mode="valid", subsample=None, filter_flip=True, filter_dilation=None, num_groups=1):
+def unshared_grads_ref(x, w, gy, border_mode="valid", subsample=None, filter_flip=True, filter_dilation=None,
+                       num_groups=1):
     """(dx, dw) of sum(unshared_conv_ref(x, w) * gy), by the adjoint of the same loop."""
     nd, xp, pads, subsample, dilation, dks, wf, out_sp = _unshared_windows(
         x, w, border_mode, subsample, filter_dilation, filter_flip)

@@ -45,6 +45,7 @@ from pytensor_nnet.kernels.blocksparse import (
     BlockIndexError,
     block_gemv,
     block_outer,
+    lazy_zeros,
     match_dims,
 )
 
@@ -309,10 +310,10 @@ class BlockZeros(Op):
 
     Internal: the ``blocksparse_lazy_zeros`` rewrite puts it in place of the ``zeros_like(W)``
     that :class:`SparseBlockOuter` accumulates into for the gradient wrt ``W``. It is
-    allocated like numpy's ``zeros`` (``calloc``): the operating system hands out zero pages
-    only where the outer products write, so a W-sized gradient costs the blocks it touches,
-    not a W-sized memset (which is what Numba's ``zeros``, and so PyTensor's ``Alloc`` there,
-    do).
+    allocated by :func:`~pytensor_nnet.kernels.blocksparse.lazy_zeros`: the operating system
+    hands out zeroed 4 KiB pages only where the outer products write, so a W-sized gradient
+    costs the blocks it touches, not a W-sized memset (which is what Numba's ``zeros``, and so
+    PyTensor's ``Alloc`` there, do).
     """
 
     __props__ = ("dtype",)
@@ -330,7 +331,7 @@ class BlockZeros(Op):
         return Apply(self, shape, [TensorType(self.dtype, shape=static)()])
 
     def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = np.zeros(tuple(int(s) for s in inputs), dtype=self.dtype)
+        output_storage[0][0] = lazy_zeros(tuple(int(s) for s in inputs), self.dtype)
 
     def infer_shape(self, fgraph, node, input_shapes):
         return [tuple(node.inputs)]

@@ -118,7 +118,8 @@ def test_debug_reference_against_the_kernels():
                                unshared_conv_ref(img[:1, :1], k4[None, :, :, None])[0, 0], atol=1e-10)
     assert op.flops([img.shape, (6, 4, 3, 2)], [(2, 6, 4, 4)]) == 2 * 2 * 6 * 16 * 4 * 6
     assert ops.AbstractConv2d(num_groups=2).flops([img.shape, kern.shape], [(2, 6, 4, 4)]) == 2 * 2 * 6 * 16 * 2 * 6
-    assert ops.AbstractConv2d(unshared=True, num_groups=2).flops([img.shape, ku.shape], (2, 6, 4, 4)) == 2 * 2 * 6 * 16 * 2 * 6
+    unshared_op = ops.AbstractConv2d(unshared=True, num_groups=2)
+    assert unshared_op.flops([img.shape, ku.shape], (2, 6, 4, 4)) == 2 * 2 * 6 * 16 * 2 * 6
     assert ops.AbstractConv3d().flops([img3.shape, kern3.shape], (1, 3, 3, 2, 2)) == 2 * 36 * 2 * 12
     with pytest.raises(ValueError, match='must be either "valid" or "full"'):
         op.conv(img, kern, "half")

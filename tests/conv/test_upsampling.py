@@ -58,7 +58,8 @@ def test_even_ratio_asymmetry_is_exact():
     """Even ratios repeat the last row/column once more than the first; odd ratios are symmetric."""
     x_val = np.arange(12.0).reshape(1, 1, 3, 4)
     x = pt.tensor4()
-    up2, up3 = pytensor.function([x], [bilinear_upsampling(x, 2), bilinear_upsampling(x, 3)], mode="FAST_COMPILE")(x_val)
+    f = pytensor.function([x], [bilinear_upsampling(x, 2), bilinear_upsampling(x, 3)], mode="FAST_COMPILE")
+    up2, up3 = f(x_val)
     np.testing.assert_array_equal(up2[0, 0, 0], [0, 0.5, 1, 1.5, 2, 2.5, 3, 3])
     np.testing.assert_array_equal(up2[0, 0, :, 0], [0, 2, 4, 6, 8, 8])
     assert (up2[0, 0, 0] != up2[0, 0, 1]).all() and (up2[0, 0, -1] == up2[0, 0, -2]).all()

@@ -10,6 +10,7 @@ from pytensor_nnet.kernels.blocksparse import (
     BlockShapeError,
     block_gemv,
     block_outer,
+    lazy_zeros,
     match_dims,
 )
 
@@ -263,3 +264,13 @@ def test_match_dims_skips_unknown_sizes_and_names_both_arguments():
     # References come from h and o first, as in the compiled checks.
     with pytest.raises(ValueError, match=r"W.shape\[2\] is 2 but iSize is 3 \(from h.shape\[2\]\)"):
         match_dims(GEMV_LAYOUT, {"W": (5, 6, 2, 4), "h": (2, None, 3)})
+
+
+def test_lazy_zeros():
+    big = lazy_zeros((64, 64, 32, 32), "float32")  # 16 MiB: a lazily zero-filled memory map
+    assert big.shape == (64, 64, 32, 32) and big.dtype == np.float32 and big.flags.writeable
+    assert not big.any()
+    big[3, 4] += 1
+    assert big.sum() == 32 * 32
+    small = lazy_zeros((2, 3), np.float64)
+    assert small.dtype == np.float64 and not small.any()

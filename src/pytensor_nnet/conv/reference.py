@@ -64,7 +64,9 @@ def _forward(img, kern, dilation, num_groups, unshared):
             f"({num_groups}), and num_groups must divide the number of filters ({M})"
         )
     if unshared and tuple(kern.shape[1:1 + nd]) != win.shape[2:2 + nd]:
-        raise ValueError(f"the unshared filters' output region {kern.shape[1:1 + nd]} must match the output {win.shape[2:2 + nd]}")
+        raise ValueError(
+            f"the unshared filters' output region {kern.shape[1:1 + nd]} must match the output {win.shape[2:2 + nd]}"
+        )
     Mg = M // num_groups
     kern = _flip(kern, nd)
     spec = f"nc{o}{k},m{o}c{k}->nm{o}" if unshared else f"nc{o}{k},mc{k}->nm{o}"
@@ -87,7 +89,8 @@ def _unshared_backprop_inputs(top, kern, dilation, num_groups):
     for tap in np.ndindex(*kernel):
         window = tuple(slice(t * d, t * d + s) for t, d, s in zip(tap, dilation, out_sp))
         for g in range(num_groups):
-            contrib = np.einsum(f"nm{o},m{o}c->nc{o}", top[:, g * Mg:(g + 1) * Mg], kern[(slice(g * Mg, (g + 1) * Mg),) + (Ellipsis,) + tap])
+            filters = kern[(slice(g * Mg, (g + 1) * Mg), Ellipsis) + tap]  # (Mg, *O, Cg) at this tap
+            contrib = np.einsum(f"nm{o},m{o}c->nc{o}", top[:, g * Mg:(g + 1) * Mg], filters)
             dx[(slice(None), slice(g * Cg, (g + 1) * Cg)) + window] += contrib
     return dx
 

@@ -25,6 +25,8 @@ compiled loop per dtype, with unit strides LLVM can vectorise.
 
 from __future__ import annotations
 
+import mmap
+
 import numba
 import numpy as np
 from numba.core import types
@@ -43,6 +45,7 @@ __all__ = [
     "first_bad_index",
     "gemv_into",
     "gemv_kernel",
+    "lazy_zeros",
     "match_dims",
     "outer_into",
     "outer_kernel",
@@ -454,6 +457,24 @@ def outer_kernel(o, x, y, x_idx, y_idx, alpha):
         out, _c_contiguous(x), _c_contiguous(y), x_idx.astype(np.int64), y_idx.astype(np.int64), alpha
     )
     return out
+
+
+def lazy_zeros(shape, dtype):
+    """Zeros whose memory the operating system provides on first write, 4 KiB page by page.
+
+    For an accumulation target of which only a few blocks get written (the gradient of a
+    block-sparse ``W``): an anonymous memory map is zero-filled lazily, and asking for no
+    transparent huge pages keeps each first write from zeroing 2 MiB (numpy's ``zeros``
+    requests huge pages for large arrays). Small arrays are plain ``np.zeros``.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes < 1 << 22:
+        return np.zeros(shape, dtype)
+    buffer = mmap.mmap(-1, nbytes)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        buffer.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape)
 
 
 def _as_index_matrix(idx, name):

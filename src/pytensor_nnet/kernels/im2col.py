@@ -52,6 +52,20 @@ def im2col_into(img, cols, col0, ksize, stride, pad, dilation, out):
 
     ``cols`` has shape ``(C * kd * kh * kw, ncols)`` with ``ncols >= col0 + prod(out)``.
     """
+    # Specialisations of one loop nest (``row_stride`` is a constant after inlining): with a
+    # unit stride along the rows each run of valid pixels is one block copy (measured
+    # 1.5-2.5x faster), with stride 2 LLVM vectorises the strided loads (~15% faster). A
+    # run-time branch on the stride inside the loop nest slows the strided copy by ~25%.
+    if stride[2] == 1:
+        _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, 1)
+    elif stride[2] == 2:
+        _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, 2)
+    else:
+        _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, 0)
+
+
+@numba.njit(cache=True, inline="always")
+def _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, row_stride):
     C, D, H, W = img.shape
     kd, kh, kw = ksize
     sd, sh, sw = stride
@@ -80,8 +94,14 @@ def im2col_into(img, cols, col0, ksize, stride, pad, dilation, out):
                 for x in range(x_lo):
                     cols[row, base + x] = 0
                 src = img[c, iz, iy]
-                for x in range(x_lo, x_hi):
-                    cols[row, base + x] = src[x * sw + x_off]
+                if row_stride == 1:
+                    cols[row, base + x_lo:base + x_hi] = src[x_lo + x_off:x_hi + x_off]
+                elif row_stride == 2:
+                    for x in range(x_lo, x_hi):
+                        cols[row, base + x] = src[x * 2 + x_off]
+                else:
+                    for x in range(x_lo, x_hi):
+                        cols[row, base + x] = src[x * sw + x_off]
                 for x in range(x_hi, ow):
                     cols[row, base + x] = 0
 
@@ -89,6 +109,17 @@ def im2col_into(img, cols, col0, ksize, stride, pad, dilation, out):
 @numba.njit(cache=True)
 def col2im_add(cols, col0, img, ksize, stride, pad, dilation, out):
     """Scatter-add ``cols[:, col0:col0 + prod(out)]`` into ``img`` (C, D, H, W); adjoint of im2col."""
+    # Specialised on the row stride like im2col_into (stride 2: ~20% faster).
+    if stride[2] == 1:
+        _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, 1)
+    elif stride[2] == 2:
+        _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, 2)
+    else:
+        _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, 0)
+
+
+@numba.njit(cache=True, inline="always")
+def _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, row_stride):
     C, D, H, W = img.shape
     kd, kh, kw = ksize
     sd, sh, sw = stride
@@ -114,8 +145,15 @@ def col2im_add(cols, col0, img, ksize, stride, pad, dilation, out):
                         continue
                     base = col0 + (z * oh + y) * ow
                     dst = img[c, iz, iy]
-                    for x in range(x_lo, x_hi):
-                        dst[x * sw + x_off] += cols[row, base + x]
+                    if row_stride == 1:
+                        for x in range(x_lo, x_hi):
+                            dst[x + x_off] += cols[row, base + x]
+                    elif row_stride == 2:
+                        for x in range(x_lo, x_hi):
+                            dst[x * 2 + x_off] += cols[row, base + x]
+                    else:
+                        for x in range(x_lo, x_hi):
+                            dst[x * sw + x_off] += cols[row, base + x]
 
 
 @numba.njit(cache=True)

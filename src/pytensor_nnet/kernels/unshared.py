@@ -32,6 +32,8 @@ import numpy as np
 
 from pytensor_nnet.kernels.im2col import col2im_add, conv_out_size, im2col_into, resolve_pads
 
+REGION_MISMATCH = "the unshared filters' output region (filters.shape[1:-4]) must match the output's spatial shape"
+
 
 @numba.njit(cache=True)
 def _check_params(channels, in_per_group, n_filters, groups, stride, dilation):
@@ -130,7 +132,7 @@ def unshared_forward(x, w, stride, pad_before, pad_after, dilation, groups, buff
     ksize = (kd, kh, kw)
     pad, out = _geometry((D, H, W), ksize, stride, pad_before, pad_after, dilation)
     if wd != out[0] or wh != out[1] or ww != out[2]:
-        raise ValueError("the unshared filters' output region (filters.shape[1:-4]) must match the output's spatial shape")
+        raise ValueError(REGION_MISMATCH)
     P = out[0] * out[1] * out[2]
     K = Cg * kd * kh * kw
     Mg = M // groups
@@ -177,7 +179,7 @@ def unshared_grad_inputs(w, top, in_size, stride, pad_before, pad_after, dilatio
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError("the output gradient's spatial shape does not match a convolution of the given input shape")
     if wd != od or wh != oh or ww != ow:
-        raise ValueError("the unshared filters' output region (filters.shape[1:-4]) must match the output's spatial shape")
+        raise ValueError(REGION_MISMATCH)
     P = od * oh * ow
     K = Cg * kd * kh * kw
     dx = np.zeros((N, C) + (in_size[0], in_size[1], in_size[2]), dtype=top.dtype)

@@ -8,8 +8,8 @@ reads afterwards, or a mutable input). This matters most for the gradient wrt ``
 ``mode.excluding("blocksparse_inplace")``.
 
 ``blocksparse_lazy_zeros`` (tag ``numba``, so in PyTensor's default Numba mode) replaces the
-``Alloc`` of zeros that ``SparseBlockOuter`` accumulates into with ``BlockZeros``, allocated
-like numpy's ``zeros``: untouched pages of a W-sized gradient are never written. (Numba's
+``Alloc`` of zeros that ``SparseBlockOuter`` accumulates into with ``BlockZeros``, a lazily
+zero-filled memory map: untouched pages of a W-sized gradient are never written. (Numba's
 zeros memsets all of it: 4 GiB of page faults for a 4 GiB ``W``, seconds per step.)
 Disable it with ``mode.excluding("blocksparse_lazy_zeros")``.
 

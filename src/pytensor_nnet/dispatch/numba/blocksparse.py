@@ -15,6 +15,7 @@ from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, regi
 
 from pytensor_nnet.blocksparse import BlockZeros, SparseBlockGemv, SparseBlockOuter
 from pytensor_nnet.kernels import blocksparse as kernels
+from pytensor_nnet.kernels.blocksparse import lazy_zeros
 
 # PyTensor caches each compiled graph on disk under these keys, with the kernels compiled in;
 # Numba does not notice when a callee in another file changes. So the key carries a digest of
@@ -57,10 +58,10 @@ def numba_funcify_BlockZeros(op, node, **kwargs):
     @numba_basic.numba_njit
     def block_zeros(s0, s1, s2, s3):
         shape = (s0.item(), s1.item(), s2.item(), s3.item())
-        # numpy's zeros is calloc: pages stay virtual until written. Numba's zeros would
-        # memset the whole W-sized array. One object-mode call, tens of microseconds.
+        # Pages stay virtual until written; Numba's zeros would memset the whole W-sized
+        # array. One object-mode call, tens of microseconds.
         with numba.objmode(out=out_type):
-            out = np.zeros(shape, dtype)
+            out = lazy_zeros(shape, dtype)
         return out
 
-    return block_zeros, default_hash_key_from_props(op, cache_version=CACHE_VERSION)
+    return block_zeros, _cache_key(op)
