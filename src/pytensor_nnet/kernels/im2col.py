@@ -52,20 +52,6 @@ def im2col_into(img, cols, col0, ksize, stride, pad, dilation, out):
 
     ``cols`` has shape ``(C * kd * kh * kw, ncols)`` with ``ncols >= col0 + prod(out)``.
     """
-    # Specialisations of one loop nest (``row_stride`` is a constant after inlining): with a
-    # unit stride along the rows each run of valid pixels is one block copy (measured
-    # 1.5-2.5x faster), with stride 2 LLVM vectorises the strided loads (~15% faster). A
-    # run-time branch on the stride inside the loop nest slows the strided copy by ~25%.
-    if stride[2] == 1:
-        _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, 1)
-    elif stride[2] == 2:
-        _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, 2)
-    else:
-        _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, 0)
-
-
-@numba.njit(cache=True, inline="always")
-def _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, row_stride):
     C, D, H, W = img.shape
     kd, kh, kw = ksize
     sd, sh, sw = stride
@@ -73,13 +59,14 @@ def _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, row_stride)
     dd, dh, dw = dilation
     od, oh, ow = out
     ktaps = kd * kh * kw
+    step = np.uint64(sw)
     for task in range(C * ktaps):
         c = task // ktaps
         tap = task % ktaps
         a = tap // (kh * kw)
         b = (tap // kw) % kh
         e = tap % kw
-        row = task
+        dst = cols[task]
         x_off = e * dw - pw
         x_lo, x_hi = _valid_range(ow, sw, x_off, W)
         for z in range(od):
@@ -88,38 +75,24 @@ def _im2col_rows(img, cols, col0, ksize, stride, pad, dilation, out, row_stride)
                 iy = y * sh - ph + b * dh
                 base = col0 + (z * oh + y) * ow
                 if iz < 0 or iz >= D or iy < 0 or iy >= H:
-                    for x in range(ow):
-                        cols[row, base + x] = 0
+                    dst[base:base + ow] = 0
                     continue
-                for x in range(x_lo):
-                    cols[row, base + x] = 0
                 src = img[c, iz, iy]
-                if row_stride == 1:
-                    cols[row, base + x_lo:base + x_hi] = src[x_lo + x_off:x_hi + x_off]
-                elif row_stride == 2:
-                    for x in range(x_lo, x_hi):
-                        cols[row, base + x] = src[x * 2 + x_off]
-                else:
-                    for x in range(x_lo, x_hi):
-                        cols[row, base + x] = src[x * sw + x_off]
-                for x in range(x_hi, ow):
-                    cols[row, base + x] = 0
+                # Unsigned indices (all >= 0 here): Numba then drops its negative-index
+                # wraparound, and LLVM vectorises the copy (measured 2-3x faster).
+                first = np.uint64(base + x_lo)
+                src0 = np.uint64(x_lo * sw + x_off)
+                for i in range(np.uint64(base), first):
+                    dst[i] = 0
+                for i in range(np.uint64(x_hi - x_lo)):
+                    dst[first + i] = src[src0 + step * i]
+                for i in range(np.uint64(base + x_hi), np.uint64(base + ow)):
+                    dst[i] = 0
 
 
 @numba.njit(cache=True)
 def col2im_add(cols, col0, img, ksize, stride, pad, dilation, out):
     """Scatter-add ``cols[:, col0:col0 + prod(out)]`` into ``img`` (C, D, H, W); adjoint of im2col."""
-    # Specialised on the row stride like im2col_into (stride 2: ~20% faster).
-    if stride[2] == 1:
-        _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, 1)
-    elif stride[2] == 2:
-        _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, 2)
-    else:
-        _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, 0)
-
-
-@numba.njit(cache=True, inline="always")
-def _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, row_stride):
     C, D, H, W = img.shape
     kd, kh, kw = ksize
     sd, sh, sw = stride
@@ -127,12 +100,13 @@ def _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, row_stride)
     dd, dh, dw = dilation
     od, oh, ow = out
     ktaps = kd * kh * kw
+    step = np.uint64(sw)
     for c in range(C):
         for tap in range(ktaps):
             a = tap // (kh * kw)
             b = (tap // kw) % kh
             e = tap % kw
-            row = c * ktaps + tap
+            src = cols[c * ktaps + tap]
             x_off = e * dw - pw
             x_lo, x_hi = _valid_range(ow, sw, x_off, W)
             for z in range(od):
@@ -143,17 +117,12 @@ def _col2im_rows(cols, col0, img, ksize, stride, pad, dilation, out, row_stride)
                     iy = y * sh - ph + b * dh
                     if iy < 0 or iy >= H:
                         continue
-                    base = col0 + (z * oh + y) * ow
                     dst = img[c, iz, iy]
-                    if row_stride == 1:
-                        for x in range(x_lo, x_hi):
-                            dst[x + x_off] += cols[row, base + x]
-                    elif row_stride == 2:
-                        for x in range(x_lo, x_hi):
-                            dst[x * 2 + x_off] += cols[row, base + x]
-                    else:
-                        for x in range(x_lo, x_hi):
-                            dst[x * sw + x_off] += cols[row, base + x]
+                    # Unsigned indices, as in im2col_into (2-6x faster than signed ones).
+                    dst0 = np.uint64(x_lo * sw + x_off)
+                    src0 = np.uint64(col0 + (z * oh + y) * ow + x_lo)
+                    for i in range(np.uint64(x_hi - x_lo)):
+                        dst[dst0 + step * i] += src[src0 + i]
 
 
 @numba.njit(cache=True)

@@ -46,6 +46,18 @@ def _from_3d(convdim):
     return numba_basic.numba_njit(lambda a: a.reshape((a.shape[0], a.shape[1], a.shape[4])))
 
 
+@numba_basic.numba_njit
+def _plain(t):
+    """The 3-tuple ``t`` as run-time int64s.
+
+    Values a dispatch function captures are typed as literals, so passing them on as they are
+    would compile a specialisation of the whole kernel chain for each geometry (seconds each,
+    and measured 20% slower code). As plain int64s every graph calls the kernels' one
+    compilation per dtype, the one ``perform`` uses and Numba caches on disk.
+    """
+    return (np.int64(t[0]), np.int64(t[1]), np.int64(t[2]))
+
+
 def _size_3d(convdim):
     """Compiled conversion of a spatial-shape vector to a (D, H, W) tuple."""
     if convdim == 3:
@@ -145,7 +157,10 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
     def abstract_conv(img, kern):
         check_img(img.shape)
         check_kern(kern.shape)
-        top = kernel(to_3d(img), flip(kern_to_3d(kern)), stride, pad_before, pad_after, dilation, groups, buffer_bytes)
+        top = kernel(
+            to_3d(img), flip(kern_to_3d(kern)), _plain(stride), _plain(pad_before), _plain(pad_after),
+            _plain(dilation), np.int64(groups), np.int64(buffer_bytes),
+        )
         return from_3d(top)
 
     return abstract_conv, _cache_key(op, buffer_bytes)
@@ -163,8 +178,8 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     def abstract_conv_grad_inputs(kern, topgrad, shape):
         check_kern(kern.shape)
         img = kernel(
-            flip(kern_to_3d(kern)), to_3d(topgrad), size_3d(shape), stride, pad_before, pad_after, dilation,
-            groups, buffer_bytes,
+            flip(kern_to_3d(kern)), to_3d(topgrad), _plain(size_3d(shape)), _plain(stride), _plain(pad_before),
+            _plain(pad_after), _plain(dilation), np.int64(groups), np.int64(buffer_bytes),
         )
         img = from_3d(img)
         check_img(img.shape)
@@ -185,8 +200,8 @@ def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     def abstract_conv_grad_weights(img, topgrad, shape):
         check_img(img.shape)
         kern = kernel(
-            to_3d(img), to_3d(topgrad), size_3d(shape), stride, pad_before, pad_after, dilation,
-            groups, buffer_bytes,
+            to_3d(img), to_3d(topgrad), _plain(size_3d(shape)), _plain(stride), _plain(pad_before),
+            _plain(pad_after), _plain(dilation), np.int64(groups), np.int64(buffer_bytes),
         )
         kern = kern_from_3d(flip(kern))
         check_kern(kern.shape)
