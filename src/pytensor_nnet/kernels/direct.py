@@ -30,6 +30,7 @@ def _direct_axpy(x, y, w, stride, pad, dilation, groups, adjoint):
     pd, ph, pw = pad
     dd, dh, dw = dilation
     Mg = M // groups
+    step = np.uint64(sw)
     for n in range(N):
         for m in range(M):
             c = m // Mg
@@ -49,15 +50,16 @@ def _direct_axpy(x, y, w, stride, pad, dilation, groups, adjoint):
                                     continue
                                 x_row = x[n, c, iz, iy]
                                 y_row = y[n, m, z, r]
+                                # Unsigned indices (all >= 0): no negative-index wraparound,
+                                # so LLVM vectorises the axpy (see kernels.im2col).
+                                x0 = np.uint64(lo * sw + x_off)
+                                y0 = np.uint64(lo)
                                 if adjoint:
-                                    for q in range(lo, hi):
-                                        x_row[q * sw + x_off] += wv * y_row[q]
-                                elif sw == 1:  # unit stride: a contiguous, vectorised axpy
-                                    for q in range(lo, hi):
-                                        y_row[q] += wv * x_row[q + x_off]
-                                else:  # strided reads
-                                    for q in range(lo, hi):
-                                        y_row[q] += wv * x_row[q * sw + x_off]
+                                    for i in range(np.uint64(hi - lo)):
+                                        x_row[x0 + step * i] += wv * y_row[y0 + i]
+                                else:
+                                    for i in range(np.uint64(hi - lo)):
+                                        y_row[y0 + i] += wv * x_row[x0 + step * i]
 
 
 @numba.njit(cache=True)
@@ -72,7 +74,9 @@ def direct_grad_inputs(w, top, dx, stride, pad, dilation, groups):
     _direct_axpy(dx, top, w, stride, pad, dilation, groups, True)
 
 
-@numba.njit(cache=True)
+# ``reassoc`` lets LLVM reorder the sum of each filter tap's products, so it vectorises the
+# reduction (measured 3x faster); the result differs from a sequential sum by rounding only.
+@numba.njit(cache=True, fastmath={"reassoc"})
 def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
     """Gradient of :func:`direct_forward` wrt ``w``: ``dw_out`` (M, 1, kd, kh, kw) is overwritten."""
     N, C, D, H, W = x.shape
@@ -82,6 +86,7 @@ def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
     pd, ph, pw = pad
     dd, dh, dw = dilation
     Mg = M // groups
+    step = np.uint64(sw)
     for m in range(M):
         c = m // Mg
         for a in range(kd):
@@ -101,10 +106,8 @@ def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
                                     continue
                                 src = x[n, c, iz, iy]
                                 g = top[n, m, z, r]
-                                if sw == 1:
-                                    for q in range(lo, hi):
-                                        acc += g[q] * src[q + x_off]
-                                else:
-                                    for q in range(lo, hi):
-                                        acc += g[q] * src[q * sw + x_off]
+                                x0 = np.uint64(lo * sw + x_off)
+                                g0 = np.uint64(lo)
+                                for i in range(np.uint64(hi - lo)):
+                                    acc += g[g0 + i] * src[x0 + step * i]
                     dw_out[m, 0, a, b, e] = acc
