@@ -5,8 +5,7 @@ The kernels check shapes and block indices before any loop touches memory. The O
 buffer of ``o``, ``*_kernel`` into a copy (so a read-only ``o``, e.g. a constant, is fine).
 """
 
-import hashlib
-import inspect
+import sys
 
 import numba
 import numpy as np
@@ -14,14 +13,14 @@ from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
 from pytensor_nnet.blocksparse import BlockZeros, SparseBlockGemv, SparseBlockOuter
+from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import blocksparse as kernels
-from pytensor_nnet.kernels.blocksparse import lazy_zeros
 
 # PyTensor caches each compiled graph on disk under these keys, with the kernels compiled in;
-# Numba does not notice when a callee in another file changes. So the key carries a digest of
-# the kernels' source, and CACHE_VERSION is for changes to the wrappers below.
+# Numba does not notice when a callee in another file changes. So the key follows the code
+# (see ``fingerprint``): this module's wrappers and the kernels they call.
 CACHE_VERSION = 1
-_KERNELS_DIGEST = hashlib.sha256(inspect.getsource(kernels).encode()).hexdigest()[:16]
+_KERNELS_DIGEST = source_fingerprint(sys.modules[__name__], kernels)
 
 
 def _cache_key(op):
@@ -61,7 +60,7 @@ def numba_funcify_BlockZeros(op, node, **kwargs):
         # Pages stay virtual until written; Numba's zeros would memset the whole W-sized
         # array. One object-mode call, tens of microseconds.
         with numba.objmode(out=out_type):
-            out = lazy_zeros(shape, dtype)
+            out = kernels.lazy_zeros(shape, dtype)
         return out
 
     return block_zeros, _cache_key(op)

@@ -21,8 +21,7 @@ implementation never reuses a stale on-disk cache entry, and never one of PyTens
 from __future__ import annotations
 
 import functools
-import hashlib
-from pathlib import Path
+import sys
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,14 +42,13 @@ from pytensor.link.numba.dispatch.sparse.variable import CSCMatrixType, CSRMatri
 from pytensor.sparse.linalg import SparseBlockDiagonal
 from pytensor.sparse.type import SparseTensorType
 
+from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import sparse as ks
 from pytensor_nnet.sparse.basic import GetItem2dGrad
 
 numba_njit = numba_basic.numba_njit
 
-_SOURCE_HASH = hashlib.sha256(
-    Path(__file__).read_bytes() + Path(ks.__file__).read_bytes()
-).hexdigest()[:16]
+_SOURCE_HASH = source_fingerprint(sys.modules[__name__], ks)
 
 
 def _cache_key(op, node, version):

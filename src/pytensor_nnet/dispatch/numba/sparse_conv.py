@@ -1,11 +1,13 @@
 """Numba registrations for the sparse-convolution and random sparse Ops.
 
 Each implementation validates its inputs (shapes, compressed indices) in nopython mode, then
-calls the cached kernels of ``pytensor_nnet.kernels.sparse_conv``. Bump ``CACHE_VERSION`` when
-a kernel or an implementation here changes behaviour.
+calls the cached kernels of ``pytensor_nnet.kernels.sparse_conv``. The cache keys follow the code
+(see ``fingerprint``): this module and the kernels it calls.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 from pytensor.link.numba.dispatch import basic as numba_basic
@@ -20,6 +22,8 @@ from pytensor.link.numba.dispatch.sparse.variable import (
 )
 from pytensor.tensor import get_vector_length
 
+from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
+from pytensor_nnet.kernels import sparse as sparse_kernels
 from pytensor_nnet.kernels import sparse_conv as kernels
 from pytensor_nnet.sparse.convolution import (
     ConvolutionIndices,
@@ -32,6 +36,7 @@ from pytensor_nnet.sparse.convolution import (
 from pytensor_nnet.sparse.random import Binomial, Multinomial, Poisson, multinomial_tolerance
 
 CACHE_VERSION = 1
+KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], kernels, sparse_kernels)
 
 _check_compressed = kernels.check_compressed
 _geometry = kernels.geometry
@@ -44,7 +49,7 @@ _TOO_LARGE = kernels.GEOMETRY_KERNEL_TOO_LARGE
 
 
 def _cache_key(op, **fields):
-    return default_hash_key_from_props(op, cache_version=CACHE_VERSION, **fields)
+    return default_hash_key_from_props(op, cache_version=CACHE_VERSION, kernels=KERNEL_FINGERPRINT, **fields)
 
 
 def _builder(fmt):
