@@ -8,6 +8,7 @@ Layers (see ``DESIGN`` in the README): ``shapes`` (pure int maths) -> ``kernels`
 public functions -> ``dispatch`` (Numba, JAX registrations) -> ``rewriting``.
 """
 
+from pytensor_nnet import compat  # first: an unsupported PyTensor gets a clear ImportError
 from pytensor_nnet import shapes
 from pytensor_nnet.conv.api import (
     conv2d,

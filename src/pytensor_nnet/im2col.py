@@ -38,7 +38,7 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply
-from pytensor.graph.op import Op
+from pytensor_nnet.compat import Op
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet.kernels import pool as pool_kernels

@@ -43,7 +43,7 @@ import pytensor.tensor as pt
 from pytensor import config
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply, Constant
-from pytensor.graph.op import Op
+from pytensor_nnet.compat import Op
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet.kernels import pool as kernels

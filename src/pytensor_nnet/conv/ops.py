@@ -27,7 +27,7 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply, Constant
-from pytensor.graph.op import Op
+from pytensor_nnet.compat import Op
 from pytensor.scalar import upcast
 from pytensor.tensor.type import TensorType
 

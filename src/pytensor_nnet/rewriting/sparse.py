@@ -1,4 +1,5 @@
-"""Sparse graph rewrites (issue 7), registered in PyTensor's ``specialize`` database.
+"""Sparse graph rewrites, registered in PyTensor's ``specialize`` database by
+:func:`pytensor_nnet.sparse.patch_pytensor_sparse` (opt-in: they act on PyTensor's own Ops).
 
 ``pytensor_nnet_usmm_fusion`` (tag ``numba``: Numba mode only)
     ``z + alpha * dot(x, y)``, ``z - alpha * dot(x, y)``, ``dot(x, y) + z``, ... with one of
@@ -28,6 +29,8 @@ from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.blas import Dot22
 from pytensor.tensor.math import Dot as DenseDot
 from pytensor.tensor.shape import specify_shape
+
+from pytensor_nnet.compat import sparse_math_op
 
 USMM_FUSION = "pytensor_nnet_usmm_fusion"
 CSM_GRAD_SAMPLED_DOT = "pytensor_nnet_csm_grad_sampled_dot"
@@ -125,7 +128,6 @@ def usmm_fusion(fgraph, node):
     return [new]
 
 
-optdb["specialize"].register(USMM_FUSION, usmm_fusion, "numba")
 
 
 def _gradient_terms(var, fmt):
@@ -133,7 +135,7 @@ def _gradient_terms(var, fmt):
     owner = var.owner
     if (
         owner is not None
-        and isinstance(owner.op, psm.AddSS)
+        and isinstance(owner.op, sparse_math_op("AddSparseSparse"))
         and var.type.format == fmt
         and all(inp.type.format == fmt for inp in owner.inputs)
     ):
@@ -190,6 +192,16 @@ def csm_grad_sampled_dot(fgraph, node):
     return [parts[0] if len(parts) == 1 else pt.add(*parts)]
 
 
-optdb["specialize"].register(CSM_GRAD_SAMPLED_DOT, csm_grad_sampled_dot, "fast_run")
+def register_sparse_rewrites():
+    """Register both rewrites in PyTensor's ``specialize`` database (by
+    :func:`pytensor_nnet.sparse.patch_pytensor_sparse`; they act on PyTensor's own Ops)."""
+    optdb["specialize"].register(USMM_FUSION, usmm_fusion, "numba")
+    optdb["specialize"].register(CSM_GRAD_SAMPLED_DOT, csm_grad_sampled_dot, "fast_run")
 
-__all__ = ["USMM_FUSION", "CSM_GRAD_SAMPLED_DOT", "usmm_fusion", "csm_grad_sampled_dot"]
+__all__ = [
+    "USMM_FUSION",
+    "CSM_GRAD_SAMPLED_DOT",
+    "csm_grad_sampled_dot",
+    "register_sparse_rewrites",
+    "usmm_fusion",
+]

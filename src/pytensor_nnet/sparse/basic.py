@@ -37,13 +37,16 @@ import pytensor.sparse.math as psm
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply, Constant, Variable
-from pytensor.graph.op import Op
 from pytensor.scalar import upcast
 from pytensor.sparse.type import SparseTensorType
 from pytensor.tensor.type import TensorType
 from pytensor.tensor.type_other import NoneTypeT
 
+from pytensor_nnet.compat import Op, VersionAdapted, sparse_math_op
+
 __all__ = [
+    "CSM",
+    "CSMGrad",
     "Dot",
     "dot",
     "StructuredDot",
@@ -112,7 +115,22 @@ def _canonical_pattern_ones(x):
 # Dense <-> sparse conversions
 
 
-class DenseFromSparse(psb.DenseFromSparse):
+class CSMGrad(VersionAdapted, psb.CSMGrad):
+    """PyTensor's ``CSMGrad`` (gradient of a ``CSM`` data vector), with our Numba implementation."""
+
+
+class CSM(VersionAdapted, psb.CSM):
+    """PyTensor's ``CSM`` (sparse matrix from ``data, indices, indptr, shape``) whose data
+    gradient is our :class:`CSMGrad`, so that it runs compiled in Numba mode."""
+
+    def pullback(self, inputs, outputs, cotangents):
+        data, indices, indptr, shape = inputs
+        (g_matrix,) = cotangents
+        g_data = CSMGrad()(data, indices, indptr, shape, *psb.csm_properties(g_matrix))
+        return [g_data, disconnected_type(), disconnected_type(), disconnected_type()]
+
+
+class DenseFromSparse(VersionAdapted, psb.DenseFromSparse):
     """``x.toarray()``; PyTensor's Op plus a ``pushforward`` (the tangent, made dense)."""
 
     def pushforward(self, inputs, outputs, tangents):
@@ -125,7 +143,7 @@ class DenseFromSparse(psb.DenseFromSparse):
 dense_from_sparse = DenseFromSparse()
 
 
-class SparseFromDense(psb.SparseFromDense):
+class SparseFromDense(VersionAdapted, psb.SparseFromDense):
     """Dense to CSR/CSC; PyTensor's Op plus a ``pushforward`` (the tangent, made sparse)."""
 
     def pushforward(self, inputs, outputs, tangents):
@@ -179,7 +197,7 @@ def _dense_product(a, b):
     return pt.dot(a, b)
 
 
-class Dot(psm.Dot):
+class Dot(VersionAdapted, psm.Dot):
     """Sparse dot product (dense result) with regular gradients of the same kind as the inputs.
 
     Notes
@@ -239,7 +257,7 @@ def dot(x, y):
     return _dot(x, y)
 
 
-class StructuredDot(psm.StructuredDot):
+class StructuredDot(VersionAdapted, psm.StructuredDot):
     """``structured_dot``: PyTensor's Op plus a ``pushforward``."""
 
     def make_node(self, a, b):
@@ -280,7 +298,7 @@ def structured_dot(x, y):
     return _structured_dot(y.T, x.T).T
 
 
-class SparseDenseMultiply(psm.SparseDenseMultiply):
+class SparseDenseMultiply(VersionAdapted, sparse_math_op("MultiplySparseDense")):
     """Element-wise sparse x dense matrix (or scalar) product with a sparse gradient for x."""
 
     def pullback(self, inputs, outputs, gout):
@@ -323,7 +341,7 @@ def multiply(x, y):
 mul = multiply
 
 
-class StructuredAddSV(psm.StructuredAddSV):
+class StructuredAddSV(VersionAdapted, sparse_math_op("StructuredAddSparseDenseVector")):
     """``x + v`` on the non-zero entries of ``x`` (``v`` broadcast along the rows).
 
     Notes
@@ -344,7 +362,7 @@ class StructuredAddSV(psm.StructuredAddSV):
 structured_add_s_v = StructuredAddSV()
 
 
-class SamplingDot(psm.SamplingDot):
+class SamplingDot(VersionAdapted, psm.SamplingDot):
     """``p * (x @ y.T)`` on the pattern of ``p``, with the documented grad for ``p``.
 
     Notes
@@ -426,7 +444,7 @@ def _slice_inputs_to_index(inputs):
     return (slice(start1, stop1, step1), slice(start2, stop2, step2))
 
 
-class GetItem2d(psb.GetItem2d):
+class GetItem2d(VersionAdapted, psb.GetItem2d):
     """``x[a:b:s, c:d:t]``, a sparse matrix; PyTensor's Op with a (regular) gradient."""
 
     def connection_pattern(self, node):
@@ -501,7 +519,7 @@ class GetItem2dGrad(Op):
 get_item_2d_grad = GetItem2dGrad()
 
 
-class GetItemScalar(psb.GetItemScalar):
+class GetItemScalar(VersionAdapted, psb.GetItemScalar):
     """``x[i, j]``, a scalar; PyTensor's Op with a (regular) gradient.
 
     The gradient is a sparse matrix of ``x``'s shape and format with the single entry
@@ -544,7 +562,7 @@ def _sum_to_broadcastable(g, var):
     return g
 
 
-class Usmm(psm.Usmm):
+class Usmm(VersionAdapted, psm.Usmm):
     """``alpha * x @ y + z`` (dense result, at least one of x, y sparse), with gradients.
 
     ``alpha`` (any shape of ones) is stored with shape ``(1, 1)``: PyTensor's C-mode rewrite

@@ -30,14 +30,13 @@ import pytensor.tensor as pt
 import scipy.sparse
 from pytensor.gradient import disconnected_type, grad_not_implemented
 from pytensor.graph.basic import Apply, Variable
-from pytensor.graph.op import Op
+from pytensor_nnet.compat import Op
 from pytensor.raise_op import CheckAndRaise
-from pytensor.sparse.basic import CSM
-from pytensor.sparse.math import structured_dot
 from pytensor.tensor import get_vector_length
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet.kernels import sparse_conv as kernels
+from pytensor_nnet.sparse.basic import CSM, structured_dot
 
 __all__ = [
     "ConvolutionIndices",

@@ -42,6 +42,7 @@ from pytensor.link.numba.dispatch.sparse.variable import CSCMatrixType, CSRMatri
 from pytensor.sparse.linalg import SparseBlockDiagonal
 from pytensor.sparse.type import SparseTensorType
 
+from pytensor_nnet.compat import sparse_math_op
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import sparse as ks
 from pytensor_nnet.sparse.basic import GetItem2dGrad
@@ -62,15 +63,29 @@ def _cache_key(op, node, version):
     )
 
 
+# PyTensor's own Op classes with an implementation here, registered for them only by
+# patch_pytensor_sparse(); our subclasses of them (pytensor_nnet.sparse) get it at import.
+_PYTENSOR_IMPLEMENTATIONS: list[tuple[type, object]] = []
+
+
+def _own_subclasses(op_class):
+    """``op_class`` itself if it is ours, else its subclasses defined in this package."""
+    found = [op_class] if op_class.__module__.startswith("pytensor_nnet.") else []
+    for sub in op_class.__subclasses__():
+        found.extend(c for c in _own_subclasses(sub) if c not in found)
+    return found
+
+
 def register_sparse(op_class, version=1):
     """Register ``funcify(op, node) -> numba function`` with a cache key for ``op_class``.
 
     ``funcify`` may return ``None`` for a node it does not handle; the node then runs in
-    object mode, exactly as without this package.
+    object mode, exactly as without this package. The registration applies at once to our
+    own classes (``op_class`` if it is ours, our subclasses of it otherwise); for a class of
+    PyTensor's it waits for :func:`patch_pytensor_sparse`.
     """
 
     def decorator(funcify):
-        @register_funcify_and_cache_key(op_class)
         def funcify_and_key(op, node, **kwargs):
             fn = funcify(op, node, **kwargs)
             if fn is None:
@@ -80,6 +95,10 @@ def register_sparse(op_class, version=1):
                 return fn, None if key is None else _cache_key(op, node, (version, key))
             return fn, _cache_key(op, node, version)
 
+        for own_class in _own_subclasses(op_class):
+            register_funcify_and_cache_key(own_class)(funcify_and_key)
+        if not op_class.__module__.startswith("pytensor_nnet."):
+            _PYTENSOR_IMPLEMENTATIONS.append((op_class, funcify_and_key))
         return funcify
 
     return decorator
@@ -788,22 +807,22 @@ def numba_funcify_ConstructSparseFromList(op, node, **kwargs):
 # Element-wise Ops: additions, products, comparisons
 
 _SS_OPS = {
-    psm.AddSS: ks.OP_ADD,
-    psm.SparseSparseMultiply: ks.OP_MUL,
-    psm.EqualSS: ks.OP_EQ,
-    psm.NotEqualSS: ks.OP_NE,
-    psm.LessThanSS: ks.OP_LT,
-    psm.GreaterThanSS: ks.OP_GT,
-    psm.LessEqualSS: ks.OP_LE,
-    psm.GreaterEqualSS: ks.OP_GE,
+    sparse_math_op("AddSparseSparse"): ks.OP_ADD,
+    sparse_math_op("MultiplySparseSparse"): ks.OP_MUL,
+    sparse_math_op("EqualSparseSparse"): ks.OP_EQ,
+    sparse_math_op("NotEqualSparseSparse"): ks.OP_NE,
+    sparse_math_op("LessThanSparseSparse"): ks.OP_LT,
+    sparse_math_op("GreaterThanSparseSparse"): ks.OP_GT,
+    sparse_math_op("LessEqualSparseSparse"): ks.OP_LE,
+    sparse_math_op("GreaterEqualSparseSparse"): ks.OP_GE,
 }
 _SD_COMPARISONS = {
-    psm.EqualSD: ks.OP_EQ,
-    psm.NotEqualSD: ks.OP_NE,
-    psm.LessThanSD: ks.OP_LT,
-    psm.GreaterThanSD: ks.OP_GT,
-    psm.LessEqualSD: ks.OP_LE,
-    psm.GreaterEqualSD: ks.OP_GE,
+    sparse_math_op("EqualSparseDense"): ks.OP_EQ,
+    sparse_math_op("NotEqualSparseDense"): ks.OP_NE,
+    sparse_math_op("LessThanSparseDense"): ks.OP_LT,
+    sparse_math_op("GreaterThanSparseDense"): ks.OP_GT,
+    sparse_math_op("LessEqualSparseDense"): ks.OP_LE,
+    sparse_math_op("GreaterEqualSparseDense"): ks.OP_GE,
 }
 
 
@@ -873,7 +892,7 @@ for _cls in _SD_COMPARISONS:
     register_sparse(_cls, version=1)(numba_funcify_sparse_dense_comparison)
 
 
-@register_sparse(psm.AddSSData, version=1)
+@register_sparse(sparse_math_op("AddSparseSparseData"), version=1)
 def numba_funcify_AddSSData(op, node, **kwargs):
     x, _y = node.inputs
     fmt = x.type.format
@@ -905,7 +924,7 @@ def numba_funcify_AddSSData(op, node, **kwargs):
     return add_s_s_data
 
 
-@register_sparse(psm.AddSD, version=1)
+@register_sparse(sparse_math_op("AddSparseDense"), version=1)
 def numba_funcify_AddSD(op, node, **kwargs):
     x, _y = node.inputs
     is_csr = x.type.format == "csr"
@@ -924,7 +943,7 @@ def numba_funcify_AddSD(op, node, **kwargs):
     return add_s_d
 
 
-@register_sparse(psm.StructuredAddSV, version=1)
+@register_sparse(sparse_math_op("StructuredAddSparseDenseVector"), version=1)
 def numba_funcify_StructuredAddSV(op, node, **kwargs):
     """``x + y`` on the non-zero entries of ``x`` only (``y`` a row vector)."""
     x, _y = node.inputs
@@ -1129,3 +1148,65 @@ def numba_funcify_GetItem2dGrad(op, node, **kwargs):
         return build(dat, ind, ptr, x.shape[0], x.shape[1])
 
     return get_item_2d_grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Opt-in: the same implementations for PyTensor's own classes
+
+# Replaced even where PyTensor has its own Numba implementation; docs/sparse.md says why and
+# names the test that shows it (speed of the products, duplicates in DenseFromSparse, casts
+# that PyTensor's version sends to object mode).
+_REPLACE_UPSTREAM = (
+    psm.Dot,
+    psm.StructuredDot,
+    psm.StructuredDotGradCSR,
+    psm.StructuredDotGradCSC,
+    psb.Cast,
+    psb.DenseFromSparse,
+)
+
+
+def _has_upstream_implementation(op_class):
+    from pytensor.graph.op import Op
+    from pytensor.link.numba.dispatch.basic import numba_funcify, numba_funcify_and_cache_key
+
+    return any(
+        dispatcher.dispatch(op_class) is not dispatcher.dispatch(Op)
+        for dispatcher in (numba_funcify, numba_funcify_and_cache_key)
+    )
+
+
+@functools.cache
+def pytensor_classes_to_patch():
+    """PyTensor's sparse Op classes that :func:`patch_pytensor_sparse` gives our implementation
+    (decided once, before patching, from PyTensor's own registrations)."""
+    return tuple(
+        op_class
+        for op_class, _ in _PYTENSOR_IMPLEMENTATIONS
+        if op_class in _REPLACE_UPSTREAM or not _has_upstream_implementation(op_class)
+    )
+
+
+_PATCHED = []
+
+
+def patch_pytensor_sparse():
+    """Give PyTensor's own sparse Ops our Numba implementations and register two rewrites.
+
+    Opt-in (``import pytensor_nnet`` alone changes nothing in PyTensor): afterwards
+    every graph of ``pytensor.sparse`` Ops in Numba mode uses the implementations of this
+    module where PyTensor has none (instead of object mode) and for the products, casts
+    and conversions listed in ``_REPLACE_UPSTREAM``; the rewrites
+    ``pytensor_nnet_usmm_fusion`` and ``pytensor_nnet_csm_grad_sampled_dot`` are
+    registered. Calling it again does nothing.
+    """
+    if _PATCHED:
+        return
+    chosen = pytensor_classes_to_patch()
+    for op_class, funcify_and_key in _PYTENSOR_IMPLEMENTATIONS:
+        if op_class in chosen:
+            register_funcify_and_cache_key(op_class)(funcify_and_key)
+    from pytensor_nnet.rewriting.sparse import register_sparse_rewrites
+
+    register_sparse_rewrites()
+    _PATCHED.append(True)
