@@ -10,9 +10,10 @@ import pytensor.tensor as pt
 import pytest
 from pytensor.compile.io import In
 from pytensor.compile.mode import Mode, get_mode
-from pytensor.gradient import DisconnectedInputError, pushforward, verify_grad
+from pytensor.gradient import DisconnectedInputError, verify_grad
 from pytensor.graph.rewriting.db import RewriteDatabaseQuery
 
+from pytensor_nnet.compat import pushforward
 import pytensor_nnet.blocksparse as blocksparse
 from pytensor_nnet.blocksparse import (
     BlockZeros,

@@ -10,6 +10,7 @@ the package tests versions; it imports what differs from here:
   and the new ``(node, shapes)`` one, so no release warns about its signature.
 - ``sparse_math_op(name)``: the ``pytensor.sparse.math`` classes renamed in 3.3.5
   (``AddSD`` -> ``AddSparseDense``, ...), under either name.
+- ``pushforward``: ``pytensor.gradient.pushforward`` (``Rop`` before 3.0).
 - ``shared_rng``: a shared random generator variable (``pytensor.tensor.random.variable`` is
   new in 3.0).
 """
@@ -30,6 +31,7 @@ __all__ = [
     "Op",
     "VersionAdapted",
     "check_pytensor_version",
+    "pushforward",
     "shared_rng",
     "sparse_math_op",
 ]
@@ -152,3 +154,12 @@ def shared_rng(seed=None):
     except ImportError:  # PyTensor 2.38
         return pytensor.shared(np.random.default_rng(seed))
     return make(seed=seed)
+
+
+def pushforward(f, wrt, tangents, use_op_pushforward=False, **kwargs):
+    """``pytensor.gradient.pushforward`` (Jacobian-vector product), ``Rop`` on PyTensor 2.38."""
+    import pytensor.gradient as gradient
+
+    if hasattr(gradient, "pushforward"):
+        return gradient.pushforward(f, wrt, tangents, use_op_pushforward=use_op_pushforward, **kwargs)
+    return gradient.Rop(f, wrt, tangents, use_op_rop_implementation=use_op_pushforward, **kwargs)
