@@ -11,8 +11,8 @@ the package tests versions; it imports what differs from here:
 - ``sparse_math_op(name)``: the ``pytensor.sparse.math`` classes renamed in 3.3.5
   (``AddSD`` -> ``AddSparseDense``, ...), under either name.
 - ``pushforward``: ``pytensor.gradient.pushforward`` (``Rop`` before 3.0).
-- ``shared_rng``: a shared random generator variable (``pytensor.tensor.random.variable`` is
-  new in 3.0).
+- ``shared_rng`` / ``symbolic_rng``: a shared or an input random generator variable
+  (``pytensor.tensor.random.variable`` is new in 3.0).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ __all__ = [
     "pushforward",
     "shared_rng",
     "sparse_math_op",
+    "symbolic_rng",
 ]
 
 SUPPORTED_PYTENSOR = "2.38.x (PyMC 5) or 3.0.7 up to the newest 3.x (PyMC 6)"
@@ -154,6 +155,17 @@ def shared_rng(seed=None):
     except ImportError:  # PyTensor 2.38
         return pytensor.shared(np.random.default_rng(seed))
     return make(seed=seed)
+
+
+def symbolic_rng(name=None):
+    """A symbolic (input) ``numpy.random.Generator`` variable."""
+    try:
+        from pytensor.tensor.random.variable import rng as make
+    except ImportError:  # PyTensor 2.38
+        from pytensor.tensor.random.type import RandomGeneratorType
+
+        return RandomGeneratorType()(name)
+    return make(name)
 
 
 def pushforward(f, wrt, tangents, use_op_pushforward=False, **kwargs):

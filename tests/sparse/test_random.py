@@ -9,10 +9,9 @@ import pytest
 import scipy.sparse
 from pytensor.compile.mode import Mode
 from pytensor.gradient import NullTypeGradError
-from pytensor.tensor.random.variable import rng as random_generator
-from pytensor.tensor.random.variable import shared_rng
 
 from pytensor_nnet import sparse as S
+from pytensor_nnet.compat import shared_rng, symbolic_rng
 
 PY_MODE = "FAST_COMPILE"
 BACKENDS = ["NUMBA", PY_MODE, Mode(linker="cvm")]
@@ -268,6 +267,6 @@ def test_multinomial_bad_input_at_build_time():
 
 def test_random_ops_are_cpu_only_in_jax():
     pytest.importorskip("jax")
-    x, rng = ps.csr_matrix("x"), random_generator()
+    x, rng = ps.csr_matrix("x"), symbolic_rng()
     with pytest.raises(NotImplementedError, match="JAX cannot trace"):
         pytensor.function([rng, x], S.poisson(x, rng=rng), mode="JAX")
