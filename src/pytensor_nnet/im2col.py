@@ -529,7 +529,8 @@ class Im2Col(_ColumnOp):
         axes = tuple((k, st, lo, hi, d, False)
                      for k, st, (lo, hi), d in zip(self.kernel_shape, self.stride, self.pad, self.dilation))
         # WindowCount rather than scalar arithmetic: shapes stay plain ints inside jax.jit
-        return [(WindowCount((), factor=int(np.prod(self.kernel_shape)))(C), WindowCount(axes)(*spatial, N))]
+        rows = WindowCount((), factor=int(np.prod(self.kernel_shape)))(C)
+        return [(rows, WindowCount(axes)(*spatial, N))]
 
     def pullback(self, inputs, outputs, cotangents):
         (x,) = inputs

@@ -227,14 +227,13 @@ class WindowCount(Op):
     __props__ = ("axes", "factor")
 
     def __init__(self, axes, factor=1):
-        self.axes = tuple(
-            tuple(int(v) for v in axis[:5]) + (bool(axis[5]),) for axis in axes
-        )
+        self.axes = tuple(tuple(int(v) for v in axis[:5]) + (bool(axis[5]),) for axis in axes)
         self.factor = int(factor)
 
     def make_node(self, *inputs):
-        if len(inputs) < len(self.axes):
-            raise ValueError(f"WindowCount needs {len(self.axes)} sizes (one per axis); got {len(inputs)} inputs")
+        if len(inputs) < max(len(self.axes), 1):
+            raise ValueError(f"WindowCount needs {len(self.axes)} sizes (one per axis) and at least one input; "
+                             f"got {len(inputs)} inputs")
         inputs = [pt.cast(pt.as_tensor_variable(v), "int64") for v in inputs]
         for v in inputs:
             if v.ndim != 0:
