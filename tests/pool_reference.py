@@ -70,8 +70,20 @@ def pool_ref(x, ws, ignore_border=True, stride=None, pad=None, mode="max"):
     return out
 
 
-def pool_grad_ref(x, gy, ws, ignore_border=True, stride=None, pad=None, mode="max"):
-    """Gradient of sum(pool_ref(x) * gy) wrt x; max: every element equal to the max gets gy."""
+def _first_max_mask(window, nd):
+    """Boolean mask of the first maximum (np.argmax over the row-major flattened window: the
+    lowest flat index; the first NaN if any) of each window of the last ``nd`` axes."""
+    flat = window.reshape(window.shape[:-nd] + (-1,))
+    first = np.argmax(flat, axis=-1)[..., None]
+    mask = np.zeros(flat.shape, dtype=bool)
+    np.put_along_axis(mask, first, True, axis=-1)
+    return mask.reshape(window.shape)
+
+
+def pool_grad_ref(x, gy, ws, ignore_border=True, stride=None, pad=None, mode="max", ties="first"):
+    """Gradient of sum(pool_ref(x) * gy) wrt x. Max: ties="first" gives each window's gy to the
+    window's first maximum (row-major within the window, input elements only); ties="all"
+    (legacy) to every element equal to the maximum."""
     nd = len(ws)
     pad = pad or (0,) * nd
     gx = np.zeros(x.shape, dtype=np.float64)
@@ -81,7 +93,8 @@ def pool_grad_ref(x, gy, ws, ignore_border=True, stride=None, pad=None, mode="ma
         g = gy[(Ellipsis,) + pos].reshape(gy.shape[:-nd] + (1,) * nd)
         if mode == "max":
             m = y[(Ellipsis,) + pos].reshape(g.shape)
-            gx[idx] += np.where(x[idx] == m, g, 0.0)
+            winners = _first_max_mask(x[idx], nd) if ties == "first" else x[idx] == m
+            gx[idx] += np.where(winners, g, 0.0)
         else:
             size = np.prod([hi - lo for _, lo, hi in axes])
             if mode == "average_inc_pad":
@@ -93,8 +106,9 @@ def pool_grad_ref(x, gy, ws, ignore_border=True, stride=None, pad=None, mode="ma
     return gx
 
 
-def max_pool_grad_grad_ref(x, ggx, ws, ignore_border=True, stride=None, pad=None):
-    """Per window: the sum of ggx over the elements equal to the window's maximum."""
+def max_pool_grad_grad_ref(x, ggx, ws, ignore_border=True, stride=None, pad=None, ties="first"):
+    """Per window: ggx at the window's first maximum (ties="first"), or the sum of ggx over the
+    elements equal to the window's maximum (ties="all", legacy)."""
     nd = len(ws)
     pad = pad or (0,) * nd
     y = pool_ref(x, ws, ignore_border, stride, pad, "max")
@@ -102,7 +116,8 @@ def max_pool_grad_grad_ref(x, ggx, ws, ignore_border=True, stride=None, pad=None
     for pos, axes, _ in _windows(x.shape, ws, stride, pad, ignore_border):
         idx = (Ellipsis,) + tuple(slice(lo, hi) for _, lo, hi in axes)
         m = y[(Ellipsis,) + pos].reshape(y.shape[:-nd] + (1,) * nd)
-        ggz[(Ellipsis,) + pos] = np.where(x[idx] == m, ggx[idx], 0.0).sum(axis=tuple(range(-nd, 0)))
+        winners = _first_max_mask(x[idx], nd) if ties == "first" else x[idx] == m
+        ggz[(Ellipsis,) + pos] = np.where(winners, ggx[idx], 0.0).sum(axis=tuple(range(-nd, 0)))
     return ggz
 
 

@@ -99,7 +99,8 @@ def test_conv_layer_forward_backward_against_reference(shape, kernel, stride, pa
 
 
 def test_pool_layers_match_the_legacy_fixtures():
-    """All 144 legacy cases (max and averages, 2d and 3d, ignore_border, stride, pad, ties)."""
+    """All 144 legacy cases (max and averages, 2d and 3d, ignore_border, stride, pad, ties;
+    max with the legacy tie rule, max_grad_ties="all")."""
     data = np.load(GOLDEN)
     for case in json.loads(str(data["meta"])):
         nd, i = case["nd"], case["id"]
@@ -108,7 +109,9 @@ def test_pool_layers_match_the_legacy_fixtures():
                 case["ignore_border"])
         if case["mode"] == "max":
             out, cache = max_pool_forward_im2col(x, *args)
-            backward = max_pool_backward_im2col
+
+            def backward(dout, cache):
+                return max_pool_backward_im2col(dout, cache, max_grad_ties="all")
         else:
             out, cache = avg_pool_forward_im2col(x, *args, mode=case["mode"])
             backward = avg_pool_backward_im2col
@@ -116,7 +119,7 @@ def test_pool_layers_match_the_legacy_fixtures():
         n = int(np.prod(out.shape))
         dout = (np.cos(np.arange(n) * 1.7) + np.arange(n) * 1e-3).reshape(out.shape)
         want = data[f"{i}_dx"] if case["dx_error"] is None else pool_grad_ref(
-            x, dout, args[0], args[3], args[1], args[2], case["mode"])
+            x, dout, args[0], args[3], args[1], args[2], case["mode"], ties="all")
         np.testing.assert_allclose(backward(dout, cache), want, rtol=1e-12, atol=1e-12, err_msg=str(case))
 
 
@@ -130,6 +133,29 @@ def test_pool_layers_1d_float32():
         dout = np.ones(out.shape, dtype="float32")
         bwd = max_pool_backward_im2col if mode == "max" else avg_pool_backward_im2col
         np.testing.assert_allclose(bwd(dout, cache), pool_grad_ref(x, dout, (4,), True, (3,), (1,), mode), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", [
+    ((2, 3, 6, 7), (2, 2), (2, 2), (0, 0), True),  # tiling
+    ((2, 2, 7, 6), (3, 2), (1, 2), (1, 1), True),  # overlapping rows, padding
+    ((2, 2, 7, 7), (3, 3), (2, 2), (0, 0), False),  # overlapping, partial windows at the end
+    ((1, 2, 4, 5, 4), (2, 3, 2), (1, 2, 2), (1, 1, 0), True),
+    ((3, 2, 9), (4,), (3,), (2,), True),
+])
+def test_max_pool_backward_first_maximum_on_tied_inputs(shape, ws, stride, pad, ignore_border):
+    """Inputs full of ties (zeros, ReLU-like, small integers): each window's gradient goes to
+    its first maximum (the loop reference), padding never wins, not even against -inf."""
+    rng = _rng(9)
+    inputs = [np.zeros(shape), np.maximum(rng.standard_normal(shape), 0), rng.integers(-2, 2, shape).astype(float),
+              np.full(shape, -np.inf)]
+    for x in inputs:
+        out, cache = max_pool_forward_im2col(x, ws, stride, pad, ignore_border)
+        dout = rng.standard_normal(out.shape)
+        for ties in ("first", "all"):
+            want = pool_grad_ref(x, dout, ws, ignore_border, stride, pad, "max", ties)
+            np.testing.assert_allclose(max_pool_backward_im2col(dout, cache, max_grad_ties=ties), want, atol=1e-12)
+    with pytest.raises(ValueError, match="max_grad_ties"):
+        max_pool_backward_im2col(dout, cache, max_grad_ties="last")
 
 
 # ----------------------------------------------------------------------------- the seed's snippets
@@ -244,9 +270,9 @@ def test_seed_conv_backward_reproduced(kernel, stride, pad):
     ((2, 3, 7, 8), (3, 2), 2),  # non-square, overlapping rows
 ])
 def test_seed_pool_backward_reproduced_where_right(shape, ws, stride):
-    """With ignore_border=True, no padding and no ties, the seed's max and average backward
-    passes are right even for overlapping, non-square and non-tiling windows (col2im adds up
-    the overlaps); they equal ours and the loop reference."""
+    """With ignore_border=True and no padding, the seed's max and average backward passes are
+    right even for overlapping, non-square and non-tiling windows (col2im adds up the
+    overlaps), and for max with ties too; they equal ours and the loop reference."""
     rng = _rng(4)
     x = rng.standard_normal(shape)
     x_cols, argmax, param = _seed_pool_cache(x, ws[0], ws[1], stride)
@@ -259,6 +285,14 @@ def test_seed_pool_backward_reproduced_where_right(shape, ws, stride):
     want = pool_grad_ref(x, dout, ws, True, (stride, stride), (0, 0), "average_inc_pad")
     np.testing.assert_allclose(seed_avg_pool_backward_im2col(dout, (x.shape, x_cols, param)), want, atol=1e-12)
     np.testing.assert_allclose(avg_pool_backward_im2col(dout, cache), want, atol=1e-12)
+    # with ties (a ReLU's zeros), the seed's argmax and our default rule both pick the first maximum
+    x = np.maximum(np.round(x), 0.0)
+    x_cols, argmax, param = _seed_pool_cache(x, ws[0], ws[1], stride)
+    out, cache = max_pool_forward_im2col(x, ws, (stride, stride), 0, True)
+    want = pool_grad_ref(x, dout, ws, True, (stride, stride), (0, 0), "max")
+    assert not np.allclose(want, pool_grad_ref(x, dout, ws, True, (stride, stride), (0, 0), "max", ties="all"))
+    np.testing.assert_allclose(seed_max_pool_backward_im2col(dout, (x.shape, x_cols, argmax, param)), want, atol=1e-12)
+    np.testing.assert_allclose(max_pool_backward_im2col(dout, cache), want, atol=1e-12)
 
 
 def test_where_the_seed_is_wrong_and_ours_is_right():
@@ -296,14 +330,16 @@ def test_where_the_seed_is_wrong_and_ours_is_right():
     np.testing.assert_allclose(avg_pool_backward_im2col(dout, cache),
                                pool_grad_ref(x, dout, (3, 3), True, (2, 2), (1, 1), "average_exc_pad"), atol=1e-12)
 
-    # 4. Ties in max pooling: the seed's argmax hands the gradient to the first tied element;
-    #    the legacy rule (ours) hands it to every tied element.
+    # 4. Ties in max pooling: the seed's argmax hands the gradient to the first tied element, as
+    #    ours does by default; the legacy rule (max_grad_ties="all") hands it to every one.
     x = np.array([[[[1.0, 3.0], [3.0, 0.0]]]])
     out, cache = max_pool_forward_im2col(x, (2, 2))
     x_cols, argmax, param = _seed_pool_cache(x, 2, 2, 2)
     seed_dx = seed_max_pool_backward_im2col(np.ones(out.shape), (x.shape, x_cols, argmax, param))
     np.testing.assert_array_equal(seed_dx[0, 0], [[0, 1], [0, 0]])
-    np.testing.assert_array_equal(max_pool_backward_im2col(np.ones(out.shape), cache)[0, 0], [[0, 1], [1, 0]])
+    np.testing.assert_array_equal(max_pool_backward_im2col(np.ones(out.shape), cache)[0, 0], [[0, 1], [0, 0]])
+    np.testing.assert_array_equal(max_pool_backward_im2col(np.ones(out.shape), cache, max_grad_ties="all")[0, 0],
+                                  [[0, 1], [1, 0]])
 
     # 5. The MXNet snippet calls im2col_cython(x, f_w, f_h, ...): height and width swapped, so
     #    its weight gradient is wrong for non-square filters (shapes still fit on square inputs).

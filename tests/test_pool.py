@@ -1,5 +1,6 @@
-"""pool_2d / pool_3d and the pooling Ops: legacy golden fixtures, loop references, gradients of
-first and second order, every backend, shapes, ties and bad input."""
+"""pool_2d / pool_3d and the pooling Ops: legacy golden fixtures (legacy tie rule), loop
+references, gradients of first and second order, every backend, shapes and bad input. The tie
+rule of max pooling's gradient on tied inputs is tested in test_pool_ties.py."""
 
 import json
 import os
@@ -64,7 +65,8 @@ def _opt(t):
 def test_golden_fixtures_from_legacy_reference():
     """All 144 legacy cases (2d and 3d; every mode x ignore_border x stride x pad x window on an
     integer-valued input full of ties): forward, input gradient and, for max, the legacy
-    second-order op - in one compiled function - and our loop reference agrees too."""
+    second-order op - in one compiled function, with ``max_grad_ties="all"`` (the legacy tie
+    rule) - and our loop reference agrees too."""
     data, meta = _golden()
     xs = {2: pt.tensor("x2", shape=(None,) * 4), 3: pt.tensor("x3", shape=(None,) * 5)}
     outputs, expected = [], []
@@ -73,7 +75,7 @@ def test_golden_fixtures_from_legacy_reference():
         x = xs[nd]
         kwargs = dict(ws=tuple(case["ws"]), ignore_border=case["ignore_border"], stride=_opt(case["stride"]),
                       pad=tuple(case["pad"]), mode=case["mode"])
-        y = (pool_2d if nd == 2 else pool_3d)(x, **kwargs)
+        y = (pool_2d if nd == 2 else pool_3d)(x, **kwargs, max_grad_ties="all")
         want_y = data[f"{i}_y"]
         outputs.append(y)
         expected.append((want_y, case, "y"))
@@ -82,11 +84,11 @@ def test_golden_fixtures_from_legacy_reference():
         # the legacy gradient of average_exc_pad with padding raises; ours must equal the reference
         want_dx = data[f"{i}_dx"] if case["dx_error"] is None else pool_grad_ref(
             data[f"x{nd}"], _cotangent(want_y.shape), kwargs["ws"], kwargs["ignore_border"], kwargs["stride"],
-            kwargs["pad"], kwargs["mode"])
+            kwargs["pad"], kwargs["mode"], ties="all")
         expected.append((want_dx, case, "dx"))
         if case["mode"] == "max":
             stride = kwargs["stride"] or kwargs["ws"]
-            gg = DownsampleFactorMaxGradGrad(case["ignore_border"], ndim=nd)(
+            gg = DownsampleFactorMaxGradGrad(case["ignore_border"], ndim=nd, max_grad_ties="all")(
                 x, y, pt.constant(_cotangent(data[f"x{nd}"].shape) + 0.5), kwargs["ws"], stride, kwargs["pad"])
             outputs.append(gg)
             expected.append((data[f"{i}_ggz"], case, "ggz"))
@@ -97,9 +99,12 @@ def test_golden_fixtures_from_legacy_reference():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=f"{what} {case}")
     for case in meta[::7]:  # the reference reproduces the legacy values as well
         nd, i = case["nd"], case["id"]
-        ref = pool_ref(data[f"x{nd}"], tuple(case["ws"]), case["ignore_border"], _opt(case["stride"]),
-                       tuple(case["pad"]), case["mode"])
+        args = (tuple(case["ws"]), case["ignore_border"], _opt(case["stride"]), tuple(case["pad"]), case["mode"])
+        ref = pool_ref(data[f"x{nd}"], *args)
         np.testing.assert_allclose(ref, data[f"{i}_y"], rtol=1e-12, err_msg=str(case))
+        if case["dx_error"] is None:
+            ref_dx = pool_grad_ref(data[f"x{nd}"], _cotangent(ref.shape), *args, ties="all")
+            np.testing.assert_allclose(ref_dx, data[f"{i}_dx"], rtol=1e-12, atol=1e-12, err_msg=str(case))
 
 
 def test_legacy_output_shape_table_and_out_shape():
@@ -125,14 +130,15 @@ def test_integer_input_matches_legacy_truncation():
         np.testing.assert_array_equal(got, data[f"int_{mode}"], err_msg=mode)
 
 
-def test_tie_rule_is_the_legacy_one():
-    """Every element equal to its window's max gets the window's full gradient (values from
-    the legacy reference), and the second-order op sums the tied elements."""
+def test_legacy_tie_rule_behind_max_grad_ties_all():
+    """max_grad_ties="all": every element equal to its window's max gets the window's full
+    gradient (values from the legacy reference), and the second-order op sums the tied
+    elements."""
     x = pt.tensor4("x")
     g, gg = pt.tensor4("g"), pt.tensor4("gg")
-    y = pool_2d(x, (2, 2), ignore_border=True, stride=(1, 1))
+    y = pool_2d(x, (2, 2), ignore_border=True, stride=(1, 1), max_grad_ties="all")
     dx = pytensor.grad(None, x, known_grads={y: g})
-    ggz = DownsampleFactorMaxGradGrad(True)(x, y, gg, (2, 2), (1, 1), (0, 0))
+    ggz = DownsampleFactorMaxGradGrad(True, max_grad_ties="all")(x, y, gg, (2, 2), (1, 1), (0, 0))
     f = pytensor.function([x, g, gg], [y, dx, ggz], mode="NUMBA")
     xv = np.array([[1, 3, 3], [3, 0, 2], [3, 1, 3]], dtype="float64").reshape(1, 1, 3, 3)
     gv = np.array([[1, 10], [100, 1000]], dtype="float64").reshape(1, 1, 2, 2)
@@ -211,7 +217,8 @@ NUMBA_CASES = {2: [("max", True)], 3: [("average_exc_pad", True)]}
 
 
 def _backend_graph(nd, cases):
-    """Forward, gradient and (max) second-order outputs of ``cases`` (mode, ignore_border)."""
+    """Forward, gradient and (max) second-order outputs of ``cases`` (mode, ignore_border); max
+    under both tie rules (the input has a tie)."""
     if nd == 2:
         shape, ws, stride, pad = (2, 3, 7, 6), (3, 2), (2, 1), (1, 1)
         fn = pool_2d
@@ -226,14 +233,15 @@ def _backend_graph(nd, cases):
     ggv = _cotangent(shape)
     for mode, ib in cases:
         p = pad if ib else (0,) * nd
-        y = fn(x, ws, ignore_border=ib, stride=stride, pad=p, mode=mode)
-        y_ref = pool_ref(xv, ws, ib, stride, p, mode)
-        gy = _cotangent(y_ref.shape)
-        outs += [y, pytensor.grad(None, x, known_grads={y: pt.constant(gy)})]
-        refs += [y_ref, pool_grad_ref(xv, gy, ws, ib, stride, p, mode)]
-        if mode == "max":
-            outs.append(DownsampleFactorMaxGradGrad(ib, ndim=nd)(x, y, gg, ws, stride, p))
-            refs.append(max_pool_grad_grad_ref(xv, ggv, ws, ib, stride, p))
+        for ties in ("first", "all") if mode == "max" else ("first",):
+            y = fn(x, ws, ignore_border=ib, stride=stride, pad=p, mode=mode, max_grad_ties=ties)
+            y_ref = pool_ref(xv, ws, ib, stride, p, mode)
+            gy = _cotangent(y_ref.shape)
+            outs += [y, pytensor.grad(None, x, known_grads={y: pt.constant(gy)})]
+            refs += [y_ref, pool_grad_ref(xv, gy, ws, ib, stride, p, mode, ties)]
+            if mode == "max":
+                outs.append(DownsampleFactorMaxGradGrad(ib, ndim=nd, max_grad_ties=ties)(x, y, gg, ws, stride, p))
+                refs.append(max_pool_grad_grad_ref(xv, ggv, ws, ib, stride, p, ties))
     return [x, gg], outs, [xv, ggv], refs
 
 
@@ -436,32 +444,34 @@ def _geometries(draw):
 @given(_geometries(), st.integers(0, 2**16))
 def test_property_kernels_toolkit_and_reference_agree(geometry, seed):
     """Random geometries (1-3 pooled axes, any leading axes, overlapping / gapped / padded /
-    partial windows), integer-valued data with ties: the Ops' kernels (forward, gradient,
-    second-order), the im2col toolkit and the loop reference give the same numbers."""
+    partial windows), integer-valued data with ties, either tie rule: the Ops' kernels
+    (forward, gradient, second-order), the im2col toolkit and the loop reference give the
+    same numbers."""
     from pytensor_nnet.im2col import (avg_pool_backward_im2col, avg_pool_forward_im2col,
                                       max_pool_backward_im2col, max_pool_forward_im2col)
 
     shape, ws, stride, pad, ib, mode = geometry
     nd = len(ws)
+    ties = ("first", "all")[seed % 2]
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 3, size=shape).astype("float64")
     y = _run_perform(Pool(ib, mode=mode, ndim=nd), x, ws, stride, pad)
     y_ref = pool_ref(x, ws, ib, stride, pad, mode)
     np.testing.assert_allclose(y, y_ref, rtol=1e-12)
     gy = rng.standard_normal(y.shape)
-    dx_ref = pool_grad_ref(x, gy, ws, ib, stride, pad, mode)
+    dx_ref = pool_grad_ref(x, gy, ws, ib, stride, pad, mode, ties)
     if mode == "max":
-        dx = _run_perform(MaxPoolGrad(ib, ndim=nd), x, y, gy, ws, stride, pad)
+        dx = _run_perform(MaxPoolGrad(ib, ndim=nd, max_grad_ties=ties), x, y, gy, ws, stride, pad)
         gg = rng.standard_normal(shape)
-        np.testing.assert_allclose(_run_perform(DownsampleFactorMaxGradGrad(ib, ndim=nd), x, y, gg, ws, stride, pad),
-                                   max_pool_grad_grad_ref(x, gg, ws, ib, stride, pad), atol=1e-12)
+        ggz = _run_perform(DownsampleFactorMaxGradGrad(ib, ndim=nd, max_grad_ties=ties), x, y, gg, ws, stride, pad)
+        np.testing.assert_allclose(ggz, max_pool_grad_grad_ref(x, gg, ws, ib, stride, pad, ties), atol=1e-12)
     else:
         dx = _run_perform(AveragePoolGrad(ib, mode=mode, ndim=nd), x, gy, ws, stride, pad)
     np.testing.assert_allclose(dx, dx_ref, atol=1e-12)
     if len(shape) == nd + 2:  # the toolkit takes (N, C, *spatial)
         if mode == "max":
             out, cache = max_pool_forward_im2col(x, ws, stride, pad, ib)
-            dx_toolkit = max_pool_backward_im2col(gy, cache)
+            dx_toolkit = max_pool_backward_im2col(gy, cache, max_grad_ties=ties)
         else:
             out, cache = avg_pool_forward_im2col(x, ws, stride, pad, ib, mode)
             dx_toolkit = avg_pool_backward_im2col(gy, cache)

@@ -25,8 +25,8 @@ Layer helpers (CS231n style, ``forward -> (out, cache)``, ``backward(dout, cache
 dilation and groups; returns ``dx, dw, db``), :func:`max_pool_forward_im2col` /
 :func:`max_pool_backward_im2col` and :func:`avg_pool_forward_im2col` /
 :func:`avg_pool_backward_im2col`, with the semantics of ``pytensor_nnet.pool.pool_2d`` /
-``pool_3d`` (``ignore_border``, padding, modes, ties): correct for overlapping, non-square
-and non-tiling windows and for padding.
+``pool_3d`` (``ignore_border``, padding, modes, ``max_grad_ties``): correct for overlapping,
+non-square and non-tiling windows and for padding.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from pytensor.tensor.type import TensorType
 from pytensor_nnet.kernels import pool as pool_kernels
 from pytensor_nnet.kernels.columns import col2im_batch, im2col_batch
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
-from pytensor_nnet.pool import _geometry_input, check_pool_args
+from pytensor_nnet.pool import MAX_GRAD_TIES, WindowCount, _geometry_input, check_pool_args
 
 __all__ = [
     "Col2Im",
@@ -390,12 +390,36 @@ def max_pool_forward_im2col(x, ws, stride=None, pad=0, ignore_border=True):
     return _from_columns(out, x.shape, geo), PoolCache(x.shape, geo, "max", cols, out, None)
 
 
-def max_pool_backward_im2col(dout, cache):
-    """Gradient of :func:`max_pool_forward_im2col` wrt ``x``: every element equal to its window's
-    maximum receives the window's gradient (the legacy tie rule)."""
+def _first_max_taps(cols, valid):
+    """(P, N * C): the first tap (row-major within the window) holding each window's maximum of
+    the masked columns ``cols`` (T, P, N * C); a NaN counts as the maximum (``np.argmax``).
+    Padding taps never win, even when every element of the window is ``lowest``."""
+    winner = np.argmax(cols, axis=0)
+    in_padding = ~np.take_along_axis(np.broadcast_to(valid, cols.shape), winner[None], axis=0)[0]
+    if in_padding.any():  # the maximum is the padding value itself: take the first real tap
+        winner = np.where(in_padding, np.argmax(np.broadcast_to(valid, cols.shape), axis=0), winner)
+    return winner
+
+
+def max_pool_backward_im2col(dout, cache, max_grad_ties="first"):
+    """Gradient of :func:`max_pool_forward_im2col` wrt ``x``.
+
+    ``max_grad_ties="first"`` (default): each window's gradient goes to one element, its first
+    maximum (the window's ``argmax`` over the im2col columns, in row-major order within the
+    window; padding never wins); overlapping windows accumulate. ``"all"``: every element
+    equal to its window's maximum receives the window's gradient (the legacy rule).
+    """
+    if max_grad_ties not in MAX_GRAD_TIES:
+        raise ValueError(f"max_grad_ties must be 'first' or 'all'; got {max_grad_ties!r}")
     x_shape, geo, _, cols, out, _ = cache
     d = _to_columns(dout, x_shape, geo)
-    dcols = np.where(cols == out[None], d[None], 0).astype(np.result_type(d, np.float32), copy=False)
+    dtype = np.result_type(d, np.float32)
+    if max_grad_ties == "all":
+        dcols = np.where(cols == out[None], d[None], 0).astype(dtype, copy=False)
+    else:
+        winner = _first_max_taps(cols, _valid_taps(x_shape, geo))
+        dcols = np.zeros(cols.shape, dtype=dtype)
+        np.put_along_axis(dcols, winner[None], d[None].astype(dtype, copy=False), axis=0)
     return _back_to_image(dcols, x_shape, geo)
 
 
@@ -502,11 +526,11 @@ class Im2Col(_ColumnOp):
 
     def infer_shape(self, fgraph, node, input_shapes):
         N, C, *spatial = input_shapes[0]
-        out = self._out_spatial(spatial)
-        n_cols = N
-        for o in out:
-            n_cols = n_cols * o
-        return [(C * int(np.prod(self.kernel_shape)), n_cols)]
+        axes = tuple((k, st, lo, hi, d, False)
+                     for k, st, (lo, hi), d in zip(self.kernel_shape, self.stride, self.pad, self.dilation))
+        # WindowCount rather than scalar arithmetic: shapes stay plain ints inside jax.jit
+        rows = WindowCount((), factor=int(np.prod(self.kernel_shape)))(C)
+        return [(rows, WindowCount(axes)(*spatial, N))]
 
     def pullback(self, inputs, outputs, cotangents):
         (x,) = inputs

@@ -10,8 +10,12 @@ Migrating is one import line: ``from pytensor.tensor.signal.pool import pool_2d`
   ``ceil((n - ws) / stride) + 1``, at least 1); the legacy default ``ignore_border=None``
   warns (``DeprecationWarning``) and means False;
 - ``pad`` (symmetric, ``< ws``, only with ``ignore_border=True``) never wins a max;
-- ties in max pooling: every element equal to its window's maximum receives the window's
-  full gradient (see ``kernels.pool`` for the exact rules).
+- the gradient of max pooling hands each window's output gradient to exactly one element,
+  the window's *first* maximum in row-major order (``max_grad_ties="first"``, the default,
+  as PyTorch and JAX; padding never wins); ``max_grad_ties="all"`` restores the legacy
+  rule, where every element equal to the window's maximum receives the window's full
+  gradient (see ``kernels.pool`` for the exact rules). The rule is a prop of ``Pool``,
+  ``MaxPoolGrad`` and ``DownsampleFactorMaxGradGrad``.
 
 One N-d implementation: every Op has an ``ndim`` prop (1, 2 or 3 pooled axes). ``ws``,
 ``stride`` and ``pad`` are inputs (int vectors), as in the legacy Ops; when they are
@@ -22,7 +26,9 @@ Differences from the legacy code (improvements): a window larger than the padded
 ``ignore_border=True`` raises instead of returning an empty array; zero or negative strides,
 negative padding or ``pad >= ws`` raise ``ValueError`` (the legacy code crashed, returned
 garbage or raised ``NotImplementedError`` with a wrong message); ``average_exc_pad`` with
-padding has a gradient; ``ws``/``stride``/``pad`` may be single ints.
+padding has a gradient; ``ws``/``stride``/``pad`` may be single ints; tied maxima share
+nothing: the first one takes the window's gradient (the legacy rule gave it to each of them,
+which is not a gradient).
 
 ========================================  ==========================================================
 Op                                        pullback
@@ -50,11 +56,13 @@ from pytensor_nnet.kernels import pool as kernels
 from pytensor_nnet.kernels.im2col import as_3d_geometry
 
 __all__ = [
+    "MAX_GRAD_TIES",
     "AveragePoolGrad",
     "DownsampleFactorMaxGradGrad",
     "MaxPoolGrad",
     "Pool",
     "PoolGrad",
+    "WindowCount",
     "check_pool_args",
     "max_pool_2d_same_size",
     "pool_2d",
@@ -63,6 +71,8 @@ __all__ = [
 
 MODES = tuple(kernels.MODES)
 AVERAGE_MODES = ("sum", "average_inc_pad", "average_exc_pad")
+#: Tie rules of the max-pooling gradient: ``"first"`` (default) and ``"all"`` (legacy).
+MAX_GRAD_TIES = tuple(kernels.TIE_RULES)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -70,6 +80,15 @@ def _check_mode(mode, allowed=MODES):
     if mode not in allowed:
         raise ValueError(f"mode must be one of {', '.join(repr(m) for m in allowed)}; got {mode!r}")
     return mode
+
+
+def _check_max_grad_ties(max_grad_ties):
+    if max_grad_ties not in MAX_GRAD_TIES:
+        raise ValueError(
+            f"max_grad_ties must be 'first' (each window's gradient goes to its first maximum) or 'all' "
+            f"(legacy: to every element equal to the maximum); got {max_grad_ties!r}"
+        )
+    return max_grad_ties
 
 
 def _check_ndim(ndim):
@@ -158,10 +177,17 @@ def _as_pool_input(x, ndim, name="x", dtype=None):
     return x
 
 
+def _is_int(v):
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
 def _out_size(n, ws, stride, pad, ignore_border):
-    """Legacy output size of one axis; ints give an int, anything symbolic gives a variable."""
-    if all(isinstance(v, int | np.integer) for v in (n, ws, stride, pad)):
+    """Legacy output size of one axis; ints give an int, anything symbolic gives a variable
+    (a :class:`WindowCount` of ``n`` when the window geometry is known)."""
+    if all(_is_int(v) for v in (n, ws, stride, pad)):
         return int(kernels.out_size_1axis(int(n), int(ws), int(stride), int(pad), bool(ignore_border)))
+    if all(_is_int(v) for v in (ws, stride, pad)):
+        return WindowCount(((int(ws), int(stride), int(pad), int(pad), 1, not ignore_border),))(n)
     if ignore_border:  # never negative, so shape graphs do not pre-empt the Op's own error
         return pt.maximum((n + 2 * pad - ws) // stride + 1, 0)
     partial = pt.maximum(0, (n - 1 - ws + stride) // stride) + 1
@@ -179,6 +205,65 @@ def _legacy_alias(value, alias, alias_name, name, default=None):
         f"the {alias_name!r} parameter is deprecated; use {name!r} instead", DeprecationWarning, stacklevel=4
     )
     return alias
+
+
+# ----------------------------------------------------------------------------- shape graphs
+class WindowCount(Op):
+    """Number of positions of a sliding window, a 0-d int64 for shape graphs.
+
+    ``WindowCount(axes, factor=1)(*sizes, *factors)``: one input size per entry of ``axes``,
+    then any number of int factors -> ``factor * prod(factors) * prod(count_i(sizes[i]))``.
+    Each axis is ``(ws, stride, pad_before, pad_after, dilation, partial)``: ``partial=False``
+    counts the whole windows of the padded axis, ``max(0, (n + pad_before + pad_after -
+    span) // stride + 1)`` with ``span = (ws - 1) * dilation + 1``; ``partial=True`` is the
+    legacy ``ignore_border=False`` count of pooling (no padding, no dilation).
+
+    The pooling and im2col Ops compute the output shapes of ``infer_shape`` with it rather
+    than with scalar arithmetic: with concrete sizes (JAX traces an array's shape as plain
+    ints) it returns plain ints, so shapes derived from an input of unknown static shape stay
+    concrete inside ``jax.jit`` (an ``Alloc`` of such a shape would fail otherwise).
+    """
+
+    __props__ = ("axes", "factor")
+
+    def __init__(self, axes, factor=1):
+        self.axes = tuple(tuple(int(v) for v in axis[:5]) + (bool(axis[5]),) for axis in axes)
+        self.factor = int(factor)
+
+    def make_node(self, *inputs):
+        if len(inputs) < max(len(self.axes), 1):
+            raise ValueError(f"WindowCount needs {len(self.axes)} sizes (one per axis) and at least one input; "
+                             f"got {len(inputs)} inputs")
+        inputs = [pt.cast(pt.as_tensor_variable(v), "int64") for v in inputs]
+        for v in inputs:
+            if v.ndim != 0:
+                raise TypeError(f"WindowCount inputs must be int scalars; got {v.type}")
+        return Apply(self, inputs, [TensorType("int64", shape=())()])
+
+    def evaluate(self, values, maximum=max):
+        """The count from ``values`` (ints, or JAX scalars with ``maximum=jnp.maximum``)."""
+        total = self.factor
+        for (ws, stride, lo, hi, dilation, partial), n in zip(self.axes, values):
+            if partial:
+                count = (n - 1) // stride + 1 if stride >= ws else maximum(0, (n - 1 - ws + stride) // stride) + 1
+            else:
+                count = maximum((n + lo + hi - (ws - 1) * dilation - 1) // stride + 1, 0)
+            total = total * count
+        for v in values[len(self.axes):]:
+            total = total * v
+        return total
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = np.asarray(self.evaluate([int(v) for v in inputs]), dtype="int64")
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [()]
+
+    def connection_pattern(self, node):
+        return [[False] for _ in node.inputs]
+
+    def pullback(self, inputs, outputs, cotangents):
+        return [disconnected_type() for _ in inputs]
 
 
 # ----------------------------------------------------------------------------- Ops
@@ -259,6 +344,14 @@ class _PoolBase(Op):
     def _from_4d(self, a4, lead_shape):
         return a4.reshape(tuple(lead_shape) + a4.shape[4 - self.ndim:])
 
+    def _geometry_entries(self, node, first):
+        """``ws``, ``stride``, ``pad`` of ``node`` (inputs ``first`` to ``first + 2``) per axis:
+        ints where known when the graph is built, scalar variables elsewhere."""
+        return [
+            [v if v is not None else var[i] for i, v in enumerate(_static_entries(var, self.ndim))]
+            for var in node.inputs[first:first + 3]
+        ]
+
     def _geometry_disconnected(self):
         return [disconnected_type() for _ in range(3)]
 
@@ -277,12 +370,19 @@ class Pool(_PoolBase):
     ndim : int
         Number of pooled (trailing) axes: 1, 2 or 3.
 
+    max_grad_ties : {"first", "all"}
+        Tie rule of the gradient of max pooling (see :class:`MaxPoolGrad`); a prop, so graphs
+        built with different rules are different graphs. Ignored by the other modes.
+
     ``make_node(x, ws, stride=None, pad=None)``: ``x`` (*lead, *spatial); ``ws``, ``stride``
     (default ``ws``) and ``pad`` (default 0) are ``ndim`` ints -> (*lead, *out_spatial).
     """
 
-    def __init__(self, ignore_border=False, mode="max", ndim=2, openmp=None):
+    __props__ = ("ignore_border", "mode", "ndim", "max_grad_ties")
+
+    def __init__(self, ignore_border=False, mode="max", ndim=2, openmp=None, max_grad_ties="first"):
         super().__init__(ignore_border, mode, ndim)
+        self.max_grad_ties = _check_max_grad_ties(max_grad_ties)
 
     def make_node(self, x, ws, stride=None, pad=None):
         x = _as_pool_input(x, self.ndim)
@@ -298,7 +398,7 @@ class Pool(_PoolBase):
 
     def infer_shape(self, fgraph, node, input_shapes):
         x_shape = input_shapes[0]
-        ws, stride, pad = node.inputs[1:]
+        ws, stride, pad = self._geometry_entries(node, 1)
         nd = self.ndim
         spatial = [_out_size(x_shape[-nd + i], ws[i], stride[i], pad[i], self.ignore_border) for i in range(nd)]
         return [tuple(x_shape[:-nd]) + tuple(spatial)]
@@ -309,7 +409,8 @@ class Pool(_PoolBase):
         if x.dtype.startswith(("int", "uint")):
             return [pt.zeros_like(x, dtype=config.floatX), *self._geometry_disconnected()]
         if self.mode == "max":
-            gx = MaxPoolGrad(self.ignore_border, ndim=self.ndim)(x, outputs[0], gz, ws, stride, pad)
+            gx = MaxPoolGrad(self.ignore_border, ndim=self.ndim, max_grad_ties=self.max_grad_ties)(
+                x, outputs[0], gz, ws, stride, pad)
         else:
             gx = AveragePoolGrad(self.ignore_border, mode=self.mode, ndim=self.ndim)(x, gz, ws, stride, pad)
         return [gx, *self._geometry_disconnected()]
@@ -320,7 +421,8 @@ class Pool(_PoolBase):
         if isinstance(tx.type, DisconnectedType):
             return [disconnected_type()]
         if self.mode == "max":
-            return [DownsampleFactorMaxGradGrad(self.ignore_border, ndim=self.ndim)(x, outputs[0], tx, ws, stride, pad)]
+            op = DownsampleFactorMaxGradGrad(self.ignore_border, ndim=self.ndim, max_grad_ties=self.max_grad_ties)
+            return [op(x, outputs[0], tx, ws, stride, pad)]
         return [Pool(self.ignore_border, mode=self.mode, ndim=self.ndim)(tx, ws, stride, pad)]
 
 
@@ -351,7 +453,8 @@ class _LinearPoolOp(_PoolBase):
     def _adjoint_pullback(self, inputs, cotangents, adjoint):
         """Pullback of the max-pooling pair: ``adjoint`` applied to the cotangent, zero for x, maxout."""
         x, maxout, _, ws, stride, pad = inputs
-        g = adjoint(self.ignore_border, ndim=self.ndim)(x, maxout, cotangents[0], ws, stride, pad)
+        op = adjoint(self.ignore_border, ndim=self.ndim, max_grad_ties=self.max_grad_ties)
+        g = op(x, maxout, cotangents[0], ws, stride, pad)
         return [x.zeros_like(), maxout.zeros_like(), g, *self._geometry_disconnected()]
 
 
@@ -369,14 +472,22 @@ class MaxPoolGrad(PoolGrad):
     """Gradient of max pooling wrt its input (legacy ``signal.pool.MaxPoolGrad``).
 
     ``make_node(x, maxout, gz, ws, stride=None, pad=None)``: ``maxout = Pool(x)`` and its
-    gradient ``gz`` -> ``gx`` shaped like ``x``. Every element equal to its window's maximum
-    receives the window's gradient.
+    gradient ``gz`` -> ``gx`` shaped like ``x``.
+
+    ``max_grad_ties="first"`` (default): each window's gradient goes to exactly one element,
+    the window's first maximum in row-major order (lowest flat index within the window;
+    padding never wins; a NaN counts as the maximum), as PyTorch and JAX do; overlapping
+    windows accumulate. ``"all"``: the legacy rule, every element equal to the window's
+    maximum receives the window's full gradient (several times the gradient when there are
+    ties). ``maxout`` is only checked for its shape under ``"first"``.
     """
 
+    __props__ = ("ignore_border", "mode", "ndim", "max_grad_ties")
     n_data_inputs = 3
 
-    def __init__(self, ignore_border, ndim=2, openmp=None):
+    def __init__(self, ignore_border, ndim=2, openmp=None, max_grad_ties="first"):
         super().__init__(ignore_border, "max", ndim)
+        self.max_grad_ties = _check_max_grad_ties(max_grad_ties)
 
     def make_node(self, x, maxout, gz, ws, stride=None, pad=None):
         x, maxout, gz = self._max_inputs(x, maxout, gz)
@@ -388,7 +499,8 @@ class MaxPoolGrad(PoolGrad):
     def perform(self, node, inputs, output_storage):
         x, maxout, gz, ws, stride, pad = inputs
         geo = self._kernel_geometry(x.shape, ws, stride, pad)
-        gx = kernels.max_pool_grad(self._to_4d(x), self._to_4d(maxout), self._to_4d(gz), *geo, self.ignore_border)
+        gx = kernels.max_pool_grad(self._to_4d(x), self._to_4d(maxout), self._to_4d(gz), *geo, self.ignore_border,
+                                   kernels.TIE_RULES[self.max_grad_ties])
         output_storage[0][0] = gx.reshape(x.shape)
 
     def infer_shape(self, fgraph, node, input_shapes):
@@ -443,14 +555,17 @@ class DownsampleFactorMaxGradGrad(_LinearPoolOp):
     its gradient argument.
 
     ``make_node(x, maxout, gz, ws, stride=None, pad=None)``: ``gz`` shaped like ``x`` ->
-    shaped like ``maxout``; each window sums ``gz`` over the elements equal to its maximum.
-    It is also the forward-mode derivative (pushforward) of max pooling.
+    shaped like ``maxout``; each window takes ``gz`` at its first maximum
+    (``max_grad_ties="first"``, default) or sums it over the elements equal to its maximum
+    (``"all"``, legacy). It is also the forward-mode derivative (pushforward) of max pooling.
     """
 
+    __props__ = ("ignore_border", "mode", "ndim", "max_grad_ties")
     n_data_inputs = 3
 
-    def __init__(self, ignore_border, mode="max", ndim=2, openmp=None):
+    def __init__(self, ignore_border, mode="max", ndim=2, openmp=None, max_grad_ties="first"):
         super().__init__(ignore_border, _check_mode(mode, ("max",)), ndim)
+        self.max_grad_ties = _check_max_grad_ties(max_grad_ties)
 
     def make_node(self, x, maxout, gz, ws, stride=None, pad=None):
         x, maxout, gz = self._max_inputs(x, maxout, gz)
@@ -465,7 +580,7 @@ class DownsampleFactorMaxGradGrad(_LinearPoolOp):
         if gz.shape != x.shape:
             raise ValueError(f"gz must have the shape of x {x.shape}; got {gz.shape}")
         ggz = kernels.max_pool_grad_grad(self._to_4d(x), self._to_4d(maxout), self._to_4d(gz), *geo,
-                                         self.ignore_border)
+                                         self.ignore_border, kernels.TIE_RULES[self.max_grad_ties])
         output_storage[0][0] = self._from_4d(ggz, x.shape[:x.ndim - self.ndim])
 
     def infer_shape(self, fgraph, node, input_shapes):
@@ -476,7 +591,7 @@ class DownsampleFactorMaxGradGrad(_LinearPoolOp):
 
 
 # ----------------------------------------------------------------------------- public functions
-def _pool_nd(ndim, fname, input, ws, ignore_border, stride, pad, mode, ds, st, padding):
+def _pool_nd(ndim, fname, input, ws, ignore_border, stride, pad, mode, ds, st, padding, max_grad_ties):
     ws = _legacy_alias(ws, ds, "ds", "ws")
     stride = _legacy_alias(stride, st, "st", "stride")
     pad = _legacy_alias(pad, padding, "padding", "pad", default=(0,) * ndim)
@@ -495,11 +610,11 @@ def _pool_nd(ndim, fname, input, ws, ignore_border, stride, pad, mode, ds, st, p
         )
         ignore_border = False
     _check_mode(mode)
-    return Pool(ignore_border, mode=mode, ndim=ndim)(input, ws, stride, pad)
+    return Pool(ignore_border, mode=mode, ndim=ndim, max_grad_ties=max_grad_ties)(input, ws, stride, pad)
 
 
 def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="max", ds=None, st=None,
-            padding=None):
+            padding=None, max_grad_ties="first"):
     """Pool the last two axes of ``input`` (legacy ``signal.pool.pool_2d``).
 
     Parameters
@@ -517,28 +632,33 @@ def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="m
         Symmetric padding, smaller than ``ws``, only with ``ignore_border=True``; padding never
         wins a max (deprecated alias ``padding``).
     mode : {"max", "sum", "average_inc_pad", "average_exc_pad"}
+    max_grad_ties : {"first", "all"}
+        Which elements receive a window's gradient in max pooling: ``"first"`` (default) the
+        window's first maximum in row-major order, as PyTorch and JAX - a true gradient;
+        ``"all"`` every element equal to the maximum, each the window's full gradient (the
+        legacy rule, to reproduce old numbers). The forward values are the same.
 
     Returns
     -------
     tensor, shape (*lead, out_H, out_W), the dtype of ``input``
     """
-    return _pool_nd(2, "pool_2d", input, ws, ignore_border, stride, pad, mode, ds, st, padding)
+    return _pool_nd(2, "pool_2d", input, ws, ignore_border, stride, pad, mode, ds, st, padding, max_grad_ties)
 
 
 def pool_3d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0, 0), mode="max", ds=None, st=None,
-            padding=None):
+            padding=None, max_grad_ties="first"):
     """Pool the last three axes of ``input`` (legacy ``signal.pool.pool_3d``); see :func:`pool_2d`.
 
     ``input`` has shape (*lead, D, H, W); ``ws``, ``stride`` and ``pad`` have three entries.
     """
-    return _pool_nd(3, "pool_3d", input, ws, ignore_border, stride, pad, mode, ds, st, padding)
+    return _pool_nd(3, "pool_3d", input, ws, ignore_border, stride, pad, mode, ds, st, padding, max_grad_ties)
 
 
 def max_pool_2d_same_size(input, patch_size):
     """Keep the maximum of each non-overlapping ``patch_size`` patch of the last two axes and set
-    everything else to zero (legacy). Ties keep every tied element; a trailing partial patch
-    becomes zero. Output shape = input shape.
+    everything else to zero (legacy). Ties keep every tied element (the legacy mask, whatever
+    the gradient's tie rule); a trailing partial patch becomes zero. Output shape = input shape.
     """
     input = _as_pool_input(input, 2, "input")
     output = Pool(True, ndim=2)(input, patch_size)
-    return MaxPoolGrad(True, ndim=2)(input, output, output, patch_size)
+    return MaxPoolGrad(True, ndim=2, max_grad_ties="all")(input, output, output, patch_size)

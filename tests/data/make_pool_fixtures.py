@@ -9,6 +9,11 @@ and the second-order gradient of max pooling uses ``cotangent(x.shape) + 0.5``. 
 stores the legacy pool output ``y``, its input gradient ``dx`` (absent where the legacy code
 raises: ``average_exc_pad`` with padding), and for max pooling the legacy
 ``DownsampleFactorMaxGradGrad`` output ``ggz``.
+
+The max-pooling gradients follow the legacy tie rule (every element equal to its window's
+maximum gets the window's full gradient): the tests compare them with
+``max_grad_ties="all"``; the default rule (first maximum) is checked against PyTorch instead
+(tests/test_pool_ties.py).
 """
 import itertools
 import json

@@ -19,10 +19,19 @@ Windows, per spatial axis of size ``n`` (the legacy rules, checked against pyten
 - ``average_inc_pad`` divides by the window size counted in the padded input, i.e. ``ws``
   unless the window was cut at the input's end (``ignore_border=False``);
   ``average_exc_pad`` divides by the number of input elements in the window;
-- ties in ``max``: every element equal to the window's maximum receives the window's full
-  output gradient (so tied elements get it several times over, and an element that is the
-  maximum of several overlapping windows collects all of their gradients).
-  :func:`max_pool_grad_grad` is the exact adjoint: it sums the tied elements.
+- ties in the gradient of ``max`` (``ties``, see :data:`TIE_RULES`):
+
+  - ``TIES_FIRST`` (the default of the Ops, as PyTorch and JAX): exactly one element per
+    window receives the window's output gradient, its *first* maximum in row-major order
+    within the window (the lowest flat index; padding never wins; a NaN counts as the
+    maximum, the first NaN wins). Overlapping windows accumulate, so an element that wins
+    several windows collects all of their gradients. This is a true (sub)gradient: per
+    window, the input gradients sum to the output gradient;
+  - ``TIES_ALL`` (the legacy rule): every element equal to the window's maximum receives
+    the window's full output gradient (so tied elements get it several times over).
+
+  :func:`max_pool_grad_grad` is the exact adjoint of :func:`max_pool_grad` under either
+  rule: it gathers at the window's first maximum, or sums over all of its tied maxima.
 
 The loops run over output rows; inside a row the window taps are the outer loop and the
 output columns the inner one, so the innermost loop walks memory with a constant stride and
@@ -41,6 +50,9 @@ from pytensor_nnet.kernels.im2col import _valid_range
 MAX, SUM, AVERAGE_INC_PAD, AVERAGE_EXC_PAD = 0, 1, 2, 3
 #: Mode names of the legacy API and their kernel codes.
 MODES = {"max": MAX, "sum": SUM, "average_inc_pad": AVERAGE_INC_PAD, "average_exc_pad": AVERAGE_EXC_PAD}
+TIES_FIRST, TIES_ALL = 0, 1
+#: Tie rules of the max-pooling gradient (the Ops' ``max_grad_ties``) and their kernel codes.
+TIE_RULES = {"first": TIES_FIRST, "all": TIES_ALL}
 
 
 def lowest_value(dtype):
@@ -208,10 +220,128 @@ def _check_out(x_shape, out_shape, ws, stride, pad, ignore_border, name):
 
 
 @numba.njit(cache=True)
-def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border):
-    """Gradient of max pooling wrt ``x`` (B, D, H, W), given ``maxout`` and its gradient ``gz``.
+def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border, ties):
+    """Gradient of max pooling wrt ``x`` (B, D, H, W), given ``maxout`` (B, od, oh, ow) and its
+    gradient ``gz`` (B, od, oh, ow); ``ties`` is ``TIES_FIRST`` or ``TIES_ALL``."""
+    _check_out(x.shape, gz.shape, ws, stride, pad, ignore_border,
+               "pooling: the output gradient's shape does not match the pooling of x")
+    _check_out(x.shape, maxout.shape, ws, stride, pad, ignore_border,
+               "pooling: maxout's shape does not match the pooling of x")
+    if ties == TIES_ALL:
+        return _max_pool_grad_all(x, maxout, gz, ws, stride, pad, ignore_border)
+    return _max_pool_grad_first(x, gz, ws, stride, pad, ignore_border)
 
-    Every element equal to its window's maximum receives the window's gradient (legacy tie rule).
+
+@numba.njit(cache=True)
+def max_pool_grad_grad(x, maxout, ggx, ws, stride, pad, ignore_border, ties):
+    """Adjoint of :func:`max_pool_grad` in its gradient argument: (B, od, oh, ow) from ``ggx``
+    (B, D, H, W), gathered at each window's first maximum (``TIES_FIRST``) or summed over the
+    elements equal to the window's maximum (``TIES_ALL``)."""
+    B, D, H, W = x.shape
+    if ggx.shape[0] != B or ggx.shape[1] != D or ggx.shape[2] != H or ggx.shape[3] != W:
+        raise ValueError("pooling: the second-order gradient must have the shape of x")
+    _check_out(x.shape, maxout.shape, ws, stride, pad, ignore_border,
+               "pooling: maxout's shape does not match the pooling of x")
+    if ties == TIES_ALL:
+        return _max_pool_grad_grad_all(x, maxout, ggx, ws, stride, pad, ignore_border)
+    return _max_pool_grad_grad_first(x, ggx, ws, stride, pad, ignore_border)
+
+
+@numba.njit(cache=True)
+def _first_argmax_row(x, b, oz, oy, ws, stride, pad, lo, hi, row_best, row_arg, best, arg):
+    """``arg[ox]``: flat index in ``x[b]`` of the first maximum of window (oz, oy, ox), for every
+    ``ox`` of one output row (-1 for a window without input elements, which cannot happen).
+
+    Within a window, row-major order is the order of the flat indices, so the first maximum
+    is the maximum with the lowest flat index (of the NaNs, if any). Separable, as the
+    forward pass: the window's input rows are reduced first (contiguous, branch-free), each
+    column keeping its first maximum (``row_best``, ``row_arg``, length W); the taps of the
+    last axis then compare values, and flat indices on equal values. ``best`` and ``arg``
+    (length ow) are scratch too.
+    """
+    _, D, H, W = x.shape
+    zlo, zhi = _window(oz, stride[0], pad[0], ws[0], D)
+    ylo, yhi = _window(oy, stride[1], pad[1], ws[1], H)
+    sw, pw = stride[2], pad[2]
+    first = True
+    for iz in range(zlo, zhi):
+        for iy in range(ylo, yhi):
+            src = x[b, iz, iy]
+            base = (iz * H + iy) * W
+            if first:
+                for i in range(W):
+                    row_best[i] = src[i]
+                    row_arg[i] = base + i
+                first = False
+                continue
+            for i in range(W):  # later rows win only if strictly larger (or the first NaN)
+                v, a = src[i], row_best[i]
+                take = (v > a) | ((v != v) & (a == a))
+                row_best[i] = v if take else a
+                row_arg[i] = base + i if take else row_arg[i]
+    arg[:] = -1
+    for e in range(ws[2]):
+        off = e - pw
+        for ox in range(lo[e], hi[e]):
+            i = ox * sw + off
+            v, a, k, j = row_best[i], best[ox], arg[ox], row_arg[i]
+            nan_v = v != v
+            take = (k < 0) | (v > a) | ((v == a) & (j < k)) | (nan_v & ((a == a) | (j < k)))
+            best[ox] = v if take else a
+            arg[ox] = j if take else k
+
+
+@numba.njit(cache=True)
+def _first_argmax_scratch(x, ow):
+    W = x.shape[3]
+    return (np.empty(W, dtype=x.dtype), np.empty(W, dtype=np.int64), np.empty(ow, dtype=x.dtype),
+            np.empty(ow, dtype=np.int64))
+
+
+@numba.njit(cache=True)
+def _max_pool_grad_first(x, gz, ws, stride, pad, ignore_border):
+    """Each window's gradient goes to its first maximum; overlapping windows accumulate."""
+    B, D, H, W = x.shape
+    od, oh, ow = gz.shape[1], gz.shape[2], gz.shape[3]
+    gx = np.zeros((B, D * H * W), dtype=gz.dtype)
+    lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
+    row_best, row_arg, best, arg = _first_argmax_scratch(x, ow)
+    for b in range(B):
+        dst = gx[b]
+        for oz in range(od):
+            for oy in range(oh):
+                _first_argmax_row(x, b, oz, oy, ws, stride, pad, lo, hi, row_best, row_arg, best, arg)
+                g = gz[b, oz, oy]
+                for ox in range(ow):
+                    if arg[ox] >= 0:
+                        dst[arg[ox]] += g[ox]
+    return gx.reshape((B, D, H, W))
+
+
+@numba.njit(cache=True)
+def _max_pool_grad_grad_first(x, ggx, ws, stride, pad, ignore_border):
+    """``ggz[window] = ggx[first maximum of the window]``."""
+    B, D, H, W = x.shape
+    od, oh, ow = pool_out_size((D, H, W), ws, stride, pad, ignore_border)
+    ggz = np.zeros((B, od, oh, ow), dtype=ggx.dtype)
+    lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
+    row_best, row_arg, best, arg = _first_argmax_scratch(x, ow)
+    for b in range(B):
+        src = ggx[b].reshape(D * H * W)
+        for oz in range(od):
+            for oy in range(oh):
+                _first_argmax_row(x, b, oz, oy, ws, stride, pad, lo, hi, row_best, row_arg, best, arg)
+                dst = ggz[b, oz, oy]
+                for ox in range(ow):
+                    if arg[ox] >= 0:
+                        dst[ox] = src[arg[ox]]
+    return ggz
+
+
+@numba.njit(cache=True)
+def _max_pool_grad_all(x, maxout, gz, ws, stride, pad, ignore_border):
+    """Legacy rule: every element equal to its window's maximum receives the window's gradient.
+
     Per output row, the maxima and gradients of tap ``e`` of the last axis are first spread
     to the input positions they apply to (``row_max[e]``, ``row_grad[e]``, zero gradient
     elsewhere), so that the comparison with each input row of the window is contiguous and
@@ -219,10 +349,7 @@ def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border):
     window: 2 to 4 times slower on random data.
     """
     B, D, H, W = x.shape
-    od, oh, ow = _check_out(x.shape, gz.shape, ws, stride, pad, ignore_border,
-                            "pooling: the output gradient's shape does not match the pooling of x")
-    _check_out(x.shape, maxout.shape, ws, stride, pad, ignore_border,
-               "pooling: maxout's shape does not match the pooling of x")
+    od, oh, ow = gz.shape[1], gz.shape[2], gz.shape[3]
     gx = np.zeros((B, D, H, W), dtype=gz.dtype)
     zero = gx.dtype.type(0)
     kw, sw, pw = ws[2], stride[2], pad[2]
@@ -255,14 +382,10 @@ def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border):
 
 
 @numba.njit(cache=True)
-def max_pool_grad_grad(x, maxout, ggx, ws, stride, pad, ignore_border):
-    """Adjoint of :func:`max_pool_grad` in its gradient argument: (B, od, oh, ow) from ``ggx``
-    (B, D, H, W), summing ``ggx`` over the elements equal to each window's maximum."""
+def _max_pool_grad_grad_all(x, maxout, ggx, ws, stride, pad, ignore_border):
+    """Legacy rule: each window sums ``ggx`` over the elements equal to its maximum."""
     B, D, H, W = x.shape
-    if ggx.shape[0] != B or ggx.shape[1] != D or ggx.shape[2] != H or ggx.shape[3] != W:
-        raise ValueError("pooling: the second-order gradient must have the shape of x")
-    od, oh, ow = _check_out(x.shape, maxout.shape, ws, stride, pad, ignore_border,
-                            "pooling: maxout's shape does not match the pooling of x")
+    od, oh, ow = maxout.shape[1], maxout.shape[2], maxout.shape[3]
     ggz = np.empty((B, od, oh, ow), dtype=ggx.dtype)
     zero = ggz.dtype.type(0)
     lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)

@@ -2,11 +2,20 @@
 
 Forward pooling is ``jax.lax.reduce_window`` (max or add, with the legacy end padding of
 ``ignore_border=False`` as extra padding, and the legacy divisors for the averages). The
-gradients keep the legacy semantics exactly instead of JAX's own choices: ``MaxPoolGrad``
-gives the window's gradient to *every* element equal to the maximum (JAX's
-``reduce_window`` VJP picks one), ``DownsampleFactorMaxGradGrad`` is its adjoint, and
+gradients spell out the package's rules instead of relying on JAX's own choices (XLA's
+``select_and_scatter`` picks the tied element it likes): with ``max_grad_ties="first"``,
+``MaxPoolGrad`` routes each window's gradient to the window's first maximum in row-major
+order, found by a running argmax over the window taps in that order (padding never wins);
+with ``"all"`` (legacy) to every element equal to the maximum. ``DownsampleFactorMaxGradGrad``
+is its adjoint (a gather at the same element, or a sum over the tied ones) and
 ``AveragePoolGrad`` is the VJP of the average. They walk the window taps with strided slices
 (``prod(ws)`` slices). ``Col2Im`` is the VJP of ``Im2Col``.
+
+Shapes: inside ``jax.jit`` an array's shape is made of plain ints, and ``WindowCount`` (the
+output sizes in the shape graphs of the pooling and im2col Ops) computes with plain ints when
+it gets them, so graphs on inputs of unknown static shape (``pytensor.shared(...,
+shape=(None, ...))``, ``pm.Data``) keep concrete shapes: a gradient's ``Alloc`` of the pooled
+shape compiles.
 
 JAX needs static geometry: ``ws``, ``stride``, ``pad`` (and ``Col2Im``'s ``x_shape``) must be
 constants, or known when the function is traced. The rewrite ``pytensor_nnet_jax_col2im_shape_as_tuple``
@@ -115,27 +124,63 @@ def jax_funcify_Pool(op, node, **kwargs):
     return pool_op
 
 
-def _max_pair(op, node, per_tap):
-    """JAX ``(x, maxout, g, ...)`` of the max-pooling pair: ``per_tap(geo, xp, maxout, g)``
-    gets the input padded with ``lowest`` (padding never equals a maximum of real elements)."""
+def _max_pair(op, node, rules):
+    """JAX ``(x, maxout, g, ...)`` of the max-pooling pair: ``rules[op.max_grad_ties](geo, xp,
+    maxout, g)`` gets the input padded with ``lowest`` (padding never equals a maximum of real
+    elements, and the first-maximum search skips it)."""
     ws, stride, pad = _static_geometry(op, node, 3)
     lowest = kernels.lowest_value(node.inputs[0].type.dtype)
+    rule = rules[op.max_grad_ties]
 
     def max_pair(x, maxout, g, *geometry_inputs):
         geo = _Geometry(op, x.shape, ws, stride, pad)
-        return per_tap(geo, geo.padded(x, lowest), maxout, g)
+        return rule(geo, geo.padded(x, lowest), maxout, g)
 
     return max_pair
 
 
-def _max_pool_grad(geo, xp, maxout, gz):
+def _first_max_tap(geo, xp):
+    """Per output element, the index (in ``geo.taps()`` order, i.e. row-major within the
+    window) of its window's first maximum: a running argmax where a later tap wins only if it
+    is strictly larger, or the first NaN; padding taps never win."""
+    valid = np.pad(np.ones(geo.spatial, dtype=bool), geo.pairs, constant_values=False)
+    best = winner = None
+    for t, idx in enumerate(geo.taps()):
+        v, inside = xp[idx], valid[idx]
+        if winner is None:
+            best, winner = v, jnp.where(inside, 0, -1)
+            continue
+        take = inside & ((winner < 0) | (v > best) | ((v != v) & (best == best)))
+        best = jnp.where(take, v, best)
+        winner = jnp.where(take, t, winner)
+    return winner
+
+
+def _max_pool_grad_first(geo, xp, maxout, gz):
+    winner = _first_max_tap(geo, xp)
+    gxp = jnp.zeros(xp.shape, dtype=gz.dtype)
+    for t, idx in enumerate(geo.taps()):
+        gxp = gxp.at[idx].add(jnp.where(winner == t, gz, 0))
+    return geo.unpadded(gxp)
+
+
+def _max_pool_grad_grad_first(geo, xp, maxout, gg):
+    winner = _first_max_tap(geo, xp)
+    gp = geo.padded(gg, 0)
+    ggz = jnp.zeros(maxout.shape, dtype=gg.dtype)
+    for t, idx in enumerate(geo.taps()):
+        ggz = ggz + jnp.where(winner == t, gp[idx], 0)
+    return ggz
+
+
+def _max_pool_grad_all(geo, xp, maxout, gz):
     gxp = jnp.zeros(xp.shape, dtype=gz.dtype)
     for idx in geo.taps():
         gxp = gxp.at[idx].add(jnp.where(xp[idx] == maxout, gz, 0))
     return geo.unpadded(gxp)
 
 
-def _max_pool_grad_grad(geo, xp, maxout, gg):
+def _max_pool_grad_grad_all(geo, xp, maxout, gg):
     gp = geo.padded(gg, 0)
     ggz = jnp.zeros(maxout.shape, dtype=gg.dtype)
     for idx in geo.taps():
@@ -145,12 +190,23 @@ def _max_pool_grad_grad(geo, xp, maxout, gg):
 
 @jax_funcify.register(pool.MaxPoolGrad)
 def jax_funcify_MaxPoolGrad(op, node, **kwargs):
-    return _max_pair(op, node, _max_pool_grad)
+    return _max_pair(op, node, {"first": _max_pool_grad_first, "all": _max_pool_grad_all})
 
 
 @jax_funcify.register(pool.DownsampleFactorMaxGradGrad)
 def jax_funcify_DownsampleFactorMaxGradGrad(op, node, **kwargs):
-    return _max_pair(op, node, _max_pool_grad_grad)
+    return _max_pair(op, node, {"first": _max_pool_grad_grad_first, "all": _max_pool_grad_grad_all})
+
+
+@jax_funcify.register(pool.WindowCount)
+def jax_funcify_WindowCount(op, node, **kwargs):
+    def window_count(*sizes):
+        try:  # plain ints (an array's shape inside jit, constants): stay plain ints
+            return op.evaluate([int(v) for v in sizes])
+        except (TypeError, jax.errors.ConcretizationTypeError):
+            return op.evaluate([jnp.asarray(v, dtype="int64") for v in sizes], maximum=jnp.maximum)
+
+    return window_count
 
 
 @jax_funcify.register(pool.AveragePoolGrad)

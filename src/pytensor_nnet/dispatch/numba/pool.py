@@ -112,10 +112,11 @@ def numba_funcify_Pool(op, node, **kwargs):
 
 def _max_pair(op, node, kernel, like):
     """Compiled ``(x, maxout, g, ws, stride, pad)`` running ``kernel`` (max_pool_grad or its
-    adjoint), shaped like input ``like`` (0: x, 1: maxout)."""
+    adjoint, with the Op's tie rule), shaped like input ``like`` (0: x, 1: maxout)."""
     to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
     geometry = _geometry(op.ndim)
     ignore_border = op.ignore_border
+    ties = kernels.TIE_RULES[op.max_grad_ties]
 
     @numba_basic.numba_njit
     def max_pair(x, maxout, g, ws, stride, pad):
@@ -124,7 +125,7 @@ def _max_pair(op, node, kernel, like):
             raise ValueError("pooling: the output gradient's shape does not match maxout's")
         if like == 1 and g.shape != x.shape:
             raise ValueError("pooling: the second-order gradient must have the shape of x")
-        out = kernel(to_4d(x), to_4d(maxout), to_4d(g), ws3, stride3, pad3, ignore_border)
+        out = kernel(to_4d(x), to_4d(maxout), to_4d(g), ws3, stride3, pad3, ignore_border, ties)
         return from_4d(out, x) if like == 0 else from_4d(out, maxout)
 
     return max_pair, _cache_key(op, node)
@@ -155,6 +156,37 @@ def numba_funcify_AveragePoolGrad(op, node, **kwargs):
 @register_funcify_and_cache_key(pool.DownsampleFactorMaxGradGrad)
 def numba_funcify_DownsampleFactorMaxGradGrad(op, node, **kwargs):
     return _max_pair(op, node, kernels.max_pool_grad_grad, 1)
+
+
+@register_funcify_and_cache_key(pool.WindowCount)
+def numba_funcify_WindowCount(op, node, **kwargs):
+    """``WindowCount`` on 0-d int64 inputs (the plain-int formula of ``WindowCount.evaluate``)."""
+    n_axes = len(op.axes)
+    geometry = np.array([axis[:5] for axis in op.axes], dtype=np.int64).reshape(n_axes, 5)
+    partial = np.array([axis[5] for axis in op.axes], dtype=np.bool_)
+    factor = op.factor
+
+    @numba_basic.numba_njit
+    def window_count(*inputs):
+        total = factor
+        for i in range(len(inputs)):
+            n = inputs[i].item()
+            if i >= n_axes:
+                total *= n
+                continue
+            ws, stride, dilation = geometry[i, 0], geometry[i, 1], geometry[i, 4]
+            lo, hi = geometry[i, 2], geometry[i, 3]
+            if partial[i]:
+                if stride >= ws:
+                    count = (n - 1) // stride + 1
+                else:
+                    count = max(0, (n - 1 - ws + stride) // stride) + 1
+            else:
+                count = max((n + lo + hi - (ws - 1) * dilation - 1) // stride + 1, 0)
+            total *= count
+        return np.asarray(total, dtype=np.int64)
+
+    return window_count, _cache_key(op, node)
 
 
 def _column_setup(op):
