@@ -40,11 +40,7 @@ def _transpose(x, w):
     return conv2d_transpose(x, w, out, border_mode=1, input_dilation=(2, 2), filter_flip=False)
 
 
-def _indices(rng, high, shape):
-    return rng.integers(0, high, shape)
-
-
-# name -> (builder of the outputs from symbolic inputs, shapes of the inputs; ints: index arrays)
+# name -> (builder of the output from symbolic inputs, their shapes; ("int", high, shape): indices)
 CASES = {
     "conv2d_groups_stride_dilation_asymmetric": (
         lambda x, w: conv2d(x, w, border_mode=((1, 2), (0, 1)), subsample=(2, 3), filter_dilation=(1, 2),
@@ -148,6 +144,15 @@ def test_shapes_change_between_calls():
         for got, expected in zip(f(), ref(), strict=True):
             np.testing.assert_allclose(np.asarray(got), expected, atol=1e-10)
     assert f()[0].shape == (3, 3, 14, 7)
+
+
+def test_gradient_of_a_slice():
+    """The gradient of ``y[:, :, 5]`` allocates zeros of ``y``'s shape, computed from ``x``'s."""
+    rng = np.random.default_rng(7)
+    x, w = pt.tensor3("x"), pt.tensor3("w")
+    y = causal_conv1d(x, w, (3, 2, 4), filter_dilation=2)
+    _compare([x, w], pytensor.grad(y[:, :, 5].sum(), [x, w]), [rng.standard_normal((2, 2, 10)),
+                                                             rng.standard_normal((3, 2, 4))])
 
 
 def test_second_derivatives():

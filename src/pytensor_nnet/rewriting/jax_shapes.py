@@ -1,8 +1,8 @@
 """Concrete shapes for JAX: shape arguments computed from array shapes become Python ints.
 
 ``jax.jit`` traces a function with abstract array *values* but concrete array *shapes*. Ops
-whose output shape is an input (``Reshape``, ``Alloc``, ``Split``, ``ARange``, the convolution gradients)
-need that input as Python ints while tracing. PyTensor's JAX backend gets them when the input
+whose output shape is an input (``Reshape``, ``Alloc``, ``Split``, ``ARange``, the convolution
+gradients) need that input as Python ints while tracing. PyTensor's JAX backend gets them when the input
 is a constant, ``x.shape`` or a tuple of ``x.shape[i]`` (``JAXShapeTuple``); but gradient
 graphs compute shapes with arithmetic (``x.shape[2] * 2 + 1``, fused into ``Composite``
 scalars by the rewrites), and JAX traces every ``jnp`` operation, so these become traced
@@ -325,7 +325,7 @@ class StaticScalarInputs(GraphRewriter):
             if not _is_int_scalar_input(inp) or inp in fgraph.outputs:
                 continue
             clients = list(fgraph.clients[inp])
-            others = [(node, i) for node, i in clients if not isinstance(node.op, JAXShapeTuple)]
+            others = [(node, i) for node, i in clients if not isinstance(getattr(node, "op", None), JAXShapeTuple)]
             if not others or len(others) == len(clients):
                 continue
             carrier = JAXShapeTuple()(inp)
