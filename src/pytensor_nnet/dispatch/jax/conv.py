@@ -3,11 +3,10 @@
 The gradients are the VJPs of the same call (JAX derives transposed convolutions), so all
 three Ops share one definition of the forward convolution. Unshared (locally connected)
 filters multiply the patches of ``jax.lax.conv_general_dilated_patches`` (ordered
-(channel, *kernel), like the filters) with a per-position ``einsum``. JAX needs static shapes: the
-``shape`` input of the gradient Ops must be known when the function is traced (a constant,
-or built from the static shapes of other variables); when it was computed from traced values,
-the shape the operands imply is used where it is unique (stride 1, and not "half" padding for
-the filter gradient).
+(channel, *kernel), like the filters) with a per-position ``einsum``. JAX needs the ``shape``
+input of the gradient Ops as ints when it traces the function: a constant, or computed from
+array shapes (symbolic shapes included), which the rewrite ``pytensor_nnet_jax_conv_static_shape``
+makes concrete. A shape computed from array values raises ``NotImplementedError`` naming it.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from pytensor.link.jax.dispatch import jax_funcify
 
 from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
+from pytensor_nnet.dispatch.jax import shape as _shape  # noqa: F401  (registers StaticShape)
+from pytensor_nnet.rewriting.jax_shapes import describe, shape_blocker
 
 
 def _padding(op, kernel_spatial):
@@ -47,12 +48,25 @@ def _unshared_forward(op):
     return conv
 
 
+def _check_geometry(op, img_shape, kern_shape, top_shape=None, names=("input.shape", "filters.shape")):
+    """The other backends' shape errors, raised while JAX traces (shapes are concrete then)."""
+    img_shape, kern_shape = tuple(img_shape), tuple(kern_shape)
+    op._check_runtime(img_shape, kern_shape)
+    out = op._check_shapes(img_shape, kern_shape, *names)
+    if top_shape is not None and tuple(out) != tuple(top_shape):
+        raise ValueError(
+            f"output_grad shape {tuple(top_shape)} cannot come from a convolution of an input of shape "
+            f"{img_shape} ({names[0]}) with filters of shape {kern_shape} ({names[1]}): expected {tuple(out)}"
+        )
+
+
 def _forward(op):
     """``conv(img, kern)`` with the Op's parameters, as a JAX function."""
     spatial_flip = (Ellipsis,) + (slice(None, None, -1),) * op.convdim
     unshared_conv = _unshared_forward(op) if op.unshared else None
 
     def conv(img, kern):
+        _check_geometry(op, img.shape, kern.shape)
         if op.filter_flip:
             kern = kern[spatial_flip]
         if unshared_conv is not None:
@@ -69,22 +83,47 @@ def _forward(op):
     return conv
 
 
-def _static_shape(node, runtime_shape, deduced=None):
-    """The spatial ``shape`` input as a tuple of Python ints: from the graph, the trace, or
-    ``deduced`` (the shape implied by the operands' shapes, ``None`` entries where strides or
-    "half" padding make it ambiguous) when it was computed from traced values."""
+_SHAPE_ARGUMENT = {
+    ops.AbstractConv_gradInputs: "the input's spatial shape (input_shape[2:] of conv2d_grad_wrt_inputs, "
+    "output_shape[2:] of conv2d_transpose)",
+    ops.AbstractConv_gradWeights: "the filters' spatial shape (filter_shape[2:] of conv2d_grad_wrt_weights)",
+}
+
+
+def _shape_argument(op):
+    return next(text for cls, text in _SHAPE_ARGUMENT.items() if isinstance(op, cls))
+
+
+def _static_shape_fn(node):
+    """A function turning the ``shape`` input's value into a tuple of Python ints.
+
+    JAX needs it concrete while tracing: a constant, or computed from array shapes (the rewrite
+    ``pytensor_nnet_jax_conv_static_shape`` then gives a tuple of ints). A shape computed from
+    array values raises here, when the function is compiled, naming the variable.
+    """
     shape_var = node.inputs[2]
     if isinstance(shape_var, Constant):
-        return tuple(int(s) for s in shape_var.data)
-    try:
-        return tuple(int(s) for s in np.asarray(runtime_shape))
-    except (TypeError, jax.errors.ConcretizationTypeError) as err:
-        if deduced is not None and None not in deduced:
-            return tuple(int(s) for s in deduced)
+        constant = tuple(int(s) for s in shape_var.data)
+        return lambda shape: constant
+    blocker = shape_blocker(shape_var)
+    if blocker is not None:
         raise NotImplementedError(
-            f"{node.op}: JAX needs the spatial shape input to be known when tracing; give static "
-            "shapes (input_shape / filter_shape or inputs with static shapes)"
-        ) from err
+            f"{node.op}: JAX needs {_shape_argument(node.op)} as integers known when it traces the "
+            f"function, but it is computed from the values of {describe(blocker)}. Give ints, or entries of "
+            "an array's shape (x.shape[2]), or compile with the Numba or C backend."
+        )
+
+    def static_shape(shape):
+        try:
+            return tuple(int(s) for s in np.asarray(shape))
+        except TypeError as err:  # JAX's tracer conversion errors are TypeErrors
+            raise NotImplementedError(
+                f"{node.op}: JAX needs {_shape_argument(node.op)} as integers known when it traces the "
+                "function; it is traced here (was the rewrite pytensor_nnet_jax_conv_static_shape "
+                "excluded?)"
+            ) from err
+
+    return static_shape
 
 
 @jax_funcify.register(ops.AbstractConv)
@@ -96,14 +135,13 @@ def jax_funcify_AbstractConv(op, node, **kwargs):
 def jax_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     conv = _forward(op)
     out_dtype = node.outputs[0].dtype
+    static_shape = _static_shape_fn(node)
 
     def conv_grad_inputs(kern, topgrad, shape):
-        deduced = shapes.get_conv_gradinputs_shape(
-            kern.shape, topgrad.shape, op.border_mode, op.subsample, op.filter_dilation, op.num_groups
-        )[2:]
-        spatial = _static_shape(node, shape, deduced)
+        spatial = static_shape(shape)
         in_per_group = kern.shape[1 + op.convdim] if op.unshared else kern.shape[1]
         img_shape = (topgrad.shape[0], in_per_group * op.num_groups) + spatial
+        _check_geometry(op, img_shape, kern.shape, topgrad.shape, ("input_shape", "filters.shape"))
         _, pullback = jax.vjp(lambda img: conv(img, kern), jnp.zeros(img_shape, dtype=out_dtype))
         return pullback(topgrad)[0]
 
@@ -114,14 +152,13 @@ def jax_funcify_AbstractConv_gradInputs(op, node, **kwargs):
 def jax_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     conv = _forward(op)
     out_dtype = node.outputs[0].dtype
+    static_shape = _static_shape_fn(node)
 
     def conv_grad_weights(img, topgrad, shape):
-        deduced = shapes.get_conv_gradweights_shape(
-            img.shape, topgrad.shape, op.border_mode, op.subsample, op.filter_dilation, op.num_groups
-        )[2:2 + op.convdim]
-        spatial = _static_shape(node, shape, deduced)
+        spatial = static_shape(shape)
         out_spatial = tuple(topgrad.shape[2:]) if op.unshared else ()
         kern_shape = (topgrad.shape[1], *out_spatial, img.shape[1] // op.num_groups) + spatial
+        _check_geometry(op, img.shape, kern_shape, topgrad.shape, ("input.shape", "filter_shape"))
         _, pullback = jax.vjp(lambda kern: conv(img, kern), jnp.zeros(kern_shape, dtype=out_dtype))
         return pullback(topgrad)[0]
 
