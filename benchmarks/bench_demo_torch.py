@@ -7,7 +7,7 @@ its conv2d is a correlation, conv2d's default ``filter_flip=True`` a convolution
 optimizer (SGD, momentum 0.9, lr 0.02, L2 1e-4 on the weights), same mini-batch order.
 Both report the median seconds per epoch (training steps only) and the test accuracy.
 
-    python benchmarks/bench_demo_torch.py [--epochs 12] [--torch-threads 2] [--blas-threads 1]
+    python benchmarks/bench_demo_torch.py [--epochs 12] [--torch-threads 2,1] [--blas-threads 1,2]
 
 The machine may be shared: the 1-minute load average is printed beside each timing.
 """
@@ -25,12 +25,12 @@ def load_average():
     return os.getloadavg()[0]
 
 
-def ours(data, arch, init, args):
+def ours(data, arch, init, args, threads):
     from threadpoolctl import threadpool_limits
 
     from pytensor_nnet.demo import lenet
 
-    with threadpool_limits(args.blas_threads, user_api="blas"):
+    with threadpool_limits(threads, user_api="blas"):
         tic = time.perf_counter()
         net = lenet.compile_network(arch, init, dtype="float32")
         net.train(data.x_train[: args.batch_size], data.y_train[: args.batch_size], np.float32(0))
@@ -41,11 +41,11 @@ def ours(data, arch, init, args):
     return history.epoch_seconds, history.epoch_loss, test_acc, compile_s
 
 
-def torch_peer(data, arch, init, args):
+def torch_peer(data, arch, init, args, threads):
     import torch
     import torch.nn.functional as F
 
-    torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(threads)
     W1, b1, W2, b2, W3, b3, W4, b4 = (torch.tensor(np.ascontiguousarray(p)) for p in init)
     W1, W2 = W1.flip(-1, -2).contiguous(), W2.flip(-1, -2).contiguous()  # convolution -> correlation
     params = [p.requires_grad_() for p in (W1, b1, W2, b2, W3, b3, W4, b4)]
@@ -74,7 +74,7 @@ def torch_peer(data, arch, init, args):
             cost.backward()
             opt.step()
             total += time.perf_counter() - tic
-            batch_losses.append(float(nll))
+            batch_losses.append(float(nll.detach()))
             sizes.append(len(idx))
         seconds.append(total)
         losses.append(float(np.average(batch_losses, weights=sizes)))
@@ -89,8 +89,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--torch-threads", type=int, default=2)
-    parser.add_argument("--blas-threads", type=int, default=1, help="our BLAS threads (the demo's default)")
+    parser.add_argument("--torch-threads", default="2,1", help="comma-separated thread counts (default 2,1)")
+    parser.add_argument("--blas-threads", default="1", help="our BLAS thread counts, comma-separated (default 1, "
+                        "the demo's default)")
     args = parser.parse_args(argv)
 
     from pytensor_nnet.demo import data as digits_data
@@ -100,28 +101,32 @@ def main(argv=None):
     arch = lenet.Architecture()
     init = lenet.init_params(arch, np.random.default_rng(args.seed), "float32")
 
-    load_before = load_average()
-    our_s, our_loss, our_acc, compile_s = ours(data, arch, init, args)
-    load_mid = load_average()
-    torch_s, torch_loss, torch_acc = torch_peer(data, arch, init, args)
-    load_after = load_average()
-
+    rows = []
+    for threads in (int(t) for t in args.blas_threads.split(",")):
+        load_start = load_average()
+        s, loss, acc, compile_s = ours(data, arch, init, args, threads)
+        rows.append((f"pytensor_nnet NUMBA ({threads} BLAS thr)", s, loss, acc, (load_start + load_average()) / 2))
+    our_s = rows[0][1]
     import torch
+
+    for threads in (int(t) for t in args.torch_threads.split(",")):
+        load_start = load_average()
+        torch_s, torch_loss, torch_acc = torch_peer(data, arch, init, args, threads)
+        rows.append((f"PyTorch {torch.__version__} ({threads} thr)", torch_s, torch_loss, torch_acc,
+                     (load_start + load_average()) / 2))
 
     print(f"LeNet 20-50-500 tanh, {len(data.y_train)} images of 28x28 per epoch, batch {args.batch_size}, "
           f"{args.epochs} epochs, float32")
     print(f"{'':32s}{'s/epoch (median)':>18s}{'images/s':>10s}{'test acc':>10s}{'final loss':>12s}{'load avg':>10s}")
-    for name, s, loss, acc, load in (
-        (f"pytensor_nnet NUMBA ({args.blas_threads} BLAS thr)", our_s, our_loss, our_acc, (load_before + load_mid) / 2),
-        (f"PyTorch {torch.__version__} ({args.torch_threads} thr)", torch_s, torch_loss, torch_acc,
-         (load_mid + load_after) / 2),
-    ):
+    for name, s, loss, acc, load in rows:
         med = float(np.median(s))
-        print(f"{name:32s}{med:18.3f}{len(data.y_train) / med:10.0f}{100 * acc:9.1f}%{loss[-1]:12.4f}{load:10.2f}")
-    print(f"ratio PyTorch / ours: {np.median(torch_s) / np.median(our_s):.2f} (above 1: we are faster); "
-          f"our compile + first calls {compile_s:.1f} s")
-    print("per-epoch losses, ours :", " ".join(f"{v:.4f}" for v in our_loss))
-    print("per-epoch losses, torch:", " ".join(f"{v:.4f}" for v in torch_loss))
+        ratio = med / np.median(our_s)
+        print(f"{name:32s}{med:18.3f}{len(data.y_train) / med:10.0f}{100 * acc:9.1f}%{loss[-1]:12.4f}{load:10.2f}"
+              f"{ratio:8.2f}x")
+    print(f"last column: seconds per epoch / the first row (above 1: slower); our compile + first calls "
+          f"{compile_s:.1f} s")
+    for name, _, loss, _, _ in rows:
+        print(f"per-epoch losses, {name.split(' (')[0]:20s}", " ".join(f"{v:.4f}" for v in loss))
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ class History:
 
 def accuracy(net, x, y):
     """Fraction of ``x`` whose most probable class is ``y``, and the probabilities ``(n, classes)``."""
-    probs = net.predict(x)
+    probs = np.asarray(net.predict(x))
     return float(np.mean(probs.argmax(axis=1) == y)), probs
 
 

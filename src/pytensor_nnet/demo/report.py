@@ -74,7 +74,7 @@ def training_report(path, history, filters, x_test, y_test, probs, title, grid=(
     """
     plt = _pyplot()
     fig = plt.figure(figsize=(13, 7.2), dpi=80)
-    outer = fig.add_gridspec(2, 2, width_ratios=[1, 1.55], height_ratios=[1, 1], wspace=0.12, hspace=0.3,
+    outer = fig.add_gridspec(2, 2, width_ratios=[1, 1.55], height_ratios=[1, 1], wspace=0.2, hspace=0.3,
                              left=0.075, right=0.98, top=0.88, bottom=0.04)
 
     ax = fig.add_subplot(outer[0, 0])
