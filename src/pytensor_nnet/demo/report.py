@@ -130,7 +130,7 @@ def uncertainty_report(path, x_test, y_test, probs, title, count=12):
     cols = min(6, count)
     rows = int(np.ceil(count / cols))
     fig = plt.figure(figsize=(2.1 * cols, 2.9 * rows + 0.5), dpi=80)
-    outer = fig.add_gridspec(rows, cols, wspace=0.35, hspace=0.45)
+    outer = fig.add_gridspec(rows, cols, wspace=0.35, hspace=0.3)
     classes = np.arange(probs.shape[1])
     for k, i in enumerate(order):
         cell = outer[k // cols, k % cols].subgridspec(2, 1, height_ratios=[1.2, 1], hspace=0.25)
