@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet.pool import (
     AveragePoolGrad,
     DownsampleFactorMaxGradGrad,
@@ -341,7 +342,7 @@ def test_pushforward_uses_the_op_rules():
     outs = []
     for mode in MODES:
         y = pool_2d(x, (2, 3), ignore_border=True, stride=(1, 2), pad=(1, 1), mode=mode)
-        outs.append(pytensor.gradient.pushforward(y, x, v, use_op_pushforward=True))
+        outs.append(pushforward(y, x, v, use_op_pushforward=True))
     f = pytensor.function([x, v], outs, mode=PY_MODE)
     rng = np.random.default_rng(2)
     xv, vv = rng.standard_normal((2, 1, 4, 5)), rng.standard_normal((2, 1, 4, 5))

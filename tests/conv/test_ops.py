@@ -9,6 +9,7 @@ import pytest
 from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet import (
     AbstractConv2d,
     AbstractConv2d_gradInputs,
@@ -153,8 +154,8 @@ def test_pushforward_rop():
     x, w, vx, vw = pt.tensor4("x"), pt.tensor4("w"), pt.tensor4("vx"), pt.tensor4("vw")
     y = conv2d(x, w, **PARAMS_2D)
     # use_op_pushforward: exercise AbstractConv.pushforward itself, not the double pullback
-    jvp = pytensor.gradient.pushforward(y, [x, w], [vx, vw], use_op_pushforward=True)
-    jvp_x_only = pytensor.gradient.pushforward(y, x, vx, use_op_pushforward=True)
+    jvp = pushforward(y, [x, w], [vx, vw], use_op_pushforward=True)
+    jvp_x_only = pushforward(y, x, vx, use_op_pushforward=True)
     f = pytensor.function([x, w, vx, vw], [jvp, jvp_x_only], mode="FAST_COMPILE", on_unused_input="ignore")
     xv, wv = _data((3, 4, 7, 6), (6, 2, 3, 2))
     vxv, vwv = _data((3, 4, 7, 6), (6, 2, 3, 2), seed=5)

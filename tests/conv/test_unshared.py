@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytensor.gradient import verify_grad
 
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet import conv2d, conv2d_grad_wrt_inputs, conv2d_grad_wrt_weights
 from pytensor_nnet.conv import ops
 from pytensor_nnet.kernels import unshared as kernels
@@ -192,7 +193,7 @@ def test_pushforward_and_second_derivative():
     vx_val, vw_val, _ = _problem((2, 4, 4, 5), 4, 2, (3, 2), seed=1, **params)
     x, w, vx, vw = pt.tensor4(), pt.tensor(shape=(None,) * 6), pt.tensor4(), pt.tensor(shape=(None,) * 6)
     y = conv2d(x, w, unshared=True, **params)
-    jvp = pytensor.gradient.pushforward(y, [x, w], [vx, vw], use_op_pushforward=True)
+    jvp = pushforward(y, [x, w], [vx, vw], use_op_pushforward=True)
     f = pytensor.function([x, w, vx, vw], jvp, mode="FAST_COMPILE")
     expected = unshared_conv_ref(vx_val, w_val, **params) + unshared_conv_ref(x_val, vw_val, **params)
     np.testing.assert_allclose(f(x_val, w_val, vx_val, vw_val), expected, atol=1e-10)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet import sparse as S
 from pytensor_nnet.sparse.convolution import (
     SparseConv,
@@ -356,7 +357,7 @@ def test_convolve_second_order_and_pushforward():
                      (SparseConvGradKernels(), images, gout)):
         A, B = pt.tensor(shape=(None,) * a.ndim), pt.tensor(shape=(None,) * b.ndim)
         dA, dB = A.type(), B.type()
-        jvp = pytensor.gradient.pushforward(op(A, B, M), [A, B], [dA, dB])
+        jvp = pushforward(op(A, B, M), [A, B], [dA, dB])
         f = pytensor.function([A, B, dA, dB], [jvp, op(A + dA, B + dB, M) - op(A, B, M) - op(dA, dB, M)], mode=PY_MODE)
         got, expected = f(a, b, rng.standard_normal(a.shape), rng.standard_normal(b.shape))
         np.testing.assert_allclose(got, expected, atol=1e-10)

@@ -18,7 +18,7 @@ shape=(None, ...))``, ``pm.Data``) keep concrete shapes: a gradient's ``Alloc`` 
 shape compiles.
 
 JAX needs static geometry: ``ws``, ``stride``, ``pad`` (and ``Col2Im``'s ``x_shape``) must be
-constants, or known when the function is traced. The rewrite ``pytensor_nnet_jax_col2im_shape_as_tuple``
+constants, or known when the function is traced. The rewrite ``pytensor_nnet_jax_col2im_static_shape`` (:mod:`pytensor_nnet.rewriting.im2col`)
 (tag ``jax``) turns a ``x_shape`` built from other variables' shapes (``x.shape`` in the
 gradient of ``Im2Col``) into a tuple of shape entries, which JAX keeps concrete - as PyTensor
 does for ``Reshape`` and this package for the conv gradient Ops (``rewriting.conv``).
@@ -31,12 +31,8 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pytensor.compile import optdb
 from pytensor.graph.basic import Constant
-from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
 from pytensor.link.jax.dispatch import jax_funcify
-from pytensor.link.jax.dispatch.shape import JAXShapeTuple
-from pytensor.tensor.basic import MakeVector
 
 from pytensor_nnet import im2col as im2col_module
 from pytensor_nnet import pool
@@ -265,24 +261,3 @@ def jax_funcify_Col2Im(op, node, **kwargs):
         return pullback(cols.astype(out_dtype))[0]
 
     return col2im
-
-
-@node_rewriter([im2col_module.Col2Im])
-def jax_col2im_shape_as_tuple(fgraph, node):
-    """Give ``Col2Im`` its ``x_shape`` as a ``JAXShapeTuple`` of scalar shape entries."""
-    shape = node.inputs[1]
-    if isinstance(shape, Constant) or shape.owner is None or isinstance(shape.owner.op, JAXShapeTuple):
-        return None
-    if isinstance(shape.owner.op, MakeVector):
-        entries = shape.owner.inputs
-    else:
-        entries = [shape[i] for i in range(node.op.nd + 2)]
-    return node.clone_with_new_inputs([node.inputs[0], JAXShapeTuple()(*entries)]).outputs
-
-
-optdb.register(
-    "pytensor_nnet_jax_col2im_shape_as_tuple",
-    dfs_rewriter(jax_col2im_shape_as_tuple),
-    "jax",
-    position=100,
-)
