@@ -19,10 +19,12 @@ neighbourhoods. Modes:
                     (a torus): ``ceil(rows / neib_step[0]) * ceil(cols / neib_step[1])`` windows
 ==================  ==========================================================================
 
-Built on :class:`pytensor_nnet.im2col.Im2Col` (a compiled Numba kernel; its gradient is
-``Col2Im``) plus reshapes, concatenations (``wrap_centered``) and padding: every mode is
-differentiable, to any order, and runs in Numba, the Python/C linkers and JAX. ``neib_shape``
-and ``neib_step`` must be known when the graph is built (ints, or constant tensors).
+A graph of PyTensor's own ops: padding (``half``/``full``, zeros; ``wrap_centered``,
+concatenated edges), one strided slice per position inside the window, a stack and a
+reshape. Every mode is differentiable, to any order, and runs in every backend; in Numba it
+is faster than the ``Im2Col`` kernel route (one copy of the output, no transposition).
+``neib_shape`` and ``neib_step`` must be known when the graph is built (ints, or constant
+tensors): they fix the number of slices.
 
 Differences from the legacy code, on purpose: gradients exist for every mode and step (the
 legacy gradient covered only ``valid``/``ignore_borders`` with ``neib_step == neib_shape``);
@@ -39,7 +41,6 @@ from pytensor.graph.basic import Variable
 from pytensor.tensor.basic import get_underlying_scalar_constant_value
 from pytensor.tensor.exceptions import NotScalarConstantError
 
-from pytensor_nnet.im2col import Im2Col
 from pytensor_nnet.nnet import as_tensor, check_at_run_time, require_ndim
 
 __all__ = ["images2neibs", "neibs2images"]
@@ -115,6 +116,14 @@ def _wrap_pad(x, axis, p):
     return pt.concatenate([x[tuple(head)], x, x[tuple(tail)]], axis=axis)
 
 
+def _zero_pad(x, pads):
+    """``x`` zero-padded by ``pads[0]`` rows and ``pads[1]`` cols on each side."""
+    (ph, pw) = pads
+    n, c, h, w = (x.shape[i] for i in range(4))
+    out = pt.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    return pt.set_subtensor(out[:, :, ph : ph + h, pw : pw + w], x)
+
+
 def images2neibs(ten4, neib_shape, neib_step=None, mode="valid"):
     """Neighbourhoods of images as the rows of a matrix.
 
@@ -148,11 +157,17 @@ def images2neibs(ten4, neib_shape, neib_step=None, mode="valid"):
         x = _fits(x, axis, size, k[axis - 2], s[axis - 2], pads[axis - 2], exact, fname, mode)
     if mode == "wrap_centered":
         x = _wrap_pad(_wrap_pad(x, 2, k[0] // 2), 3, k[1] // 2)
-    n_images = x.shape[0] * x.shape[1]
-    images = x.reshape((1, n_images, x.shape[2], x.shape[3]))
-    cols = Im2Col(k, s, pads)(images)  # (n_images * kh * kw, n_rows * n_cols)
-    n_k = k[0] * k[1]
-    return cols.reshape((n_images, n_k, -1)).dimshuffle(0, 2, 1).reshape((-1, n_k))
+    elif mode in ("half", "full"):
+        x = _zero_pad(x, pads)
+    (kh, kw), (sh, sw) = k, s
+    n_rows, n_cols = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    # One strided view per position (a, b) inside the window: element (a, b) of every window.
+    taps = [
+        x[:, :, a : a + (n_rows - 1) * sh + 1 : sh, b : b + (n_cols - 1) * sw + 1 : sw]
+        for a in range(kh)
+        for b in range(kw)
+    ]
+    return pt.stack(taps, axis=-1).reshape((-1, kh * kw))
 
 
 def neibs2images(neibs, neib_shape, original_shape, mode="valid"):
