@@ -44,6 +44,44 @@ from pytensor_nnet.conv.ops import (
 )
 
 from pytensor_nnet.pool import max_pool_2d_same_size, pool_2d, pool_3d
+from pytensor_nnet import bn, nnet, neighbours
+from pytensor_nnet import bn as batchnorm  # legacy module names: nnet.batchnorm, nnet.basic, nnet.sigm
+from pytensor_nnet import nnet as basic
+from pytensor_nnet import nnet as sigm
+from pytensor_nnet.bn import batch_normalization
+from pytensor_nnet.neighbours import images2neibs, neibs2images
+from pytensor_nnet.nnet import (
+    binary_crossentropy,
+    categorical_crossentropy,
+    confusion_matrix,
+    crossentropy_categorical_1hot,
+    crossentropy_categorical_1hot_grad,
+    crossentropy_softmax_1hot,
+    crossentropy_softmax_1hot_with_bias,
+    crossentropy_softmax_1hot_with_bias_dx,
+    crossentropy_softmax_argmax_1hot_with_bias,
+    crossentropy_softmax_max_and_argmax_1hot,
+    crossentropy_softmax_max_and_argmax_1hot_with_bias,
+    elu,
+    h_softmax,
+    hard_sigmoid,
+    logsoftmax,
+    prepend_0_to_each_row,
+    prepend_1_to_each_row,
+    prepend_scalar_to_each_row,
+    relu,
+    selu,
+    sigmoid,
+    sigmoid_binary_crossentropy,
+    softmax,
+    softmax_grad_legacy,
+    softmax_graph,
+    softmax_legacy,
+    softmax_with_bias,
+    softplus,
+    softsign,
+    ultra_fast_sigmoid,
+)
 
 # Backend registrations (Numba always, JAX when installed) and graph rewrites.
 from pytensor_nnet import dispatch as _dispatch  # noqa: E402,F401
@@ -82,4 +120,43 @@ __all__ = [
     "conv3d_grad_wrt_weights",
     "set_column_buffer_bytes",
     "shapes",
+    "basic",
+    "batchnorm",
+    "bn",
+    "neighbours",
+    "nnet",
+    "sigm",
+    "batch_normalization",
+    "images2neibs",
+    "neibs2images",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "confusion_matrix",
+    "crossentropy_categorical_1hot",
+    "crossentropy_categorical_1hot_grad",
+    "crossentropy_softmax_1hot",
+    "crossentropy_softmax_1hot_with_bias",
+    "crossentropy_softmax_1hot_with_bias_dx",
+    "crossentropy_softmax_argmax_1hot_with_bias",
+    "crossentropy_softmax_max_and_argmax_1hot",
+    "crossentropy_softmax_max_and_argmax_1hot_with_bias",
+    "elu",
+    "h_softmax",
+    "hard_sigmoid",
+    "logsoftmax",
+    "prepend_0_to_each_row",
+    "prepend_1_to_each_row",
+    "prepend_scalar_to_each_row",
+    "relu",
+    "selu",
+    "sigmoid",
+    "sigmoid_binary_crossentropy",
+    "softmax",
+    "softmax_grad_legacy",
+    "softmax_graph",
+    "softmax_legacy",
+    "softmax_with_bias",
+    "softplus",
+    "softsign",
+    "ultra_fast_sigmoid",
 ]
