@@ -22,7 +22,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from pytensor_nnet import conv2d
-from pytensor_nnet.demo.lenet import softmax
+from pytensor_nnet.nnet import softmax
 from pytensor_nnet.pool import pool_2d
 
 KERNEL = 5

@@ -17,23 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.tensor.special import softmax as _softmax
 
 from pytensor_nnet import conv2d
+from pytensor_nnet.nnet import categorical_crossentropy, softmax
 from pytensor_nnet.pool import pool_2d
-
-
-# --- Row-wise softmax and cross-entropy (the legacy ``nnet`` names), in this one place. ---
-def softmax(z):
-    """Row-wise softmax of ``z (n, classes)``."""
-    return _softmax(z, axis=-1)
-
-
-def categorical_crossentropy(coding_dist, true_dist):
-    """Per-row negative log-likelihood ``-log coding_dist[i, true_dist[i]]``: ``(n, classes), (n,) -> (n,)``."""
-    return -pt.log(coding_dist[pt.arange(true_dist.shape[0]), true_dist])
-# -------------------------------------------------------------------------------------------
-
 
 ACTIVATIONS = {"tanh": pt.tanh, "relu": lambda z: pt.maximum(z, 0)}
 
