@@ -1,4 +1,4 @@
-"""A small Bayesian CNN in PyMC: conv2d -> relu -> max pool_2d -> dense -> Bernoulli.
+"""A small Bayesian CNN in PyMC: conv2d -> tanh -> max pool_2d -> dense -> Bernoulli.
 
 The images are ``pm.Data`` (symbolic shapes) with many exact zeros, so max-pooling ties are
 everywhere: the sampler only works if the gradient is a true gradient there.
@@ -42,7 +42,7 @@ def cnn_model(images, labels):
         b = pm.Normal("b", 0, 1, shape=(N_FILTERS,))
         v = pm.Normal("v", 0, 1, shape=(N_FILTERS * 3 * 3,))
         c = pm.Normal("c", 0, 1)
-        h = pt.maximum(conv2d(x, w, filter_shape=(N_FILTERS, 1, 3, 3)) + b[None, :, None, None], 0)
+        h = pt.tanh(conv2d(x, w, filter_shape=(N_FILTERS, 1, 3, 3)) + b[None, :, None, None])
         pooled = pool_2d(h, ws=(2, 2), ignore_border=True, mode="max")
         logit = pooled.flatten(2) @ v + c
         pm.Bernoulli("obs", logit_p=logit, observed=y, shape=x.shape[0])
@@ -96,5 +96,6 @@ def test_advi_fits_and_predicts(data):
     train, test = data
     model = cnn_model(*train)
     with model:
-        approx = pm.fit(n=3000, method="advi", random_seed=3, progressbar=False)
+        approx = pm.fit(n=3000, method="advi", random_seed=3, progressbar=False,
+                        obj_optimizer=pm.adam(learning_rate=0.02))
     assert accuracy(model, approx.sample(100, random_seed=4), test) > 0.8
