@@ -193,6 +193,33 @@ def test_conv_compiled():
     _assert_all_close(_run(COMPILED, inputs, outputs, values), want)
 
 
+def _graph_breaks(inputs, outputs, values):
+    """Graph breaks ``torch.compile`` would make in the PyTorch function of this graph
+    (``torch._dynamo.explain`` traces without compiling)."""
+    from pytensor.link.pytorch.dispatch import pytorch_funcify
+
+    fn = pytensor.function(inputs, outputs, mode=EAGER)
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(pytorch_funcify(fn.maker.fgraph))(*(torch.as_tensor(v) for v in values))
+    return [str(r.reason).splitlines()[0] for r in explanation.break_reasons]
+
+
+def test_no_graph_breaks():
+    """A training-like graph (static shapes: convolutions with asymmetric padding and groups,
+    max and average pooling, im2col, their gradients and the gradients' SpecifyShape) is one
+    ``torch.compile`` graph: nothing reads tensor values or branches on them."""
+    x = pt.tensor("x", shape=(2, 4, 9, 8))
+    w = pt.tensor("w", shape=(6, 2, 3, 2))
+    y = conv2d(x, w, border_mode=((1, 0), 2), subsample=(2, 1), num_groups=2)
+    pa = pool_2d(y, (2, 2), ignore_border=True, pad=(1, 1))
+    pb = pool_2d(y, (2, 2), ignore_border=False, mode="average_exc_pad")
+    cols = im2col_module.Im2Col((2, 2), 1, 1)(pa)
+    outputs = [pa, pb, *pytensor.grad((cols ** 2).sum() + (pb ** 2).sum(), [x, w])]
+    rng = np.random.default_rng(12)
+    values = [rng.standard_normal((2, 4, 9, 8)), rng.standard_normal((6, 2, 3, 2))]
+    assert _graph_breaks([x, w], outputs, values) == []
+
+
 # ----------------------------------------------------------------------------- pooling
 POOL_CASES = [
     # (x shape, ws, ignore_border, stride, pad)

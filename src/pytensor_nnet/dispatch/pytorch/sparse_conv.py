@@ -17,6 +17,8 @@ depends on the input values). ``applySparseFilter`` builds its weight matrix wit
 ``pytensor.sparse.CSM``, which PyTensor's PyTorch backend does not convert.
 """
 
+import warnings
+
 import numpy as np
 import scipy.sparse
 import torch
@@ -36,7 +38,9 @@ from pytensor_nnet.sparse.convolution import (
 def _coo_tensor(matrix, dtype=None, **kwargs):
     coo = scipy.sparse.coo_matrix(matrix)
     indices = torch.as_tensor(np.stack([coo.row, coo.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(indices, torch.as_tensor(coo.data), coo.shape, check_invariants=False).coalesce()
+    with warnings.catch_warnings():  # torch warns that it skips its invariant checks
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_coo_tensor(indices, torch.as_tensor(coo.data), coo.shape).coalesce()
 
 
 if pytorch_typify.dispatch(scipy.sparse.csr_matrix) is pytorch_typify.dispatch(object):
