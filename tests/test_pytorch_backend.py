@@ -271,9 +271,9 @@ def test_max_pool_second_order_eager(x_shape, ws, ignore_border, stride, pad):
     _assert_all_close(got, [max_pool_grad_grad_ref(xv, ggxv, ws, ignore_border, stride, pad)])
 
 
-def _first_max_grad_ref(x, gy, ws, ignore_border, stride, pad):
-    """Max pooling gradient, first-maximum rule: each window's gradient to its first maximum
-    in row-major window order (padding never wins)."""
+def _max_grad_ref(x, gy, ws, ignore_border, stride, pad, rule):
+    """Max pooling gradient: rule "first" gives each window's gradient to its first maximum in
+    row-major window order (input elements only), "all" to every element equal to the maximum."""
     nd = len(ws)
     stride = ws if stride is None else stride
     y = pool_ref(x, ws, ignore_border, stride, pad)
@@ -281,14 +281,14 @@ def _first_max_grad_ref(x, gy, ws, ignore_border, stride, pad):
     for lead in np.ndindex(*x.shape[:-nd]):
         for pos in np.ndindex(*y.shape[-nd:]):
             starts = [p * s - q for p, s, q in zip(pos, stride, pad)]
-            best = None
+            inside = []
             for tap in np.ndindex(*ws):
                 idx = tuple(st + t for st, t in zip(starts, tap))
-                if not all(0 <= i < n for i, n in zip(idx, x.shape[-nd:])):
-                    continue
-                if best is None or x[lead + idx] > x[lead + best]:
-                    best = idx
-            gx[lead + best] += gy[lead + pos]
+                if all(0 <= i < n for i, n in zip(idx, x.shape[-nd:])):
+                    inside.append(idx)
+            winners = [i for i in inside if x[lead + i] == y[lead + pos]]
+            for idx in winners[:1] if rule == "first" else winners:
+                gx[lead + idx] += gy[lead + pos]
     return gx
 
 
@@ -317,10 +317,7 @@ def test_max_pool_gradient_tie_rules(x_shape, ws, ignore_border, stride, pad, ru
     ggz = _max_grad_op(pool.DownsampleFactorMaxGradGrad, ignore_border, nd, rule)(x, maxout, g, ws, stride, pad)
     assert max_grad_ties(gx.owner.op) == rule
     got_gx, got_ggz = _run(EAGER, [x, maxout, gz, g], [gx, ggz], [xv, yv, gzv, gv])
-    if rule == "all":
-        want = pool_grad_ref(xv, gzv, ws, ignore_border, stride, pad)
-    else:
-        want = _first_max_grad_ref(xv, gzv, ws, ignore_border, stride, pad)
+    want = _max_grad_ref(xv, gzv, ws, ignore_border, stride, pad, rule)
     np.testing.assert_allclose(got_gx, want, rtol=RTOL, atol=1e-12)
     np.testing.assert_allclose(np.vdot(got_gx, gv), np.vdot(gzv, got_ggz), rtol=1e-10)
     if rule == "first":  # a true subgradient: each window's gradient is handed out exactly once
@@ -366,6 +363,19 @@ def test_pool_compiled():
     second = pytensor.grad((gx_max * pt.cos(x)).sum(), x)  # through DownsampleFactorMaxGradGrad
     outputs = [y_max, y_avg, y3, gx_max, second, pytensor.grad(y_avg.sum() + y3.sum(), x)]
     _assert_all_close(_run(COMPILED, [x], outputs, [xv]), _run(PY_MODE, [x], outputs, [xv]))
+
+
+@pytest.mark.skipif(not hasattr(pool, "WindowCount"), reason="this version's shape graphs have no WindowCount")
+def test_shape_graphs_with_window_count():
+    """Pooled and im2col shapes of an input without static shape (``WindowCount`` nodes)."""
+    x = pt.tensor4("x")
+    y = pool_2d(x, (2, 3), ignore_border=False, stride=(2, 2))
+    outputs = [y.shape, im2col_module.Im2Col((2, 2), 1, 1)(x).shape, pt.zeros_like(y) + 1]
+    fn = pytensor.function([x], outputs, mode=EAGER)
+    assert any(isinstance(n.op, pool.WindowCount) for n in fn.maker.fgraph.apply_nodes)
+    xv = np.random.default_rng(13).standard_normal((2, 3, 7, 8))
+    _assert_all_close([np.asarray(o) for o in fn(xv)], _run(PY_MODE, [x], outputs, [xv]))
+    assert _graph_breaks([x], outputs, [xv]) == []
 
 
 # ----------------------------------------------------------------------------- im2col
