@@ -306,7 +306,9 @@ def bench_conv(b, args):
             fn, dev, out, seconds = mode.compile(inputs, outputs, values)
             for k, (a, r) in enumerate(zip(out, raw_out[mode.library])):
                 if rel_err(a, r) > tol_same:
-                    failures.append(f"{name}: {mode.name} vs raw {mode.library} output {k}: rel err {rel_err(a, r):.1e}")
+                    failures.append(
+                        f"{name}: {mode.name} vs raw {mode.library} output {k}: rel err {rel_err(a, r):.1e}"
+                    )
             row[mode.name + " fn"], row[mode.name + " dev"] = mode.time(fn, dev, values, args.repeats)
             row[mode.name + " compile s"] = seconds
         rows.append(row)

@@ -14,7 +14,6 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-import scipy.sparse
 from pytensor.compile.mode import Mode, get_mode
 
 torch = pytest.importorskip("torch")
@@ -176,7 +175,8 @@ def test_conv_gradient_ops_with_runtime_shape_input():
 def test_conv_compiled():
     """One ``torch.compile``d function: 2-d (asymmetric padding, stride, groups, dilation) and
     3-d convolutions with both gradients, and an unshared one."""
-    graphs = [(_conv_graph(xs, ws, p, st), _conv_problem(xs, ws, p), p) for xs, ws, p, st in (CONV_CASES[2], CONV_CASES[4], CONV_CASES[5])]
+    cases = (CONV_CASES[2], CONV_CASES[4], CONV_CASES[5])
+    graphs = [(_conv_graph(xs, ws, p, st), _conv_problem(xs, ws, p), p) for xs, ws, p, st in cases]
     x_shape, kshp, uparams = UNSHARED_CASES[0]
     ux, uw, ugy = _unshared_problem(x_shape, kshp, uparams)
     inputs, outputs, values, want = [], [], [], []
