@@ -25,6 +25,7 @@ from pytensor.link.pytorch.linker import PytorchLinker  # noqa: E402
 from pytensor_nnet import conv2d, conv3d, im2col as im2col_module, pool  # noqa: E402
 from pytensor_nnet import sparse as S  # noqa: E402
 from pytensor_nnet.blocksparse import sparse_block_dot, sparse_block_outer  # noqa: E402
+from pytensor_nnet.compat import PYTENSOR_VERSION  # noqa: E402
 from pytensor_nnet.conv import ops  # noqa: E402
 from pytensor_nnet.dispatch.pytorch.pool import max_grad_ties  # noqa: E402
 from pytensor_nnet.pool import pool_2d, pool_3d  # noqa: E402
@@ -172,6 +173,12 @@ def test_conv_gradient_ops_with_runtime_shape_input():
         _assert_all_close(_run(EAGER, inputs, outputs, values), _run(PY_MODE, inputs, outputs, values))
 
 
+@pytest.mark.xfail(
+    PYTENSOR_VERSION < (3,),
+    reason="torch inductor fails to lower convolution_backward with the dynamic shapes PyTensor "
+    "2.38's PyTorch linker compiles (ValueRangeError); the eager tests cover 2.38",
+    strict=False,
+)
 def test_conv_compiled():
     """One ``torch.compile``d function: 2-d (asymmetric padding, stride, groups, dilation) and
     3-d convolutions with both gradients, and an unshared one."""

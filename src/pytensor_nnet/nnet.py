@@ -182,10 +182,17 @@ def _rows_pick(m, y):
     return m[pt.arange(m.shape[0]), y]
 
 
+def _axes(axis, ndim):
+    """A Softmax Op's ``axis`` (an int, a tuple, or None for all) as a tuple of axes >= 0."""
+    if axis is None:
+        return tuple(range(ndim))
+    return tuple(a % ndim for a in ((axis,) if isinstance(axis, int) else axis))
+
+
 def _softmax_input(c):
     """``z`` if ``c`` is ``softmax(z)`` over its last axis (so ``log(c)`` is ``log_softmax(z)``)."""
     node = c.owner
-    if node is not None and isinstance(node.op, Softmax) and node.op.axis == (c.ndim - 1,):
+    if node is not None and isinstance(node.op, Softmax) and _axes(node.op.axis, c.ndim) == (c.ndim - 1,):
         return node.inputs[0]
     return None
 
