@@ -37,14 +37,8 @@ import time
 
 import numpy as np
 
-SHAPES = {
-    # name: (N, C, H, W, K, kh, kw, pad, stride, dilation, groups), as the peer benchmark
-    "resnet3x3": (16, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1),
-    "lenet5x5": (64, 1, 28, 28, 20, 5, 5, 0, 1, 1, 1),
-    "strided_dil": (8, 32, 64, 64, 64, 3, 3, 2, 2, 2, 1),
-    "depthwise": (16, 128, 28, 28, 128, 3, 3, 1, 1, 1, 128),
-    "pointwise": (16, 256, 14, 14, 256, 1, 1, 0, 1, 1, 1),
-}
+from pytensor_nnet.bench import SHAPES  # name: (N, C, H, W, K, kh, kw, pad, stride, dilation, groups)
+
 TARGET = 1.1
 
 
