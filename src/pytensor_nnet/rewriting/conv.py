@@ -26,7 +26,7 @@ def jax_conv_shape_as_tuple(fgraph, node):
     if isinstance(shape.owner.op, MakeVector):
         entries = shape.owner.inputs
     else:
-        entries = [shape[i] for i in range(node.op.convdim)]
+        entries = [shape[i] for i in range(shape.type.shape[0] or node.op.convdim)]
     new_inputs = list(node.inputs)
     new_inputs[2] = JAXShapeTuple()(*entries)
     return node.clone_with_new_inputs(new_inputs).outputs

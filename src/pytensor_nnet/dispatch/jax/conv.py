@@ -101,7 +101,7 @@ def jax_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         deduced = shapes.get_conv_gradinputs_shape(
             kern.shape, topgrad.shape, op.border_mode, op.subsample, op.filter_dilation, op.num_groups
         )[2:]
-        spatial = _static_shape(node, shape, deduced)
+        spatial = _static_shape(node, shape, deduced)[-op.convdim:]
         in_per_group = kern.shape[1 + op.convdim] if op.unshared else kern.shape[1]
         img_shape = (topgrad.shape[0], in_per_group * op.num_groups) + spatial
         _, pullback = jax.vjp(lambda img: conv(img, kern), jnp.zeros(img_shape, dtype=out_dtype))
@@ -119,7 +119,7 @@ def jax_funcify_AbstractConv_gradWeights(op, node, **kwargs):
         deduced = shapes.get_conv_gradweights_shape(
             img.shape, topgrad.shape, op.border_mode, op.subsample, op.filter_dilation, op.num_groups
         )[2:2 + op.convdim]
-        spatial = _static_shape(node, shape, deduced)
+        spatial = _static_shape(node, shape, deduced)[-op.convdim:]
         out_spatial = tuple(topgrad.shape[2:]) if op.unshared else ()
         kern_shape = (topgrad.shape[1], *out_spatial, img.shape[1] // op.num_groups) + spatial
         _, pullback = jax.vjp(lambda kern: conv(img, kern), jnp.zeros(kern_shape, dtype=out_dtype))
