@@ -624,6 +624,56 @@ def test_bad_input_at_run_time_raises_before_the_kernel(backend):
             f(*values["o"], *values["O"])
 
 
+@pytest.mark.parametrize("backend", ["NUMBA", "PY"])
+def test_sparse_block_dot_checks_output_indices_before_the_bias_gather(backend):
+    """``b[outputIdx]`` runs before the GEMV checks: it must not read past ``b`` (an
+    ``IndexError``, or an out-of-bounds read in Numba), in the forward pass nor in the gradient
+    wrt ``b`` of a linear cost (which never runs the GEMV once rewritten)."""
+    mode = get_backend("NUMBA") if backend == "NUMBA" else Mode(linker="py")
+    W, h, b = pt.tensor4("W"), pt.tensor3("h"), pt.matrix("b")
+    ii, oi = pt.lmatrix("inputIdx"), pt.lmatrix("outputIdx")
+    out = sparse_block_dot(W, h, ii, b, oi)
+    f = compile_strict([W, h, ii, b, oi], out, mode)
+    f_gb = compile_strict([W, h, ii, b, oi], pytensor.grad(out.sum(), b), mode)
+    assert not any(isinstance(n.op, SparseBlockGemv) for n in f_gb.maker.fgraph.apply_nodes)
+    rng = np.random.default_rng(3)
+    vW, vh, vb = rng.standard_normal((3, 4, 2, 5)), rng.standard_normal((2, 1, 2)), rng.standard_normal((4, 5))
+    vii, voi = np.array([[0], [2]]), np.array([[0, 3], [1, 2]])
+    for fn in (f, f_gb):
+        for bad_ii, bad_oi, bad_b, message in [
+            (vii, [[0, 9], [1, 2]], vb, r"outputIdx\[0, 1\] = 9 is not a valid block index: it must be in \[0, 4\) "
+                                        r"\(oBlocks = W.shape\[1\]\)"),
+            (vii, [[0, 1], [-1, 2]], vb, r"outputIdx\[1, 0\] = -1 is not a valid block index: it must be in \[0, 4\)"),
+            (vii, voi, vb[:3], r"b.shape\[0\] is 3 but oBlocks is 4 \(from W.shape\[1\]\)"),
+        ]:
+            with pytest.raises(ValueError, match=message):
+                fn(vW, vh, np.array(bad_ii), bad_b, np.array(bad_oi))
+    with pytest.raises(ValueError, match=r"inputIdx\[1, 0\] = 7 is not a valid block index: it must be in \[0, 3\) "
+                                         r"\(iBlocks = W.shape\[0\]\)"):
+        f(vW, vh, np.array([[0], [7]]), vb, voi)
+    np.testing.assert_allclose(f(vW, vh, vii, vb, voi), gemv_ref(vb[voi], vW, vh, vii, voi), rtol=1e-12)
+    np.testing.assert_allclose(f_gb(vW, vh, vii, vb, voi), np.stack([(voi == k).sum() * np.ones(5) for k in range(4)]))
+
+
+def test_float_indices_name_the_argument():
+    o, W, h, ii, oi = gemv_vars()
+    O, x, y, xi, yi = outer_vars()
+    b, fidx = pt.matrix("b"), pt.matrix("f")
+    for build, name in [
+        (lambda: sparse_block_dot(W, h, fidx, b, oi), "inputIdx"),
+        (lambda: sparse_block_dot(W, h, ii, b, fidx), "outputIdx"),
+        (lambda: sparse_block_gemv(o, W, h, ii, fidx), "outputIdx"),
+        (lambda: sparse_block_gemv(o, W, h, fidx, oi), "inputIdx"),
+        (lambda: sparse_block_outer(O, x, y, fidx, yi), "xIdx"),
+    ]:
+        with pytest.raises(TypeError, match=f"{name} must hold integer block indices, got dtype float64"):
+            build()
+    with pytest.raises(TypeError, match=r"W must be a 4-d tensor \(iBlocks, oBlocks, iSize, oSize\), got 3"):
+        sparse_block_dot(pt.tensor3(), h, ii, b, oi)
+    with pytest.raises(ValueError, match=r"outputIdx\[0, 1\] = 4 is not a valid block index"):
+        sparse_block_dot(pt.tensor4(shape=(2, 4, 2, 2)), h, ii, b, np.array([[0, 4]]))
+
+
 def test_jax_poisons_out_of_range_indices_with_nan():
     mode = get_backend("JAX")
     rng = np.random.default_rng(9)

@@ -45,6 +45,7 @@ from pytensor_nnet.kernels.blocksparse import (
     BlockIndexError,
     block_gemv,
     block_outer,
+    check_block_indices,
     lazy_zeros,
     match_dims,
 )
@@ -346,6 +347,58 @@ class BlockZeros(Op):
         return [disconnected_type()] * 4
 
 
+class CheckBlockIndices(Op):
+    """``idx`` itself, once checked: every entry in ``[0, n_blocks)``, and ``rows == n_blocks``.
+
+    Internal: :func:`sparse_block_dot` gathers the bias ``b[outputIdx]`` through it, so that a
+    bad ``outputIdx`` raises the :class:`SparseBlockGemv` message (naming ``outputIdx`` and the
+    value) before the gather reads ``b``, in the forward pass and in the gradient wrt ``b``.
+    ``make_node(idx, n_blocks, rows)``: ``idx`` a 2-d integer tensor, ``n_blocks`` and ``rows``
+    integer scalars (``W.shape[1]`` and ``b.shape[0]``).
+
+    Parameters
+    ----------
+    name : str
+        The argument ``idx`` comes from (``"outputIdx"``).
+    dim : str
+        The dimension it indexes (``"oBlocks"``).
+    blocks_from, rows_from : str
+        Where ``n_blocks`` and ``rows`` come from (``"W.shape[1]"``, ``"b.shape[0]"``).
+    """
+
+    __props__ = ("name", "dim", "blocks_from", "rows_from")
+    view_map = {0: [0]}
+
+    def __init__(self, name, dim, blocks_from, rows_from):
+        self.name, self.dim, self.blocks_from, self.rows_from = name, dim, blocks_from, rows_from
+
+    def make_node(self, idx, n_blocks, rows):
+        idx = _as_index(idx, self.name)
+        n_blocks, rows = (pt.as_tensor_variable(s) for s in (n_blocks, rows))
+        if any(s.type.ndim != 0 or s.type.dtype not in discrete_dtypes for s in (n_blocks, rows)):
+            raise TypeError("n_blocks and rows must be integer scalars")
+        static = [int(s.data) if isinstance(s, Constant) else None for s in (n_blocks, rows)]
+        if None not in static and static[0] != static[1]:
+            check_block_indices(np.zeros((0, 0), np.int64), static[0], static[1], self.name, self.dim,
+                                self.blocks_from, self.rows_from)
+        _check_constant_indices(idx, self.name, static[0], f"{self.dim} = {self.blocks_from}")
+        return Apply(self, [idx, n_blocks, rows], [idx.type()])
+
+    def perform(self, node, inputs, output_storage):
+        idx, n_blocks, rows = inputs
+        check_block_indices(idx, int(n_blocks), int(rows), self.name, self.dim, self.blocks_from, self.rows_from)
+        output_storage[0][0] = idx
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [input_shapes[0]]
+
+    def connection_pattern(self, node):
+        return [[False], [False], [False]]
+
+    def pullback(self, inputs, outputs, cotangents):
+        return [disconnected_type()] * 3
+
+
 sparse_block_gemv = SparseBlockGemv(False)
 sparse_block_gemv_inplace = SparseBlockGemv(True)
 sparse_block_outer = SparseBlockOuter(False)
@@ -379,10 +432,21 @@ def sparse_block_dot(W, h, inputIdx, b, outputIdx):
     (batch, oWin, oSize) tensor
         A single example (2-d ``h``) gives ``batch = 1``, as in the legacy function.
 
+    Raises
+    ------
+    TypeError
+        For float (or boolean) indices or arguments of the wrong rank, naming the argument.
+    ValueError
+        For a block index outside ``[0, iBlocks)`` / ``[0, oBlocks)`` (negative ones too),
+        naming ``inputIdx`` / ``outputIdx``, the position and the value; for ``b.shape[0]``
+        other than ``W.shape[1]``. When the graph is built if the indices are constants and
+        the shapes static, before any block is read otherwise (Python, C and Numba; under
+        JAX an out-of-range index gives NaN).
+
     Notes
     -----
-    ``b[outputIdx]`` is an ordinary gather in front of :class:`SparseBlockGemv`: an index past
-    ``b.shape[0]`` raises PyTensor's ``IndexError`` there before the GEMV checks run.
+    ``b[outputIdx]`` is a gather in front of :class:`SparseBlockGemv`, through
+    :class:`CheckBlockIndices`: the indices are checked before the gather reads ``b``.
     """
     h = pt.as_tensor_variable(h)
     if h.type.ndim not in (2, 3):
@@ -396,8 +460,12 @@ def sparse_block_dot(W, h, inputIdx, b, outputIdx):
     if b.type.ndim != 2:
         raise TypeError(f"b must be a 2-d (oBlocks, oSize) tensor, got {b.type.ndim} dimensions")
     W = pt.as_tensor_variable(W)
-    if W.type.ndim == 4:
-        match_dims({"W": GEMV_LAYOUT["W"], "b": ("oBlocks", "oSize")}, {"W": W.type.shape, "b": b.type.shape})
+    if W.type.ndim != 4:
+        raise TypeError(
+            f"W must be a 4-d tensor ({', '.join(GEMV_LAYOUT['W'])}), got {W.type.ndim} dimensions"
+        )
+    match_dims({"W": GEMV_LAYOUT["W"], "b": ("oBlocks", "oSize")}, {"W": W.type.shape, "b": b.type.shape})
     if h.type.ndim == 2:
         h, inputIdx, outputIdx = h[None], inputIdx[None], outputIdx[None]
-    return sparse_block_gemv(b[outputIdx], W, h, inputIdx, outputIdx)
+    bias_idx = CheckBlockIndices("outputIdx", "oBlocks", "W.shape[1]", "b.shape[0]")(outputIdx, W.shape[1], b.shape[0])
+    return sparse_block_gemv(b[bias_idx], W, h, inputIdx, outputIdx)

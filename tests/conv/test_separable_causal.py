@@ -159,7 +159,7 @@ def test_causal_unshared_symbolic_length_and_verify_grad():
         (dict(filter_shape=(3, 2, 0)), r"filter length \(filter_shape\[-1\]\) must be positive"),
         (dict(filter_shape=(3, 2, 3), subsample=0), r"subsample must be a positive int"),
         (dict(filter_shape=(3, 2, 3), filter_dilation=-1), r"filter_dilation must be a positive int"),
-        (dict(filter_shape=(3, 2, 4)), r"kshp=\(3, 2, 4\) does not match"),
+        (dict(filter_shape=(3, 2, 4)), r"filter_shape=\(3, 2, 4\) does not match the shape \(3, 2, 3\) of filters"),
     ],
 )
 def test_causal_bad_input(kwargs, match):

@@ -170,7 +170,8 @@ def test_bad_input_names_the_argument():
         conv2d(x, pt.tensor(shape=(None,) * 6), filter_shape=(6, 4, 3, 3), unshared=True)
     with pytest.raises(ValueError, match=r"input channels .* num_groups"):
         conv2d(x, pt.tensor(shape=(6, 3, 4, 3, 3, 3)), unshared=True, num_groups=2)
-    with pytest.raises(ValueError, match=r"kshp=\(6, 2, 4, 4, 3, 3\) does not match"):
+    with pytest.raises(ValueError, match=r"input channels \(input.shape\[1\] = 4\) must equal filters' input "
+                                         r"channels \(filter_shape\[3\] = 4\) \* num_groups \(2\)"):
         conv2d_grad_wrt_weights(x, pt.tensor(shape=(2, 6, 3, 4)), (6, 2, 4, 4, 3, 3), unshared=True, num_groups=2)
     with pytest.raises(ValueError, match="output region"):
         conv2d_grad_wrt_inputs(pt.tensor(shape=(2, 6, 3, 4)), pt.tensor(shape=(6, 4, 4, 2, 3, 3)), (2, 4, 5, 6),

@@ -12,6 +12,9 @@ import warnings
 import pytensor.tensor as pt
 
 from pytensor_nnet.conv.ops import (
+    FORWARD_NAMES,
+    GRAD_INPUTS_NAMES,
+    GRAD_WEIGHTS_NAMES,
     AbstractConv,
     AbstractConv_gradInputs,
     AbstractConv_gradWeights,
@@ -24,6 +27,19 @@ def _op(base, convdim, **params):
     if cls is None:
         return base(convdim, **params)
     return cls(**params)
+
+
+def _full_shape(shape, implied, name, n_lead):
+    """``shape`` with its None leading entries (batch, channels) replaced by the sizes the
+    operands imply, so that the given ones are checked when the function runs; the spatial
+    entries (after ``n_lead``) are required."""
+    shape = list(shape)
+    for i, size in enumerate(shape):
+        if size is None and i >= n_lead:
+            raise ValueError(f"{name}[{i}] (a spatial size) is required; got {name}={tuple(shape)!r}")
+        if size is None:
+            shape[i] = implied[i]
+    return shape
 
 
 def _check_hint_length(hint, length, name):
@@ -46,27 +62,36 @@ def conv_nd(
     op = _op(
         AbstractConv, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
         subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
-        num_groups=num_groups, unshared=unshared,
+        num_groups=num_groups, unshared=unshared, arg_names=FORWARD_NAMES,
     )
     return op(pt.as_tensor_variable(input), pt.as_tensor_variable(filters))
 
 
 def conv_nd_grad_wrt_inputs(
     output_grad, filters, input_shape, convdim, filter_shape=None, border_mode="valid", subsample=None,
-    filter_flip=True, filter_dilation=None, num_groups=1, unshared=False,
+    filter_flip=True, filter_dilation=None, num_groups=1, unshared=False, *, arg_names=GRAD_INPUTS_NAMES,
 ):
-    """N-d gradient of a convolution wrt its input; see :func:`conv2d_grad_wrt_inputs`."""
+    """N-d gradient of a convolution wrt its input; see :func:`conv2d_grad_wrt_inputs`.
+
+    ``arg_names`` (an :class:`~pytensor_nnet.conv.ops.ArgNames`) names the arguments in error
+    messages, for the functions built on this one (``conv2d_transpose``).
+    """
     if input_shape is None:
-        raise ValueError("input_shape is required: with strides the input size cannot be deduced")
-    _check_hint_length(input_shape, convdim + 2, "input_shape")
-    _check_hint_length(filter_shape, _filter_ndim(convdim, unshared), "filter_shape")
+        raise ValueError(f"{arg_names.image_hint} is required: with strides the input size cannot be deduced")
+    _check_hint_length(input_shape, convdim + 2, arg_names.image_hint)
+    _check_hint_length(filter_shape, _filter_ndim(convdim, unshared), arg_names.filters_hint)
     input_shape = tuple(input_shape)
     op = _op(
         AbstractConv_gradInputs, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
         subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
-        num_groups=num_groups, unshared=unshared,
+        num_groups=num_groups, unshared=unshared, arg_names=arg_names,
     )
-    return op(pt.as_tensor_variable(filters), pt.as_tensor_variable(output_grad), list(input_shape[2:]))
+    output_grad, filters = pt.as_tensor_variable(output_grad), pt.as_tensor_variable(filters)
+    if output_grad.ndim != convdim + 2 or filters.ndim != _filter_ndim(convdim, unshared):
+        return op(filters, output_grad, list(input_shape[2:]))  # the Op names the wrong rank
+    in_per_group = filters.shape[1 + convdim if unshared else 1]
+    implied = (output_grad.shape[0], in_per_group * num_groups)
+    return op(filters, output_grad, _full_shape(input_shape, implied, arg_names.image_hint, 2))
 
 
 def conv_nd_grad_wrt_weights(
@@ -82,9 +107,14 @@ def conv_nd_grad_wrt_weights(
     op = _op(
         AbstractConv_gradWeights, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
         subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
-        num_groups=num_groups, unshared=unshared,
+        num_groups=num_groups, unshared=unshared, arg_names=GRAD_WEIGHTS_NAMES,
     )
-    return op(pt.as_tensor_variable(input), pt.as_tensor_variable(output_grad), list(filter_shape[-convdim:]))
+    input, output_grad = pt.as_tensor_variable(input), pt.as_tensor_variable(output_grad)
+    if input.ndim != convdim + 2 or output_grad.ndim != convdim + 2:
+        return op(input, output_grad, list(filter_shape[-convdim:]))  # the Op names the wrong rank
+    region = tuple(output_grad.shape[2 + i] for i in range(convdim)) if unshared else ()
+    implied = (output_grad.shape[1], *region, input.shape[1] // num_groups)
+    return op(input, output_grad, _full_shape(filter_shape, implied, "filter_shape", len(implied)))
 
 
 def conv2d(

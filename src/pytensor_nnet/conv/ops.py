@@ -18,10 +18,15 @@ in_channels // num_groups, *kernel), or with ``unshared=True`` (locally connecte
 bank per output position) ``(out_channels, *out_spatial, in_channels // num_groups, *kernel)``,
 ``top`` (batch, out_channels, *out_spatial). ``shape`` is the spatial shape of the missing
 operand (image for GI, kernel for GW; for unshared kernels only the ``*kernel`` part), as a
-vector of ``convdim`` ints; it is needed because strides make it ambiguous.
+vector of ``convdim`` ints; it is needed because strides make it ambiguous. It may also be the
+whole shape of that operand (what the pullbacks and the public functions pass): the gradient
+Ops then check everything the forward Op checks (channels, groups, batch, unshared output
+region), since a cost linear in a convolution's output never runs the forward Op.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pytensor.tensor as pt
@@ -86,26 +91,35 @@ def _shape_hint(hint, length, name):
     return tuple(out)
 
 
-def _merge_static(static, hint, name, arg):
-    """Combine a variable's static shape with a shape hint, raising if they disagree."""
+def _sizes(shape):
+    """int64 array of a shape with ``UNKNOWN`` for None (the form the shared checks take)."""
+    return np.array([shapes.UNKNOWN if s is None else int(s) for s in shape], dtype=np.int64)
+
+
+def _raise_if(message):
+    if message:
+        raise ValueError(message)
+
+
+def _merge_static(static, hint, hint_name, what):
+    """Combine a shape (static or run-time, None = unknown) with a shape hint, raising if they
+    disagree (the message of :func:`shapes.shape_hint_error`, also used at run time)."""
     if hint is None:
         return tuple(static)
-    merged = []
-    for s, h in zip(static, hint):
-        if s is not None and h is not None and s != h:
-            raise ValueError(f"{name}={hint} does not match the static shape {tuple(static)} of {arg}")
-        merged.append(s if s is not None else h)
-    return tuple(merged)
+    _raise_if(shapes.shape_hint_error(_sizes(hint), _sizes(static), hint_name, what))
+    return tuple(s if s is not None else h for s, h in zip(static, hint))
 
 
-def _float_dtype(*dtypes):
+def _float_dtype(**dtypes):
+    """The computation dtype of the named inputs' dtypes (``input="float32", ...``)."""
     import pytensor
 
-    dtype = upcast(*dtypes)
+    dtype = upcast(*dtypes.values())
     if not dtype.startswith("float"):
         dtype = upcast(dtype, pytensor.config.floatX)
     if dtype not in ("float32", "float64"):
-        raise TypeError(f"convolution supports float32 and float64 data; inputs have dtypes {dtypes}")
+        given = ", ".join(f"{name} {d}" for name, d in dtypes.items())
+        raise TypeError(f"convolution supports float32 and float64 data (integers are upcast); got {given}")
     return dtype
 
 
@@ -118,26 +132,33 @@ def _as_float_tensor(x, dtype, ndim, name):
     return pt.cast(x, dtype) if x.dtype != dtype else x
 
 
-def _as_shape_vector(shape, convdim, name):
-    """``shape`` as a length-``convdim`` int64 vector, and its static values (None if unknown)."""
+def _as_shape_vector(shape, convdim, full_length, name):
+    """``shape`` as an int64 vector of ``convdim`` (spatial sizes) or ``full_length`` entries
+    (the whole shape), and its static values (None if unknown). A vector whose length is not
+    known when the graph is built is taken as spatial sizes (checked when it runs)."""
     if isinstance(shape, list | tuple):
-        if len(shape) != convdim:
-            raise ValueError(f"{name} must have {convdim} entries; got {shape!r}")
+        if len(shape) not in (convdim, full_length):
+            raise ValueError(
+                f"{name} must have {convdim} (spatial sizes) or {full_length} entries; got {tuple(shape)!r}"
+            )
+        missing = [i for i, s in enumerate(shape) if s is None]
+        if missing:
+            raise ValueError(f"{name}[{missing[0]}] is required (an int or a symbolic int scalar); got {tuple(shape)!r}")
         if all(isinstance(s, int | np.integer) for s in shape):
             shape = np.asarray(shape, dtype="int64")
         else:
             shape = pt.stack([pt.cast(s, "int64") for s in shape])
     shape = pt.as_tensor_variable(shape)
     if shape.ndim != 1 or not shape.dtype.startswith(("int", "uint")):
-        raise TypeError(f"{name} must be an int vector of length {convdim}; got {shape.type}")
-    if shape.type.shape[0] not in (None, convdim):
-        raise ValueError(f"{name} must have {convdim} entries; got a vector of {shape.type.shape[0]}")
+        raise TypeError(f"{name} must be an int vector of length {convdim} or {full_length}; got {shape.type}")
+    length = shape.type.shape[0]
+    if length not in (None, convdim, full_length):
+        raise ValueError(f"{name} must have {convdim} (spatial sizes) or {full_length} entries; got a vector of {length}")
     if shape.dtype != "int64":
         shape = pt.cast(shape, "int64")
-    values = tuple(_static_entry(shape, i) for i in range(convdim))
-    for v in values:
-        if v is not None and v < 1:
-            raise ValueError(f"{name} entries must be positive; got {values}")
+    values = tuple(_static_entry(shape, i) for i in range(length or convdim))
+    n_lead = 2 if len(values) == full_length else 0
+    _raise_if(shapes.shape_vector_error(name, _sizes(values), len(values), n_lead))
     return shape, values
 
 
@@ -149,6 +170,39 @@ def _static_entry(vector, i):
         return int(get_scalar_constant_value(vector[i]))
     except (NotScalarConstantError, ValueError, TypeError, IndexError):
         return None
+
+
+class ArgNames(NamedTuple):
+    """How error messages name the operands of a convolution Op (the names the user typed).
+
+    ``image``, ``filters`` and ``top`` are the expressions naming the shapes of the forward
+    convolution's input, filters and output (gradient), e.g. ``"input.shape"`` or, for an
+    operand given by its shape, ``"input_shape"``; ``subsample`` names the strides;
+    ``image_hint`` and ``filters_hint`` name the shape hints (``imshp`` and ``kshp`` of the Op).
+    """
+
+    image: str = "input.shape"
+    filters: str = "filters.shape"
+    top: str = "output_grad.shape"
+    subsample: str = "subsample"
+    image_hint: str = "input_shape"
+    filters_hint: str = "filter_shape"
+
+
+#: Names of :func:`conv2d` (and of every gradient Op a pullback builds).
+FORWARD_NAMES = ArgNames()
+#: Names of :func:`conv2d_grad_wrt_inputs` / :func:`conv2d_grad_wrt_weights`.
+GRAD_INPUTS_NAMES = ArgNames(image="input_shape")
+GRAD_WEIGHTS_NAMES = ArgNames(filters="filter_shape")
+#: Names of :func:`conv2d_transpose` (its input is the forward output gradient).
+TRANSPOSE_NAMES = ArgNames(
+    image="output_shape", top="input.shape", subsample="input_dilation", image_hint="output_shape"
+)
+
+
+def _var_name(expr):
+    """``"input"`` for ``"input.shape"``; a shape argument's name (``"input_shape"``) as is."""
+    return expr[: -len(".shape")] if expr.endswith(".shape") else expr
 
 
 class BaseAbstractConv(Op):
@@ -178,7 +232,17 @@ class BaseAbstractConv(Op):
         ``(out, *out_spatial, in // num_groups, *kernel)``, a different filter bank at every
         output position (groups and every other parameter are supported). ``kshp`` then has
         ``2 + 2 * convdim`` entries.
+    arg_names : ArgNames, optional (keyword only)
+        How error messages name the operands (default: the names of :func:`conv2d`). Not a
+        property of the Op: it does not change what the Op computes.
+
+    Bad shapes raise ``ValueError`` with the same message when the graph is built (static
+    shapes) and when it runs (Python, C and Numba linkers): :func:`shapes.conv_shape_error`.
+    The gradient Ops check the whole forward geometry too, when their ``shape`` input gives
+    the full shape of the missing operand (as the pullbacks and the public functions do).
     """
+
+    arg_names = FORWARD_NAMES
 
     __props__ = (
         "convdim",
@@ -203,7 +267,11 @@ class BaseAbstractConv(Op):
         filter_dilation=None,
         num_groups=1,
         unshared=False,
+        *,
+        arg_names=None,
     ):
+        if arg_names is not None:
+            self.arg_names = ArgNames(*arg_names)
         if convdim not in (1, 2, 3):
             raise ValueError(f"convdim must be 1, 2 or 3; got {convdim!r}")
         if not isinstance(num_groups, int | np.integer) or isinstance(num_groups, bool) or num_groups < 1:
@@ -215,8 +283,8 @@ class BaseAbstractConv(Op):
         self.filter_flip = bool(filter_flip)
         self.num_groups = int(num_groups)
         self.unshared = bool(unshared)
-        self.imshp = _shape_hint(imshp, convdim + 2, "imshp")
-        self.kshp = _shape_hint(kshp, self.kern_ndim, "kshp")
+        self.imshp = _shape_hint(imshp, convdim + 2, self.arg_names.image_hint)
+        self.kshp = _shape_hint(kshp, self.kern_ndim, self.arg_names.filters_hint)
         self._check_hints_agree()
 
     # ------------------------------------------------------------------ helpers
@@ -257,49 +325,91 @@ class BaseAbstractConv(Op):
     def _check_hints_agree(self):
         if self.imshp is None or self.kshp is None:
             return
-        self._check_shapes(self.imshp, self.kshp, "imshp", "kshp")
+        names = self.arg_names
+        self._check_shapes(
+            self.imshp, self.kshp, names=(names.image_hint, names.filters_hint, names.top, names.subsample)
+        )
 
-    def _check_shapes(self, img_shape, kern_shape, img_name, kern_name):
-        """Static checks of a forward convolution of ``img_shape`` by ``kern_shape``."""
-        channels, in_per_group, n_filters = img_shape[1], self._in_per_group(kern_shape), kern_shape[0]
-        if channels is not None and in_per_group is not None and channels != in_per_group * self.num_groups:
-            raise ValueError(
-                f"input channels ({img_name}[1] = {channels}) must equal filters' input channels "
-                f"({kern_name}[1] = {in_per_group}) * num_groups ({self.num_groups})"
-            )
-        if n_filters is not None and n_filters % self.num_groups:
-            raise ValueError(
-                f"num_groups ({self.num_groups}) must divide the number of filters ({kern_name}[0] = {n_filters})"
-            )
-        if channels is not None and channels % self.num_groups:
-            raise ValueError(f"num_groups ({self.num_groups}) must divide the input channels ({channels})")
-        out = shapes.get_conv_output_shape(
+    # ------------------------------------------------------------------ checks
+    def check_maps(self):
+        """Index maps (see :func:`shapes.pick_sizes`) from N-d image (or output) and filter
+        shapes to the 3-d forms :func:`shapes.conv_shape_error` takes: (image, filters, region)."""
+        cd = self.convdim
+        fill = (shapes.FILL_ONE,) * (3 - cd)
+        image = (0, 1) + fill + tuple(range(2, 2 + cd))
+        if not self.unshared:
+            return image, image, (shapes.NOT_GIVEN,) * 3
+        filters = (0, 1 + cd) + fill + tuple(range(2 + cd, 2 + 2 * cd))
+        return image, filters, fill + tuple(range(1, 1 + cd))
+
+    def check_args(self, names=None):
+        """The geometry and name arguments of :func:`shapes.conv_shape_error` for this Op."""
+        geo = self.geometry
+        return (
+            geo.stride, geo.pad_before, geo.pad_after, geo.dilation, repr(self.border_mode),
+            tuple(names or self.arg_names[:4]),
+        )
+
+    def _shape_error(self, image, filters, top=None, names=None):
+        """The message of :func:`shapes.conv_shape_error` for N-d int64 size arrays (``UNKNOWN``
+        where not known; ``top`` None when there is no output (gradient) to check), or ``""``."""
+        image_map, filters_map, region_map = self.check_maps()
+        pick = shapes.pick_sizes
+        top = pick(image, (shapes.NOT_GIVEN,) * 5) if top is None else pick(top, image_map)
+        return shapes.conv_shape_error(
+            self.convdim, self.num_groups, int(self.unshared), pick(image, image_map), pick(filters, filters_map),
+            pick(filters, region_map), top, *self.check_args(names),
+        )
+
+    def _check_shapes(self, img_shape, kern_shape, top_shape=None, names=None):
+        """Raise when a convolution of ``img_shape`` by ``kern_shape`` (giving ``top_shape``) is
+        impossible (None entries: not known); return the output shape."""
+        _raise_if(self._shape_error(
+            _sizes(img_shape), _sizes(kern_shape), None if top_shape is None else _sizes(top_shape), names
+        ))
+        return shapes.get_conv_output_shape(
             img_shape, kern_shape, self.border_mode, self.subsample, self.filter_dilation
         )
-        for i, size in enumerate(out[2:]):
-            if size is not None and size < 1:
-                raise ValueError(
-                    f"the (dilated) filter ({kern_name} spatial {self._kern_spatial(tuple(kern_shape))}, dilation "
-                    f"{self.filter_dilation}) is larger than the padded input ({img_name} spatial "
-                    f"{tuple(img_shape[2:])}, border_mode {self.border_mode!r}) on spatial axis {i}"
-                )
-        if self.unshared:
-            region = tuple(kern_shape[1:1 + self.convdim])
-            if any(r is not None and o is not None and r != o for r, o in zip(region, out[2:])):
-                raise ValueError(
-                    f"the unshared filters' output region ({kern_name}[1:{1 + self.convdim}] = {region}) "
-                    f"must match the output's spatial shape {tuple(out[2:])} (input {img_name} spatial "
-                    f"{tuple(img_shape[2:])}, border_mode {self.border_mode!r}, subsample {self.subsample})"
-                )
-        return out
 
     def _check_runtime(self, img_shape=None, kern_shape=None):
-        for hint, actual, name in ((self.imshp, img_shape, "imshp"), (self.kshp, kern_shape, "kshp")):
-            if hint is None or actual is None:
-                continue
-            for h, a in zip(hint, actual):
-                if h is not None and h != a:
-                    raise ValueError(f"{name}={hint} does not match the actual shape {tuple(actual)}")
+        """Check actual shapes against the shape hints (same message as when the graph is built)."""
+        names = self.arg_names
+        if img_shape is not None:
+            _merge_static(img_shape, self.imshp, names.image_hint, _var_name(names.image))
+        if kern_shape is not None:
+            _merge_static(kern_shape, self.kshp, names.filters_hint, _var_name(names.filters))
+
+    def check_geometry(self, img_shape, kern_shape, top_shape=None):
+        """Raise this Op's run-time shape errors for concrete operand shapes (the backends that
+        trace shapes, JAX and PyTorch, call it so that every backend gives the same messages)."""
+        self._check_runtime(tuple(img_shape), tuple(kern_shape))
+        _raise_if(self._shape_error(
+            _sizes(img_shape), _sizes(kern_shape), None if top_shape is None else _sizes(top_shape)
+        ))
+
+    def full_shape_length(self):
+        """Entries of a gradient Op's ``shape`` input when it gives the whole operand shape."""
+        raise NotImplementedError
+
+    def shape_is_full(self, node):
+        """Whether the ``shape`` input of a gradient Op's ``node`` is the whole operand shape."""
+        return node.inputs[2].type.shape[0] == self.full_shape_length()
+
+    def vector_map(self, full):
+        """Index map from the ``shape`` input to the N-d shape it describes (NOT_GIVEN entries)."""
+        raise NotImplementedError
+
+    def vector_name(self):
+        """The name of the ``shape`` input in messages (the public argument it comes from)."""
+        raise NotImplementedError
+
+    def _given_shape(self, node, vector):
+        """Run-time check of the ``shape`` input; the N-d shape it gives (``UNKNOWN`` elsewhere)."""
+        full = self.shape_is_full(node)
+        length = self.full_shape_length() if full else self.convdim
+        vector = np.asarray(vector, dtype=np.int64)
+        _raise_if(shapes.shape_vector_error(self.vector_name(), vector, length, 2 if full else 0))
+        return shapes.pick_sizes(vector, self.vector_map(full))
 
     def _out_type(self, dtype, shape):
         return TensorType(dtype, shape=tuple(shape))
@@ -354,17 +464,19 @@ class AbstractConv(BaseAbstractConv):
     def make_node(self, img, kern):
         nd = self.convdim + 2
         img, kern = pt.as_tensor_variable(img), pt.as_tensor_variable(kern)
-        dtype = _float_dtype(img.dtype, kern.dtype)
-        img = _as_float_tensor(img, dtype, nd, "input")
-        kern = _as_float_tensor(kern, dtype, self.kern_ndim, "filters")
-        img_shape = _merge_static(img.type.shape, self.imshp, "imshp", "the input")
-        kern_shape = _merge_static(kern.type.shape, self.kshp, "kshp", "the filters")
-        out = self._check_shapes(img_shape, kern_shape, "input.shape", "filters.shape")
+        names = self.arg_names
+        dtype = _float_dtype(**{_var_name(names.image): img.dtype, _var_name(names.filters): kern.dtype})
+        img = _as_float_tensor(img, dtype, nd, _var_name(names.image))
+        kern = _as_float_tensor(kern, dtype, self.kern_ndim, _var_name(names.filters))
+        img_shape = _merge_static(img.type.shape, self.imshp, names.image_hint, _var_name(names.image))
+        kern_shape = _merge_static(kern.type.shape, self.kshp, names.filters_hint, _var_name(names.filters))
+        out = self._check_shapes(img_shape, kern_shape)
         return Apply(self, [img, kern], [self._out_type(dtype, out)()])
 
     def perform(self, node, inputs, output_storage):
         img, kern = inputs
         self._check_runtime(img.shape, kern.shape)
+        _raise_if(self._shape_error(_sizes(img.shape), _sizes(kern.shape)))
         if self.filter_flip:
             kern = flip_spatial(kern, self.convdim)
         top = self._run("forward", as_3d_array(img, 2), self._kern_to_3d(kern))
@@ -372,13 +484,17 @@ class AbstractConv(BaseAbstractConv):
 
     def infer_shape(self, fgraph, node, input_shapes):
         img_shape, kern_shape = input_shapes
-        return [shapes.get_conv_output_shape(img_shape, kern_shape, self.border_mode, self.subsample, self.filter_dilation)]
+        out = shapes.get_conv_output_shape(img_shape, kern_shape, self.border_mode, self.subsample, self.filter_dilation)
+        # a filter larger than the padded input gives sizes < 1: 0 lets an allocation of that
+        # shape (the output gradient of a linear cost) succeed, so that the gradient Ops that
+        # read it raise the message that names the shapes
+        return [out[:2] + tuple(pt.maximum(size, 0) for size in out[2:])]
 
     def pullback(self, inputs, outputs, cotangents):
         img, kern = inputs
         (top_grad,) = cotangents
-        d_img = self._sibling(AbstractConv_gradInputs)(kern, top_grad, img.shape[2:])
-        d_kern = self._sibling(AbstractConv_gradWeights)(img, top_grad, self._kern_spatial(kern.shape))
+        d_img = self._sibling(AbstractConv_gradInputs)(kern, top_grad, img.shape)
+        d_kern = self._sibling(AbstractConv_gradWeights)(img, top_grad, kern.shape)
         return [_like(d_img, img), _like(d_kern, kern)]
 
     def pushforward(self, inputs, outputs, tangents):
@@ -399,35 +515,43 @@ class AbstractConv_gradInputs(BaseAbstractConv):
 
     ``make_node(kern, topgrad, shape)``: ``kern`` (out, in // groups, *kernel) (or unshared
     (out, *out_spatial, in // groups, *kernel)), ``topgrad`` (batch, out, *out_spatial),
-    ``shape`` the image's spatial shape -> (batch, in, *shape).
-    ``shape`` may be omitted when ``imshp`` gives it or the stride is 1.
+    ``shape`` the image's spatial shape -> (batch, in, *shape), or its whole shape
+    ``(batch, in, *spatial)``, which lets the Op check ``batch`` and ``in`` against the other
+    operands (the forward convolution's checks). ``shape`` may be omitted when ``imshp``
+    gives it or the stride is 1.
     """
 
     def make_node(self, kern, topgrad, shape=None):
         nd = self.convdim + 2
+        names = self.arg_names
         kern, topgrad = pt.as_tensor_variable(kern), pt.as_tensor_variable(topgrad)
-        dtype = _float_dtype(kern.dtype, topgrad.dtype)
-        kern = _as_float_tensor(kern, dtype, self.kern_ndim, "filters")
-        topgrad = _as_float_tensor(topgrad, dtype, nd, "output_grad")
-        kern_shape = _merge_static(kern.type.shape, self.kshp, "kshp", "the filters")
+        dtype = _float_dtype(**{_var_name(names.filters): kern.dtype, _var_name(names.top): topgrad.dtype})
+        kern = _as_float_tensor(kern, dtype, self.kern_ndim, _var_name(names.filters))
+        topgrad = _as_float_tensor(topgrad, dtype, nd, _var_name(names.top))
+        kern_shape = _merge_static(kern.type.shape, self.kshp, names.filters_hint, _var_name(names.filters))
         if shape is None:
             shape = self._default_shape(kern_shape, topgrad.type.shape)
-        shape, spatial = _as_shape_vector(shape, self.convdim, "input_shape (spatial)")
-        n_filters = kern_shape[0]
-        if n_filters is not None and topgrad.type.shape[1] is not None and n_filters != topgrad.type.shape[1]:
-            raise ValueError(
-                f"output_grad channels ({topgrad.type.shape[1]}) must equal the number of filters ({n_filters})"
-            )
+        shape, given = _as_shape_vector(shape, self.convdim, nd, self.vector_name())
+        if len(given) != nd:
+            given = (None, None) + given
+        given = _merge_static(given, self.imshp, names.image_hint, self.vector_name())
+        self._check_shapes(given, kern_shape, topgrad.type.shape)
         in_per_group = self._in_per_group(kern_shape)
-        img_shape = (topgrad.type.shape[0], None if in_per_group is None else in_per_group * self.num_groups) + spatial
-        img_shape = _merge_static(img_shape, self.imshp, "imshp", "the input gradient")
-        out = self._check_shapes(img_shape, kern_shape, "input_shape", "filters.shape")
-        if not shapes.check_conv_gradinputs_shape(img_shape, kern_shape, topgrad.type.shape, self.border_mode, self.subsample, self.filter_dilation):
-            raise ValueError(
-                f"output_grad shape {topgrad.type.shape} cannot come from a convolution of an input of "
-                f"shape {img_shape} (spatial from input_shape) with filters {kern_shape}: expected {out}"
-            )
+        implied = (topgrad.type.shape[0], None if in_per_group is None else in_per_group * self.num_groups)
+        img_shape = tuple(g if g is not None else i for g, i in zip(given[:2], implied)) + given[2:]
         return Apply(self, [kern, topgrad, shape], [self._out_type(dtype, img_shape)()])
+
+    def full_shape_length(self):
+        return self.convdim + 2
+
+    def vector_map(self, full):
+        if full:
+            return tuple(range(self.convdim + 2))
+        return (shapes.NOT_GIVEN,) * 2 + tuple(range(self.convdim))
+
+    def vector_name(self):
+        image = self.arg_names.image
+        return "shape" if image.endswith(".shape") else image
 
     def _default_shape(self, kern_shape, top_shape):
         if self.imshp is not None and None not in self.imshp[2:]:
@@ -442,12 +566,20 @@ class AbstractConv_gradInputs(BaseAbstractConv):
             )
         return list(guess)
 
+    def check_inputs(self, node, kern_shape, top_shape, shape):
+        """Run-time checks of the operands' shapes and the ``shape`` input (the forward Op's
+        messages); the input's shape it implies (``UNKNOWN`` where not given)."""
+        given = self._given_shape(node, shape)
+        self._check_runtime(kern_shape=tuple(kern_shape))
+        _raise_if(self._shape_error(given, _sizes(kern_shape), _sizes(top_shape)))
+        return given
+
     def perform(self, node, inputs, output_storage):
         kern, topgrad, shape = inputs
-        self._check_runtime(kern_shape=kern.shape)
+        given = self.check_inputs(node, kern.shape, topgrad.shape, shape)
         if self.filter_flip:
             kern = flip_spatial(kern, self.convdim)
-        in_size = as_3d_geometry(shape, 1)
+        in_size = as_3d_geometry(given[2:], 1)
         img = self._run("grad_inputs", self._kern_to_3d(kern), as_3d_array(topgrad, 2), in_size)
         img = self._from_3d(img)
         self._check_runtime(img_shape=img.shape)
@@ -456,6 +588,8 @@ class AbstractConv_gradInputs(BaseAbstractConv):
     def infer_shape(self, fgraph, node, input_shapes):
         kern_shape, top_shape, _ = input_shapes
         shape = node.inputs[2]
+        if self.shape_is_full(node):
+            return [tuple(shape[i] for i in range(self.convdim + 2))]
         in_channels = self._in_per_group(kern_shape) * self.num_groups
         return [(top_shape[0], in_channels) + tuple(shape[i] for i in range(self.convdim))]
 
@@ -465,7 +599,7 @@ class AbstractConv_gradInputs(BaseAbstractConv):
     def pullback(self, inputs, outputs, cotangents):
         kern, topgrad, _ = inputs
         (img_grad,) = cotangents
-        d_kern = self._sibling(AbstractConv_gradWeights)(img_grad, topgrad, self._kern_spatial(kern.shape))
+        d_kern = self._sibling(AbstractConv_gradWeights)(img_grad, topgrad, kern.shape)
         d_top = self._sibling(AbstractConv)(img_grad, kern)
         return [_like(d_kern, kern), _like(d_top, topgrad), disconnected_type()]
 
@@ -475,40 +609,47 @@ class AbstractConv_gradWeights(BaseAbstractConv):
 
     ``make_node(img, topgrad, shape)``: ``img`` (batch, in, *spatial), ``topgrad``
     (batch, out, *out_spatial), ``shape`` the kernel's spatial shape ->
-    (out, in // num_groups, *shape), or unshared (out, *out_spatial, in // num_groups, *shape).
-    ``shape`` may be omitted when ``kshp`` gives it or it
+    (out, in // num_groups, *shape), or unshared (out, *out_spatial, in // num_groups, *shape);
+    or ``shape`` the whole filter shape, which lets the Op check it against the other operands
+    (the forward convolution's checks). ``shape`` may be omitted when ``kshp`` gives it or it
     can be deduced (stride 1, border_mode not "half").
     """
 
     def make_node(self, img, topgrad, shape=None):
-        nd = self.convdim + 2
+        nd, cd = self.convdim + 2, self.convdim
+        names = self.arg_names
         img, topgrad = pt.as_tensor_variable(img), pt.as_tensor_variable(topgrad)
-        dtype = _float_dtype(img.dtype, topgrad.dtype)
-        img = _as_float_tensor(img, dtype, nd, "input")
-        topgrad = _as_float_tensor(topgrad, dtype, nd, "output_grad")
-        img_shape = _merge_static(img.type.shape, self.imshp, "imshp", "the input")
+        dtype = _float_dtype(**{_var_name(names.image): img.dtype, _var_name(names.top): topgrad.dtype})
+        img = _as_float_tensor(img, dtype, nd, _var_name(names.image))
+        topgrad = _as_float_tensor(topgrad, dtype, nd, _var_name(names.top))
+        img_shape = _merge_static(img.type.shape, self.imshp, names.image_hint, _var_name(names.image))
         if shape is None:
             shape = self._default_shape(img_shape, topgrad.type.shape)
-        shape, spatial = _as_shape_vector(shape, self.convdim, "filter_shape (spatial)")
+        shape, given = _as_shape_vector(shape, cd, self.kern_ndim, self.vector_name())
+        if len(given) != self.kern_ndim:
+            given = self._kern_shape(None, (None,) * cd, None, given)
+        given = _merge_static(given, self.kshp, names.filters_hint, self.vector_name())
+        self._check_shapes(img_shape, given, topgrad.type.shape)
         channels = img_shape[1]
-        if channels is not None and channels % self.num_groups:
-            raise ValueError(f"num_groups ({self.num_groups}) must divide the input channels (input.shape[1] = {channels})")
-        if img_shape[0] is not None and topgrad.type.shape[0] is not None and img_shape[0] != topgrad.type.shape[0]:
-            raise ValueError(
-                f"output_grad batch size ({topgrad.type.shape[0]}) must equal the input batch size ({img_shape[0]})"
-            )
-        kern_shape = self._kern_shape(
+        implied = self._kern_shape(
             topgrad.type.shape[1], topgrad.type.shape[2:], None if channels is None else channels // self.num_groups,
-            spatial,
+            (None,) * cd,
         )
-        kern_shape = _merge_static(kern_shape, self.kshp, "kshp", "the filter gradient")
-        out = self._check_shapes(img_shape, kern_shape, "input.shape", "filter_shape")
-        if not shapes.check_conv_gradinputs_shape(img_shape, kern_shape, topgrad.type.shape, self.border_mode, self.subsample, self.filter_dilation):
-            raise ValueError(
-                f"output_grad shape {topgrad.type.shape} cannot come from a convolution of the input "
-                f"{img_shape} with filters of shape {kern_shape}: expected {out}"
-            )
+        kern_shape = tuple(g if g is not None else i for g, i in zip(given, implied))
         return Apply(self, [img, topgrad, shape], [self._out_type(dtype, kern_shape)()])
+
+    def full_shape_length(self):
+        return self.kern_ndim
+
+    def vector_map(self, full):
+        if full:
+            return tuple(range(self.kern_ndim))
+        cd, not_given = self.convdim, shapes.NOT_GIVEN
+        return self._kern_shape(not_given, (not_given,) * cd, not_given, tuple(range(cd)))
+
+    def vector_name(self):
+        filters = self.arg_names.filters
+        return "shape" if filters.endswith(".shape") else filters
 
     def _default_shape(self, img_shape, top_shape):
         if self.kshp is not None and None not in self._kern_spatial(self.kshp):
@@ -523,10 +664,18 @@ class AbstractConv_gradWeights(BaseAbstractConv):
             )
         return list(guess)
 
+    def check_inputs(self, node, img_shape, top_shape, shape):
+        """Run-time checks of the operands' shapes and the ``shape`` input (the forward Op's
+        messages); the filters' shape it implies (``UNKNOWN`` where not given)."""
+        given = self._given_shape(node, shape)
+        self._check_runtime(img_shape=tuple(img_shape))
+        _raise_if(self._shape_error(_sizes(img_shape), given, _sizes(top_shape)))
+        return given
+
     def perform(self, node, inputs, output_storage):
         img, topgrad, shape = inputs
-        self._check_runtime(img_shape=img.shape)
-        ksize = as_3d_geometry(shape, 1)
+        given = self.check_inputs(node, img.shape, topgrad.shape, shape)
+        ksize = as_3d_geometry(given[len(given) - self.convdim:], 1)
         kern = self._kern_from_3d(self._run("grad_weights", as_3d_array(img, 2), as_3d_array(topgrad, 2), ksize))
         if self.filter_flip:
             kern = flip_spatial(kern, self.convdim)
@@ -536,6 +685,8 @@ class AbstractConv_gradWeights(BaseAbstractConv):
     def infer_shape(self, fgraph, node, input_shapes):
         img_shape, top_shape, _ = input_shapes
         shape = node.inputs[2]
+        if self.shape_is_full(node):
+            return [tuple(shape[i] for i in range(self.kern_ndim))]
         kernel = tuple(shape[i] for i in range(self.convdim))
         return [self._kern_shape(top_shape[1], tuple(top_shape[2:]), img_shape[1] // self.num_groups, kernel)]
 
@@ -545,7 +696,7 @@ class AbstractConv_gradWeights(BaseAbstractConv):
     def pullback(self, inputs, outputs, cotangents):
         img, topgrad, _ = inputs
         (kern_grad,) = cotangents
-        d_img = self._sibling(AbstractConv_gradInputs)(kern_grad, topgrad, img.shape[2:])
+        d_img = self._sibling(AbstractConv_gradInputs)(kern_grad, topgrad, img.shape)
         d_top = self._sibling(AbstractConv)(img, kern_grad)
         return [_like(d_img, img), _like(d_top, topgrad), disconnected_type()]
 
@@ -563,9 +714,9 @@ def _legacy_class(base, convdim, doc):
     """Legacy fixed-rank Op class, e.g. ``AbstractConv2d``: ``base`` with ``convdim`` bound."""
 
     def __init__(self, imshp=None, kshp=None, border_mode="valid", subsample=None, filter_flip=True,
-                 filter_dilation=None, num_groups=1, unshared=False):
+                 filter_dilation=None, num_groups=1, unshared=False, *, arg_names=None):
         base.__init__(self, convdim, imshp, kshp, border_mode, subsample, filter_flip, filter_dilation,
-                      num_groups, unshared)
+                      num_groups, unshared, arg_names=arg_names)
 
     name = base.__name__.replace("AbstractConv", f"AbstractConv{convdim}d")
     return type(name, (base,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})

@@ -16,6 +16,7 @@ from pytensor.graph.basic import Constant
 
 from pytensor_nnet import shapes
 from pytensor_nnet.conv.api import _filter_ndim, conv_nd_grad_wrt_inputs
+from pytensor_nnet.conv.ops import TRANSPOSE_NAMES
 
 
 def static_int(value):
@@ -115,7 +116,7 @@ def conv_nd_transpose(
                         filter_dilation, num_groups, unshared)
     return conv_nd_grad_wrt_inputs(
         input, filters, tuple(output_shape), convdim, filter_shape, border_mode, input_dilation, filter_flip,
-        filter_dilation, num_groups, unshared,
+        filter_dilation, num_groups, unshared, arg_names=TRANSPOSE_NAMES,
     )
 
 

@@ -34,12 +34,14 @@ from numba.core.extending import intrinsic
 from numba.core.imputils import impl_ret_borrowed
 
 __all__ = [
+    "BlockCountError",
     "BlockIndexError",
     "BlockShapeError",
     "GEMV_LAYOUT",
     "OUTER_LAYOUT",
     "block_gemv",
     "block_outer",
+    "check_block_indices",
     "check_gemv_args",
     "check_outer_args",
     "first_bad_index",
@@ -118,6 +120,30 @@ class BlockIndexError(ValueError):
             f"{name}[{b}, {i}] = {value} is not a valid block index: it must be in "
             f"[0, {n_blocks}) ({blocks_from})"
         )
+
+
+class BlockCountError(BlockShapeError):
+    """An array indexed by block indices has another number of blocks than ``W``.
+
+    The arguments are ``(where, size, dim, n_blocks, blocks_from)``, e.g.
+    ``("b.shape[0]", 3, "oBlocks", 4, "W.shape[1]")``.
+    """
+
+    def __str__(self):
+        if len(self.args) != 5:
+            return ValueError.__str__(self)
+        where, size, dim, n_blocks, blocks_from = self.args
+        return f"{where} is {size} but {dim} is {n_blocks} (from {blocks_from})"
+
+
+def check_block_indices(idx, n_blocks, rows, name, dim, blocks_from, rows_from):
+    """Raise unless ``rows == n_blocks`` and every entry of ``idx`` lies in ``[0, n_blocks)``
+    (Python twin of the compiled check of ``CheckBlockIndices``; same exceptions)."""
+    if rows != n_blocks:
+        raise BlockCountError(rows_from, rows, dim, n_blocks, blocks_from)
+    b, i = first_bad_index(np.asarray(idx, dtype=np.int64), n_blocks)
+    if b >= 0:
+        raise BlockIndexError(name, b, i, idx[b, i], n_blocks, f"{dim} = {blocks_from}")
 
 
 _LAYOUTS = (GEMV_LAYOUT, OUTER_LAYOUT)

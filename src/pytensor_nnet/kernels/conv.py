@@ -6,6 +6,8 @@ kernels in ``kernels.corr`` and reshape arrays accordingly. The Ops' ``perform``
 Numba dispatch both use :func:`kernel_geometry`, so they run the very same compiled code.
 
 Shapes: images ``(N, C, *S)``, filters ``(M, C // num_groups, *K)``, outputs ``(N, M, *O)``.
+Inconsistent shapes raise ``ValueError`` with the values, the message of the Ops
+(``shapes.conv_shape_error``), before any kernel runs.
 """
 
 from __future__ import annotations
@@ -57,7 +59,31 @@ def _geometry(x_ndim, border_mode, subsample, filter_dilation):
     convdim = x_ndim - 2
     subsample = tuple(subsample or (1,) * convdim)
     filter_dilation = tuple(filter_dilation or (1,) * convdim)
+    for name, value in (("subsample", subsample), ("filter_dilation", filter_dilation)):
+        if len(value) != convdim or any(v < 1 for v in value):
+            raise ValueError(f"{name} must be {convdim} positive ints; got {value!r}")
     return convdim, kernel_geometry(normalize_border_mode(border_mode, convdim), subsample, filter_dilation)
+
+
+def _check_shapes(convdim, geo, border_mode, num_groups, image, filters, top, names):
+    """Raise the shared message of ``shapes.conv_shape_error`` (the Ops' message) for N-d
+    ``image``, ``filters`` and ``top`` shapes (None entries: not given)."""
+    from pytensor_nnet import shapes
+
+    layout = (0, 1) + (shapes.FILL_ONE,) * (3 - convdim) + tuple(range(2, 2 + convdim))
+
+    def sizes(shape):
+        if shape is None:
+            return np.full(5, shapes.UNKNOWN, dtype=np.int64)
+        known = np.array([shapes.UNKNOWN if s is None else s for s in shape], dtype=np.int64)
+        return shapes.pick_sizes(known, layout)
+
+    message = shapes.conv_shape_error(
+        convdim, num_groups, 0, sizes(image), sizes(filters), np.full(3, shapes.UNKNOWN, dtype=np.int64),
+        sizes(top), geo.stride, geo.pad_before, geo.pad_after, geo.dilation, repr(border_mode), names,
+    )
+    if message:
+        raise ValueError(message)
 
 
 def conv_forward(
@@ -66,9 +92,11 @@ def conv_forward(
 ):
     """Convolution (``filter_flip=True``) or correlation of ``x`` (N, C, *S) with ``w`` (M, C/g, *K)."""
     convdim, geo = _geometry(x.ndim, border_mode, subsample, filter_dilation)
+    x, w = np.asarray(x), np.asarray(w)
+    _check_shapes(convdim, geo, border_mode, num_groups, x.shape, w.shape, None,
+                  ("x.shape", "w.shape", "top.shape", "subsample"))
     if filter_flip:
         w = flip_spatial(w, convdim)
-    x, w = np.asarray(x), np.asarray(w)
     dtype = np.result_type(x, w)
     y = corr.corr_forward(
         as_3d_array(x.astype(dtype, copy=False), 2), as_3d_array(w.astype(dtype, copy=False), 2),
@@ -83,6 +111,8 @@ def conv_grad_inputs(
 ):
     """Gradient wrt the input of :func:`conv_forward`: (N, C, *input_spatial_shape) from ``top`` (N, M, *O)."""
     convdim, geo = _geometry(top.ndim, border_mode, subsample, filter_dilation)
+    _check_shapes(convdim, geo, border_mode, num_groups, (None, None, *input_spatial_shape), np.shape(w),
+                  np.shape(top), ("input_spatial_shape", "w.shape", "top.shape", "subsample"))
     if filter_flip:
         w = flip_spatial(w, convdim)
     dtype = np.result_type(w, top)
@@ -100,6 +130,8 @@ def conv_grad_weights(
 ):
     """Gradient wrt the filters of :func:`conv_forward`: (M, C // g, *filter_spatial_shape)."""
     convdim, geo = _geometry(x.ndim, border_mode, subsample, filter_dilation)
+    _check_shapes(convdim, geo, border_mode, num_groups, np.shape(x), (None, None, *filter_spatial_shape),
+                  np.shape(top), ("x.shape", "filter_spatial_shape", "top.shape", "subsample"))
     dtype = np.result_type(x, top)
     dw = corr.corr_grad_weights(
         as_3d_array(np.asarray(x, dtype=dtype), 2), as_3d_array(np.asarray(top, dtype=dtype), 2),

@@ -9,7 +9,7 @@ around or being clipped (JAX's default for gathers and scatters).
 import jax.numpy as jnp
 from pytensor.link.jax.dispatch import jax_funcify
 
-from pytensor_nnet.blocksparse import SparseBlockGemv, SparseBlockOuter
+from pytensor_nnet.blocksparse import CheckBlockIndices, SparseBlockGemv, SparseBlockOuter
 from pytensor_nnet.kernels.blocksparse import GEMV_LAYOUT, OUTER_LAYOUT, match_dims
 
 
@@ -55,3 +55,12 @@ def jax_funcify_SparseBlockOuter(op, **kwargs):
         return _nan_unless_in_range(out, (x_idx, o.shape[0]), (y_idx, o.shape[1]))
 
     return sparse_block_outer
+
+
+@jax_funcify.register(CheckBlockIndices)
+def jax_funcify_CheckBlockIndices(op, **kwargs):
+    # Index values are traced: nothing to raise on; SparseBlockGemv turns a bad index into NaN.
+    def check_block_indices(idx, n_blocks, rows):
+        return idx
+
+    return check_block_indices

@@ -48,25 +48,13 @@ def _unshared_forward(op):
     return conv
 
 
-def _check_geometry(op, img_shape, kern_shape, top_shape=None, names=("input.shape", "filters.shape")):
-    """The other backends' shape errors, raised while JAX traces (shapes are concrete then)."""
-    img_shape, kern_shape = tuple(img_shape), tuple(kern_shape)
-    op._check_runtime(img_shape, kern_shape)
-    out = op._check_shapes(img_shape, kern_shape, *names)
-    if top_shape is not None and tuple(out) != tuple(top_shape):
-        raise ValueError(
-            f"output_grad shape {tuple(top_shape)} cannot come from a convolution of an input of shape "
-            f"{img_shape} ({names[0]}) with filters of shape {kern_shape} ({names[1]}): expected {tuple(out)}"
-        )
-
-
 def _forward(op):
     """``conv(img, kern)`` with the Op's parameters, as a JAX function."""
     spatial_flip = (Ellipsis,) + (slice(None, None, -1),) * op.convdim
     unshared_conv = _unshared_forward(op) if op.unshared else None
 
     def conv(img, kern):
-        _check_geometry(op, img.shape, kern.shape)
+        op.check_geometry(img.shape, kern.shape)
         if op.filter_flip:
             kern = kern[spatial_flip]
         if unshared_conv is not None:
@@ -138,10 +126,11 @@ def jax_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     static_shape = _static_shape_fn(node)
 
     def conv_grad_inputs(kern, topgrad, shape):
-        spatial = static_shape(shape)
+        given = tuple(static_shape(shape))
+        op.check_inputs(node, kern.shape, topgrad.shape, given)
+        spatial = given[-op.convdim:]
         in_per_group = kern.shape[1 + op.convdim] if op.unshared else kern.shape[1]
         img_shape = (topgrad.shape[0], in_per_group * op.num_groups) + spatial
-        _check_geometry(op, img_shape, kern.shape, topgrad.shape, ("input_shape", "filters.shape"))
         _, pullback = jax.vjp(lambda img: conv(img, kern), jnp.zeros(img_shape, dtype=out_dtype))
         return pullback(topgrad)[0]
 
@@ -155,10 +144,11 @@ def jax_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     static_shape = _static_shape_fn(node)
 
     def conv_grad_weights(img, topgrad, shape):
-        spatial = static_shape(shape)
+        given = tuple(static_shape(shape))
+        op.check_inputs(node, img.shape, topgrad.shape, given)
+        spatial = given[-op.convdim:]
         out_spatial = tuple(topgrad.shape[2:]) if op.unshared else ()
         kern_shape = (topgrad.shape[1], *out_spatial, img.shape[1] // op.num_groups) + spatial
-        _check_geometry(op, img.shape, kern_shape, topgrad.shape, ("input.shape", "filter_shape"))
         _, pullback = jax.vjp(lambda kern: conv(img, kern), jnp.zeros(kern_shape, dtype=out_dtype))
         return pullback(topgrad)[0]
 

@@ -12,7 +12,7 @@ import numpy as np
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
-from pytensor_nnet.blocksparse import BlockZeros, SparseBlockGemv, SparseBlockOuter
+from pytensor_nnet.blocksparse import BlockZeros, CheckBlockIndices, SparseBlockGemv, SparseBlockOuter
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import blocksparse as kernels
 
@@ -47,6 +47,26 @@ def numba_funcify_SparseBlockOuter(op, node, **kwargs):
         return kernel(o, x, y, x_idx, y_idx, alpha.item())
 
     return sparse_block_outer, _cache_key(op)
+
+
+@register_funcify_and_cache_key(CheckBlockIndices)
+def numba_funcify_CheckBlockIndices(op, node, **kwargs):
+    # The exceptions are raised here, with the Op's names as constants (the Numba bug noted
+    # in ``kernels.check_gemv_args``); they format the same messages as ``perform``'s.
+    name, dim, blocks_from, rows_from = op.name, op.dim, op.blocks_from, op.rows_from
+    index_from = f"{dim} = {blocks_from}"
+
+    @numba_basic.numba_njit
+    def check_block_indices(idx, n_blocks, rows):
+        n, n_rows = n_blocks.item(), rows.item()
+        if n_rows != n:
+            raise kernels.BlockCountError(rows_from, n_rows, dim, n, blocks_from)
+        b, i = kernels.first_bad_index(idx, n)
+        if b >= 0:
+            raise kernels.BlockIndexError(name, b, i, idx[b, i], n, index_from)
+        return idx
+
+    return check_block_indices, _cache_key(op)
 
 
 @register_funcify_and_cache_key(BlockZeros)

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import sys
 
+import numba
 import numpy as np
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
+from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import corr, direct, unshared
 from pytensor_nnet.kernels import im2col as im2col_kernels
 
-CACHE_VERSION = 2
-#: The cache key follows the code (see ``fingerprint``): this module and every kernel it calls.
-KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], corr, direct, im2col_kernels, unshared)
+CACHE_VERSION = 3
+#: The cache key follows the code (see ``fingerprint``): this module, the Ops (whose index maps
+#: the checks bake in), the shared shape checks and every kernel it calls.
+KERNEL_FINGERPRINT = source_fingerprint(
+    sys.modules[__name__], ops, shapes, corr, direct, im2col_kernels, unshared
+)
 
 
 def _to_3d(convdim):
@@ -56,15 +61,6 @@ def _plain(t):
     compilation per dtype, the one ``perform`` uses and Numba caches on disk.
     """
     return (np.int64(t[0]), np.int64(t[1]), np.int64(t[2]))
-
-
-def _size_3d(convdim):
-    """Compiled conversion of a spatial-shape vector to a (D, H, W) tuple."""
-    if convdim == 3:
-        return numba_basic.numba_njit(lambda s: (s[0], s[1], s[2]))
-    if convdim == 2:
-        return numba_basic.numba_njit(lambda s: (1, s[0], s[1]))
-    return numba_basic.numba_njit(lambda s: (1, 1, s[0]))
 
 
 def _unshared_to_3d(convdim):
@@ -102,21 +98,106 @@ def _maybe_flip(flip, unshared_filters=False):
     return numba_basic.numba_njit(lambda w: np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1]))
 
 
-def _check_hint(hint, name):
-    """Compiled run-time check of an array shape against a legacy shape hint (None entries skipped)."""
+def _index_map(indices):
+    """An index map of ``shapes.pick_sizes`` as an int64 array (a run-time value for Numba)."""
+    return np.asarray(tuple(indices), dtype=np.int64)
+
+
+@numba_basic.numba_njit
+def _sizes(shape):
+    """An array shape (a tuple) as an int64 array, the form the shared checks take."""
+    out = np.empty(len(shape), dtype=np.int64)
+    for i in range(len(shape)):
+        out[i] = shape[i]
+    return out
+
+
+# The compiled checks find problems with the ``*_problem`` functions of ``shapes`` (ints only,
+# compiled inline) and, only then, call the Python function that words the message (the one
+# ``perform`` and the graph build use) in object mode, which raises it.
+
+
+def _check_hint(hint, hint_name, what):
+    """Compiled run-time check of an array shape against a legacy shape hint (None entries
+    skipped): the message of ``shapes.shape_hint_error``."""
     if hint is None or all(h is None for h in hint):
         return numba_basic.numba_njit(lambda shape: None)
-    positions = tuple(i for i, h in enumerate(hint) if h is not None)
-    expected = tuple(hint[i] for i in positions)
-    message = f"{name}={hint} does not match the actual shape"
+    hint_sizes = _index_map(shapes.UNKNOWN if h is None else h for h in hint)
+
+    def raise_error(actual):
+        raise ValueError(shapes.shape_hint_error(hint_sizes, actual, hint_name, what))
 
     @numba_basic.numba_njit
     def check(shape):
-        for k in range(len(positions)):
-            if shape[positions[k]] != expected[k]:
-                raise ValueError(message)
+        actual = _sizes(shape)
+        if shapes.shape_hint_mismatch(hint_sizes, actual):
+            with numba.objmode():
+                raise_error(actual)
 
     return check
+
+
+def _check_shapes(op):
+    """Compiled ``check(image, filters, top, has_top)`` of N-d int64 size arrays (``UNKNOWN``
+    where not given): raises the message of ``shapes.conv_shape_error``, as ``perform`` does."""
+    image_map, filters_map, region_map = (_index_map(m) for m in op.check_maps())
+    no_top = _index_map((shapes.NOT_GIVEN,) * 5)
+    geometry = op.check_args()
+    stride, pad_before, pad_after, dilation = geometry[:4]
+    convdim, groups, unshared_flag = op.convdim, op.num_groups, int(op.unshared)
+
+    def raise_error(image, filters, region, top):
+        raise ValueError(shapes.conv_shape_error(convdim, groups, unshared_flag, image, filters, region, top, *geometry))
+
+    @numba_basic.numba_njit
+    def check(image, filters, top, has_top):
+        pick = shapes.pick_sizes
+        image_3d, filters_3d, region_3d = pick(image, image_map), pick(filters, filters_map), pick(filters, region_map)
+        top_3d = pick(top, image_map) if has_top else pick(top, no_top)
+        problem, _ = shapes.conv_shape_problem(
+            np.int64(convdim), np.int64(groups), np.int64(unshared_flag), image_3d, filters_3d, region_3d, top_3d,
+            _plain(stride), _plain(pad_before), _plain(pad_after), _plain(dilation),
+        )
+        if problem != shapes.SHAPES_OK:
+            with numba.objmode():
+                raise_error(image_3d, filters_3d, region_3d, top_3d)
+
+    return check
+
+
+def _given_shape(op, node):
+    """Compiled run-time check of a gradient Op's ``shape`` input (the message of
+    ``shapes.shape_vector_error``, before any entry is read) returning the N-d shape it gives
+    (``UNKNOWN`` elsewhere) and the spatial sizes as a plain (D, H, W) tuple."""
+    full = op.shape_is_full(node)
+    length = op.full_shape_length() if full else op.convdim
+    n_lead = 2 if full else 0
+    name = op.vector_name()
+    given_map = _index_map(op.vector_map(full))
+    spatial_map = _index_map((shapes.FILL_ONE,) * (3 - op.convdim) + tuple(range(length - op.convdim, length)))
+
+    def raise_error(values):
+        raise ValueError(shapes.shape_vector_error(name, values, length, n_lead))
+
+    @numba_basic.numba_njit
+    def given_shape(vector):
+        values = _vector_sizes(vector)
+        if shapes.shape_vector_problem(values, length, n_lead) != 0:
+            with numba.objmode():
+                raise_error(values)
+        spatial = shapes.pick_sizes(values, spatial_map)
+        return shapes.pick_sizes(values, given_map), (spatial[0], spatial[1], spatial[2])
+
+    return given_shape
+
+
+@numba_basic.numba_njit
+def _vector_sizes(vector):
+    """A shape vector (any int dtype) as an int64 array."""
+    out = np.empty(vector.shape[0], dtype=np.int64)
+    for i in range(vector.shape[0]):
+        out[i] = vector[i]
+    return out
 
 
 def _setup(op):
@@ -128,8 +209,8 @@ def _setup(op):
         _to_3d(op.convdim),
         _from_3d(op.convdim),
         _maybe_flip(op.filter_flip, op.unshared),
-        _check_hint(op.imshp, "imshp"),
-        _check_hint(op.kshp, "kshp"),
+        _check_hint(op.imshp, op.arg_names.image_hint, ops._var_name(op.arg_names.image)),
+        _check_hint(op.kshp, op.arg_names.filters_hint, ops._var_name(op.arg_names.filters)),
     )
 
 
@@ -140,9 +221,12 @@ def _filters_3d(op, to_3d, from_3d):
     return to_3d, from_3d, corr, "corr_"
 
 
-def _cache_key(op, buffer_bytes):
+def _cache_key(op, buffer_bytes, node=None):
+    """Key of the compiled function: the Op's properties and what else it bakes in (the names
+    in its messages; for a gradient Op, whether its ``shape`` input is the whole shape)."""
     return default_hash_key_from_props(
-        op, buffer_bytes=buffer_bytes, kernels=KERNEL_FINGERPRINT, cache_version=CACHE_VERSION
+        op, buffer_bytes=buffer_bytes, kernels=KERNEL_FINGERPRINT, cache_version=CACHE_VERSION,
+        arg_names=tuple(op.arg_names), full_shape=None if node is None else op.shape_is_full(node),
     )
 
 
@@ -152,11 +236,14 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
     stride, pad_before, pad_after, dilation = geo
     kern_to_3d, _, family, prefix = _filters_3d(op, to_3d, from_3d)
     kernel = getattr(family, prefix + "forward")
+    check_shapes = _check_shapes(op)
 
     @numba_basic.numba_njit
     def abstract_conv(img, kern):
         check_img(img.shape)
         check_kern(kern.shape)
+        image = _sizes(img.shape)
+        check_shapes(image, _sizes(kern.shape), image, False)
         top = kernel(
             to_3d(img), flip(kern_to_3d(kern)), _plain(stride), _plain(pad_before), _plain(pad_after),
             _plain(dilation), np.int64(groups), np.int64(buffer_bytes),
@@ -170,41 +257,47 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
 def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
-    size_3d = _size_3d(op.convdim)
     kern_to_3d, _, family, prefix = _filters_3d(op, to_3d, from_3d)
     kernel = getattr(family, prefix + "grad_inputs")
+    check_shapes = _check_shapes(op)
+    given_shape = _given_shape(op, node)
 
     @numba_basic.numba_njit
     def abstract_conv_grad_inputs(kern, topgrad, shape):
+        image, in_size = given_shape(shape)
         check_kern(kern.shape)
+        check_shapes(image, _sizes(kern.shape), _sizes(topgrad.shape), True)
         img = kernel(
-            flip(kern_to_3d(kern)), to_3d(topgrad), _plain(size_3d(shape)), _plain(stride), _plain(pad_before),
+            flip(kern_to_3d(kern)), to_3d(topgrad), in_size, _plain(stride), _plain(pad_before),
             _plain(pad_after), _plain(dilation), np.int64(groups), np.int64(buffer_bytes),
         )
         img = from_3d(img)
         check_img(img.shape)
         return img
 
-    return abstract_conv_grad_inputs, _cache_key(op, buffer_bytes)
+    return abstract_conv_grad_inputs, _cache_key(op, buffer_bytes, node)
 
 
 @register_funcify_and_cache_key(ops.AbstractConv_gradWeights)
 def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
-    size_3d = _size_3d(op.convdim)
     _, kern_from_3d, family, prefix = _filters_3d(op, to_3d, from_3d)
     kernel = getattr(family, prefix + "grad_weights")
+    check_shapes = _check_shapes(op)
+    given_shape = _given_shape(op, node)
 
     @numba_basic.numba_njit
     def abstract_conv_grad_weights(img, topgrad, shape):
+        filters, ksize = given_shape(shape)
         check_img(img.shape)
+        check_shapes(_sizes(img.shape), filters, _sizes(topgrad.shape), True)
         kern = kernel(
-            to_3d(img), to_3d(topgrad), _plain(size_3d(shape)), _plain(stride), _plain(pad_before),
+            to_3d(img), to_3d(topgrad), ksize, _plain(stride), _plain(pad_before),
             _plain(pad_after), _plain(dilation), np.int64(groups), np.int64(buffer_bytes),
         )
         kern = kern_from_3d(flip(kern))
         check_kern(kern.shape)
         return kern
 
-    return abstract_conv_grad_weights, _cache_key(op, buffer_bytes)
+    return abstract_conv_grad_weights, _cache_key(op, buffer_bytes, node)

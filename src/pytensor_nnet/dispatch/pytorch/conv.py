@@ -88,20 +88,36 @@ def _static_spatial(op, node, spatial_of_output):
     """The gradient Op's spatial ``shape`` input, if the graph fixes it (constant or static type)."""
     shape = constant_ints(node, 2)
     if shape is not None:
-        return shape
+        return shape[-op.convdim:]  # the spatial shape, or the operand's whole shape
     static = spatial_of_output(node.outputs[0].type.shape)
     if None not in static:
         return tuple(int(s) for s in static)
     return None
 
 
-def _spatial(static, runtime_shape, deduced):
+def _runtime_check(op, node):
+    """``check(operand_shape, top_shape, shape)``: the gradient Op's run-time shape checks (the
+    forward Op's messages), or a no-op when static shapes let ``make_node`` check everything.
+
+    The check reads shapes as Python ints, so ``torch.compile`` runs it outside the graph."""
+    static = all(None not in var.type.shape for var in node.inputs[:2])
+    if static and constant_ints(node, 2) is not None:
+        return lambda *shapes_: None
+
+    @torch.compiler.disable
+    def check(operand_shape, top_shape, shape):
+        op.check_inputs(node, tuple(operand_shape), tuple(top_shape), as_ints(shape))
+
+    return check
+
+
+def _spatial(static, runtime_shape, deduced, nd):
     """The spatial shape as ints: from the graph, the operands' shapes, or the run-time input."""
     if static is not None:
         return static
     if None not in deduced:
         return tuple(int(s) for s in deduced)
-    return as_ints(runtime_shape)
+    return as_ints(runtime_shape)[-nd:]
 
 
 @pytorch_funcify.register(ops.AbstractConv)
@@ -129,12 +145,15 @@ def pytorch_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     static = _static_spatial(op, node, lambda shape: shape[2:])
     unshared = _Unshared(op) if op.unshared else None
 
+    check = _runtime_check(op, node)
+
     def abstract_conv_grad_inputs(kern, topgrad, shape):
+        check(kern.shape, topgrad.shape, shape)
         deduced = () if static is not None else shapes.get_conv_gradinputs_shape(
             tuple(kern.shape), tuple(topgrad.shape), op.border_mode, op.subsample, op.filter_dilation,
             op.num_groups,
         )[2:]
-        spatial = _spatial(static, shape, deduced)
+        spatial = _spatial(static, shape, deduced, nd)
         kern = _flip(op, kern)
         if unshared is not None:
             return unshared.grad_inputs(kern, topgrad, spatial)
@@ -158,12 +177,15 @@ def pytorch_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     static = _static_spatial(op, node, lambda shape: shape[-nd:])
     unshared = _Unshared(op) if op.unshared else None
 
+    check = _runtime_check(op, node)
+
     def abstract_conv_grad_weights(img, topgrad, shape):
+        check(img.shape, topgrad.shape, shape)
         deduced = () if static is not None else shapes.get_conv_gradweights_shape(
             tuple(img.shape), tuple(topgrad.shape), op.border_mode, op.subsample, op.filter_dilation,
             op.num_groups,
         )[2:]
-        kernel = _spatial(static, shape, deduced)
+        kernel = _spatial(static, shape, deduced, nd)
         if unshared is not None:
             return _flip(op, unshared.grad_weights(img, topgrad, kernel))
         pads = _pads(op, kernel)
