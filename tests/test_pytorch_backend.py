@@ -201,6 +201,32 @@ def test_conv_compiled():
     _assert_all_close(_run(COMPILED, inputs, outputs, values), want)
 
 
+def test_pytorch_mode_passes_inductor_options(monkeypatch):
+    """``pytorch_mode()`` compiles with Inductor options for its functions only (NCHW kept by
+    default) and computes what PyTensor's PYTORCH mode computes."""
+    from pytensor_nnet.modes import pytorch_mode
+
+    seen = []
+    real_compile = torch.compile
+
+    def recording_compile(fn, *args, **kwargs):
+        seen.append(kwargs.get("options"))
+        return real_compile(fn, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    xs, ws, params, static = CONV_CASES[2]
+    inputs, outputs = _conv_graph(xs, ws, params, static)
+    values = list(_conv_problem(xs, ws, params))
+    got = pytensor.function(inputs, outputs, mode=pytorch_mode(cudagraphs=False))(*values)
+    assert {"layout_optimization": False, "triton.cudagraphs": False} in seen
+    x, w, gy = values
+    _assert_all_close(got, [conv_ref(x, w, **params), *conv_grads_ref(x, w, gy, **params)])
+    # the global Inductor settings are untouched
+    import torch._inductor.config as inductor_config
+
+    assert inductor_config.layout_optimization is True
+
+
 def _graph_breaks(inputs, outputs, values):
     """Graph breaks ``torch.compile`` would make in the PyTorch function of this graph
     (``torch._dynamo.explain`` traces without compiling)."""
