@@ -25,20 +25,13 @@ from pytensor_nnet.blocksparse import (
     sparse_block_outer,
     sparse_block_outer_inplace,
 )
+from tests import backends
+from tests.backends import EVERY_BACKEND, PY_FAST_RUN, backend_params
 from tests.kernels.test_blocksparse import gemv_inputs, gemv_ref, outer_inputs, outer_ref
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "blocksparse_golden.npz")
-C_MODE = Mode(linker="cvm")
 # The rewrites of the Numba mode with the Python linker: graph checks without compile time.
 REWRITES_ONLY = Mode(linker="py", optimizer=RewriteDatabaseQuery(include=["fast_run", "numba"]))
-BACKENDS = ["NUMBA", "FAST_COMPILE", "C", "JAX"]
-
-
-def get_backend(name):
-    if name == "JAX":
-        pytest.importorskip("jax")
-        return get_mode("JAX")
-    return C_MODE if name == "C" else get_mode(name)
 
 
 def compile_strict(inputs, outputs, mode, **kwargs):
@@ -96,11 +89,10 @@ def outer_grads_ref(x, y, xi, yi, alpha, g):
 # --------------------------------------------------------------------------- every backend
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_values_and_gradients_in_every_backend(backend):
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
+def test_values_and_gradients_in_every_backend(mode):
     """One compiled function per backend: GEMV, outer product and sparse_block_dot, each with
     its gradients, against the loops of the seed; no object-mode fallback warning."""
-    mode = get_backend(backend)
     rng = np.random.default_rng(0)
     o, W, h, ii, oi = gemv_vars()
     O, x, y, xi, yi = outer_vars()
@@ -347,7 +339,7 @@ def test_infer_shape_does_not_run_the_op():
         inputs,
         [gemv.shape, outer.shape],
         on_unused_input="ignore",
-        mode=Mode(linker="py", optimizer="fast_run"),
+        mode=PY_FAST_RUN,
     )
     assert not any(isinstance(n.op, SparseBlockGemv | SparseBlockOuter) for n in f.maker.fgraph.apply_nodes)
     dummies = [np.zeros((0,) * v.ndim, v.dtype) for v in inputs]  # never read
@@ -456,7 +448,7 @@ def test_inplace_flag_is_honoured(linker):
     O, x, y, xi, yi = outer_vars()
     inputs = [In(o, mutable=True), W, h, ii, oi, In(O, mutable=True), x, y, xi, yi]
     outputs = [sparse_block_gemv(o, W, h, ii, oi), sparse_block_outer(O, x, y, xi, yi, 2.0)]
-    mode = get_mode("NUMBA") if linker == "numba" else Mode(linker="py", optimizer="fast_run")
+    mode = get_mode("NUMBA") if linker == "numba" else PY_FAST_RUN
     gemv_vals = gemv_inputs(rng, 2, 3, 3, 2, 2, 2, 2)
     outer_vals = outer_inputs(rng, 3, 2, 3, 2, 2, 2, 2)
     for rewrite in (True, False):
@@ -585,15 +577,15 @@ def test_outer_and_dot_bad_input_at_graph_build_time():
         sparse_block_dot(pt.tensor4(shape=(2, 4, 2, 2)), h, xi, pt.matrix(shape=(3, 2)), yi)
 
 
-@pytest.mark.parametrize("backend", ["NUMBA", "FAST_COMPILE", "C"])
-def test_bad_input_at_run_time_raises_before_the_kernel(backend):
+@pytest.mark.parametrize("mode", backend_params("NUMBA", "FAST_COMPILE", "C"))
+def test_bad_input_at_run_time_raises_before_the_kernel(mode):
     rng = np.random.default_rng(8)
     o, W, h, ii, oi = gemv_vars()
     O, x, y, xi, yi = outer_vars()
     f = compile_strict(
         [o, W, h, ii, oi, O, x, y, xi, yi],
         [sparse_block_gemv(o, W, h, ii, oi), sparse_block_outer(O, x, y, xi, yi)],
-        get_backend(backend),
+        mode,
     )
     good = {"o": gemv_inputs(rng, 2, 3, 4, 2, 3, 2, 2), "O": outer_inputs(rng, 2, 2, 3, 2, 2, 2, 2)}
     for op, position, bad, message in [
@@ -629,7 +621,7 @@ def test_sparse_block_dot_checks_output_indices_before_the_bias_gather(backend):
     """``b[outputIdx]`` runs before the GEMV checks: it must not read past ``b`` (an
     ``IndexError``, or an out-of-bounds read in Numba), in the forward pass nor in the gradient
     wrt ``b`` of a linear cost (which never runs the GEMV once rewritten)."""
-    mode = get_backend("NUMBA") if backend == "NUMBA" else Mode(linker="py")
+    mode = "NUMBA" if backend == "NUMBA" else Mode(linker="py")
     W, h, b = pt.tensor4("W"), pt.tensor3("h"), pt.matrix("b")
     ii, oi = pt.lmatrix("inputIdx"), pt.lmatrix("outputIdx")
     out = sparse_block_dot(W, h, ii, b, oi)
@@ -675,7 +667,7 @@ def test_float_indices_name_the_argument():
 
 
 def test_jax_poisons_out_of_range_indices_with_nan():
-    mode = get_backend("JAX")
+    mode = backends.get_mode("JAX")
     rng = np.random.default_rng(9)
     o, W, h, ii, oi = gemv_vars()
     O, x, y, xi, yi = outer_vars()

@@ -9,7 +9,6 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
 from pytensor_nnet.im2col import (
@@ -25,12 +24,10 @@ from pytensor_nnet.im2col import (
     max_pool_backward_im2col,
     max_pool_forward_im2col,
 )
+from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
 from tests.pool_reference import im2col_ref, pool_grad_ref, pool_ref
 from tests.reference import conv_grads_ref, conv_ref
 
-#: Pure-Python linker: the checks that need no particular backend compile nothing (FAST_COMPILE
-#: builds C thunks for the elementwise parts; it is tested in test_*_in_every_backend).
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "pool_golden.npz")
 # (x shape, kernel, stride, pad (before, after) pairs, dilation): 1d, 2d, 3d; overlapping,
 # non-square, non-tiling, asymmetric padding, dilation
@@ -355,18 +352,7 @@ def test_where_the_seed_is_wrong_and_ours_is_right():
 
 
 # ----------------------------------------------------------------------------- Ops
-def _backends():
-    modes = [("NUMBA", "NUMBA"), ("FAST_COMPILE", "FAST_COMPILE"), ("C", Mode(linker="cvm"))]
-    try:
-        import jax  # noqa: F401
-
-        modes.append(("JAX", "JAX"))
-    except ImportError:
-        pass
-    return modes
-
-
-@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b[0])
+@pytest.mark.parametrize("backend", backend_params(*EVERY_BACKEND, pairs=True))
 def test_ops_in_every_backend(backend):
     """Im2Col, Col2Im and their gradients (each other), 2d with every geometry feature."""
     name, mode = backend

@@ -11,16 +11,14 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
 import pytensor_nnet
 from pytensor_nnet import nnet
+from tests.backends import PY_MODE, backend_params
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "nnet_golden.npz")
-#: Pure-Python linker, no C compilation.
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
-MODES = [pytest.param("NUMBA", id="numba"), pytest.param(PY_MODE, id="python")]
+MODES = backend_params("NUMBA", "PY")
 
 
 def cotangent(shape):

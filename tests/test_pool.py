@@ -12,7 +12,6 @@ import pytensor.tensor as pt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
 from pytensor_nnet.compat import pushforward
@@ -26,14 +25,11 @@ from pytensor_nnet.pool import (
     pool_3d,
 )
 from pytensor_nnet.im2col import max_pool_forward_im2col
+from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
 from tests.pool_reference import max_pool_grad_grad_ref, pool_grad_ref, pool_ref
 
 MODES = ["max", "sum", "average_inc_pad", "average_exc_pad"]
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "pool_golden.npz")
-#: Pure-Python linker: the checks that need no particular backend compile nothing (FAST_COMPILE
-#: builds C thunks for the elementwise parts; it is tested in test_*_in_every_backend).
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
-C_MODE = Mode(linker="cvm")
 
 
 def _golden():
@@ -45,17 +41,6 @@ def _cotangent(shape):
     """Same deterministic gradient as tests/data/make_pool_fixtures.py."""
     n = int(np.prod(shape))
     return (np.cos(np.arange(n) * 1.7) + np.arange(n) * 1e-3).reshape(shape)
-
-
-def _backends():
-    modes = [("NUMBA", "NUMBA"), ("FAST_COMPILE", "FAST_COMPILE"), ("C", C_MODE)]
-    try:
-        import jax  # noqa: F401
-
-        modes.append(("JAX", "JAX"))
-    except ImportError:
-        pass
-    return modes
 
 
 def _opt(t):
@@ -150,7 +135,7 @@ def test_legacy_tie_rule_behind_max_grad_ties_all():
     np.testing.assert_array_equal(ggzv[0, 0], [[6, 5], [11, 9]])
 
 
-@pytest.mark.parametrize("backend", [b for b in _backends() if b[0] in ("NUMBA", "JAX")], ids=lambda b: b[0])
+@pytest.mark.parametrize("backend", backend_params("NUMBA", "JAX", pairs=True))
 def test_nan_in_a_window_gives_nan(backend):
     """NaN propagates wherever it is in the window (the legacy code only kept a leading NaN)."""
     x = pt.tensor4("x")
@@ -246,7 +231,7 @@ def _backend_graph(nd, cases):
     return [x, gg], outs, [xv, ggv], refs
 
 
-@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b[0])
+@pytest.mark.parametrize("backend", backend_params(*EVERY_BACKEND, pairs=True))
 def test_every_backend_without_fallback(backend):
     """Numba (no object mode: warnings are errors), Python, C and JAX, 2d and 3d; every mode x
     ignore_border except in Numba (see NUMBA_CASES)."""

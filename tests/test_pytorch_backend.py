@@ -32,6 +32,7 @@ from pytensor_nnet.pool import pool_2d, pool_3d  # noqa: E402
 from pytensor_nnet.shapes import get_conv_output_shape  # noqa: E402
 from tests.pool_reference import im2col_ref, max_pool_grad_grad_ref, pool_grad_ref, pool_ref  # noqa: E402
 from tests.reference import conv_grads_ref, conv_ref, unshared_conv_ref, unshared_grads_ref  # noqa: E402
+from tests.backends import PY_MODE  # noqa: E402
 
 
 class EagerPytorchLinker(PytorchLinker):
@@ -47,7 +48,6 @@ class EagerPytorchLinker(PytorchLinker):
 
 EAGER = Mode(linker=EagerPytorchLinker(), optimizer=get_mode("PYTORCH").optimizer)
 COMPILED = "PYTORCH"
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
 RTOL = 1e-10
 
 
