@@ -27,7 +27,8 @@ from pytensor_nnet.blocksparse import (
 )
 from tests import backends
 from tests.backends import EVERY_BACKEND, PY_FAST_RUN, backend_params
-from tests.kernels.test_blocksparse import gemv_inputs, gemv_ref, outer_inputs, outer_ref
+from tests.kernels.test_blocksparse import gemv_inputs, outer_inputs
+from tests.reference.blocksparse import gemv_grads_ref, gemv_ref, outer_grads_ref, outer_ref
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "blocksparse_golden.npz")
 # The rewrites of the Numba mode with the Python linker: graph checks without compile time.
@@ -59,31 +60,6 @@ def outer_vars(dtype="float64"):
         pt.lmatrix("xIdx"),
         pt.lmatrix("yIdx"),
     )
-
-
-def gemv_grads_ref(W, h, ii, oi, g):
-    """Gradients of ``sum(gemv(o, W, h) * g)`` wrt ``W`` and ``h``, from the definition."""
-    g_W = np.zeros_like(W)
-    g_h = np.zeros_like(h)
-    for b in range(h.shape[0]):
-        for i in range(h.shape[1]):
-            for j in range(g.shape[1]):
-                g_W[ii[b, i], oi[b, j]] += np.outer(h[b, i], g[b, j])
-                g_h[b, i] += W[ii[b, i], oi[b, j]] @ g[b, j]
-    return g_W, g_h
-
-
-def outer_grads_ref(x, y, xi, yi, alpha, g):
-    """Gradients of ``sum(outer(o, x, y, alpha) * g)`` wrt ``x``, ``y`` and ``alpha``."""
-    g_x, g_y, g_alpha = np.zeros_like(x), np.zeros_like(y), 0.0
-    for b in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            for j in range(y.shape[1]):
-                block = g[xi[b, i], yi[b, j]]
-                g_x[b, i] += alpha * block @ y[b, j]
-                g_y[b, j] += alpha * x[b, i] @ block
-                g_alpha += x[b, i] @ block @ y[b, j]
-    return g_x, g_y, g_alpha
 
 
 # --------------------------------------------------------------------------- every backend

@@ -26,7 +26,7 @@ from pytensor_nnet.pool import (
 )
 from pytensor_nnet.im2col import max_pool_forward_im2col
 from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
-from tests.pool_reference import max_pool_grad_grad_ref, pool_grad_ref, pool_ref
+from tests.reference.pool import max_pool_grad_grad_ref, pool_grad_ref, pool_ref
 
 MODES = ["max", "sum", "average_inc_pad", "average_exc_pad"]
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "pool_golden.npz")

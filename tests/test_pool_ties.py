@@ -23,7 +23,7 @@ from pytensor_nnet.pool import (
     pool_3d,
 )
 from tests.backends import PY_MODE, backend_params, installed_backends
-from tests.pool_reference import _windows, max_pool_grad_grad_ref, pool_grad_ref, pool_ref
+from tests.reference.pool import max_pool_grad_grad_ref, pool_grad_ref, pool_ref, pool_windows
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -168,7 +168,7 @@ def test_finite_differences_where_the_maxima_are_unique():
         flat = x.reshape(-1)
         for i in rng.choice(x.size, size=x.size // 4, replace=False):
             flat[i] = next(values)
-        for _, axes, _ in _windows(shape, ws, stride, pad, ib):  # a positive in every window
+        for _, axes, _ in pool_windows(shape, ws, stride, pad, ib):  # a positive in every window
             idx = (Ellipsis,) + tuple(slice(lo, hi) for _, lo, hi in axes)
             lead = x[idx].reshape(x.shape[:-nd] + (-1,))
             for j in np.ndindex(*x.shape[:-nd]):

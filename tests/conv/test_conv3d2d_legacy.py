@@ -17,7 +17,7 @@ from pytensor_nnet import abstract_conv, conv3d2d
 from pytensor_nnet import conv as legacy_conv
 from pytensor_nnet.conv import ops
 from tests.backends import EVERY_BACKEND, backend_params
-from tests.reference import conv_grads_ref, conv_ref, unshared_conv_ref, unshared_grads_ref
+from tests.reference.conv import conv_grads_ref, conv_ref, unshared_conv_ref, unshared_grads_ref
 
 TO_NCDHW = (0, 2, 1, 3, 4)
 

@@ -25,7 +25,7 @@ from pytensor_nnet import (
 )
 from pytensor_nnet.conv import ops
 from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
-from tests.reference import conv_grads_ref, conv_ref
+from tests.reference.conv import conv_grads_ref, conv_ref
 
 PARAMS_2D = dict(border_mode=((1, 2), 1), subsample=(2, 1), filter_dilation=(1, 2), num_groups=2)
 PARAMS_3D = dict(border_mode="half", subsample=(1, 2, 1), filter_dilation=(2, 1, 1), num_groups=1)

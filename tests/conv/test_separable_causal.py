@@ -10,7 +10,7 @@ from pytensor.gradient import verify_grad
 
 from pytensor_nnet.abstract_conv import causal_conv1d, separable_conv2d, separable_conv3d
 from tests.backends import EVERY_BACKEND, backend_params
-from tests.reference import causal_conv1d_ref, conv_grads_ref, conv_ref, unshared_conv_ref
+from tests.reference.conv import causal_conv1d_ref, conv_grads_ref, conv_ref, unshared_conv_ref
 
 
 def separable_ref(x, depthwise, pointwise, num_channels, **params):

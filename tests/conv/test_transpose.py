@@ -12,7 +12,7 @@ from pytensor_nnet import conv2d
 from pytensor_nnet.abstract_conv import conv2d_transpose, conv3d_transpose
 from pytensor_nnet.conv import ops
 from tests.backends import EVERY_BACKEND, backend_params
-from tests.reference import conv_grads_ref, conv_ref, pads_for, transpose_conv_ref, unshared_conv_ref
+from tests.reference.conv import conv_grads_ref, conv_ref, pads_for, transpose_conv_ref, unshared_conv_ref
 
 
 def _output_size(in_size, kernel, stride, dilation, pads, extra=0):

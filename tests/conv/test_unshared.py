@@ -18,7 +18,7 @@ from pytensor_nnet.kernels.conv import kernel_geometry
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
 from pytensor_nnet.shapes import get_conv_output_shape, normalize_border_mode
 from tests.backends import EVERY_BACKEND, backend_params
-from tests.reference import unshared_conv_ref, unshared_grads_ref
+from tests.reference.conv import unshared_conv_ref, unshared_grads_ref
 
 PARAMS = dict(border_mode=((1, 0), 1), subsample=(2, 1), filter_dilation=(1, 2), num_groups=2)
 

@@ -15,7 +15,7 @@ from pytensor_nnet.abstract_conv import (
     frac_bilinear_upsampling,
 )
 from tests.backends import EVERY_BACKEND, backend_params
-from tests.reference import bilinear_upsampling_ref
+from tests.reference.conv import bilinear_upsampling_ref
 
 
 def test_kernels():

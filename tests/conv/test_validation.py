@@ -26,7 +26,7 @@ from pytensor_nnet import shapes
 from pytensor_nnet.abstract_conv import conv2d_transpose
 from pytensor_nnet.conv import ops
 from tests.backends import PY_FAST_RUN, backend_params
-from tests.reference import conv_grads_ref
+from tests.reference.conv import conv_grads_ref
 
 # PY_FAST_RUN: the rewrites of a real compilation drop the forward Op from the gradient graphs
 # of linear costs.

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from pytensor_nnet.kernels.conv import conv_forward, conv_grad_inputs, conv_grad_weights
 from pytensor_nnet.kernels.im2col import as_3d_array, col2im_add, im2col_into
-from tests.reference import conv_grads_ref, conv_ref
+from tests.reference.conv import conv_grads_ref, conv_ref
 
 
 @st.composite

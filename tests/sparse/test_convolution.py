@@ -5,7 +5,6 @@ and golden fixtures from the legacy oracle (``tests/data/sparse_conv_*.npz``, wr
 ``tests/data/sparse_conv_make_fixtures.py``).
 """
 
-import itertools
 import json
 import os
 
@@ -28,6 +27,14 @@ from pytensor_nnet.sparse.convolution import (
     SparseMaxPool,
 )
 from tests.backends import C_MODE, EVERY_BACKEND, backend_params
+from tests.reference.sparse_conv import (
+    block_max_reference,
+    correlate_reference,
+    local_reference,
+    padded_image,
+    patches_reference,
+    split_shape,
+)
 
 DATA = os.path.join(os.path.dirname(__file__), os.pardir, "data")
 
@@ -39,83 +46,6 @@ def load_cases(name):
         (case, {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(f"{i}/")})
         for i, case in enumerate(cases)
     ]
-
-
-# ---------------------------------------------------------------------------------------
-# References (slow, from the definitions)
-# ---------------------------------------------------------------------------------------
-
-
-def split_shape(imgshp, kshp):
-    """(channels, spatial shape) of a legacy image shape."""
-    if len(imgshp) == len(kshp):
-        return 1, tuple(imgshp)
-    return imgshp[0], tuple(imgshp[1:])
-
-
-def padded_image(image, imgshp, kshp, mode):
-    channels, in_sp = split_shape(imgshp, kshp)
-    img = np.asarray(image).reshape((channels, *in_sp))
-    pad = [(k - 1, k - 1) if mode == "full" else (0, 0) for k in kshp]
-    return np.pad(img, [(0, 0), *pad])
-
-
-def output_positions(padded, kshp, strides):
-    return list(itertools.product(*(
-        range(0, n - k + 1, s) for n, k, s in zip(padded.shape[1:], kshp, strides)
-    )))
-
-
-def patches_reference(image, imgshp, kshp, strides, mode):
-    """Patch stack (outsize, C * prod(kshp)) by slicing a zero-padded image."""
-    padded = padded_image(image, imgshp, kshp, mode)
-    rows = []
-    for start in output_positions(padded, kshp, strides):
-        window = padded[(slice(None), *(slice(s, s + k) for s, k in zip(start, kshp)))]
-        rows.append(window.ravel())
-    return np.array(rows)
-
-
-def correlate_reference(images, kerns, imgshp, kshp, strides, mode):
-    """(batch, nkern, outsize): sum over channels and taps, no kernel flip, explicit loops."""
-    channels, _ = split_shape(imgshp, kshp)
-    kerns = np.asarray(kerns).reshape((len(kerns), channels, *kshp))
-    out = []
-    for image in images:
-        padded = padded_image(image, imgshp, kshp, mode)
-        starts = output_positions(padded, kshp, strides)
-        maps = np.zeros((len(kerns), len(starts)))
-        for n, o, c in itertools.product(range(len(kerns)), range(len(starts)), range(channels)):
-            for offset in itertools.product(*(range(k) for k in kshp)):
-                pixel = tuple(s + d for s, d in zip(starts[o], offset))
-                maps[n, o] += padded[(c, *pixel)] * kerns[(n, c, *offset)]
-        out.append(maps)
-    return np.array(out)
-
-
-def local_reference(images, weights, imgshp, kshp, strides, mode, nkern):
-    """Sparse local connections: unit (n, o) has its own weights[n, o, :]."""
-    out = []
-    for image in images:
-        patches = patches_reference(image, imgshp, kshp, strides, mode)
-        w = np.asarray(weights).reshape((nkern, *patches.shape))
-        out.append(np.einsum("ot,not->no", patches, w).ravel())
-    return np.array(out)
-
-
-def block_max_reference(images, imgshp, pool):
-    channels, in_sp = split_shape(imgshp, pool)
-    out = []
-    for image in images:
-        img = image.reshape((channels, *in_sp))
-        out_sp = [n // p for n, p in zip(in_sp, pool)]
-        pooled = np.empty((channels, *out_sp))
-        for c in range(channels):
-            for pos in itertools.product(*(range(o) for o in out_sp)):
-                window = tuple(slice(i * p, (i + 1) * p) for i, p in zip(pos, pool))
-                pooled[(c, *pos)] = img[(c, *window)].max()
-        out.append(pooled.ravel())
-    return np.array(out)
 
 
 def legacy_strides(strides):
