@@ -183,7 +183,8 @@ def legacy_peer(kind, shape, dtype, reps):
 
 
 def table(title, shapes, kind, flops, dtype, reps, peers, rounds):
-    print(f"\n{title} ({dtype}); best of {reps} runs x {rounds} alternating rounds; 'x' = peer time / our time (>1: we are faster)")
+    print(f"\n{title} ({dtype}); best of {reps} runs x {rounds} alternating rounds; "
+          "'x' = peer time / our time (>1: we are faster)")
     header = f"{'shape':12s} {'ours fwd ms':>11s} {'f+b ms':>9s} {'GFLOP/s':>8s}"
     for name in peers:
         header += f" | {name + ' fwd':>14s} {'f+b':>9s} {'x fwd':>6s} {'x f+b':>6s}"

@@ -13,7 +13,6 @@ from pytensor.compile.mode import Mode, get_mode
 from pytensor.gradient import DisconnectedInputError, verify_grad
 from pytensor.graph.rewriting.db import RewriteDatabaseQuery
 
-from pytensor_nnet.compat import pushforward
 import pytensor_nnet.blocksparse as blocksparse
 from pytensor_nnet.blocksparse import (
     BlockZeros,
@@ -25,6 +24,7 @@ from pytensor_nnet.blocksparse import (
     sparse_block_outer,
     sparse_block_outer_inplace,
 )
+from pytensor_nnet.compat import pushforward
 from tests import backends
 from tests.backends import EVERY_BACKEND, PY_FAST_RUN, backend_params
 from tests.kernels.test_blocksparse import gemv_inputs, outer_inputs

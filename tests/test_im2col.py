@@ -25,8 +25,8 @@ from pytensor_nnet.im2col import (
     max_pool_forward_im2col,
 )
 from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
-from tests.reference.pool import im2col_ref, pool_grad_ref, pool_ref
 from tests.reference.conv import conv_grads_ref, conv_ref
+from tests.reference.pool import im2col_ref, pool_grad_ref, pool_ref
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "pool_golden.npz")
 # (x shape, kernel, stride, pad (before, after) pairs, dilation): 1d, 2d, 3d; overlapping,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pytensor.gradient import verify_grad
 
 from pytensor_nnet.compat import pushforward
+from pytensor_nnet.im2col import max_pool_forward_im2col
 from pytensor_nnet.pool import (
     AveragePoolGrad,
     DownsampleFactorMaxGradGrad,
@@ -24,7 +25,6 @@ from pytensor_nnet.pool import (
     pool_2d,
     pool_3d,
 )
-from pytensor_nnet.im2col import max_pool_forward_im2col
 from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
 from tests.reference.pool import max_pool_grad_grad_ref, pool_grad_ref, pool_ref
 
@@ -433,8 +433,12 @@ def test_property_kernels_toolkit_and_reference_agree(geometry, seed):
     partial windows), integer-valued data with ties, either tie rule: the Ops' kernels
     (forward, gradient, second-order), the im2col toolkit and the loop reference give the
     same numbers."""
-    from pytensor_nnet.im2col import (avg_pool_backward_im2col, avg_pool_forward_im2col,
-                                      max_pool_backward_im2col, max_pool_forward_im2col)
+    from pytensor_nnet.im2col import (
+        avg_pool_backward_im2col,
+        avg_pool_forward_im2col,
+        max_pool_backward_im2col,
+        max_pool_forward_im2col,
+    )
 
     shape, ws, stride, pad, ib, mode = geometry
     nd = len(ws)

@@ -18,11 +18,12 @@ from pytensor.compile.mode import Mode, get_mode
 
 torch = pytest.importorskip("torch")
 
-import pytensor_nnet.dispatch.pytorch  # noqa: E402,F401  (registers the PyTorch implementations)
 from pytensor.link.pytorch.dispatch import pytorch_typify  # noqa: E402
 from pytensor.link.pytorch.linker import PytorchLinker  # noqa: E402
 
-from pytensor_nnet import conv2d, conv3d, im2col as im2col_module, pool  # noqa: E402
+import pytensor_nnet.dispatch.pytorch  # noqa: E402,F401  (registers the PyTorch implementations)
+from pytensor_nnet import conv2d, conv3d, pool  # noqa: E402
+from pytensor_nnet import im2col as im2col_module  # noqa: E402
 from pytensor_nnet import sparse as S  # noqa: E402
 from pytensor_nnet.blocksparse import sparse_block_dot, sparse_block_outer  # noqa: E402
 from pytensor_nnet.compat import PYTENSOR_VERSION  # noqa: E402
@@ -30,10 +31,10 @@ from pytensor_nnet.conv import ops  # noqa: E402
 from pytensor_nnet.dispatch.pytorch.pool import max_grad_ties  # noqa: E402
 from pytensor_nnet.pool import pool_2d, pool_3d  # noqa: E402
 from pytensor_nnet.shapes import get_conv_output_shape  # noqa: E402
+from tests.backends import PY_MODE  # noqa: E402
 from tests.reference.blocksparse import sparse_block_dot_ref  # noqa: E402
 from tests.reference.conv import conv_grads_ref, conv_ref, unshared_conv_ref, unshared_grads_ref  # noqa: E402
 from tests.reference.pool import im2col_ref, max_pool_grad_grad_ref, pool_grad_ref, pool_ref  # noqa: E402
-from tests.backends import PY_MODE  # noqa: E402
 
 
 class EagerPytorchLinker(PytorchLinker):

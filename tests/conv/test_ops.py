@@ -8,7 +8,6 @@ import pytensor.tensor as pt
 import pytest
 from pytensor.gradient import verify_grad
 
-from pytensor_nnet.compat import pushforward
 from pytensor_nnet import (
     AbstractConv2d,
     AbstractConv2d_gradInputs,
@@ -23,6 +22,7 @@ from pytensor_nnet import (
     conv3d_grad_wrt_weights,
     set_column_buffer_bytes,
 )
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet.conv import ops
 from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
 from tests.reference.conv import conv_grads_ref, conv_ref
@@ -320,7 +320,8 @@ def test_grad_ops_static_checks():
         AbstractConv_gradInputs(2)(pt.tensor(shape=(4, 3, 3, 3)), pt.tensor(shape=(2, 5, 5, 5)), [7, 7])
     with pytest.raises(ValueError, match="shape .* is required"):
         AbstractConv_gradInputs(2, subsample=(2, 2))(pt.tensor4(), pt.tensor4())
-    with pytest.raises(ValueError, match=r"batch sizes differ: output_grad.shape\[0\] = 3 must equal input.shape\[0\] = 2"):
+    message = r"batch sizes differ: output_grad.shape\[0\] = 3 must equal input.shape\[0\] = 2"
+    with pytest.raises(ValueError, match=message):
         AbstractConv_gradWeights(2)(pt.tensor(shape=(2, 3, 7, 7)), pt.tensor(shape=(3, 4, 5, 5)), [3, 3])
     with pytest.raises(TypeError, match="int vector"):
         AbstractConv_gradWeights(2)(pt.tensor4(), pt.tensor4(), pt.vector())

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytensor.gradient import verify_grad
 
-from pytensor_nnet.compat import pushforward
 from pytensor_nnet import conv2d, conv2d_grad_wrt_inputs, conv2d_grad_wrt_weights
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet.conv import ops
 from pytensor_nnet.kernels import unshared as kernels
 from pytensor_nnet.kernels.conv import kernel_geometry

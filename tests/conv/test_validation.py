@@ -21,8 +21,8 @@ from pytensor_nnet import (
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
     conv3d,
+    shapes,
 )
-from pytensor_nnet import shapes
 from pytensor_nnet.abstract_conv import conv2d_transpose
 from pytensor_nnet.conv import ops
 from tests.backends import PY_FAST_RUN, backend_params

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytensor.gradient import verify_grad
 
-from pytensor_nnet.compat import pushforward
 from pytensor_nnet import sparse as S
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet.sparse.convolution import (
     SparseConv,
     SparseConvGradImages,
@@ -284,7 +284,8 @@ def test_convolve_second_order_and_pushforward():
         A, B = pt.tensor(shape=(None,) * a.ndim), pt.tensor(shape=(None,) * b.ndim)
         dA, dB = A.type(), B.type()
         jvp = pushforward(op(A, B, M), [A, B], [dA, dB])
-        f = pytensor.function([A, B, dA, dB], [jvp, op(A + dA, B + dB, M) - op(A, B, M) - op(dA, dB, M)], mode="FAST_COMPILE")
+        f = pytensor.function([A, B, dA, dB], [jvp, op(A + dA, B + dB, M) - op(A, B, M) - op(dA, dB, M)],
+                              mode="FAST_COMPILE")
         got, expected = f(a, b, rng.standard_normal(a.shape), rng.standard_normal(b.shape))
         np.testing.assert_allclose(got, expected, atol=1e-10)
 
@@ -384,7 +385,9 @@ def test_max_pool_matches_legacy(case):
     np.testing.assert_allclose(value, block_max_reference(g["images"], imgshp, poolshp))
 
 
-@pytest.mark.parametrize("imgshp, pool", [((6, 6), (3, 2)), ((2, 5, 7), (2, 3)), ((9,), (4,)), ((2, 4, 4, 6), (2, 2, 3))])
+@pytest.mark.parametrize(
+    "imgshp, pool", [((6, 6), (3, 2)), ((2, 5, 7), (2, 3)), ((9,), (4,)), ((2, 4, 4, 6), (2, 2, 3))]
+)
 def test_max_pool_non_square_and_nd(imgshp, pool):
     rng = np.random.default_rng(7)
     images = rng.permutation(3 * int(np.prod(imgshp))).reshape(3, -1).astype(float)
@@ -399,7 +402,8 @@ def test_max_pool_non_square_and_nd(imgshp, pool):
 def test_max_pool_gradient_and_ties():
     rng = np.random.default_rng(8)
     X = pt.dmatrix()
-    verify_grad(lambda x: S.max_pool(x, (2, 4, 5), (2, 2))[0], [rng.permutation(80).reshape(2, 40) / 7.0], rng=rng, mode="FAST_COMPILE")
+    verify_grad(lambda x: S.max_pool(x, (2, 4, 5), (2, 2))[0], [rng.permutation(80).reshape(2, 40) / 7.0], rng=rng,
+                mode="FAST_COMPILE")
     out, _ = S.max_pool(X, (2, 2), (2, 2))
     for mode in ("NUMBA", "FAST_COMPILE"):
         g = pytensor.function([X], pytensor.grad(out.sum(), X), mode=mode)(np.array([[1.0, 3.0, 3.0, 0.0]]))

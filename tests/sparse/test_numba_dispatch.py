@@ -14,14 +14,13 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import pytest
-import scipy.linalg
-import scipy.sparse as sp
-
 import pytensor
 import pytensor.sparse as ps
 import pytensor.sparse.math as psm
 import pytensor.tensor as pt
+import pytest
+import scipy.linalg
+import scipy.sparse as sp
 from pytensor.link.numba.dispatch.basic import numba_funcify
 from pytensor.sparse.linalg import SparseBlockDiagonal, block_diag
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import scipy.sparse as sp
-
 import pytensor
 import pytensor.sparse as ps
 import pytensor.sparse.math as psm
 import pytensor.tensor as pt
+import pytest
+import scipy.sparse as sp
 from pytensor.compile.mode import get_mode
 
 import pytensor_nnet.sparse as nsp
