@@ -1,5 +1,6 @@
 """SparseBlockGemv, SparseBlockOuter and sparse_block_dot: values in every backend, against the
-seed's loops and the legacy oracle's golden outputs, gradients, rewrites and bad input."""
+loops of their definitions and the legacy implementation's golden outputs, gradients, rewrites
+and bad input."""
 
 import os
 import warnings
@@ -68,7 +69,7 @@ def outer_vars(dtype="float64"):
 @pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 def test_values_and_gradients_in_every_backend(mode):
     """One compiled function per backend: GEMV, outer product and sparse_block_dot, each with
-    its gradients, against the loops of the seed; no object-mode fallback warning."""
+    its gradients, against the loops of their definitions; no object-mode fallback warning."""
     rng = np.random.default_rng(0)
     o, W, h, ii, oi = gemv_vars()
     O, x, y, xi, yi = outer_vars()
@@ -110,7 +111,7 @@ def test_values_and_gradients_in_every_backend(mode):
 
 def test_float32_and_int32_in_numba():
     """float32 stays float32 (forward here; the float32 gradients are checked against the
-    legacy oracle below)."""
+    legacy golden outputs below)."""
     rng = np.random.default_rng(1)
     o, W, h = gemv_vars("float32")[:3]
     ii, oi = pt.imatrix("iIdx"), pt.imatrix("oIdx")
@@ -121,7 +122,7 @@ def test_float32_and_int32_in_numba():
     np.testing.assert_allclose(got, gemv_ref(*values), rtol=1e-5, atol=1e-5)
 
 
-# --------------------------------------------------------------------------- legacy oracle
+# --------------------------------------------------------------------------- legacy golden outputs
 
 
 def golden(case):

@@ -47,7 +47,7 @@ def _opt(t):
     return None if t is None else tuple(t)
 
 
-# ----------------------------------------------------------------------------- legacy oracle
+# ----------------------------------------------------------------------------- legacy golden fixtures
 def test_golden_fixtures_from_legacy_reference():
     """All 144 legacy cases (2d and 3d; every mode x ignore_border x stride x pad x window on an
     integer-valued input full of ties): forward, input gradient and, for max, the legacy

@@ -1,6 +1,7 @@
 """conv3d2d.conv3d, the deprecated conv.conv2d, the debugging reference
 (BaseAbstractConv.conv / unshared2d / flops), legacy import paths, and the golden fixtures of
-every issue-3 function from the legacy reference."""
+the transposed, unshared, causal, separable and upsampling functions from the legacy
+implementation."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""Block-sparse kernels against the seed's loops written in numpy, and their input checks."""
+"""Block-sparse kernels against the loops of their definitions written in numpy, and their input checks."""
 
 import numpy as np
 import pytest

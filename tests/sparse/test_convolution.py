@@ -1,7 +1,7 @@
-"""Sparse-matrix convolution, max pooling and local connections (issue 6).
+"""Sparse-matrix convolution, max pooling and local connections.
 
-References: slow numpy loops over output positions written here (and scipy's correlate2d),
-and golden fixtures from the legacy oracle (``tests/data/sparse_conv_*.npz``, written by
+References: slow numpy loops over output positions (``tests/reference/sparse_conv.py``, and
+scipy's correlate2d), and golden fixtures from the legacy implementation (``tests/data/sparse_conv_*.npz``, written by
 ``tests/data/sparse_conv_make_fixtures.py``).
 """
 

@@ -1,4 +1,4 @@
-"""Random sparse matrices (issue 6): statistics over many draws with fixed seeds, seeding and
+"""Random sparse matrices: statistics over many draws with fixed seeds, seeding and
 reproducibility, backends, legacy call forms and bad input."""
 
 import numpy as np
