@@ -66,12 +66,15 @@ def get_mode(name):
     return MODES[name]
 
 
-def backend_params(*names, pairs=False):
+def backend_params(*names, pairs=False, slow=()):
     """One ``pytest.param`` per backend, with the name as test ID and a skip mark where the
-    optional package is missing. The value is the mode, or ``(name, mode)`` with ``pairs``."""
+    optional package is missing. The value is the mode, or ``(name, mode)`` with ``pairs``. The
+    backends named in ``slow`` get the ``slow`` mark (deselect with ``-m "not slow"``)."""
     params = []
     for name in names:
-        marks = () if is_installed(name) else pytest.mark.skip(reason=f"{REQUIRES[name]} is not installed")
+        marks = [] if is_installed(name) else [pytest.mark.skip(reason=f"{REQUIRES[name]} is not installed")]
+        if name in slow:
+            marks.append(pytest.mark.slow)
         value = (name, MODES[name]) if pairs else MODES[name]
         params.append(pytest.param(value, id=name, marks=marks))
     return params

@@ -31,6 +31,10 @@ from tests.reference.conv import conv_grads_ref
 # PY_FAST_RUN: the rewrites of a real compilation drop the forward Op from the gradient graphs
 # of linear costs.
 MODES = pytest.mark.parametrize("mode", backend_params("NUMBA", "PY_FAST_RUN", "JAX", "PYTORCH"))
+# the same; compiling the gradient graphs with torch.compile takes about a minute
+MODES_SLOW_PYTORCH = pytest.mark.parametrize(
+    "mode", backend_params("NUMBA", "PY_FAST_RUN", "JAX", "PYTORCH", slow=("PYTORCH",))
+)
 
 
 def _raises(f, args, message):
@@ -51,7 +55,7 @@ def _channels(c, cg, groups, image="input.shape", filters="filters.shape", axis=
 
 
 # ----------------------------------------------------------------------------- linear costs
-@MODES
+@MODES_SLOW_PYTORCH
 def test_gradients_of_a_linear_cost_check_the_forward_geometry(mode):
     """``grad(conv2d(x, w).sum(), x)`` (and wrt ``w``) never runs the forward Op."""
     x, w = pt.tensor4("x"), pt.tensor4("w")
@@ -83,7 +87,7 @@ def test_the_first_example_of_the_report():
     _raises(f, _zeros((8, 3, 32, 32), (16, 4, 5, 5)), _channels(3, 4, 1))
 
 
-@MODES
+@MODES_SLOW_PYTORCH
 def test_unshared_gradients_of_a_linear_cost(mode):
     x, w = pt.tensor4("x"), pt.tensor("w", shape=(None,) * 6)
     gx, gw = pytensor.grad(conv2d(x, w, unshared=True, num_groups=2).sum(), [x, w])

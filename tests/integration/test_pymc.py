@@ -67,7 +67,7 @@ def accuracy(model, trace_or_approx, test):
     return np.mean((p > 0.5) == labels)
 
 
-@pytest.mark.parametrize("mode", ["NUMBA", "JAX"])
+@pytest.mark.parametrize("mode", [pytest.param("NUMBA", marks=pytest.mark.slow), "JAX"])
 def test_logp_and_gradient_compile_without_object_mode(data, mode):
     if mode == "JAX":
         pytest.importorskip("jax")
@@ -82,6 +82,7 @@ def test_logp_and_gradient_compile_without_object_mode(data, mode):
     np.testing.assert_allclose(dlogp(point), reference(point), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_nuts_samples_and_predicts(data):
     train, test = data
     model = cnn_model(*train)
