@@ -452,7 +452,8 @@ def print_table(title, rows, has_jax):
     libs = [("PYTORCH", "raw torch"), ("nnet PYTORCH", "raw torch")] + ([("JAX", "raw jax")] if has_jax else [])
     header = f"{'case':14s}"
     for mode, raw in libs:
-        header += f" | {raw:>9s} {mode + ' dev':>{len(mode) + 4}s} {'ratio':>6s} {mode + ' fn':>{len(mode) + 3}s} {'compile':>8s}"
+        header += (f" | {raw:>9s} {mode + ' dev':>{len(mode) + 4}s} {'ratio':>6s}"
+                   f" {mode + ' fn':>{len(mode) + 3}s} {'compile':>8s}")
     print(header)
     print("-" * len(header))
     worst = []
