@@ -45,7 +45,7 @@ from pytensor_nnet.kernels import pool as pool_kernels
 from pytensor_nnet.kernels.columns import col2im_batch, im2col_batch
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
 from pytensor_nnet.pool import MAX_GRAD_TIES, WindowCount, _geometry_input, check_pool_args
-from pytensor_nnet.shapes import per_axis
+from pytensor_nnet.shapes import conv_output_length, per_axis
 
 __all__ = [
     "Col2Im",
@@ -108,7 +108,7 @@ class ColumnGeometry(NamedTuple):
     def out_shape(self, spatial):
         """Output size per axis for the spatial input size ``spatial`` (entries may be < 1)."""
         return tuple(
-            (s + lo + hi - ((k - 1) * d + 1)) // st + 1 if s + lo + hi >= (k - 1) * d + 1 else 0
+            max(0, conv_output_length(s, k, st, lo, hi, d))
             for s, k, st, (lo, hi), d in zip(spatial, self.kernel_shape, self.stride, self.pad, self.dilation)
         )
 
@@ -475,7 +475,7 @@ class _ColumnOp(Op):
         """Output size per axis; ints when ``spatial`` is static, else symbolic (None for None)."""
         out = []
         for s, k, st, (lo, hi), d in zip(spatial, self.kernel_shape, self.stride, self.pad, self.dilation):
-            out.append(None if s is None else (s + lo + hi - ((k - 1) * d + 1)) // st + 1)
+            out.append(None if s is None else conv_output_length(s, k, st, lo, hi, d))
         return out
 
     def _n_cols(self, batch, spatial):
