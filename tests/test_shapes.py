@@ -169,3 +169,23 @@ def test_per_axis_symbolic_entries_are_kept():
 
     n = pt.iscalar("n")
     assert per_axis((n, 2), 2, "subsample", wording=axes.SYMBOLIC) == (n, 2)
+
+
+def test_padding_resolution():
+    from pytensor_nnet import shapes
+
+    # (before, after) pairs for concrete kernels: "full" and "half" use the dilated extent
+    assert shapes.conv_padding("full", (3, 2), (1, 2)) == ((2, 2), (2, 2))
+    assert shapes.conv_padding("half", (3, 4), (2, 1)) == ((2, 2), (2, 2))
+    assert shapes.conv_padding(((1, 0), 2), (3, 3), (1, 1)) == ((1, 0), (2, 2))
+    # the compiled geometry's codes resolve to the same sizes
+    codes = (0, shapes.PAD_FULL, shapes.PAD_HALF)
+    assert shapes.resolve_pads(codes, (1, shapes.PAD_HALF, 0), (2, 3, 4), (1, 2, 1)) == ((0, 4, 2), (1, 2, 0))
+
+
+def test_conv_output_length_is_below_one_when_the_kernel_does_not_fit():
+    from pytensor_nnet import shapes
+
+    assert shapes.conv_output_length(7, 3, 2, 1, 0, 1) == 3
+    assert shapes.conv_output_length(2, 3, 2, 0, 0, 1) < 1
+    assert shapes.conv_output_size_3d((1, 7, 2), (1, 3, 3), (1, 2, 2), (0, 1, 0), (0, 0, 0), (1, 1, 1)) == (1, 3, 0)

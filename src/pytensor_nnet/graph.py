@@ -35,13 +35,14 @@ def constant_ints(var):
     return None
 
 
-def static_entry(vector, i):
-    """Entry ``i`` of the int vector ``vector`` as a Python int if the graph fixes it, else ``None``."""
+def scalar_constant(var):
+    """The int scalar ``var`` as a Python int if the graph fixes its value (a constant, or an
+    expression of constants and static shapes), else ``None``."""
     from pytensor.tensor.basic import get_scalar_constant_value
     from pytensor.tensor.exceptions import NotScalarConstantError
 
     try:
-        return int(get_scalar_constant_value(vector[i]))
+        return int(get_scalar_constant_value(var))
     except (NotScalarConstantError, ValueError, TypeError, IndexError):
         return None
 
@@ -51,7 +52,7 @@ def static_entries(var, n):
     constant = constant_ints(var)
     if constant is not None:
         return constant
-    return tuple(static_entry(var, i) for i in range(n))
+    return tuple(scalar_constant(var[i]) for i in range(n))
 
 
 def stack_ints(values):
