@@ -45,6 +45,7 @@ from pytensor_nnet.kernels import pool as pool_kernels
 from pytensor_nnet.kernels.columns import col2im_batch, im2col_batch
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
 from pytensor_nnet.pool import MAX_GRAD_TIES, WindowCount, _geometry_input, check_pool_args
+from pytensor_nnet.shapes import conv_output_length, per_axis
 
 __all__ = [
     "Col2Im",
@@ -63,24 +64,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- geometry
-def per_axis(value, nd, name, minimum):
-    """``value`` (an int, or ``nd`` ints) as a tuple of ``nd`` Python ints ``>= minimum``."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        value = (value,) * nd
-    try:
-        value = tuple(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int or a sequence of {nd} ints; got {value!r}") from None
-    if len(value) != nd:
-        raise ValueError(f"{name} must have {nd} entries (one per spatial axis); got {value!r}")
-    for v in value:
-        if not isinstance(v, int | np.integer) or isinstance(v, bool):
-            raise ValueError(f"{name} entries must be ints; got {value!r}")
-        if v < minimum:
-            raise ValueError(f"{name} entries must be >= {minimum}; got {value!r}")
-    return tuple(int(v) for v in value)
-
-
 def _pad_pairs(pad, nd):
     """``pad`` (int, ``nd`` ints, or ``nd`` (before, after) pairs) as ``nd`` pairs of ints >= 0."""
     if isinstance(pad, int | np.integer) and not isinstance(pad, bool):
@@ -92,7 +75,7 @@ def _pad_pairs(pad, nd):
         pair = tuple(entry) if isinstance(entry, tuple | list) else (entry, entry)
         if len(pair) != 2:
             raise ValueError(f"pad entries must be ints or (before, after) pairs; got {pad!r}")
-        pairs.append(per_axis(pair, 2, "pad", 0))
+        pairs.append(per_axis(pair, 2, "pad", minimum=0))
     return tuple(pairs)
 
 
@@ -112,10 +95,10 @@ class ColumnGeometry(NamedTuple):
         if not 1 <= nd <= 3:
             raise ValueError(f"kernel_shape must have 1 to 3 entries (spatial axes); got {kernel_shape!r}")
         return cls(
-            per_axis(kernel_shape, nd, "kernel_shape", 1),
-            per_axis(stride, nd, "stride", 1),
+            per_axis(kernel_shape, nd, "kernel_shape", minimum=1),
+            per_axis(stride, nd, "stride", minimum=1),
             _pad_pairs(pad, nd),
-            per_axis(dilation, nd, "dilation", 1),
+            per_axis(dilation, nd, "dilation", minimum=1),
         )
 
     @property
@@ -125,7 +108,7 @@ class ColumnGeometry(NamedTuple):
     def out_shape(self, spatial):
         """Output size per axis for the spatial input size ``spatial`` (entries may be < 1)."""
         return tuple(
-            (s + lo + hi - ((k - 1) * d + 1)) // st + 1 if s + lo + hi >= (k - 1) * d + 1 else 0
+            max(0, conv_output_length(s, k, st, lo, hi, d))
             for s, k, st, (lo, hi), d in zip(spatial, self.kernel_shape, self.stride, self.pad, self.dilation)
         )
 
@@ -330,9 +313,9 @@ def _pool_geometry(x, ws, stride, pad, ignore_border):
     """
     x = _check_images(x)
     nd = x.ndim - 2
-    ws = per_axis(ws, nd, "ws", 1)
-    stride = ws if stride is None else per_axis(stride, nd, "stride", 1)
-    pad = per_axis(pad, nd, "pad", 0)
+    ws = per_axis(ws, nd, "ws", minimum=1)
+    stride = ws if stride is None else per_axis(stride, nd, "stride", minimum=1)
+    pad = per_axis(pad, nd, "pad", minimum=0)
     check_pool_args(x.shape[2:], ws, stride, pad, bool(ignore_border))
     pairs = []
     for n, k, s, p in zip(x.shape[2:], ws, stride, pad):
@@ -492,7 +475,7 @@ class _ColumnOp(Op):
         """Output size per axis; ints when ``spatial`` is static, else symbolic (None for None)."""
         out = []
         for s, k, st, (lo, hi), d in zip(spatial, self.kernel_shape, self.stride, self.pad, self.dilation):
-            out.append(None if s is None else (s + lo + hi - ((k - 1) * d + 1)) // st + 1)
+            out.append(None if s is None else conv_output_length(s, k, st, lo, hi, d))
         return out
 
     def _n_cols(self, batch, spatial):

@@ -21,10 +21,8 @@ from math import gcd
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.tensor.basic import get_scalar_constant_value
-from pytensor.tensor.exceptions import NotScalarConstantError
-
 from pytensor_nnet.conv.api import conv_nd_grad_wrt_inputs
+from pytensor_nnet.graph import scalar_constant
 
 
 def _int_or_symbolic(ratio, name):
@@ -38,10 +36,8 @@ def _int_or_symbolic(ratio, name):
     ratio = pt.as_tensor_variable(ratio)
     if ratio.ndim != 0 or not ratio.dtype.startswith(("int", "uint")):
         raise ValueError(f"{name} must be a positive int or an int scalar tensor; got {ratio.type}")
-    try:
-        return _int_or_symbolic(int(get_scalar_constant_value(ratio)), name)
-    except NotScalarConstantError:
-        return ratio
+    known = scalar_constant(ratio)
+    return ratio if known is None else _int_or_symbolic(known, name)
 
 
 def bilinear_kernel_1D(ratio, normalize=True):

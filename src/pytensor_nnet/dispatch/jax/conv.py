@@ -14,18 +14,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pytensor.graph.basic import Constant
 from pytensor.link.jax.dispatch import jax_funcify
 
 from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
 from pytensor_nnet.dispatch.jax import shape as _shape  # noqa: F401  (registers StaticShape)
+from pytensor_nnet.graph import constant_ints
 from pytensor_nnet.rewriting.jax_shapes import describe, shape_blocker
 
 
 def _padding(op, kernel_spatial):
-    dilated = [shapes.dilated_kernel_size(k, d) for k, d in zip(kernel_spatial, op.filter_dilation)]
-    return [tuple(int(p) for p in pair) for pair in shapes.border_mode_to_pad(op.border_mode, op.convdim, dilated)]
+    return shapes.conv_padding(op.border_mode, kernel_spatial, op.filter_dilation)
 
 
 def _unshared_forward(op):
@@ -90,8 +89,8 @@ def _static_shape_fn(node):
     array values raises here, when the function is compiled, naming the variable.
     """
     shape_var = node.inputs[2]
-    if isinstance(shape_var, Constant):
-        constant = tuple(int(s) for s in shape_var.data)
+    constant = constant_ints(shape_var)
+    if constant is not None:
         return lambda shape: constant
     blocker = shape_blocker(shape_var)
     if blocker is not None:
