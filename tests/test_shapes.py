@@ -1,5 +1,6 @@
 """Shape helpers: legacy values (observed on the legacy reference) and the deliberate fixes."""
 
+import numpy as np
 import pytensor.tensor as pt
 import pytest
 from pytensor.graph.basic import Variable
@@ -114,3 +115,57 @@ def test_assert_shape():
     assert y.eval({x: [[1.0], [2.0]]}).shape == (2, 1)
     with pytest.raises(AssertionError, match="bad rows"):
         y.eval({x: [[1.0]]})
+
+
+def test_per_axis_forms():
+    from pytensor_nnet.shapes import per_axis
+
+    assert per_axis(2, 3, "stride") == (2, 2, 2)
+    assert per_axis([1, 2], 2, "stride") == (1, 2)
+    assert per_axis(None, 2, "stride", default=1) == (1, 1)
+    assert per_axis(0, 2, "pad", minimum=0) == (0, 0)
+    assert per_axis((3, 4, 5), None, "kshp") == (3, 4, 5)
+    assert all(type(v) is int for v in per_axis(np.int64(2), 2, "stride"))
+
+
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        (((2, 2, 2), 2, "stride"), ValueError, r"stride must have 2 entries \(one per spatial axis\); got \(2, 2, 2\)"),
+        ((1.5, 2, "stride"), ValueError, r"stride must be an int or a sequence of 2 ints; got 1.5"),
+        (((1, 1.5), 2, "stride"), ValueError, r"stride entries must be ints; got \(1, 1.5\)"),
+        (((1, 0), 2, "stride"), ValueError, r"stride entries must be >= 1; got \(1, 0\)"),
+    ],
+)
+def test_per_axis_errors(args, error, message):
+    from pytensor_nnet.shapes import per_axis
+
+    with pytest.raises(error, match=message):
+        per_axis(*args)
+
+
+@pytest.mark.parametrize(
+    "wording, value, error, message",
+    [
+        ("CONV_OP", (1, 2, 3), ValueError, r"s must have 2 entries \(one per spatial dimension\); got \(1, 2, 3\)"),
+        ("CONV_OP", (1, 0), ValueError, r"s entries must be positive ints; got \(1, 0\)"),
+        ("TRANSPOSE", (1, 0), ValueError, r"s must be 2 positive ints; got \(1, 0\)"),
+        ("REFERENCE", (1,), ValueError, r"s must be a positive int or 2 positive ints; got \(1,\)"),
+        ("SPARSE", [1, 0], ValueError, r"s entries must be positive; got \[1, 0\]"),
+        ("SPARSE", 1.5, TypeError, r"s must be a tuple of ints; got 1.5"),
+        ("SPARSE", [1, 1.5], TypeError, r"s must be a tuple of ints; got \[1, 1.5\]"),
+        ("SYMBOLIC", (1, 2, 3), ValueError, r"s must have 2 entries; got \(1, 2, 3\)"),
+    ],
+)
+def test_per_axis_wordings(wording, value, error, message):
+    from pytensor_nnet.shapes import axes, per_axis
+
+    with pytest.raises(error, match=message):
+        per_axis(value, None if wording == "SPARSE" else 2, "s", wording=getattr(axes, wording))
+
+
+def test_per_axis_symbolic_entries_are_kept():
+    from pytensor_nnet.shapes import axes, per_axis
+
+    n = pt.iscalar("n")
+    assert per_axis((n, 2), 2, "subsample", wording=axes.SYMBOLIC) == (n, 2)

@@ -6,7 +6,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from pytensor_nnet.conv.api import conv_nd
-from pytensor_nnet.conv.transpose import static_int
+from pytensor_nnet.graph import constant_int
 
 
 def _positive_int(value, name):
@@ -60,7 +60,7 @@ def causal_conv1d(
     subsample = _positive_int(subsample, "subsample")
     filter_dilation = _positive_int(filter_dilation, "filter_dilation")
     length = filter_shape[-1]
-    known = static_int(length)
+    known = constant_int(length)
     if known is not None:
         if known < 1:
             raise ValueError(f"the filter length (filter_shape[-1]) must be positive; got {known}")

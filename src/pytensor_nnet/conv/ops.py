@@ -33,10 +33,10 @@ import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply, Constant
 from pytensor_nnet.compat import Op
-from pytensor.scalar import upcast
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet import shapes
+from pytensor_nnet.graph import as_int64, float_dtype, stack_ints, static_entries
 from pytensor_nnet.conv import reference
 from pytensor_nnet.kernels import corr, unshared as unshared_kernels
 from pytensor_nnet.kernels.conv import flip_spatial, kernel_geometry
@@ -53,20 +53,6 @@ def set_column_buffer_bytes(nbytes: int) -> None:
     if int(nbytes) < 1:
         raise ValueError(f"nbytes must be a positive number of bytes; got {nbytes}")
     COLUMN_BUFFER_BYTES = int(nbytes)
-
-
-def _tuple_param(value, convdim, name):
-    if value is None:
-        return (1,) * convdim
-    if isinstance(value, int | np.integer):
-        value = (value,) * convdim
-    value = tuple(value)
-    if len(value) != convdim:
-        raise ValueError(f"{name} must have {convdim} entries (one per spatial dimension); got {value!r}")
-    for v in value:
-        if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} entries must be positive ints; got {value!r}")
-    return tuple(int(v) for v in value)
 
 
 def _shape_hint(hint, length, name):
@@ -112,11 +98,7 @@ def _merge_static(static, hint, hint_name, what):
 
 def _float_dtype(**dtypes):
     """The computation dtype of the named inputs' dtypes (``input="float32", ...``)."""
-    import pytensor
-
-    dtype = upcast(*dtypes.values())
-    if not dtype.startswith("float"):
-        dtype = upcast(dtype, pytensor.config.floatX)
+    dtype = float_dtype(*dtypes.values())
     if dtype not in ("float32", "float64"):
         given = ", ".join(f"{name} {d}" for name, d in dtypes.items())
         raise TypeError(f"convolution supports float32 and float64 data (integers are upcast); got {given}")
@@ -144,32 +126,18 @@ def _as_shape_vector(shape, convdim, full_length, name):
         missing = [i for i, s in enumerate(shape) if s is None]
         if missing:
             raise ValueError(f"{name}[{missing[0]}] is required (an int or a symbolic int scalar); got {tuple(shape)!r}")
-        if all(isinstance(s, int | np.integer) for s in shape):
-            shape = np.asarray(shape, dtype="int64")
-        else:
-            shape = pt.stack([pt.cast(s, "int64") for s in shape])
+        shape = stack_ints(shape)
     shape = pt.as_tensor_variable(shape)
     if shape.ndim != 1 or not shape.dtype.startswith(("int", "uint")):
         raise TypeError(f"{name} must be an int vector of length {convdim} or {full_length}; got {shape.type}")
     length = shape.type.shape[0]
     if length not in (None, convdim, full_length):
         raise ValueError(f"{name} must have {convdim} (spatial sizes) or {full_length} entries; got a vector of {length}")
-    if shape.dtype != "int64":
-        shape = pt.cast(shape, "int64")
-    values = tuple(_static_entry(shape, i) for i in range(length or convdim))
+    shape = as_int64(shape)
+    values = static_entries(shape, length or convdim)
     n_lead = 2 if len(values) == full_length else 0
     _raise_if(shapes.shape_vector_error(name, _sizes(values), len(values), n_lead))
     return shape, values
-
-
-def _static_entry(vector, i):
-    from pytensor.tensor.basic import get_scalar_constant_value
-    from pytensor.tensor.exceptions import NotScalarConstantError
-
-    try:
-        return int(get_scalar_constant_value(vector[i]))
-    except (NotScalarConstantError, ValueError, TypeError, IndexError):
-        return None
 
 
 class ArgNames(NamedTuple):
@@ -278,8 +246,8 @@ class BaseAbstractConv(Op):
             raise ValueError(f"num_groups must be a positive int; got {num_groups!r}")
         self.convdim = int(convdim)
         self.border_mode = shapes.normalize_border_mode(border_mode, convdim)
-        self.subsample = _tuple_param(subsample, convdim, "subsample")
-        self.filter_dilation = _tuple_param(filter_dilation, convdim, "filter_dilation")
+        self.subsample = shapes.per_axis(subsample, convdim, "subsample", default=1, wording=shapes.axes.CONV_OP)
+        self.filter_dilation = shapes.per_axis(filter_dilation, convdim, "filter_dilation", default=1, wording=shapes.axes.CONV_OP)
         self.filter_flip = bool(filter_flip)
         self.num_groups = int(num_groups)
         self.unshared = bool(unshared)

@@ -18,14 +18,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from pytensor_nnet.shapes import per_axis
+from pytensor_nnet.shapes.axes import REFERENCE
+
 DIRECTIONS = ("forward", "backprop inputs", "backprop weights")
-
-
-def _per_axis(value, nd, name):
-    value = (value,) * nd if np.ndim(value) == 0 else tuple(value)
-    if len(value) != nd or any(int(v) < 1 for v in value):
-        raise ValueError(f"{name} must be a positive int or {nd} positive ints; got {value!r}")
-    return tuple(int(v) for v in value)
 
 
 def _flip(arr, nd):
@@ -140,7 +136,7 @@ def conv(img, kern, mode="valid", dilation=1, num_groups=1, unshared=False, dire
         raise ValueError(f"num_groups must be a positive int; got {num_groups!r}")
     img, kern = np.asarray(img), np.asarray(kern)
     nd = img.ndim - 2
-    dilation = _per_axis(dilation, nd, "dilation")
+    dilation = per_axis(dilation, nd, "dilation", wording=REFERENCE)
     if unshared and direction == "backprop inputs":
         if mode != "full":
             raise ValueError("unshared 'backprop inputs' scatters into the full input: use mode='full'")

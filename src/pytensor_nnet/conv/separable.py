@@ -11,7 +11,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from pytensor_nnet.conv.api import conv_nd
-from pytensor_nnet.conv.transpose import static_int
+from pytensor_nnet.graph import constant_int
 
 
 def _static_shape(var, hint, name):
@@ -20,7 +20,7 @@ def _static_shape(var, hint, name):
         hint = tuple(hint)
         if len(hint) != var.ndim:
             raise ValueError(f"{name} must have {var.ndim} entries; got {hint!r}")
-        shape = [s if s is not None else static_int(h) for s, h in zip(shape, hint)]
+        shape = [s if s is not None else constant_int(h) for s, h in zip(shape, hint)]
     return shape
 
 

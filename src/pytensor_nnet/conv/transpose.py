@@ -10,33 +10,12 @@ ordinary convolutions and it runs on every backend of the core Ops.
 
 from __future__ import annotations
 
-import numpy as np
 import pytensor.tensor as pt
-from pytensor.graph.basic import Constant
 
 from pytensor_nnet import shapes
 from pytensor_nnet.conv.api import _filter_ndim, conv_nd_grad_wrt_inputs
 from pytensor_nnet.conv.ops import TRANSPOSE_NAMES
-
-
-def static_int(value):
-    """``value`` as a Python int when it is known now (int or constant), else ``None``."""
-    if isinstance(value, Constant):
-        value = value.data
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
-        return int(value)
-    return None
-
-
-def _per_axis(value, convdim, name):
-    if isinstance(value, int | np.integer):
-        value = (value,) * convdim
-    value = tuple(value)
-    if len(value) != convdim or not all(isinstance(v, int | np.integer) and v >= 1 for v in value):
-        raise ValueError(f"{name} must be {convdim} positive ints; got {value!r}")
-    return tuple(int(v) for v in value)
+from pytensor_nnet.graph import constant_int
 
 
 def _valid_sizes(in_size, kernel, stride, dilation, pads):
@@ -52,7 +31,7 @@ def _check_output_shape(output_shape, input, filters, filter_shape, convdim, bor
         raise ValueError(
             f"output_shape must have {convdim + 2} entries (batch, channels, *spatial); got {output_shape!r}"
         )
-    out = tuple(static_int(s) for s in output_shape)
+    out = tuple(constant_int(s) for s in output_shape)
     for i, (given, known) in enumerate(zip(output_shape, out)):
         if i >= 2 and given is None:
             raise ValueError(f"output_shape[{i}] (a spatial size) is required: several sizes are possible")
@@ -60,7 +39,7 @@ def _check_output_shape(output_shape, input, filters, filter_shape, convdim, bor
             raise ValueError(f"output_shape entries must be positive; got output_shape={output_shape!r}")
     kern = list(filters.type.shape)
     if filter_shape is not None:
-        kern = [k if k is not None else static_int(h) for k, h in zip(kern, filter_shape)]
+        kern = [k if k is not None else constant_int(h) for k, h in zip(kern, filter_shape)]
     in_shape = input.type.shape
     in_per_group = kern[1 + convdim] if unshared else kern[1]
     if out[1] is not None and in_per_group is not None and out[1] != in_per_group * num_groups:
@@ -100,8 +79,8 @@ def conv_nd_transpose(
 ):
     """N-d transposed convolution (``convdim`` spatial dims); see :func:`conv2d_transpose`."""
     input, filters = pt.as_tensor_variable(input), pt.as_tensor_variable(filters)
-    input_dilation = _per_axis(input_dilation or 1, convdim, "input_dilation")
-    filter_dilation = _per_axis(filter_dilation or 1, convdim, "filter_dilation")
+    input_dilation = shapes.per_axis(input_dilation or 1, convdim, "input_dilation", wording=shapes.axes.TRANSPOSE)
+    filter_dilation = shapes.per_axis(filter_dilation or 1, convdim, "filter_dilation", wording=shapes.axes.TRANSPOSE)
     border_mode = shapes.normalize_border_mode(border_mode, convdim)
     if input.ndim != convdim + 2:
         raise ValueError(f"input must be a {convdim + 2}-d tensor; got a {input.ndim}-d tensor")

@@ -31,29 +31,12 @@ import numpy as np
 
 from pytensor_nnet.kernels.columns import col2im_batch, im2col_batch
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
+from pytensor_nnet.shapes import per_axis
 
-__all__ = ["ColumnGeometry", "check_images", "col2im", "im2col", "im2col_output_shape", "per_axis"]
+__all__ = ["ColumnGeometry", "check_images", "col2im", "im2col", "im2col_output_shape"]
 
 
 # ----------------------------------------------------------------------------- geometry
-def per_axis(value, nd, name, minimum):
-    """``value`` (an int, or ``nd`` ints) as a tuple of ``nd`` Python ints ``>= minimum``."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        value = (value,) * nd
-    try:
-        value = tuple(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int or a sequence of {nd} ints; got {value!r}") from None
-    if len(value) != nd:
-        raise ValueError(f"{name} must have {nd} entries (one per spatial axis); got {value!r}")
-    for v in value:
-        if not isinstance(v, int | np.integer) or isinstance(v, bool):
-            raise ValueError(f"{name} entries must be ints; got {value!r}")
-        if v < minimum:
-            raise ValueError(f"{name} entries must be >= {minimum}; got {value!r}")
-    return tuple(int(v) for v in value)
-
-
 def _pad_pairs(pad, nd):
     """``pad`` (int, ``nd`` ints, or ``nd`` (before, after) pairs) as ``nd`` pairs of ints >= 0."""
     if isinstance(pad, int | np.integer) and not isinstance(pad, bool):
@@ -65,7 +48,7 @@ def _pad_pairs(pad, nd):
         pair = tuple(entry) if isinstance(entry, tuple | list) else (entry, entry)
         if len(pair) != 2:
             raise ValueError(f"pad entries must be ints or (before, after) pairs; got {pad!r}")
-        pairs.append(per_axis(pair, 2, "pad", 0))
+        pairs.append(per_axis(pair, 2, "pad", minimum=0))
     return tuple(pairs)
 
 
@@ -85,10 +68,10 @@ class ColumnGeometry(NamedTuple):
         if not 1 <= nd <= 3:
             raise ValueError(f"kernel_shape must have 1 to 3 entries (spatial axes); got {kernel_shape!r}")
         return cls(
-            per_axis(kernel_shape, nd, "kernel_shape", 1),
-            per_axis(stride, nd, "stride", 1),
+            per_axis(kernel_shape, nd, "kernel_shape", minimum=1),
+            per_axis(stride, nd, "stride", minimum=1),
             _pad_pairs(pad, nd),
-            per_axis(dilation, nd, "dilation", 1),
+            per_axis(dilation, nd, "dilation", minimum=1),
         )
 
     @property

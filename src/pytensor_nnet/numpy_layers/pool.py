@@ -15,8 +15,9 @@ from typing import NamedTuple
 import numpy as np
 
 from pytensor_nnet.kernels import pool as pool_kernels
-from pytensor_nnet.numpy_layers.im2col import ColumnGeometry, check_images, col2im, im2col, per_axis
+from pytensor_nnet.numpy_layers.im2col import ColumnGeometry, check_images, col2im, im2col
 from pytensor_nnet.pool import check_pool_args
+from pytensor_nnet.shapes import per_axis
 
 __all__ = [
     "PoolCache",
@@ -45,9 +46,9 @@ def _pool_geometry(x, ws, stride, pad, ignore_border):
     """
     x = check_images(x)
     nd = x.ndim - 2
-    ws = per_axis(ws, nd, "ws", 1)
-    stride = ws if stride is None else per_axis(stride, nd, "stride", 1)
-    pad = per_axis(pad, nd, "pad", 0)
+    ws = per_axis(ws, nd, "ws", minimum=1)
+    stride = ws if stride is None else per_axis(stride, nd, "stride", minimum=1)
+    pad = per_axis(pad, nd, "pad", minimum=0)
     check_pool_args(x.shape[2:], ws, stride, pad, bool(ignore_border))
     pairs = []
     for n, k, s, p in zip(x.shape[2:], ws, stride, pad):

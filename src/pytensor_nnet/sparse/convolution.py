@@ -21,7 +21,6 @@ same length (one channel) or one more entry (channels first).
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +34,7 @@ from pytensor.raise_op import CheckAndRaise
 from pytensor.tensor import get_vector_length
 from pytensor.tensor.type import TensorType
 
+from pytensor_nnet import shapes
 from pytensor_nnet.kernels import sparse_conv as kernels
 from pytensor_nnet.sparse.basic import CSM, structured_dot
 
@@ -57,23 +57,6 @@ _MODES = ("valid", "full")
 # ---------------------------------------------------------------------------------------
 # Argument checking and geometry
 # ---------------------------------------------------------------------------------------
-
-
-def _int_tuple(value, name):
-    """``value`` (an int or a sequence of ints) as a tuple of Python ints."""
-    items = (value,) if isinstance(value, int | np.integer) else value
-    try:
-        items = tuple(items)
-    except TypeError:
-        raise TypeError(f"{name} must be a tuple of ints; got {value!r}") from None
-    out = []
-    for v in items:
-        if isinstance(v, bool) or not isinstance(v, int | np.integer):
-            raise TypeError(f"{name} must be a tuple of ints; got {value!r}")
-        if v <= 0:
-            raise ValueError(f"{name} entries must be positive; got {value!r}")
-        out.append(operator.index(v))
-    return tuple(out)
 
 
 def _positive_int(value, name):
@@ -148,8 +131,8 @@ def _resolve_geometry(inshp, kshp, step, mode, names):
     ``names`` gives the user-facing names of ``(inshp, kshp, step)`` for the messages.
     """
     in_name, k_name, step_name = names
-    kshp = _int_tuple(kshp, k_name)
-    inshp = _int_tuple(inshp, in_name)
+    kshp = shapes.per_axis(kshp, None, k_name, wording=shapes.axes.SPARSE)
+    inshp = shapes.per_axis(inshp, None, in_name, wording=shapes.axes.SPARSE)
     nd = len(kshp)
     if not 1 <= nd <= 3:
         raise ValueError(f"{k_name} must have 1, 2 or 3 entries; got {kshp}")
@@ -162,7 +145,7 @@ def _resolve_geometry(inshp, kshp, step, mode, names):
             f"{in_name}={inshp} must have {nd} entries (one channel) or {nd + 1} "
             f"(channels first) to match {k_name}={kshp}"
         )
-    step = _int_tuple(step, step_name)
+    step = shapes.per_axis(step, None, step_name, wording=shapes.axes.SPARSE)
     if len(step) == 1 and nd > 1:
         step = step * nd
     if len(step) != nd:
@@ -728,7 +711,7 @@ def max_pool(images, imgshp, maxpoolshp):
     gives 2x3. Square windows give the legacy result. Ties route the gradient to the first
     maximum in raster order.
     """
-    maxpoolshp = _int_tuple(maxpoolshp, "maxpoolshp")
+    maxpoolshp = shapes.per_axis(maxpoolshp, None, "maxpoolshp", wording=shapes.axes.SPARSE)
     geo = _resolve_geometry(imgshp, maxpoolshp, maxpoolshp[::-1], "valid", ("imgshp", "maxpoolshp", "maxpoolshp"))
     images = _check_matrix(images, "images", f"(batch, prod(imgshp)) = (batch, {geo.in_size})")
     images = _check_dims(images, "images", {1: (geo.in_size, "prod(imgshp)")})

@@ -14,12 +14,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from pytensor.graph.basic import Constant
 from pytensor.link.jax.dispatch import jax_funcify
 
 from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
 from pytensor_nnet.dispatch.jax import shape as _shape  # noqa: F401  (registers StaticShape)
+from pytensor_nnet.graph import constant_ints
 from pytensor_nnet.rewriting.jax_shapes import describe, shape_blocker
 
 
@@ -90,8 +90,8 @@ def _static_shape_fn(node):
     array values raises here, when the function is compiled, naming the variable.
     """
     shape_var = node.inputs[2]
-    if isinstance(shape_var, Constant):
-        constant = tuple(int(s) for s in shape_var.data)
+    constant = constant_ints(shape_var)
+    if constant is not None:
         return lambda shape: constant
     blocker = shape_blocker(shape_var)
     if blocker is not None:
