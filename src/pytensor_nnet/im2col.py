@@ -27,7 +27,8 @@ from pytensor_nnet.numpy_layers.pool import (
     max_pool_backward_im2col,
     max_pool_forward_im2col,
 )
-from pytensor_nnet.pool import WindowCount, _geometry_input
+from pytensor_nnet.graph import int_vector
+from pytensor_nnet.pool import WindowCount
 
 __all__ = [
     "Col2Im",
@@ -136,7 +137,7 @@ class Col2Im(_ColumnOp):
             raise ValueError(f"cols must be a matrix (C * prod(kernel_shape), prod(O) * N); got a {cols.ndim}-d tensor")
         if not cols.dtype.startswith(("float", "int", "uint")):
             raise TypeError(f"cols must have a numeric dtype; got {cols.dtype}")
-        x_shape, static = _geometry_input(x_shape, self.nd + 2, "x_shape")
+        x_shape, static = int_vector(x_shape, self.nd + 2, "x_shape")
         if any(s is not None and s < 0 for s in static):
             raise ValueError(f"x_shape entries must be >= 0; got {static}")
         N, C, *spatial = static

@@ -16,8 +16,8 @@ import numpy as np
 
 from pytensor_nnet.kernels import pool as pool_kernels
 from pytensor_nnet.numpy_layers.im2col import ColumnGeometry, check_images, col2im, im2col
-from pytensor_nnet.pool import check_pool_args
 from pytensor_nnet.shapes import per_axis
+from pytensor_nnet.shapes.pool import check_pool_args, pool_pad_pairs
 
 __all__ = [
     "PoolCache",
@@ -50,11 +50,8 @@ def _pool_geometry(x, ws, stride, pad, ignore_border):
     stride = ws if stride is None else per_axis(stride, nd, "stride", minimum=1)
     pad = per_axis(pad, nd, "pad", minimum=0)
     check_pool_args(x.shape[2:], ws, stride, pad, bool(ignore_border))
-    pairs = []
-    for n, k, s, p in zip(x.shape[2:], ws, stride, pad):
-        out = pool_kernels.out_size_1axis(n, k, s, p, bool(ignore_border))
-        pairs.append((p, p + max(0, (out - 1) * s + k - (n + 2 * p))))
-    return x, ColumnGeometry(ws, stride, tuple(pairs), (1,) * nd)
+    pairs = pool_pad_pairs(x.shape[2:], ws, stride, pad, bool(ignore_border))
+    return x, ColumnGeometry(ws, stride, pairs, (1,) * nd)
 
 
 def _valid_taps(x_shape, geo):

@@ -32,6 +32,7 @@ from pytensor.link.jax.dispatch import jax_funcify
 
 from pytensor_nnet import pool
 from pytensor_nnet.kernels import pool as kernels
+from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs
 
 
 def _static_vector(node, index, name):
@@ -52,14 +53,10 @@ class _Geometry:
     def __init__(self, op, x_shape, ws, stride, pad):
         self.lead = len(x_shape) - op.ndim
         spatial = tuple(int(s) for s in x_shape[self.lead:])
-        pool.check_pool_args(spatial, ws, stride, pad, op.ignore_border)
+        check_pool_args(spatial, ws, stride, pad, op.ignore_border)
         self.spatial, self.ws, self.stride, self.pad = spatial, ws, stride, pad
-        self.out = tuple(
-            int(kernels.out_size_1axis(n, k, s, p, op.ignore_border)) for n, k, s, p in zip(spatial, ws, stride, pad)
-        )
-        self.pairs = tuple(
-            (p, p + max(0, (o - 1) * s + k - (n + 2 * p))) for n, k, s, p, o in zip(spatial, ws, stride, pad, self.out)
-        )
+        self.out = tuple(pool_output_size(n, k, s, p, op.ignore_border) for n, k, s, p in zip(spatial, ws, stride, pad))
+        self.pairs = pool_pad_pairs(spatial, ws, stride, pad, op.ignore_border)
         self.mode = op.mode
 
     @property

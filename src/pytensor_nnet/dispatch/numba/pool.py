@@ -20,6 +20,7 @@ from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
 from pytensor_nnet import pool
+from pytensor_nnet.shapes import pool as pool_shapes
 from pytensor_nnet.dispatch.numba import utils
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.dispatch.numba.utils import to_3d_tuple
@@ -29,7 +30,7 @@ from pytensor_nnet.kernels import pool as kernels
 CACHE_VERSION = 1
 
 
-KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], utils, kernels, im2col_kernels)
+KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], utils, kernels, im2col_kernels, pool_shapes)
 
 
 def _cache_key(op, node):

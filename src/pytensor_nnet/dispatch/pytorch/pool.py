@@ -36,6 +36,7 @@ from pytensor_nnet.dispatch.pytorch.utils import (
     window_taps,
 )
 from pytensor_nnet.kernels import pool as kernels
+from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs
 
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 #: Tie rule of the legacy Ops, which have no ``max_grad_ties`` prop.
@@ -60,14 +61,12 @@ class _Geometry:
                 raise ValueError(f"{name} must have {nd} entries; got {values}")
         self.lead = tuple(int(s) for s in x_shape[:len(x_shape) - nd])
         self.spatial = tuple(int(s) for s in x_shape[len(x_shape) - nd:])
-        pool.check_pool_args(self.spatial, ws, stride, pad, op.ignore_border)
+        check_pool_args(self.spatial, ws, stride, pad, op.ignore_border)
         self.ws, self.stride, self.pad, self.mode = ws, stride, pad, op.mode
-        out_size = kernels.out_size_1axis.py_func
-        self.out = tuple(out_size(n, k, s, p, op.ignore_border) for n, k, s, p in zip(self.spatial, ws, stride, pad))
-        self.pairs = tuple(
-            (p, p + max(0, (o - 1) * s + k - (n + 2 * p)))
-            for n, k, s, p, o in zip(self.spatial, ws, stride, pad, self.out)
+        self.out = tuple(
+            pool_output_size(n, k, s, p, op.ignore_border) for n, k, s, p in zip(self.spatial, ws, stride, pad)
         )
+        self.pairs = pool_pad_pairs(self.spatial, ws, stride, pad, op.ignore_border)
         self.padded_spatial = tuple(n + lo + hi for n, (lo, hi) in zip(self.spatial, self.pairs))
 
     def padded(self, a, value):
@@ -93,13 +92,9 @@ class _Geometry:
         include = self.mode == "average_inc_pad"
         total = None
         for axis, (n, k, s, p, o) in enumerate(zip(self.spatial, self.ws, self.stride, self.pad, self.out)):
-            per_axis = []
-            for i in range(o):
-                start = i * s - p
-                end = min(start + k, n + p)
-                per_axis.append(end - start if include else min(end, n) - max(start, 0))
             shape = [1] * len(self.out)
             shape[axis] = o
+            per_axis = kernels.window_divisors(n, k, s, p, o, include)
             per_axis = torch.tensor(per_axis, dtype=dtype, device=device).reshape(shape)
             total = per_axis if total is None else total * per_axis
         return total
