@@ -18,32 +18,14 @@ from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.tensor.type import TensorType
 
+from pytensor_nnet import numpy_layers
 from pytensor_nnet.compat import Op
-from pytensor_nnet.numpy_layers.conv import conv_backward_im2col, conv_forward_im2col
-from pytensor_nnet.numpy_layers.im2col import ColumnGeometry, col2im, im2col, im2col_output_shape
-from pytensor_nnet.numpy_layers.pool import (
-    avg_pool_backward_im2col,
-    avg_pool_forward_im2col,
-    max_pool_backward_im2col,
-    max_pool_forward_im2col,
-)
 from pytensor_nnet.graph import int_vector
+from pytensor_nnet.numpy_layers import *  # noqa: F403  (the toolkit and the layers, re-exported)
+from pytensor_nnet.numpy_layers.im2col import ColumnGeometry, col2im, im2col
 from pytensor_nnet.pool import WindowCount
 
-__all__ = [
-    "Col2Im",
-    "ColumnGeometry",
-    "Im2Col",
-    "avg_pool_backward_im2col",
-    "avg_pool_forward_im2col",
-    "col2im",
-    "conv_backward_im2col",
-    "conv_forward_im2col",
-    "im2col",
-    "im2col_output_shape",
-    "max_pool_backward_im2col",
-    "max_pool_forward_im2col",
-]
+__all__ = ["Col2Im", "Im2Col", *numpy_layers.__all__]
 
 
 class _ColumnOp(Op):
