@@ -24,6 +24,7 @@ from pytensor_nnet.graph import int_vector
 from pytensor_nnet.numpy_layers import *  # noqa: F403  (the toolkit and the layers, re-exported)
 from pytensor_nnet.numpy_layers.im2col import ColumnGeometry, col2im, im2col
 from pytensor_nnet.pool import WindowCount
+from pytensor_nnet.shapes import conv_output_length
 
 __all__ = ["Col2Im", "Im2Col", *numpy_layers.__all__]
 
@@ -53,7 +54,7 @@ class _ColumnOp(Op):
         """Output size per axis; ints when ``spatial`` is static, else symbolic (None for None)."""
         out = []
         for s, k, st, (lo, hi), d in zip(spatial, self.kernel_shape, self.stride, self.pad, self.dilation):
-            out.append(None if s is None else (s + lo + hi - ((k - 1) * d + 1)) // st + 1)
+            out.append(None if s is None else conv_output_length(s, k, st, lo, hi, d))
         return out
 
     def _n_cols(self, batch, spatial):

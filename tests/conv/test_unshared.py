@@ -16,7 +16,7 @@ from pytensor_nnet.conv import ops
 from pytensor_nnet.kernels import unshared as kernels
 from pytensor_nnet.kernels.conv import kernel_geometry
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
-from pytensor_nnet.shapes import get_conv_output_shape, normalize_border_mode
+from pytensor_nnet.shapes import get_conv_output_shape, normalize_border_mode, resolve_pads
 from tests.conv.backends import backend_modes, mode_id
 from tests.reference import unshared_conv_ref, unshared_grads_ref
 
@@ -37,7 +37,8 @@ def _run_kernels(x, w, gy, buffer_bytes=64 * 2**20, **params):
     nd = x.ndim - 2
     geo = kernel_geometry(normalize_border_mode(params.get("border_mode", "valid"), nd),
                           params.get("subsample", (1,) * nd), params.get("filter_dilation", (1,) * nd))
-    args = (geo.stride, geo.pad_before, geo.pad_after, geo.dilation, params.get("num_groups", 1), buffer_bytes)
+    pads = resolve_pads(geo.pad_before, geo.pad_after, as_3d_geometry(w.shape[-nd:], 1), geo.dilation)
+    args = (geo.stride, *pads, geo.dilation, params.get("num_groups", 1), buffer_bytes)
     w3 = kernels.as_3d_unshared(w, nd)
     y = kernels.unshared_forward(as_3d_array(x, 2), w3, *args)
     dx = kernels.unshared_grad_inputs(w3, as_3d_array(gy, 2), as_3d_geometry(x.shape[2:], 1), *args)

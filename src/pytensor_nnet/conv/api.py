@@ -11,19 +11,20 @@ import warnings
 
 import pytensor.tensor as pt
 
+from pytensor_nnet import shapes
 from pytensor_nnet.conv.ops import (
     FORWARD_NAMES,
     GRAD_INPUTS_NAMES,
     GRAD_WEIGHTS_NAMES,
+    LEGACY_CLASSES,
     AbstractConv,
     AbstractConv_gradInputs,
     AbstractConv_gradWeights,
-    _LEGACY_CLASSES,
 )
 
 
 def _op(base, convdim, **params):
-    cls = _LEGACY_CLASSES.get((base, convdim))
+    cls = LEGACY_CLASSES.get((base, convdim))
     if cls is None:
         return base(convdim, **params)
     return cls(**params)
@@ -47,18 +48,13 @@ def _check_hint_length(hint, length, name):
         raise ValueError(f"{name} must have {length} entries; got {tuple(hint)!r}")
 
 
-def _filter_ndim(convdim, unshared):
-    """Rank of the filters: (out, in/groups, *k), or unshared (out, *out_spatial, in/groups, *k)."""
-    return convdim + 2 + (convdim if unshared else 0)
-
-
 def conv_nd(
     input, filters, convdim, input_shape=None, filter_shape=None, border_mode="valid", subsample=None,
     filter_flip=True, filter_dilation=None, num_groups=1, unshared=False,
 ):
     """N-d forward convolution (``convdim`` spatial dims); see :func:`conv2d` for the parameters."""
     _check_hint_length(input_shape, convdim + 2, "input_shape")
-    _check_hint_length(filter_shape, _filter_ndim(convdim, unshared), "filter_shape")
+    _check_hint_length(filter_shape, shapes.filter_ndim(convdim, unshared), "filter_shape")
     op = _op(
         AbstractConv, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
         subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
@@ -79,7 +75,7 @@ def conv_nd_grad_wrt_inputs(
     if input_shape is None:
         raise ValueError(f"{arg_names.image_hint} is required: with strides the input size cannot be deduced")
     _check_hint_length(input_shape, convdim + 2, arg_names.image_hint)
-    _check_hint_length(filter_shape, _filter_ndim(convdim, unshared), arg_names.filters_hint)
+    _check_hint_length(filter_shape, shapes.filter_ndim(convdim, unshared), arg_names.filters_hint)
     input_shape = tuple(input_shape)
     op = _op(
         AbstractConv_gradInputs, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
@@ -87,7 +83,7 @@ def conv_nd_grad_wrt_inputs(
         num_groups=num_groups, unshared=unshared, arg_names=arg_names,
     )
     output_grad, filters = pt.as_tensor_variable(output_grad), pt.as_tensor_variable(filters)
-    if output_grad.ndim != convdim + 2 or filters.ndim != _filter_ndim(convdim, unshared):
+    if output_grad.ndim != convdim + 2 or filters.ndim != shapes.filter_ndim(convdim, unshared):
         return op(filters, output_grad, list(input_shape[2:]))  # the Op names the wrong rank
     in_per_group = filters.shape[1 + convdim if unshared else 1]
     implied = (output_grad.shape[0], in_per_group * num_groups)
@@ -102,7 +98,7 @@ def conv_nd_grad_wrt_weights(
     if filter_shape is None:
         raise ValueError("filter_shape is required: the filter size cannot always be deduced")
     _check_hint_length(input_shape, convdim + 2, "input_shape")
-    _check_hint_length(filter_shape, _filter_ndim(convdim, unshared), "filter_shape")
+    _check_hint_length(filter_shape, shapes.filter_ndim(convdim, unshared), "filter_shape")
     filter_shape = tuple(filter_shape)
     op = _op(
         AbstractConv_gradWeights, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,

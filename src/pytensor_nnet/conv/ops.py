@@ -38,9 +38,8 @@ from pytensor.tensor.type import TensorType
 from pytensor_nnet import shapes
 from pytensor_nnet.graph import as_int64, float_dtype, stack_ints, static_entries
 from pytensor_nnet.conv import reference
-from pytensor_nnet.kernels import corr, unshared as unshared_kernels
-from pytensor_nnet.kernels.conv import flip_spatial, kernel_geometry
-from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
+from pytensor_nnet.kernels import corr
+from pytensor_nnet.kernels.conv import kernel_geometry, run_3d
 
 #: Upper bound, in bytes, of the im2col column buffer of one batch chunk. Read when a
 #: function is compiled (Numba) or run (Python); change it with :func:`set_column_buffer_bytes`.
@@ -168,7 +167,7 @@ TRANSPOSE_NAMES = ArgNames(
 )
 
 
-def _var_name(expr):
+def var_name(expr):
     """``"input"`` for ``"input.shape"``; a shape argument's name (``"input_shape"``) as is."""
     return expr[: -len(".shape")] if expr.endswith(".shape") else expr
 
@@ -264,7 +263,7 @@ class BaseAbstractConv(Op):
     @property
     def kern_ndim(self):
         """Number of dimensions of the filters: ``2 + convdim``, or ``2 + 2 * convdim`` unshared."""
-        return 2 + self.convdim * (2 if self.unshared else 1)
+        return shapes.filter_ndim(self.convdim, self.unshared)
 
     def _in_per_group(self, kern_shape):
         return kern_shape[1 + self.convdim] if self.unshared else kern_shape[1]
@@ -284,7 +283,7 @@ class BaseAbstractConv(Op):
 
     def _sibling(self, base):
         """The Op of kind ``base`` with the same parameters (legacy class when there is one)."""
-        cls = _LEGACY_CLASSES.get((base, self.convdim), base)
+        cls = LEGACY_CLASSES.get((base, self.convdim), base)
         op = cls.__new__(cls)
         for name, value in self._params().items():
             setattr(op, name, value)
@@ -343,9 +342,9 @@ class BaseAbstractConv(Op):
         """Check actual shapes against the shape hints (same message as when the graph is built)."""
         names = self.arg_names
         if img_shape is not None:
-            _merge_static(img_shape, self.imshp, names.image_hint, _var_name(names.image))
+            _merge_static(img_shape, self.imshp, names.image_hint, var_name(names.image))
         if kern_shape is not None:
-            _merge_static(kern_shape, self.kshp, names.filters_hint, _var_name(names.filters))
+            _merge_static(kern_shape, self.kshp, names.filters_hint, var_name(names.filters))
 
     def check_geometry(self, img_shape, kern_shape, top_shape=None):
         """Raise this Op's run-time shape errors for concrete operand shapes (the backends that
@@ -398,27 +397,11 @@ class BaseAbstractConv(Op):
         """Basic slow unshared 2-d convolution of one channel: see :func:`conv.reference.unshared2d`."""
         return reference.unshared2d(inp, kern, out_shape, direction)
 
-    def _run(self, kind, *args):
-        """Run the compiled kernel ``kind`` ("forward", "grad_inputs", "grad_weights"; shared or
-        unshared after this Op) with this Op's geometry on 3-d views; returns a 5-d (or, for
-        unshared filters, 8-d) array."""
-        family = unshared_kernels if self.unshared else corr
-        fn = getattr(family, ("unshared_" if self.unshared else "corr_") + kind)
-        geo = self.geometry
-        return fn(*args, geo.stride, geo.pad_before, geo.pad_after, geo.dilation, self.num_groups, COLUMN_BUFFER_BYTES)
-
-    def _kern_to_3d(self, kern):
-        if self.unshared:
-            return unshared_kernels.as_3d_unshared(kern, self.convdim)
-        return as_3d_array(kern, 2)
-
-    def _kern_from_3d(self, kern):
-        if self.unshared:
-            return unshared_kernels.from_3d_unshared(kern, self.convdim)
-        return self._from_3d(kern)
-
-    def _from_3d(self, arr):
-        return arr.reshape(arr.shape[:2] + arr.shape[5 - self.convdim:])
+    def _run(self, kind, a, b, size=None):
+        """Run the compiled kernel ``kind`` ("forward", "grad_inputs", "grad_weights") on N-d
+        operands with this Op's geometry (see :func:`kernels.conv.run_3d`)."""
+        return run_3d(kind, a, b, size, self.convdim, self.geometry, self.num_groups, self.unshared,
+                      self.filter_flip, COLUMN_BUFFER_BYTES)
 
 
 class AbstractConv(BaseAbstractConv):
@@ -433,11 +416,11 @@ class AbstractConv(BaseAbstractConv):
         nd = self.convdim + 2
         img, kern = pt.as_tensor_variable(img), pt.as_tensor_variable(kern)
         names = self.arg_names
-        dtype = _float_dtype(**{_var_name(names.image): img.dtype, _var_name(names.filters): kern.dtype})
-        img = _as_float_tensor(img, dtype, nd, _var_name(names.image))
-        kern = _as_float_tensor(kern, dtype, self.kern_ndim, _var_name(names.filters))
-        img_shape = _merge_static(img.type.shape, self.imshp, names.image_hint, _var_name(names.image))
-        kern_shape = _merge_static(kern.type.shape, self.kshp, names.filters_hint, _var_name(names.filters))
+        dtype = _float_dtype(**{var_name(names.image): img.dtype, var_name(names.filters): kern.dtype})
+        img = _as_float_tensor(img, dtype, nd, var_name(names.image))
+        kern = _as_float_tensor(kern, dtype, self.kern_ndim, var_name(names.filters))
+        img_shape = _merge_static(img.type.shape, self.imshp, names.image_hint, var_name(names.image))
+        kern_shape = _merge_static(kern.type.shape, self.kshp, names.filters_hint, var_name(names.filters))
         out = self._check_shapes(img_shape, kern_shape)
         return Apply(self, [img, kern], [self._out_type(dtype, out)()])
 
@@ -445,10 +428,8 @@ class AbstractConv(BaseAbstractConv):
         img, kern = inputs
         self._check_runtime(img.shape, kern.shape)
         _raise_if(self._shape_error(_sizes(img.shape), _sizes(kern.shape)))
-        if self.filter_flip:
-            kern = flip_spatial(kern, self.convdim)
-        top = self._run("forward", as_3d_array(img, 2), self._kern_to_3d(kern))
-        output_storage[0][0] = self._from_3d(top).astype(node.outputs[0].dtype, copy=False)
+        top = self._run("forward", img, kern)
+        output_storage[0][0] = top.astype(node.outputs[0].dtype, copy=False)
 
     def infer_shape(self, fgraph, node, input_shapes):
         img_shape, kern_shape = input_shapes
@@ -493,10 +474,10 @@ class AbstractConv_gradInputs(BaseAbstractConv):
         nd = self.convdim + 2
         names = self.arg_names
         kern, topgrad = pt.as_tensor_variable(kern), pt.as_tensor_variable(topgrad)
-        dtype = _float_dtype(**{_var_name(names.filters): kern.dtype, _var_name(names.top): topgrad.dtype})
-        kern = _as_float_tensor(kern, dtype, self.kern_ndim, _var_name(names.filters))
-        topgrad = _as_float_tensor(topgrad, dtype, nd, _var_name(names.top))
-        kern_shape = _merge_static(kern.type.shape, self.kshp, names.filters_hint, _var_name(names.filters))
+        dtype = _float_dtype(**{var_name(names.filters): kern.dtype, var_name(names.top): topgrad.dtype})
+        kern = _as_float_tensor(kern, dtype, self.kern_ndim, var_name(names.filters))
+        topgrad = _as_float_tensor(topgrad, dtype, nd, var_name(names.top))
+        kern_shape = _merge_static(kern.type.shape, self.kshp, names.filters_hint, var_name(names.filters))
         if shape is None:
             shape = self._default_shape(kern_shape, topgrad.type.shape)
         shape, given = _as_shape_vector(shape, self.convdim, nd, self.vector_name())
@@ -545,11 +526,7 @@ class AbstractConv_gradInputs(BaseAbstractConv):
     def perform(self, node, inputs, output_storage):
         kern, topgrad, shape = inputs
         given = self.check_inputs(node, kern.shape, topgrad.shape, shape)
-        if self.filter_flip:
-            kern = flip_spatial(kern, self.convdim)
-        in_size = as_3d_geometry(given[2:], 1)
-        img = self._run("grad_inputs", self._kern_to_3d(kern), as_3d_array(topgrad, 2), in_size)
-        img = self._from_3d(img)
+        img = self._run("grad_inputs", kern, topgrad, given[2:])
         self._check_runtime(img_shape=img.shape)
         output_storage[0][0] = img.astype(node.outputs[0].dtype, copy=False)
 
@@ -587,10 +564,10 @@ class AbstractConv_gradWeights(BaseAbstractConv):
         nd, cd = self.convdim + 2, self.convdim
         names = self.arg_names
         img, topgrad = pt.as_tensor_variable(img), pt.as_tensor_variable(topgrad)
-        dtype = _float_dtype(**{_var_name(names.image): img.dtype, _var_name(names.top): topgrad.dtype})
-        img = _as_float_tensor(img, dtype, nd, _var_name(names.image))
-        topgrad = _as_float_tensor(topgrad, dtype, nd, _var_name(names.top))
-        img_shape = _merge_static(img.type.shape, self.imshp, names.image_hint, _var_name(names.image))
+        dtype = _float_dtype(**{var_name(names.image): img.dtype, var_name(names.top): topgrad.dtype})
+        img = _as_float_tensor(img, dtype, nd, var_name(names.image))
+        topgrad = _as_float_tensor(topgrad, dtype, nd, var_name(names.top))
+        img_shape = _merge_static(img.type.shape, self.imshp, names.image_hint, var_name(names.image))
         if shape is None:
             shape = self._default_shape(img_shape, topgrad.type.shape)
         shape, given = _as_shape_vector(shape, cd, self.kern_ndim, self.vector_name())
@@ -643,10 +620,7 @@ class AbstractConv_gradWeights(BaseAbstractConv):
     def perform(self, node, inputs, output_storage):
         img, topgrad, shape = inputs
         given = self.check_inputs(node, img.shape, topgrad.shape, shape)
-        ksize = as_3d_geometry(given[len(given) - self.convdim:], 1)
-        kern = self._kern_from_3d(self._run("grad_weights", as_3d_array(img, 2), as_3d_array(topgrad, 2), ksize))
-        if self.filter_flip:
-            kern = flip_spatial(kern, self.convdim)
+        kern = self._run("grad_weights", img, topgrad, given[len(given) - self.convdim:])
         self._check_runtime(kern_shape=kern.shape)
         output_storage[0][0] = np.ascontiguousarray(kern, dtype=node.outputs[0].dtype)
 
@@ -697,7 +671,7 @@ AbstractConv3d_gradInputs = _legacy_class(AbstractConv_gradInputs, 3, "Gradient 
 AbstractConv2d_gradWeights = _legacy_class(AbstractConv_gradWeights, 2, "Gradient wrt weights of a 2d convolution (legacy name).")
 AbstractConv3d_gradWeights = _legacy_class(AbstractConv_gradWeights, 3, "Gradient wrt weights of a 3d convolution (legacy name).")
 
-_LEGACY_CLASSES = {
+LEGACY_CLASSES = {
     (AbstractConv, 2): AbstractConv2d,
     (AbstractConv, 3): AbstractConv3d,
     (AbstractConv_gradInputs, 2): AbstractConv2d_gradInputs,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytensor.tensor as pt
 
 from pytensor_nnet import shapes
-from pytensor_nnet.conv.api import _filter_ndim, conv_nd_grad_wrt_inputs
+from pytensor_nnet.conv.api import conv_nd_grad_wrt_inputs
 from pytensor_nnet.conv.ops import TRANSPOSE_NAMES
 from pytensor_nnet.graph import constant_int
 
@@ -58,8 +58,7 @@ def _check_output_shape(output_shape, input, filters, filter_shape, convdim, bor
     kernel = kern[len(kern) - convdim:]
     ranges = None
     if None not in kernel and None not in in_shape[2:]:
-        dilated = [shapes.dilated_kernel_size(k, d) for k, d in zip(kernel, filter_dilation)]
-        pads = shapes.border_mode_to_pad(border_mode, convdim, dilated)
+        pads = shapes.conv_padding(border_mode, kernel, filter_dilation)
         ranges = [
             _valid_sizes(n, k, s, d, p)
             for n, k, s, d, p in zip(in_shape[2:], kernel, input_dilation, filter_dilation, pads)
@@ -84,9 +83,9 @@ def conv_nd_transpose(
     border_mode = shapes.normalize_border_mode(border_mode, convdim)
     if input.ndim != convdim + 2:
         raise ValueError(f"input must be a {convdim + 2}-d tensor; got a {input.ndim}-d tensor")
-    if filters.ndim != _filter_ndim(convdim, unshared):
+    if filters.ndim != shapes.filter_ndim(convdim, unshared):
         raise ValueError(
-            f"filters must be a {_filter_ndim(convdim, unshared)}-d tensor"
+            f"filters must be a {shapes.filter_ndim(convdim, unshared)}-d tensor"
             f"{' (unshared)' if unshared else ''}; got a {filters.ndim}-d tensor"
         )
     if filter_shape is not None and len(tuple(filter_shape)) != filters.ndim:

@@ -2,8 +2,9 @@
 
 These wrappers turn the legacy parameters (``border_mode``, ``subsample``,
 ``filter_dilation``, ``num_groups``, ``filter_flip``) into the 3-d geometry of the compiled
-kernels in ``kernels.corr`` and reshape arrays accordingly. The Ops' ``perform`` and the
-Numba dispatch both use :func:`kernel_geometry`, so they run the very same compiled code.
+kernels in ``kernels.corr`` and reshape arrays accordingly (:func:`run_3d`). The Ops'
+``perform`` and the Numba dispatch both use :func:`kernel_geometry`, so they run the very same
+compiled code.
 
 Shapes: images ``(N, C, *S)``, filters ``(M, C // num_groups, *K)``, outputs ``(N, M, *O)``.
 Inconsistent shapes raise ``ValueError`` with the values, the message of the Ops
@@ -16,14 +17,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pytensor_nnet import shapes
 from pytensor_nnet.kernels import corr
-from pytensor_nnet.kernels.im2col import PAD_FULL, PAD_HALF, as_3d_array, as_3d_geometry
-
-_PAD_CODES = {"valid": 0, "full": PAD_FULL, "half": PAD_HALF}
+from pytensor_nnet.kernels import unshared as unshared_kernels
+from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
 
 
 class KernelGeometry(NamedTuple):
-    """3-d geometry arguments of the compiled kernels (all 3-tuples of ints)."""
+    """3-d geometry of a convolution (all 3-tuples of ints; the padding may hold the codes
+    ``shapes.PAD_FULL`` / ``shapes.PAD_HALF``, resolved once the kernel size is known)."""
 
     stride: tuple
     pad_before: tuple
@@ -36,7 +38,7 @@ def kernel_geometry(border_mode, subsample, filter_dilation) -> KernelGeometry:
     and per-axis ``subsample`` / ``filter_dilation`` tuples of the same length."""
     convdim = len(subsample)
     if isinstance(border_mode, str):
-        before = after = (_PAD_CODES[border_mode],) * convdim
+        before = after = (shapes.PAD_CODES[border_mode],) * convdim
     else:
         before = tuple(p[0] for p in border_mode)
         after = tuple(p[1] for p in border_mode)
@@ -53,23 +55,63 @@ def flip_spatial(w, convdim):
     return w[(Ellipsis,) + (slice(None, None, -1),) * convdim]
 
 
-def _geometry(x_ndim, border_mode, subsample, filter_dilation):
-    from pytensor_nnet.shapes import normalize_border_mode
+def run_3d(kind, a, b, size, convdim, geo, num_groups, unshared=False, filter_flip=False,
+           buffer_bytes=corr.DEFAULT_BUFFER_BYTES):
+    """Run the compiled kernel ``kind`` on N-d arrays: lift them to their 3-d views, flip the
+    filters (``filter_flip``), resolve the padding for the kernel size, call the kernel of
+    ``kernels.corr`` (or ``kernels.unshared``) and drop the result back to N-d.
 
+    ``kind`` and its operands:
+
+    - ``"forward"``: ``a`` images (N, C, *S), ``b`` filters; returns (N, M, *O);
+    - ``"grad_inputs"``: ``a`` filters, ``b`` output gradient (N, M, *O), ``size`` the input's
+      spatial shape; returns (N, C, *size);
+    - ``"grad_weights"``: ``a`` images, ``b`` output gradient, ``size`` the filters' spatial
+      shape; returns the filters' shape.
+
+    Filters are (M, C // num_groups, *K), or with ``unshared`` (M, *O, C // num_groups, *K).
+    ``geo`` is a :class:`KernelGeometry`.
+    """
+    prefix = "unshared_" if unshared else "corr_"
+    kernel = getattr(unshared_kernels if unshared else corr, prefix + kind)
+
+    def filters_3d(w):
+        w = flip_spatial(w, convdim) if filter_flip else w
+        return unshared_kernels.as_3d_unshared(w, convdim) if unshared else as_3d_array(w, 2)
+
+    if kind == "forward":
+        ksize = as_3d_geometry(b.shape[b.ndim - convdim:], 1)
+        args = (as_3d_array(a, 2), filters_3d(b))
+    elif kind == "grad_inputs":
+        ksize = as_3d_geometry(a.shape[a.ndim - convdim:], 1)
+        args = (filters_3d(a), as_3d_array(b, 2), as_3d_geometry(size, 1))
+    else:
+        ksize = as_3d_geometry(size, 1)
+        args = (as_3d_array(a, 2), as_3d_array(b, 2), ksize)
+    pad_lo, pad_hi = shapes.resolve_pads(geo.pad_before, geo.pad_after, ksize, geo.dilation)
+    out = kernel(*args, geo.stride, pad_lo, pad_hi, geo.dilation, num_groups, buffer_bytes)
+    if kind != "grad_weights":
+        return out.reshape(out.shape[:2] + out.shape[5 - convdim:])
+    if unshared:
+        out = unshared_kernels.from_3d_unshared(out, convdim)
+    else:
+        out = out.reshape(out.shape[:2] + out.shape[5 - convdim:])
+    return flip_spatial(out, convdim) if filter_flip else out
+
+
+def _geometry(x_ndim, border_mode, subsample, filter_dilation):
     convdim = x_ndim - 2
     subsample = tuple(subsample or (1,) * convdim)
     filter_dilation = tuple(filter_dilation or (1,) * convdim)
     for name, value in (("subsample", subsample), ("filter_dilation", filter_dilation)):
         if len(value) != convdim or any(v < 1 for v in value):
             raise ValueError(f"{name} must be {convdim} positive ints; got {value!r}")
-    return convdim, kernel_geometry(normalize_border_mode(border_mode, convdim), subsample, filter_dilation)
+    return convdim, kernel_geometry(shapes.normalize_border_mode(border_mode, convdim), subsample, filter_dilation)
 
 
 def _check_shapes(convdim, geo, border_mode, num_groups, image, filters, top, names):
     """Raise the shared message of ``shapes.conv_shape_error`` (the Ops' message) for N-d
     ``image``, ``filters`` and ``top`` shapes (None entries: not given)."""
-    from pytensor_nnet import shapes
-
     layout = (0, 1) + (shapes.FILL_ONE,) * (3 - convdim) + tuple(range(2, 2 + convdim))
 
     def sizes(shape):
@@ -95,14 +137,9 @@ def conv_forward(
     x, w = np.asarray(x), np.asarray(w)
     _check_shapes(convdim, geo, border_mode, num_groups, x.shape, w.shape, None,
                   ("x.shape", "w.shape", "top.shape", "subsample"))
-    if filter_flip:
-        w = flip_spatial(w, convdim)
     dtype = np.result_type(x, w)
-    y = corr.corr_forward(
-        as_3d_array(x.astype(dtype, copy=False), 2), as_3d_array(w.astype(dtype, copy=False), 2),
-        geo.stride, geo.pad_before, geo.pad_after, geo.dilation, num_groups, buffer_bytes,
-    )
-    return y.reshape(y.shape[:2] + y.shape[5 - convdim:])
+    return run_3d("forward", x.astype(dtype, copy=False), w.astype(dtype, copy=False), None, convdim, geo,
+                  num_groups, filter_flip=filter_flip, buffer_bytes=buffer_bytes)
 
 
 def conv_grad_inputs(
@@ -113,15 +150,9 @@ def conv_grad_inputs(
     convdim, geo = _geometry(top.ndim, border_mode, subsample, filter_dilation)
     _check_shapes(convdim, geo, border_mode, num_groups, (None, None, *input_spatial_shape), np.shape(w),
                   np.shape(top), ("input_spatial_shape", "w.shape", "top.shape", "subsample"))
-    if filter_flip:
-        w = flip_spatial(w, convdim)
     dtype = np.result_type(w, top)
-    dx = corr.corr_grad_inputs(
-        as_3d_array(np.asarray(w, dtype=dtype), 2), as_3d_array(np.asarray(top, dtype=dtype), 2),
-        as_3d_geometry(input_spatial_shape, 1),
-        geo.stride, geo.pad_before, geo.pad_after, geo.dilation, num_groups, buffer_bytes,
-    )
-    return dx.reshape(dx.shape[:2] + dx.shape[5 - convdim:])
+    return run_3d("grad_inputs", np.asarray(w, dtype=dtype), np.asarray(top, dtype=dtype), input_spatial_shape,
+                  convdim, geo, num_groups, filter_flip=filter_flip, buffer_bytes=buffer_bytes)
 
 
 def conv_grad_weights(
@@ -133,10 +164,5 @@ def conv_grad_weights(
     _check_shapes(convdim, geo, border_mode, num_groups, np.shape(x), (None, None, *filter_spatial_shape),
                   np.shape(top), ("x.shape", "filter_spatial_shape", "top.shape", "subsample"))
     dtype = np.result_type(x, top)
-    dw = corr.corr_grad_weights(
-        as_3d_array(np.asarray(x, dtype=dtype), 2), as_3d_array(np.asarray(top, dtype=dtype), 2),
-        as_3d_geometry(filter_spatial_shape, 1),
-        geo.stride, geo.pad_before, geo.pad_after, geo.dilation, num_groups, buffer_bytes,
-    )
-    dw = dw.reshape(dw.shape[:2] + dw.shape[5 - convdim:])
-    return flip_spatial(dw, convdim) if filter_flip else dw
+    return run_3d("grad_weights", np.asarray(x, dtype=dtype), np.asarray(top, dtype=dtype), filter_spatial_shape,
+                  convdim, geo, num_groups, filter_flip=filter_flip, buffer_bytes=buffer_bytes)

@@ -2,8 +2,8 @@
 
 Arrays are 5-d, ``(batch, channels, D, H, W)`` images and ``(out, in // groups, kd, kh, kw)``
 weights (lower-rank problems are reshaped by the caller, see ``kernels.im2col``). Geometry
-arguments are 3-tuples: ``stride``, ``dilation`` and the padding codes ``pad_before`` /
-``pad_after`` (a size, or ``PAD_FULL`` / ``PAD_HALF``, resolved against the kernel size).
+arguments are 3-tuples of ints: ``stride``, ``dilation`` and the padding sizes ``pad_lo`` /
+``pad_hi`` (resolved by the caller, see ``shapes.resolve_pads``).
 
 Each function checks its shapes first and raises ``ValueError`` before any loop touches
 memory. The batch is processed in chunks so that the column buffer
@@ -20,7 +20,8 @@ import numba
 import numpy as np
 
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
-from pytensor_nnet.kernels.im2col import col2im_add, conv_out_size, im2col_into, resolve_pads
+from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
+from pytensor_nnet.shapes.conv import conv_output_size_3d
 
 DEFAULT_BUFFER_BYTES = 64 * 2**20
 
@@ -83,14 +84,7 @@ def _chunk_size(batch, rows, positions, itemsize, buffer_bytes, wanted=0):
 
 
 @numba.njit(cache=True)
-def _output_geometry(in_size, ksize, stride, pad_before, pad_after, dilation):
-    pad_lo, pad_hi = resolve_pads(pad_before, pad_after, ksize, dilation)
-    out = conv_out_size(in_size, ksize, stride, pad_lo, pad_hi, dilation)
-    return pad_lo, pad_hi, out
-
-
-@numba.njit(cache=True)
-def corr_forward(x, w, stride, pad_before, pad_after, dilation, groups, buffer_bytes):
+def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """Correlate images ``x`` (N, C, D, H, W) with filters ``w`` (M, C // groups, kd, kh, kw).
 
     Returns ``y`` of shape (N, M, od, oh, ow).
@@ -100,7 +94,7 @@ def corr_forward(x, w, stride, pad_before, pad_after, dilation, groups, buffer_b
     _check_groups(C, Cg, M, groups)
     _check_geometry(stride, dilation)
     ksize = (kd, kh, kw)
-    pad_lo, pad_hi, out = _output_geometry((D, H, W), ksize, stride, pad_before, pad_after, dilation)
+    out = conv_output_size_3d((D, H, W), ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] < 1 or out[1] < 1 or out[2] < 1:
         raise ValueError("the (dilated) filter is larger than the padded input")
     od, oh, ow = out
@@ -167,7 +161,7 @@ def _gather_top(topv, n0, nb, m0, Mg, P, dtype):
 
 
 @numba.njit(cache=True)
-def corr_grad_inputs(w, top, in_size, stride, pad_before, pad_after, dilation, groups, buffer_bytes):
+def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """Gradient wrt the images of :func:`corr_forward`: ``dx`` (N, C, *in_size) from ``top``.
 
     ``in_size`` is the (D, H, W) image size; with strides it cannot be deduced from ``top``.
@@ -183,7 +177,7 @@ def corr_grad_inputs(w, top, in_size, stride, pad_before, pad_after, dilation, g
         if in_size[i] < 1:
             raise ValueError("input shape must be positive")
     ksize = (kd, kh, kw)
-    pad_lo, pad_hi, out = _output_geometry(in_size, ksize, stride, pad_before, pad_after, dilation)
+    out = conv_output_size_3d(in_size, ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError(
             "the output gradient's spatial shape does not match a convolution of the given input shape"
@@ -226,7 +220,7 @@ def corr_grad_inputs(w, top, in_size, stride, pad_before, pad_after, dilation, g
 
 
 @numba.njit(cache=True)
-def corr_grad_weights(x, top, ksize, stride, pad_before, pad_after, dilation, groups, buffer_bytes):
+def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """Gradient wrt the filters of :func:`corr_forward`: ``dw`` (M, C // groups, *ksize)."""
     N, C, D, H, W = x.shape
     Nt, M, od, oh, ow = top.shape
@@ -242,7 +236,7 @@ def corr_grad_weights(x, top, ksize, stride, pad_before, pad_after, dilation, gr
             raise ValueError("filter shape must be positive")
     Cg = C // groups
     kd, kh, kw = ksize
-    pad_lo, pad_hi, out = _output_geometry((D, H, W), ksize, stride, pad_before, pad_after, dilation)
+    out = conv_output_size_3d((D, H, W), ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError(
             "the output gradient's spatial shape does not match a convolution with the given filter shape"

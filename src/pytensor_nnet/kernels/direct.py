@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from pytensor_nnet.kernels.im2col import _valid_range
+from pytensor_nnet.kernels.im2col import valid_range
 
 
 @numba.njit(cache=True)
@@ -39,7 +39,7 @@ def _direct_axpy(x, y, w, stride, pad, dilation, groups, adjoint):
                     for e in range(kw):
                         wv = w[m, 0, a, b, e]
                         x_off = e * dw - pw
-                        lo, hi = _valid_range(ow, sw, x_off, W)
+                        lo, hi = valid_range(ow, sw, x_off, W)
                         for z in range(od):
                             iz = z * sd - pd + a * dd
                             if iz < 0 or iz >= D:
@@ -93,7 +93,7 @@ def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
             for b in range(kh):
                 for e in range(kw):
                     x_off = e * dw - pw
-                    lo, hi = _valid_range(ow, sw, x_off, W)
+                    lo, hi = valid_range(ow, sw, x_off, W)
                     acc = 0.0
                     for n in range(N):
                         for z in range(od):

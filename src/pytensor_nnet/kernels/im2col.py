@@ -24,14 +24,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-# Padding codes resolved against the (dilated) kernel size at run time, so that "full" and
-# "half" work when the kernel size is not known when the graph is built.
-PAD_FULL = -1
-PAD_HALF = -2
-
-
 @numba.njit(cache=True, inline="always")
-def _valid_range(out_size, stride, offset, in_size):
+def valid_range(out_size, stride, offset, in_size):
     """Output indices ``x`` in ``[lo, hi)`` with ``0 <= x * stride + offset < in_size``."""
     lo = 0
     if offset < 0:
@@ -68,7 +62,7 @@ def im2col_into(img, cols, col0, ksize, stride, pad, dilation, out):
         e = tap % kw
         dst = cols[task]
         x_off = e * dw - pw
-        x_lo, x_hi = _valid_range(ow, sw, x_off, W)
+        x_lo, x_hi = valid_range(ow, sw, x_off, W)
         for z in range(od):
             iz = z * sd - pd + a * dd
             for y in range(oh):
@@ -108,7 +102,7 @@ def col2im_add(cols, col0, img, ksize, stride, pad, dilation, out):
             e = tap % kw
             src = cols[c * ktaps + tap]
             x_off = e * dw - pw
-            x_lo, x_hi = _valid_range(ow, sw, x_off, W)
+            x_lo, x_hi = valid_range(ow, sw, x_off, W)
             for z in range(od):
                 iz = z * sd - pd + a * dd
                 if iz < 0 or iz >= D:
@@ -123,42 +117,6 @@ def col2im_add(cols, col0, img, ksize, stride, pad, dilation, out):
                     src0 = np.uint64(col0 + (z * oh + y) * ow + x_lo)
                     for i in range(np.uint64(x_hi - x_lo)):
                         dst[dst0 + step * i] += src[src0 + i]
-
-
-@numba.njit(cache=True)
-def resolve_pads(pad_before, pad_after, ksize, dilation):
-    """Turn padding codes (``PAD_FULL``, ``PAD_HALF`` or a size) into sizes, per axis."""
-    lo = [0, 0, 0]
-    hi = [0, 0, 0]
-    for i in range(3):
-        dk = (ksize[i] - 1) * dilation[i] + 1
-        for side in range(2):
-            code = pad_before[i] if side == 0 else pad_after[i]
-            if code == PAD_FULL:
-                value = dk - 1
-            elif code == PAD_HALF:
-                value = dk // 2
-            else:
-                value = code
-            if side == 0:
-                lo[i] = value
-            else:
-                hi[i] = value
-    return (lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])
-
-
-@numba.njit(cache=True)
-def conv_out_size(in_size, ksize, stride, pad_lo, pad_hi, dilation):
-    """Output spatial size ``(od, oh, ow)`` of a correlation; entries < 1 mean no output."""
-    res = [0, 0, 0]
-    for i in range(3):
-        dk = (ksize[i] - 1) * dilation[i] + 1
-        span = in_size[i] + pad_lo[i] + pad_hi[i] - dk
-        if span < 0:
-            res[i] = 0
-        else:
-            res[i] = span // stride[i] + 1
-    return (res[0], res[1], res[2])
 
 
 def as_3d_geometry(values, fill):

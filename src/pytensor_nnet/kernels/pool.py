@@ -35,7 +35,7 @@ Windows, per spatial axis of size ``n`` (the legacy rules, checked against pyten
 
 The loops run over output rows; inside a row the window taps are the outer loop and the
 output columns the inner one, so the innermost loop walks memory with a constant stride and
-the window's borders are resolved once per tap (``_valid_range``), not per element. They are
+the window's borders are resolved once per tap (``valid_range``), not per element. They are
 serial: the work is memory-bound and Numba threads would fight the BLAS threads of the
 convolutions around them (see ``kernels.im2col``).
 """
@@ -45,7 +45,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from pytensor_nnet.kernels.im2col import _valid_range
+from pytensor_nnet.kernels.im2col import valid_range
 from pytensor_nnet.shapes.pool import pool_output_size
 
 MAX, SUM, AVERAGE_INC_PAD, AVERAGE_EXC_PAD = 0, 1, 2, 3
@@ -67,8 +67,8 @@ def lowest_value(dtype):
 
 
 #: Legacy output size ``out_size_1axis(n, ws, stride, pad, ignore_border)`` of one axis of size
-#: ``n``: the geometry's own formula (``shapes.pool.pool_output_size``), compiled.
-out_size_1axis = numba.njit(cache=True)(pool_output_size)
+#: ``n`` (``shapes.pool.pool_output_size``, callable from Python and from compiled code).
+out_size_1axis = pool_output_size
 
 
 @numba.njit(cache=True)
@@ -131,7 +131,7 @@ def _tap_ranges(ow, ws, stride, pad, n):
     lo = np.empty(ws, dtype=np.int64)
     hi = np.empty(ws, dtype=np.int64)
     for e in range(ws):
-        lo[e], hi[e] = _valid_range(ow, stride, e - pad, n)
+        lo[e], hi[e] = valid_range(ow, stride, e - pad, n)
     return lo, hi
 
 

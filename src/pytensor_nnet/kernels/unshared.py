@@ -18,8 +18,7 @@ Layouts (lower-rank problems are reshaped by the caller, see :func:`as_3d_unshar
 images ``(N, C, D, H, W)``, outputs ``(N, M, od, oh, ow)``, weights
 ``(M, od, oh, ow, C // groups, kd, kh, kw)``: the legacy unshared layout
 ``(out, *out_spatial, in // groups, *kernel)`` in three spatial dims. Geometry arguments are
-3-tuples as in ``kernels.corr`` (``pad_before`` / ``pad_after`` may be the ``PAD_FULL`` /
-``PAD_HALF`` codes). Shapes are checked before any loop touches memory; the batch is
+3-tuples of ints as in ``kernels.corr`` (padding sizes resolved by the caller). Shapes are checked before any loop touches memory; the batch is
 processed in chunks whose patch buffer stays under ``buffer_bytes`` (at least one image).
 
 These are correlations: flipping the kernels (true convolution) is the caller's business.
@@ -30,7 +29,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from pytensor_nnet.kernels.im2col import col2im_add, conv_out_size, im2col_into, resolve_pads
+from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
+from pytensor_nnet.shapes.conv import conv_output_size_3d
 
 REGION_MISMATCH = "the unshared filters' output region (filters.shape[1:-4]) must match the output's spatial shape"
 
@@ -53,9 +53,8 @@ def _check_params(channels, in_per_group, n_filters, groups, stride, dilation):
 
 
 @numba.njit(cache=True)
-def _geometry(in_size, ksize, stride, pad_before, pad_after, dilation):
-    pad_lo, pad_hi = resolve_pads(pad_before, pad_after, ksize, dilation)
-    out = conv_out_size(in_size, ksize, stride, pad_lo, pad_hi, dilation)
+def _geometry(in_size, ksize, stride, pad_lo, pad_hi, dilation):
+    out = conv_output_size_3d(in_size, ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] < 1 or out[1] < 1 or out[2] < 1:
         raise ValueError("the (dilated) filter is larger than the padded input")
     return pad_lo, out
@@ -121,7 +120,7 @@ def _top_by_position(top3, n0, nb, groups, transpose):
 
 
 @numba.njit(cache=True)
-def unshared_forward(x, w, stride, pad_before, pad_after, dilation, groups, buffer_bytes):
+def unshared_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """Unshared correlation of ``x`` (N, C, D, H, W) with ``w`` (M, od, oh, ow, C // groups, kd, kh, kw).
 
     Returns ``y`` (N, M, od, oh, ow). ``(od, oh, ow)`` of ``w`` must be the output size.
@@ -130,7 +129,7 @@ def unshared_forward(x, w, stride, pad_before, pad_after, dilation, groups, buff
     M, wd, wh, ww, Cg, kd, kh, kw = w.shape
     _check_params(C, Cg, M, groups, stride, dilation)
     ksize = (kd, kh, kw)
-    pad, out = _geometry((D, H, W), ksize, stride, pad_before, pad_after, dilation)
+    pad, out = _geometry((D, H, W), ksize, stride, pad_lo, pad_hi, dilation)
     if wd != out[0] or wh != out[1] or ww != out[2]:
         raise ValueError(REGION_MISMATCH)
     P = out[0] * out[1] * out[2]
@@ -163,7 +162,7 @@ def unshared_forward(x, w, stride, pad_before, pad_after, dilation, groups, buff
 
 
 @numba.njit(cache=True)
-def unshared_grad_inputs(w, top, in_size, stride, pad_before, pad_after, dilation, groups, buffer_bytes):
+def unshared_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """Gradient wrt the images of :func:`unshared_forward`: ``dx`` (N, C, *in_size) from ``top``."""
     M, wd, wh, ww, Cg, kd, kh, kw = w.shape
     N, Mt, od, oh, ow = top.shape
@@ -175,7 +174,7 @@ def unshared_grad_inputs(w, top, in_size, stride, pad_before, pad_after, dilatio
         if in_size[i] < 1:
             raise ValueError("input shape must be positive")
     ksize = (kd, kh, kw)
-    pad, out = _geometry(in_size, ksize, stride, pad_before, pad_after, dilation)
+    pad, out = _geometry(in_size, ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError("the output gradient's spatial shape does not match a convolution of the given input shape")
     if wd != od or wh != oh or ww != ow:
@@ -204,7 +203,7 @@ def unshared_grad_inputs(w, top, in_size, stride, pad_before, pad_after, dilatio
 
 
 @numba.njit(cache=True)
-def unshared_grad_weights(x, top, ksize, stride, pad_before, pad_after, dilation, groups, buffer_bytes):
+def unshared_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """Gradient wrt the filters of :func:`unshared_forward`: (M, od, oh, ow, C // groups, *ksize)."""
     N, C, D, H, W = x.shape
     Nt, M, od, oh, ow = top.shape
@@ -217,7 +216,7 @@ def unshared_grad_weights(x, top, ksize, stride, pad_before, pad_after, dilation
     for i in range(3):
         if ksize[i] < 1:
             raise ValueError("filter shape must be positive")
-    pad, out = _geometry((D, H, W), ksize, stride, pad_before, pad_after, dilation)
+    pad, out = _geometry((D, H, W), ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError("the output gradient's spatial shape does not match a convolution with the given filter shape")
     kd, kh, kw = ksize

@@ -31,7 +31,7 @@ import numpy as np
 
 from pytensor_nnet.kernels.columns import col2im_batch, im2col_batch
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
-from pytensor_nnet.shapes import per_axis
+from pytensor_nnet.shapes import conv_output_length, per_axis
 
 __all__ = ["ColumnGeometry", "check_images", "col2im", "im2col", "im2col_output_shape"]
 
@@ -81,7 +81,7 @@ class ColumnGeometry(NamedTuple):
     def out_shape(self, spatial):
         """Output size per axis for the spatial input size ``spatial`` (entries may be < 1)."""
         return tuple(
-            (s + lo + hi - ((k - 1) * d + 1)) // st + 1 if s + lo + hi >= (k - 1) * d + 1 else 0
+            max(0, conv_output_length(s, k, st, lo, hi, d))
             for s, k, st, (lo, hi), d in zip(spatial, self.kernel_shape, self.stride, self.pad, self.dilation)
         )
 

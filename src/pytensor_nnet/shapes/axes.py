@@ -46,20 +46,17 @@ CONV_OP = AxisWording(
     not_int="{name} entries must be positive ints; got {value!r}",
     too_small="{name} entries must be positive ints; got {value!r}",
 )
+
+
+def _one_message(template):
+    """A wording that says ``template`` for every problem of a sequence (scalars are repeated)."""
+    return AxisWording(not_sequence=None, length=template, not_int=template, too_small=template)
+
+
 #: Strides and dilations of the transposed convolutions.
-TRANSPOSE = AxisWording(
-    not_sequence=None,
-    length="{name} must be {ndim} positive ints; got {value!r}",
-    not_int="{name} must be {ndim} positive ints; got {value!r}",
-    too_small="{name} must be {ndim} positive ints; got {value!r}",
-)
+TRANSPOSE = _one_message("{name} must be {ndim} positive ints; got {value!r}")
 #: Dilations of the numpy reference convolution.
-REFERENCE = AxisWording(
-    not_sequence=None,
-    length="{name} must be a positive int or {ndim} positive ints; got {value!r}",
-    not_int="{name} must be a positive int or {ndim} positive ints; got {value!r}",
-    too_small="{name} must be a positive int or {ndim} positive ints; got {value!r}",
-)
+REFERENCE = _one_message("{name} must be a positive int or {ndim} positive ints; got {value!r}")
 #: Sizes of the sparse convolution and pooling (any number of entries).
 SPARSE = AxisWording(
     not_sequence="{name} must be a tuple of ints; got {value!r}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import register_jitable
 
-from pytensor_nnet.kernels.im2col import PAD_FULL, PAD_HALF
+from pytensor_nnet.shapes.conv import conv_output_length, dilated_kernel_size, resolve_pad
 
 #: Marks a size that is not known (graph build).
 UNKNOWN = -(2**62)
@@ -53,18 +53,10 @@ def conv_output_sizes(image, filters, stride, pad_before, pad_after, dilation):
         if size < 0 or taps < 0:
             out[i] = UNKNOWN
             continue
-        dilated = (taps - 1) * dilation[i] + 1
-        before, after = pad_before[i], pad_after[i]
-        if before == PAD_FULL:
-            before = dilated - 1
-        elif before == PAD_HALF:
-            before = dilated // 2
-        if after == PAD_FULL:
-            after = dilated - 1
-        elif after == PAD_HALF:
-            after = dilated // 2
-        span = size + before + after - dilated
-        out[i] = span // stride[i] + 1 if span >= 0 else -1
+        extent = dilated_kernel_size(taps, dilation[i])
+        before, after = resolve_pad(pad_before[i], extent), resolve_pad(pad_after[i], extent)
+        length = conv_output_length(size, taps, stride[i], before, after, dilation[i])
+        out[i] = length if length >= 1 else -1
     return out
 
 

@@ -21,10 +21,17 @@ over the legacy 3d ops).
 from __future__ import annotations
 
 import numpy as np
+from numba.extending import register_jitable
 
 from pytensor_nnet.shapes.axes import SYMBOLIC, is_int, per_axis
 
 BORDER_MODE_STRINGS = ("valid", "full", "half")
+
+#: Padding codes of the compiled geometry (3-tuples of ints): "full" and "half" padding of a
+#: kernel whose size is not known yet; :func:`resolve_pads` turns them into sizes.
+PAD_FULL = -1
+PAD_HALF = -2
+PAD_CODES = {"valid": 0, "full": PAD_FULL, "half": PAD_HALF}
 
 
 def _is_known(value) -> bool:
@@ -32,9 +39,15 @@ def _is_known(value) -> bool:
     return is_int(value)
 
 
+@register_jitable
 def dilated_kernel_size(kernel_size, dilation=1):
     """Extent of a kernel of ``kernel_size`` taps spaced ``dilation`` apart: ``(k - 1) * d + 1``."""
     return (kernel_size - 1) * dilation + 1
+
+
+def filter_ndim(convdim, unshared=False):
+    """Rank of the filters: ``(out, in/groups, *k)``, or unshared ``(out, *out_spatial, in/groups, *k)``."""
+    return convdim + 2 + (convdim if unshared else 0)
 
 
 def normalize_border_mode(border_mode, convdim):
@@ -82,6 +95,50 @@ def normalize_border_mode(border_mode, convdim):
     return pads
 
 
+@register_jitable
+def resolve_pad(pad, dilated_kernel):
+    """A padding size, or the code ``PAD_FULL`` / ``PAD_HALF`` resolved against the dilated
+    kernel extent (``dilated_kernel - 1`` / ``dilated_kernel // 2``; may be symbolic)."""
+    if pad == PAD_FULL:
+        return dilated_kernel - 1
+    if pad == PAD_HALF:
+        return dilated_kernel // 2
+    return pad
+
+
+@register_jitable
+def resolve_pads(pad_before, pad_after, ksize, dilation):
+    """Padding sizes ``(before, after)`` (two 3-tuples) from the compiled geometry's padding
+    3-tuples (sizes or codes), for kernel sizes ``ksize`` and ``dilation`` (3-tuples)."""
+    lo = [0, 0, 0]
+    hi = [0, 0, 0]
+    for i in range(3):
+        extent = dilated_kernel_size(ksize[i], dilation[i])
+        lo[i] = resolve_pad(pad_before[i], extent)
+        hi[i] = resolve_pad(pad_after[i], extent)
+    return (lo[0], lo[1], lo[2]), (hi[0], hi[1], hi[2])
+
+
+@register_jitable
+def conv_output_length(size, kernel, stride, before, after, dilation=1):
+    """Output size on one axis: ``(size + before + after - dilated_kernel) // stride + 1``.
+
+    Smaller than 1 exactly when the dilated kernel is larger than the padded input. Works on
+    ints (also compiled) and symbolic sizes.
+    """
+    return (size + before + after - dilated_kernel_size(kernel, dilation)) // stride + 1
+
+
+@register_jitable
+def conv_output_size_3d(in_size, ksize, stride, pad_before, pad_after, dilation):
+    """Output spatial size ``(od, oh, ow)`` of a correlation (3-tuples of sizes); 0 on an axis
+    where the (dilated) kernel is larger than the padded input."""
+    out = [0, 0, 0]
+    for i in range(3):
+        out[i] = max(0, conv_output_length(in_size[i], ksize[i], stride[i], pad_before[i], pad_after[i], dilation[i]))
+    return (out[0], out[1], out[2])
+
+
 def border_mode_to_pad(mode, convdim, kshp):
     """Padding ``((before, after),) * convdim`` implied by ``mode`` for (dilated) kernel sizes ``kshp``.
 
@@ -95,24 +152,25 @@ def border_mode_to_pad(mode, convdim, kshp):
         Kernel extent on each spatial axis (pass the dilated extent for dilated kernels).
     """
     mode = normalize_border_mode(mode, convdim)
-    if mode == "valid":
-        return ((0, 0),) * convdim
-    if mode == "full":
-        return tuple((k - 1, k - 1) for k in kshp)
-    if mode == "half":
-        return tuple((k // 2, k // 2) for k in kshp)
+    if isinstance(mode, str):
+        return tuple(_pad_1axis(mode, k) for k in kshp)
     return mode
+
+
+def conv_padding(border_mode, kernel_shape, filter_dilation):
+    """Padding ``((before, after), ...)`` (Python ints) of a convolution with ``border_mode`` for
+    kernels of spatial sizes ``kernel_shape`` (ints) dilated by ``filter_dilation``."""
+    dilated = [dilated_kernel_size(int(k), d) for k, d in zip(kernel_shape, filter_dilation)]
+    pads = border_mode_to_pad(border_mode, len(dilated), dilated)
+    return tuple((int(before), int(after)) for before, after in pads)
 
 
 def _pad_1axis(border_mode, dilated_kernel):
     """(before, after) padding on one axis for a single-axis border mode."""
     if isinstance(border_mode, str):
-        if border_mode == "valid":
-            return 0, 0
-        if border_mode == "full":
-            return dilated_kernel - 1, dilated_kernel - 1
-        if border_mode == "half":
-            return dilated_kernel // 2, dilated_kernel // 2
+        if border_mode in PAD_CODES:
+            pad = resolve_pad(PAD_CODES[border_mode], dilated_kernel)
+            return pad, pad
         raise ValueError(f"border_mode must be 'valid', 'full' or 'half'; got {border_mode!r}")
     if isinstance(border_mode, tuple | list):
         if len(border_mode) != 2:
@@ -129,9 +187,8 @@ def get_conv_shape_1axis(image_shape, kernel_shape, border_mode, subsample, dila
     """
     if None in (image_shape, kernel_shape, border_mode, subsample, dilation):
         return None
-    dil_kernel = dilated_kernel_size(kernel_shape, dilation)
-    before, after = _pad_1axis(border_mode, dil_kernel)
-    return (image_shape + before + after - dil_kernel) // subsample + 1
+    before, after = _pad_1axis(border_mode, dilated_kernel_size(kernel_shape, dilation))
+    return conv_output_length(image_shape, kernel_shape, subsample, before, after, dilation)
 
 
 def _border_mode_per_axis(border_mode, convdim):
@@ -142,6 +199,15 @@ def _border_mode_per_axis(border_mode, convdim):
     return tuple(border_mode)
 
 
+def _per_axis_args(subsample, filter_dilation, border_mode, convdim):
+    """Per-axis ``subsample``, ``filter_dilation`` and border mode (entries may be symbolic)."""
+    return (
+        per_axis(subsample, convdim, "subsample", default=1, wording=SYMBOLIC),
+        per_axis(filter_dilation, convdim, "filter_dilation", default=1, wording=SYMBOLIC),
+        _border_mode_per_axis(border_mode, convdim),
+    )
+
+
 def get_conv_output_shape(image_shape, kernel_shape, border_mode, subsample, filter_dilation=None):
     """Shape ``(batch, out_channels, *out_spatial)`` of a convolution output.
 
@@ -150,9 +216,7 @@ def get_conv_output_shape(image_shape, kernel_shape, border_mode, subsample, fil
     ``num_groups`` or ``unshared``. ``None`` entries propagate.
     """
     convdim = len(image_shape) - 2
-    subsample = per_axis(subsample, convdim, "subsample", default=1, wording=SYMBOLIC)
-    dilation = per_axis(filter_dilation, convdim, "filter_dilation", default=1, wording=SYMBOLIC)
-    modes = _border_mode_per_axis(border_mode, convdim)
+    subsample, dilation, modes = _per_axis_args(subsample, filter_dilation, border_mode, convdim)
     kshp = tuple(kernel_shape[-convdim:])
     out = tuple(
         get_conv_shape_1axis(image_shape[2 + i], kshp[i], modes[i], subsample[i], dilation[i])
@@ -197,9 +261,7 @@ def get_conv_gradweights_shape(
     result is the shape of the filters the forward convolution takes.)
     """
     convdim = len(image_shape) - 2
-    subsample = per_axis(subsample, convdim, "subsample", default=1, wording=SYMBOLIC)
-    dilation = per_axis(filter_dilation, convdim, "filter_dilation", default=1, wording=SYMBOLIC)
-    modes = _border_mode_per_axis(border_mode, convdim)
+    subsample, dilation, modes = _per_axis_args(subsample, filter_dilation, border_mode, convdim)
     kshp = tuple(
         get_conv_gradweights_shape_1axis(
             image_shape[2 + i], top_shape[2 + i], modes[i], subsample[i], dilation[i]
@@ -237,9 +299,7 @@ def get_conv_gradinputs_shape(
     Spatial entries are ``None`` where the stride makes them ambiguous.
     """
     convdim = len(top_shape) - 2
-    subsample = per_axis(subsample, convdim, "subsample", default=1, wording=SYMBOLIC)
-    dilation = per_axis(filter_dilation, convdim, "filter_dilation", default=1, wording=SYMBOLIC)
-    modes = _border_mode_per_axis(border_mode, convdim)
+    subsample, dilation, modes = _per_axis_args(subsample, filter_dilation, border_mode, convdim)
     kshp = tuple(kernel_shape[-convdim:])
     spatial = tuple(
         get_conv_gradinputs_shape_1axis(kshp[i], top_shape[2 + i], modes[i], subsample[i], dilation[i])

@@ -10,11 +10,13 @@ sides):
 - as explicit padding (:func:`pool_pad_pairs`): ``pad`` before, and after it ``pad`` plus
   the part of the last window that sticks out of the input (``ignore_border=False``).
 
-The Ops, the numpy pooling layers, the backends' functions and the compiled kernels (which
-compile :func:`pool_output_size`) all ask these functions.
+The Ops, the numpy pooling layers, the backends' functions and the compiled kernels all ask
+these functions.
 """
 
 from __future__ import annotations
+
+from numba.extending import register_jitable
 
 __all__ = ["check_pool_args", "pool_output_size", "pool_pad_pairs"]
 
@@ -43,10 +45,11 @@ def check_pool_args(in_spatial, ws, stride, pad, ignore_border):
                 )
 
 
+@register_jitable
 def pool_output_size(n, ws, stride, pad, ignore_border):
     """Legacy output size of one pooled axis of size ``n`` (see the module docstring).
 
-    Plain int arithmetic (``kernels.pool`` compiles this very function with Numba).
+    Works on ints, also compiled (the pooling kernels call it).
     """
     if ignore_border:
         return (n + 2 * pad - ws) // stride + 1

@@ -24,8 +24,7 @@ from pytensor_nnet.rewriting.jax_shapes import describe, shape_blocker
 
 
 def _padding(op, kernel_spatial):
-    dilated = [shapes.dilated_kernel_size(k, d) for k, d in zip(kernel_spatial, op.filter_dilation)]
-    return [tuple(int(p) for p in pair) for pair in shapes.border_mode_to_pad(op.border_mode, op.convdim, dilated)]
+    return shapes.conv_padding(op.border_mode, kernel_spatial, op.filter_dilation)
 
 
 def _unshared_forward(op):

@@ -21,11 +21,11 @@ from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import corr, direct, unshared
 from pytensor_nnet.kernels import im2col as im2col_kernels
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 #: The cache key follows the code (see ``fingerprint``): this module, the Ops (whose index maps
 #: the checks bake in), the shared shape checks and every kernel it calls.
 KERNEL_FINGERPRINT = source_fingerprint(
-    sys.modules[__name__], ops, shapes, corr, direct, im2col_kernels, unshared
+    sys.modules[__name__], ops, shapes.axes, shapes.conv, shapes.checks, corr, direct, im2col_kernels, unshared
 )
 
 
@@ -61,6 +61,18 @@ def _plain(t):
     compilation per dtype, the one ``perform`` uses and Numba caches on disk.
     """
     return (np.int64(t[0]), np.int64(t[1]), np.int64(t[2]))
+
+
+@numba_basic.numba_njit
+def _kernel_size(w):
+    """The kernel size ``(kd, kh, kw)`` of 3-d-view filters (5-d, or 8-d unshared)."""
+    return (w.shape[-3], w.shape[-2], w.shape[-1])
+
+
+@numba_basic.numba_njit
+def _pads(pad_before, pad_after, ksize, dilation):
+    """The padding sizes of the Op's geometry (``shapes.resolve_pads``) as run-time int64s."""
+    return shapes.resolve_pads(_plain(pad_before), _plain(pad_after), _plain(ksize), _plain(dilation))
 
 
 def _unshared_to_3d(convdim):
@@ -209,8 +221,8 @@ def _setup(op):
         _to_3d(op.convdim),
         _from_3d(op.convdim),
         _maybe_flip(op.filter_flip, op.unshared),
-        _check_hint(op.imshp, op.arg_names.image_hint, ops._var_name(op.arg_names.image)),
-        _check_hint(op.kshp, op.arg_names.filters_hint, ops._var_name(op.arg_names.filters)),
+        _check_hint(op.imshp, op.arg_names.image_hint, ops.var_name(op.arg_names.image)),
+        _check_hint(op.kshp, op.arg_names.filters_hint, ops.var_name(op.arg_names.filters)),
     )
 
 
@@ -244,9 +256,11 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
         check_kern(kern.shape)
         image = _sizes(img.shape)
         check_shapes(image, _sizes(kern.shape), image, False)
+        filters = flip(kern_to_3d(kern))
+        pad_lo, pad_hi = _pads(pad_before, pad_after, _kernel_size(filters), dilation)
         top = kernel(
-            to_3d(img), flip(kern_to_3d(kern)), _plain(stride), _plain(pad_before), _plain(pad_after),
-            _plain(dilation), np.int64(groups), np.int64(buffer_bytes),
+            to_3d(img), filters, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups),
+            np.int64(buffer_bytes),
         )
         return from_3d(top)
 
@@ -267,9 +281,11 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         image, in_size = given_shape(shape)
         check_kern(kern.shape)
         check_shapes(image, _sizes(kern.shape), _sizes(topgrad.shape), True)
+        filters = flip(kern_to_3d(kern))
+        pad_lo, pad_hi = _pads(pad_before, pad_after, _kernel_size(filters), dilation)
         img = kernel(
-            flip(kern_to_3d(kern)), to_3d(topgrad), in_size, _plain(stride), _plain(pad_before),
-            _plain(pad_after), _plain(dilation), np.int64(groups), np.int64(buffer_bytes),
+            filters, to_3d(topgrad), in_size, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups),
+            np.int64(buffer_bytes),
         )
         img = from_3d(img)
         check_img(img.shape)
@@ -292,9 +308,10 @@ def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
         filters, ksize = given_shape(shape)
         check_img(img.shape)
         check_shapes(_sizes(img.shape), filters, _sizes(topgrad.shape), True)
+        pad_lo, pad_hi = _pads(pad_before, pad_after, ksize, dilation)
         kern = kernel(
-            to_3d(img), to_3d(topgrad), ksize, _plain(stride), _plain(pad_before),
-            _plain(pad_after), _plain(dilation), np.int64(groups), np.int64(buffer_bytes),
+            to_3d(img), to_3d(topgrad), ksize, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups),
+            np.int64(buffer_bytes),
         )
         kern = kern_from_3d(flip(kern))
         check_kern(kern.shape)

@@ -15,18 +15,20 @@ from numba.np.unsafe.ndarray import to_fixed_tuple
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
-from pytensor_nnet.im2col import Col2Im, Im2Col
+from pytensor_nnet import shapes
 from pytensor_nnet.dispatch.numba import utils
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.dispatch.numba.utils import to_3d_tuple
+from pytensor_nnet.im2col import Col2Im, Im2Col
 from pytensor_nnet.kernels import columns
 from pytensor_nnet.kernels import im2col as im2col_kernels
-from pytensor_nnet.kernels.im2col import as_3d_geometry, conv_out_size
+from pytensor_nnet.kernels.im2col import as_3d_geometry
+from pytensor_nnet.shapes import conv_output_size_3d
 
 CACHE_VERSION = 1
 
 
-KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], utils, columns, im2col_kernels)
+KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], utils, columns, im2col_kernels, shapes.conv)
 
 
 def _cache_key(op, node):
@@ -50,7 +52,7 @@ def _column_setup(op):
 
 @numba_basic.numba_njit
 def _checked_out(in_size, ksize, stride, pad_lo, pad_hi, dilation):
-    out = conv_out_size(in_size, ksize, stride, pad_lo, pad_hi, dilation)
+    out = conv_output_size_3d(in_size, ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] < 1 or out[1] < 1 or out[2] < 1:
         raise ValueError("im2col: kernel_shape (dilated) is larger than the padded input")
     return out

@@ -31,8 +31,7 @@ _OUT_LETTERS, _KERNEL_LETTERS = "opq", "uvw"
 
 def _pads(op, kernel_spatial):
     """Per-axis ``(before, after)`` padding of ``op`` for filters of spatial size ``kernel_spatial``."""
-    dilated = [shapes.dilated_kernel_size(int(k), d) for k, d in zip(kernel_spatial, op.filter_dilation)]
-    return tuple((int(lo), int(hi)) for lo, hi in shapes.border_mode_to_pad(op.border_mode, op.convdim, dilated))
+    return shapes.conv_padding(op.border_mode, kernel_spatial, op.filter_dilation)
 
 
 def _symmetric(pads):
