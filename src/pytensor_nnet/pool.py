@@ -55,7 +55,7 @@ from pytensor_nnet.compat import Op
 from pytensor_nnet.graph import int_vector, static_entries
 from pytensor_nnet.kernels import pool as kernels
 from pytensor_nnet.kernels.im2col import as_3d_geometry
-from pytensor_nnet.shapes import is_int
+from pytensor_nnet.shapes import conv_output_length, is_int
 from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size
 
 __all__ = [
@@ -184,7 +184,7 @@ class WindowCount(Op):
             if partial:
                 count = (n - 1) // stride + 1 if stride >= ws else maximum(0, (n - 1 - ws + stride) // stride) + 1
             else:
-                count = maximum((n + lo + hi - (ws - 1) * dilation - 1) // stride + 1, 0)
+                count = maximum(conv_output_length(n, ws, stride, lo, hi, dilation), 0)
             total = total * count
         for v in values[len(self.axes):]:
             total = total * v

@@ -20,17 +20,19 @@ from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
 from pytensor_nnet import pool
-from pytensor_nnet.shapes import pool as pool_shapes
 from pytensor_nnet.dispatch.numba import utils
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.dispatch.numba.utils import to_3d_tuple
 from pytensor_nnet.kernels import im2col as im2col_kernels
 from pytensor_nnet.kernels import pool as kernels
+from pytensor_nnet.shapes import conv as conv_shapes
+from pytensor_nnet.shapes import conv_output_length, pool_output_size
+from pytensor_nnet.shapes import pool as pool_shapes
 
 CACHE_VERSION = 1
 
 
-KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], utils, kernels, im2col_kernels, pool_shapes)
+KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], utils, kernels, im2col_kernels, conv_shapes, pool_shapes)
 
 
 def _cache_key(op, node):
@@ -149,7 +151,7 @@ def numba_funcify_DownsampleFactorMaxGradGrad(op, node, **kwargs):
 
 @register_funcify_and_cache_key(pool.WindowCount)
 def numba_funcify_WindowCount(op, node, **kwargs):
-    """``WindowCount`` on 0-d int64 inputs (the plain-int formula of ``WindowCount.evaluate``)."""
+    """``WindowCount`` on 0-d int64 inputs (the output sizes of ``shapes``, as ``WindowCount.evaluate``)."""
     n_axes = len(op.axes)
     geometry = np.array([axis[:5] for axis in op.axes], dtype=np.int64).reshape(n_axes, 5)
     partial = np.array([axis[5] for axis in op.axes], dtype=np.bool_)
@@ -166,12 +168,9 @@ def numba_funcify_WindowCount(op, node, **kwargs):
             ws, stride, dilation = geometry[i, 0], geometry[i, 1], geometry[i, 4]
             lo, hi = geometry[i, 2], geometry[i, 3]
             if partial[i]:
-                if stride >= ws:
-                    count = (n - 1) // stride + 1
-                else:
-                    count = max(0, (n - 1 - ws + stride) // stride) + 1
+                count = pool_output_size(n, ws, stride, 0, False)
             else:
-                count = max((n + lo + hi - (ws - 1) * dilation - 1) // stride + 1, 0)
+                count = max(conv_output_length(n, ws, stride, lo, hi, dilation), 0)
             total *= count
         return np.asarray(total, dtype=np.int64)
 
