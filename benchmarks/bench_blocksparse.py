@@ -1,9 +1,9 @@
 """Block-sparse dot (hierarchical-softmax size): ours vs the legacy ops vs PyTorch, CPU.
 
-    python benchmarks/bench_blocksparse.py                 # all peers, the issue's size
+    python benchmarks/bench_blocksparse.py                 # all peers, the default size
     python benchmarks/bench_blocksparse.py --blocks 256    # smaller W (less memory)
 
-Default problem (issue 5): batch 64, iBlocks = oBlocks = 1024, iSize = oSize = 32, iWin = 8,
+Default problem (a hierarchical softmax): batch 64, iBlocks = oBlocks = 1024, iSize = oSize = 32, iWin = 8,
 oWin = 16, float32, so W is 1024 x 1024 blocks of 32 x 32 (4 GiB). The graph is
 ``sparse_block_dot(W, h, inputIdx, b, outputIdx)`` and a random output gradient ``g``:
 
@@ -17,7 +17,8 @@ oWin = 16, float32, so W is 1024 x 1024 blocks of 32 x 32 (4 GiB). The graph is
 Peers, each in its own process, one after the other (only one W in memory at a time):
 
 - ``ours``: pytensor_nnet in PyTensor's default mode (Numba);
-- ``oldpt``: the legacy ops (pytensor 2.8.11), run through ``/work/shared/oracle/run``;
+- ``oldpt``: the legacy ops (pytensor 2.8.11), run by the Python of the environment variable
+  ``PYTENSOR_NNET_LEGACY_PYTHON`` (left out when it is unset);
 - ``torch-gather``: PyTorch gathering the selected blocks and an einsum (autograd);
 - ``torch-dense``: PyTorch on the dense (iBlocks*iSize, oBlocks*oSize) matrix, scattering h
   into a dense input and gathering the selected output blocks (autograd).
@@ -33,13 +34,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 
 import numpy as np
 
-ORACLE = os.environ.get("ORACLE_RUN", "/work/shared/oracle/run")
+#: A command starting a Python with the legacy PyTensor 2.8.11 (e.g. a venv's ``bin/python``),
+#: from the environment; the legacy peer is left out when it is unset.
+LEGACY_PYTHON = shlex.split(os.environ.get("PYTENSOR_NNET_LEGACY_PYTHON", ""))
 PEERS = ["ours", "oldpt", "torch-gather", "torch-dense"]
 CASES = ["fwd", "fwd+bwd(h,b)", "fwd+bwd(W,h,b)", "sgd step"]
 
@@ -220,7 +224,7 @@ def run_peer(a):
 
 def spawn(peer, a):
     argv = [os.path.abspath(__file__), "--peer", peer, *sys.argv[1:]]
-    cmd = [ORACLE, "python", *argv] if peer == "oldpt" else [sys.executable, *argv]
+    cmd = [*LEGACY_PYTHON, *argv] if peer == "oldpt" else [sys.executable, *argv]
     env = dict(os.environ)
     if peer == "oldpt":
         env.pop("PYTHONPATH", None)
@@ -264,6 +268,9 @@ def main():
     )
     results = {}
     for peer in a.peers.split(","):
+        if peer == "oldpt" and not LEGACY_PYTHON:
+            print("oldpt skipped: PYTENSOR_NNET_LEGACY_PYTHON is not set", file=sys.stderr)
+            continue
         t = time.perf_counter()
         results[peer] = spawn(peer, a)
         print(f"  ran {peer} in {time.perf_counter() - t:.0f} s", file=sys.stderr)

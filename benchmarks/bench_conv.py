@@ -1,10 +1,10 @@
-"""conv2d benchmark for the closing note / README (not part of the test suite).
+"""conv2d benchmarks behind the numbers of the README (not part of the test suite).
 
     python benchmarks/bench_conv.py                 # everything
     python benchmarks/bench_conv.py --only table    # or: compile, memory
 
-- table: forward and forward+backward on the five shapes of shared/bench/peer_conv_bench.py,
-  float32 and float64, beside PyTorch, JAX and the legacy ops (when the legacy venv exists),
+- table: forward and forward+backward on the five shapes of ``pytensor_nnet.bench.SHAPES``,
+  float32 and float64, beside PyTorch, JAX and the legacy ops (with ``PYTENSOR_NNET_LEGACY_BENCH``),
   in one sitting (see ``pytensor_nnet.bench``);
 - compile: cold (empty Numba and PyTensor caches) and warm (second process) time to build,
   compile and first-call a conv2d + grad function, in fresh processes;

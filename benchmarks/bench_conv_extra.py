@@ -1,4 +1,4 @@
-"""Benchmark of the issue-3 convolutions (not part of the test suite).
+"""Benchmark of conv2d_transpose and unshared conv2d (not part of the test suite).
 
     python benchmarks/bench_conv_extra.py [--reps 5] [--rounds 3] [--dtype float32] [--quick]
 
@@ -9,8 +9,9 @@
   layer: (16, 32, 24, 24), 32 filters of 3x3 at each of the 22x22 output positions; beside
   the legacy ``conv2d(unshared=True)`` and, for scale, PyTorch ``unfold`` + ``einsum``.
 
-Ours is compiled in PyTensor's default (Numba) mode. The legacy ops run in the legacy venv
-(``../shared/oracle/run python``, a subprocess). Times are the best of ``--reps`` runs in
+Ours is compiled in PyTensor's default (Numba) mode. The legacy ops run in a subprocess, under
+the Python of the environment variable ``PYTENSOR_NNET_LEGACY_PYTHON`` (a legacy PyTensor
+2.8.11; no legacy column when it is unset). Times are the best of ``--reps`` runs in
 each of ``--rounds`` rounds that alternate between the peers; ratios ``peer / ours`` above 1
 mean we are faster. The machine is noisy: compare ratios from one run.
 
@@ -25,12 +26,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 
 import numpy as np
 
 from pytensor_nnet.bench import best_time, installed
+
+#: A command starting a Python with the legacy PyTensor 2.8.11 (e.g. a venv's ``bin/python``),
+#: from the environment; the legacy peer is left out when it is unset.
+LEGACY_PYTHON = shlex.split(os.environ.get("PYTENSOR_NNET_LEGACY_PYTHON", ""))
 
 # name: (N, C_in, H, W, C_out, k, stride, pad) of the transposed conv (input -> output)
 TRANSPOSE = {"dcgan_up": (32, 256, 16, 16, 128, 4, 2, 1)}
@@ -164,13 +170,8 @@ print(json.dumps([best(lambda: f1(x, w)), best(lambda: f2(x, w, gy))]))
 
 
 def legacy_command():
-    here = os.path.dirname(os.path.abspath(__file__))
-    for root in (os.path.join(here, "..", ".."), os.getcwd(), os.path.dirname(os.getcwd())):
-        run = os.path.join(root, "shared", "oracle", "run")
-        venv = os.environ.get("ORACLE_VENV", "/tmp/oracle-venv")
-        if os.path.exists(run) and os.path.exists(os.path.join(venv, "bin", "python")):
-            return [os.path.abspath(run), "python"]
-    return None
+    """The legacy Python, or None when ``PYTENSOR_NNET_LEGACY_PYTHON`` is unset."""
+    return LEGACY_PYTHON or None
 
 
 def legacy_peer(kind, shape, dtype, reps):
@@ -183,7 +184,8 @@ def legacy_peer(kind, shape, dtype, reps):
 
 
 def table(title, shapes, kind, flops, dtype, reps, peers, rounds):
-    print(f"\n{title} ({dtype}); best of {reps} runs x {rounds} alternating rounds; 'x' = peer time / our time (>1: we are faster)")
+    print(f"\n{title} ({dtype}); best of {reps} runs x {rounds} alternating rounds; "
+          "'x' = peer time / our time (>1: we are faster)")
     header = f"{'shape':12s} {'ours fwd ms':>11s} {'f+b ms':>9s} {'GFLOP/s':>8s}"
     for name in peers:
         header += f" | {name + ' fwd':>14s} {'f+b':>9s} {'x fwd':>6s} {'x f+b':>6s}"
@@ -228,7 +230,7 @@ def main(argv=None):
         peers_t["legacy"] = legacy_peer
         peers_u["legacy"] = legacy_peer
     else:
-        print("legacy reference venv not found: no legacy column", file=sys.stderr)
+        print("PYTENSOR_NNET_LEGACY_PYTHON not set: no legacy column", file=sys.stderr)
     table("conv2d_transpose (stride 2, 4x4, pad 1)", QUICK_TRANSPOSE if args.quick else TRANSPOSE, "transpose",
           flops_transpose, args.dtype, reps, peers_t, rounds)
     table("unshared conv2d (valid, 3x3)", QUICK_UNSHARED if args.quick else UNSHARED, "unshared", flops_unshared,

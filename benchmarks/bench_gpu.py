@@ -10,9 +10,13 @@ It first checks correctness (each mode against the raw library call, and the two
 against each other), then prints tables of milliseconds and ratios (mode / raw call; target:
 at most 1.1).
 
+Modes: ``PYTORCH`` is PyTensor's own; ``nnet PYTORCH`` is ``pytensor_nnet.pytorch_mode()``,
+the same with TorchInductor's channels-last layout optimisation off (see
+``pytensor_nnet.modes``); ``JAX`` is PyTensor's.
+
 Devices
 -------
-* PYTORCH mode: PyTensor's PyTorch linker turns numpy inputs into tensors with
+* PYTORCH modes: PyTensor's PyTorch linker turns numpy inputs into tensors with
   ``torch.as_tensor``, i.e. on torch's default device, so the functions are compiled *and*
   called inside ``with torch.device("cuda"):``. Outputs come back as numpy arrays (a copy to
   the host).
@@ -165,7 +169,13 @@ class Mode:
 
     def __init__(self, name, backends):
         self.name, self.b = name, backends
-        self.library = "torch" if name == "PYTORCH" else "jax"
+        self.library = "jax" if name == "JAX" else "torch"
+        if name == "nnet PYTORCH":  # pytensor_nnet.pytorch_mode(): PYTORCH with NCHW kept
+            from pytensor_nnet import pytorch_mode
+
+            self.pytensor_mode = pytorch_mode(cudagraphs=backends.cudagraphs)
+        else:
+            self.pytensor_mode = name
 
     def context(self):
         return self.b.torch_context() if self.library == "torch" else self.b.jax_context()
@@ -187,7 +197,7 @@ class Mode:
 
         with self.context():
             start = time.perf_counter()
-            fn = pytensor.function(inputs, outputs, mode=self.name)
+            fn = pytensor.function(inputs, outputs, mode=self.pytensor_mode)
             out = fn(*values)
             seconds = time.perf_counter() - start
         dev = device_runner(fn, self.library)
@@ -209,6 +219,11 @@ class Mode:
             with self.context() if self.library == "jax" else contextlib.nullcontext():
                 dev_ms = best_ms(lambda: dev(*dev_values), self.sync, repeats)
         return fn_ms, dev_ms
+
+
+def all_modes(b):
+    """PyTensor's PYTORCH mode, ``pytensor_nnet.pytorch_mode()``, and JAX when installed."""
+    return [Mode("PYTORCH", b), Mode("nnet PYTORCH", b)] + ([Mode("JAX", b)] if b.jax else [])
 
 
 # ----------------------------------------------------------------------------- conv2d
@@ -273,7 +288,7 @@ def raw_jax_conv(b, shape, values):
 
 def bench_conv(b, args):
     dtype = args.dtype
-    modes = [Mode("PYTORCH", b)] + ([Mode("JAX", b)] if b.jax else [])
+    modes = all_modes(b)
     rows, failures = [], []
     tol_same = 1e-5 if dtype == "float32" else 1e-12
     # TF32 (GPU float32 default in both libraries) and different algorithms: looser across libraries
@@ -420,7 +435,7 @@ def bench_lenet(b, args):
         for k, (a, r) in enumerate(zip(raw_out["jax"], raw_out["torch"])):
             if rel_err(a, r) > tol_cross:
                 failures.append(f"lenet: raw jax vs raw torch output {k}: rel err {rel_err(a, r):.1e}")
-    for mode in [Mode("PYTORCH", b)] + ([Mode("JAX", b)] if b.jax else []):
+    for mode in all_modes(b):
         inputs, outputs = lenet_graph(args.dtype)
         fn, dev, out, seconds = mode.compile(inputs, outputs, values)
         for k, (a, r) in enumerate(zip(out, raw_out[mode.library])):
@@ -434,10 +449,11 @@ def bench_lenet(b, args):
 # ----------------------------------------------------------------------------- report
 def print_table(title, rows, has_jax):
     print(f"\n{title}")
-    libs = [("PYTORCH", "raw torch")] + ([("JAX", "raw jax")] if has_jax else [])
+    libs = [("PYTORCH", "raw torch"), ("nnet PYTORCH", "raw torch")] + ([("JAX", "raw jax")] if has_jax else [])
     header = f"{'case':14s}"
     for mode, raw in libs:
-        header += f" | {raw:>9s} {mode + ' dev':>12s} {'ratio':>6s} {mode + ' fn':>11s} {'compile':>8s}"
+        header += (f" | {raw:>9s} {mode + ' dev':>{len(mode) + 4}s} {'ratio':>6s}"
+                   f" {mode + ' fn':>{len(mode) + 3}s} {'compile':>8s}")
     print(header)
     print("-" * len(header))
     worst = []
@@ -447,8 +463,8 @@ def print_table(title, rows, has_jax):
             ratio = row[mode + " dev"] / row[raw]
             worst.append((ratio, mode, row["name"]))
             flag = " " if ratio <= TARGET else "*"
-            line += (f" | {row[raw]:9.3f} {row[mode + ' dev']:12.3f} {ratio:5.2f}{flag}"
-                     f" {row[mode + ' fn']:11.3f} {row[mode + ' compile s']:7.1f}s")
+            line += (f" | {row[raw]:9.3f} {row[mode + ' dev']:{len(mode) + 4}.3f} {ratio:5.2f}{flag}"
+                     f" {row[mode + ' fn']:{len(mode) + 3}.3f} {row[mode + ' compile s']:7.1f}s")
         print(line)
     print(f"(ms per call, best of batches; ratio = mode dev / raw call, * above {TARGET}; "
           "fn = PyTensor function on numpy arrays incl. host<->device copies; compile = first call)")
@@ -465,6 +481,7 @@ def main(argv=None):
     if "pytensor" in sys.modules:
         sys.modules["pytensor"].config.floatX = args.dtype
     b = Backends(args.device)
+    b.cudagraphs = args.cudagraphs
     if args.cudagraphs:
         import torch._inductor.config
 

@@ -1,4 +1,4 @@
-"""pool_2d benchmark for the closing note / README (not part of the test suite).
+"""pool_2d benchmark behind the numbers of the README (not part of the test suite).
 
     python benchmarks/bench_pool.py                      # float32, all peers found
     python benchmarks/bench_pool.py --dtype float64 --reps 7 --rounds 3
@@ -9,8 +9,8 @@ max and average (``average_inc_pad``, PyTorch's ``count_include_pad=True``) pool
 
 - PyTorch ``max_pool2d`` / ``avg_pool2d`` (CPU, ``--torch-threads``, default 2), when installed;
 - the legacy ``pytensor.tensor.signal.pool`` (pytensor 2.8.11, its C implementation), run by
-  this script with ``--peer oldpt`` inside the legacy venv (``../shared/oracle/run``), when
-  that venv exists.
+  this script with ``--peer oldpt`` under the Python of the environment variable
+  ``PYTENSOR_NNET_LEGACY_PYTHON`` (a legacy PyTensor 2.8.11), when it is set.
 
 Ours is compiled in PyTensor's default (Numba) mode. Times are the best of ``--reps`` calls;
 all peers run ``--rounds`` times, interleaved, in one sitting, and the best of the rounds
@@ -23,11 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+#: A command starting a Python with the legacy PyTensor 2.8.11 (e.g. a venv's ``bin/python``),
+#: from the environment; the legacy peer is left out when it is unset.
+LEGACY_PYTHON = shlex.split(os.environ.get("PYTENSOR_NNET_LEGACY_PYTHON", ""))
 
 SHAPE = (64, 64, 56, 56)
 WS, STRIDE = (3, 3), (2, 2)
@@ -110,13 +115,8 @@ def legacy_peer(dtype, reps):
 
 
 def legacy_command():
-    here = os.path.dirname(os.path.abspath(__file__))
-    for root in (os.getcwd(), os.path.dirname(os.getcwd()), os.path.dirname(os.path.dirname(here))):
-        run = os.path.join(root, "shared", "oracle", "run")
-        venv = os.environ.get("ORACLE_VENV", "/tmp/oracle-venv")
-        if os.path.exists(run) and os.path.exists(os.path.join(venv, "bin", "python")):
-            return [run, "python", os.path.abspath(__file__)]
-    return None
+    """This script under the legacy Python, or None when ``PYTENSOR_NNET_LEGACY_PYTHON`` is unset."""
+    return [*LEGACY_PYTHON, os.path.abspath(__file__)] if LEGACY_PYTHON else None
 
 
 def run_legacy(command, dtype, reps):

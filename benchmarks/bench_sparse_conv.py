@@ -1,4 +1,4 @@
-"""Sparse-matrix ``convolve`` benchmark (issue 6; not part of the test suite).
+"""Sparse-matrix ``convolve`` benchmark (not part of the test suite).
 
     python benchmarks/bench_sparse_conv.py [--rounds 10] [--reps 5] [--dtype both]
 
@@ -6,9 +6,9 @@ Times forward and forward + backward (y, dL/dimages, dL/dkerns from a given outp
 gradient) of ``pytensor_nnet.sparse.convolve`` on a LeNet-sized batch (64 images 1x28x28,
 20 kernels 5x5, valid, step 1) beside:
 
-- the legacy sparse sandbox ``convolve`` and the legacy dense ``conv2d`` (CorrMM, C), run in
-  the legacy reference venv (``../shared/oracle/run``) by this same script (``--peer
-  legacy``) when that venv exists;
+- the legacy sparse sandbox ``convolve`` and the legacy dense ``conv2d`` (CorrMM, C), run by
+  this same script (``--peer legacy``) under the Python of the environment variable
+  ``PYTENSOR_NNET_LEGACY_PYTHON`` (a legacy PyTensor 2.8.11), when it is set;
 - PyTorch's dense ``conv2d`` (CPU, 2 threads) and our dense ``pytensor_nnet.conv2d``
   (Numba), when importable.
 
@@ -22,6 +22,7 @@ round. Compare the ratios of one run.
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,9 @@ import time
 import numpy as np
 
 BATCH, CHANNELS, HEIGHT, WIDTH, NKERN, KH, KW = 64, 1, 28, 28, 20, 5, 5
-ORACLE_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "shared", "oracle", "run")
+#: A command starting a Python with the legacy PyTensor 2.8.11 (e.g. a venv's ``bin/python``),
+#: from the environment; the legacy peer is left out when it is unset.
+LEGACY_PYTHON = shlex.split(os.environ.get("PYTENSOR_NNET_LEGACY_PYTHON", ""))
 OURS = "ours sparse convolve (Numba)"
 LEGACY = "legacy sparse convolve"
 # Pause before timing each peer: BLAS and OpenMP worker threads of the peer that ran just
@@ -117,7 +120,8 @@ def torch_peer(inputs):
         return y
 
     y = fwd_bwd()
-    outs = [y.detach().numpy().reshape(BATCH, -1), xg.grad.numpy().reshape(BATCH, -1), wg.grad.numpy().reshape(NKERN, -1)]
+    outs = [y.detach().numpy().reshape(BATCH, -1), xg.grad.numpy().reshape(BATCH, -1),
+            wg.grad.numpy().reshape(NKERN, -1)]
     return fwd, fwd_bwd, outs
 
 
@@ -131,7 +135,8 @@ def legacy_server(data_path, out_path):
     inputs = data["images"], data["kerns"], data["gy"]
     dtype = str(inputs[0].dtype)
     peers, outputs = [], {}
-    for name, build in ((LEGACY, sparse_convolve(sp, dtype, None)), ("legacy dense conv2d", dense_conv2d(conv2d, dtype, None))):
+    for name, build in ((LEGACY, sparse_convolve(sp, dtype, None)),
+                        ("legacy dense conv2d", dense_conv2d(conv2d, dtype, None))):
         fwd, fwd_bwd, outs = pytensor_peer(build, inputs)
         peers.append((name, {"fwd": fwd, "fb": fwd_bwd}))
         outputs.update({f"{name}/{i}": arr for i, arr in enumerate(outs)})
@@ -163,13 +168,13 @@ class LocalPeer:
 
 
 def start_legacy(inputs, tmp):
-    """The legacy process and ({name: RemotePeer}, {name: outputs}); empty without the venv."""
-    if not os.path.exists(ORACLE_RUN):
+    """The legacy process and ({name: RemotePeer}, {name: outputs}); empty without the legacy Python."""
+    if not LEGACY_PYTHON:
         return None, {}, {}
     data_path, out_path = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
     np.savez(data_path, images=inputs[0], kerns=inputs[1], gy=inputs[2])
     process = subprocess.Popen(
-        [ORACLE_RUN, "python", os.path.abspath(__file__), "--peer", "legacy", data_path, out_path],
+        [*LEGACY_PYTHON, os.path.abspath(__file__), "--peer", "legacy", data_path, out_path],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     header = process.stdout.readline()
@@ -190,7 +195,8 @@ def local_peers(dtype, inputs):
 
     builders = {
         OURS: lambda: pytensor_peer(sparse_convolve(sparse, dtype, "NUMBA"), inputs),
-        "ours sparse convolve (C backend)": lambda: pytensor_peer(sparse_convolve(sparse, dtype, Mode(linker="cvm")), inputs),
+        "ours sparse convolve (C backend)": lambda: pytensor_peer(
+            sparse_convolve(sparse, dtype, Mode(linker="cvm")), inputs),
     }
     try:
         from pytensor_nnet import conv2d
@@ -236,7 +242,8 @@ def print_table(dtype, best, outputs):
     base = LEGACY if LEGACY in best else OURS
     print(f"\nconvolve {BATCH}x{CHANNELS}x{HEIGHT}x{WIDTH}, {NKERN} kernels {KH}x{KW}, {dtype}: best "
           f"round; 'x' = time / time of {base} (<1: faster than it)")
-    print(f"{'peer':34s} {'fwd ms':>8s} {'f+b ms':>8s} {'x fwd':>6s} {'x f+b':>6s}  max relative |diff| vs ours: y, dX, dK")
+    print(f"{'peer':34s} {'fwd ms':>8s} {'f+b ms':>8s} {'x fwd':>6s} {'x f+b':>6s}  "
+          "max relative |diff| vs ours: y, dX, dK")
     ref = outputs[OURS]
     for name, t in sorted(best.items(), key=lambda kv: kv[1]["fb"]):
         diffs = " ".join(f"{np.abs(np.asarray(o, dtype=float) - r).max() / np.abs(r).max():.1e}"

@@ -27,11 +27,10 @@ import argparse
 import time
 
 import numpy as np
-import scipy.sparse as sp
-
 import pytensor
 import pytensor.sparse as ps
 import pytensor.tensor as pt
+import scipy.sparse as sp
 
 
 def parse_args():
@@ -96,7 +95,7 @@ def timed(fn, args):
 def run_rounds(candidates, rounds):
     """``{name: min seconds}`` over interleaved rounds (every candidate once per round)."""
     best = {name: np.inf for name in candidates}
-    for name, (fn, args) in candidates.items():  # warm up / compile
+    for fn, args in candidates.values():  # warm up / compile
         fn(*args)
     for _ in range(rounds):
         for name, (fn, args) in candidates.items():

@@ -1,5 +1,6 @@
 """SparseBlockGemv, SparseBlockOuter and sparse_block_dot: values in every backend, against the
-seed's loops and the legacy oracle's golden outputs, gradients, rewrites and bad input."""
+loops of their definitions and the legacy implementation's golden outputs, gradients, rewrites
+and bad input."""
 
 import os
 import warnings
@@ -13,7 +14,6 @@ from pytensor.compile.mode import Mode, get_mode
 from pytensor.gradient import DisconnectedInputError, verify_grad
 from pytensor.graph.rewriting.db import RewriteDatabaseQuery
 
-from pytensor_nnet.compat import pushforward
 import pytensor_nnet.blocksparse as blocksparse
 from pytensor_nnet.blocksparse import (
     BlockZeros,
@@ -25,20 +25,15 @@ from pytensor_nnet.blocksparse import (
     sparse_block_outer,
     sparse_block_outer_inplace,
 )
-from tests.kernels.test_blocksparse import gemv_inputs, gemv_ref, outer_inputs, outer_ref
+from pytensor_nnet.compat import pushforward
+from tests import backends
+from tests.backends import EVERY_BACKEND, PY_FAST_RUN, backend_params
+from tests.kernels.test_blocksparse import gemv_inputs, outer_inputs
+from tests.reference.blocksparse import gemv_grads_ref, gemv_ref, outer_grads_ref, outer_ref
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "blocksparse_golden.npz")
-C_MODE = Mode(linker="cvm")
 # The rewrites of the Numba mode with the Python linker: graph checks without compile time.
 REWRITES_ONLY = Mode(linker="py", optimizer=RewriteDatabaseQuery(include=["fast_run", "numba"]))
-BACKENDS = ["NUMBA", "FAST_COMPILE", "C", "JAX"]
-
-
-def get_backend(name):
-    if name == "JAX":
-        pytest.importorskip("jax")
-        return get_mode("JAX")
-    return C_MODE if name == "C" else get_mode(name)
 
 
 def compile_strict(inputs, outputs, mode, **kwargs):
@@ -68,39 +63,13 @@ def outer_vars(dtype="float64"):
     )
 
 
-def gemv_grads_ref(W, h, ii, oi, g):
-    """Gradients of ``sum(gemv(o, W, h) * g)`` wrt ``W`` and ``h``, from the definition."""
-    g_W = np.zeros_like(W)
-    g_h = np.zeros_like(h)
-    for b in range(h.shape[0]):
-        for i in range(h.shape[1]):
-            for j in range(g.shape[1]):
-                g_W[ii[b, i], oi[b, j]] += np.outer(h[b, i], g[b, j])
-                g_h[b, i] += W[ii[b, i], oi[b, j]] @ g[b, j]
-    return g_W, g_h
-
-
-def outer_grads_ref(x, y, xi, yi, alpha, g):
-    """Gradients of ``sum(outer(o, x, y, alpha) * g)`` wrt ``x``, ``y`` and ``alpha``."""
-    g_x, g_y, g_alpha = np.zeros_like(x), np.zeros_like(y), 0.0
-    for b in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            for j in range(y.shape[1]):
-                block = g[xi[b, i], yi[b, j]]
-                g_x[b, i] += alpha * block @ y[b, j]
-                g_y[b, j] += alpha * x[b, i] @ block
-                g_alpha += x[b, i] @ block @ y[b, j]
-    return g_x, g_y, g_alpha
-
-
 # --------------------------------------------------------------------------- every backend
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_values_and_gradients_in_every_backend(backend):
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
+def test_values_and_gradients_in_every_backend(mode):
     """One compiled function per backend: GEMV, outer product and sparse_block_dot, each with
-    its gradients, against the loops of the seed; no object-mode fallback warning."""
-    mode = get_backend(backend)
+    its gradients, against the loops of their definitions; no object-mode fallback warning."""
     rng = np.random.default_rng(0)
     o, W, h, ii, oi = gemv_vars()
     O, x, y, xi, yi = outer_vars()
@@ -142,7 +111,7 @@ def test_values_and_gradients_in_every_backend(backend):
 
 def test_float32_and_int32_in_numba():
     """float32 stays float32 (forward here; the float32 gradients are checked against the
-    legacy oracle below)."""
+    legacy golden outputs below)."""
     rng = np.random.default_rng(1)
     o, W, h = gemv_vars("float32")[:3]
     ii, oi = pt.imatrix("iIdx"), pt.imatrix("oIdx")
@@ -153,7 +122,7 @@ def test_float32_and_int32_in_numba():
     np.testing.assert_allclose(got, gemv_ref(*values), rtol=1e-5, atol=1e-5)
 
 
-# --------------------------------------------------------------------------- legacy oracle
+# --------------------------------------------------------------------------- legacy golden outputs
 
 
 def golden(case):
@@ -347,7 +316,7 @@ def test_infer_shape_does_not_run_the_op():
         inputs,
         [gemv.shape, outer.shape],
         on_unused_input="ignore",
-        mode=Mode(linker="py", optimizer="fast_run"),
+        mode=PY_FAST_RUN,
     )
     assert not any(isinstance(n.op, SparseBlockGemv | SparseBlockOuter) for n in f.maker.fgraph.apply_nodes)
     dummies = [np.zeros((0,) * v.ndim, v.dtype) for v in inputs]  # never read
@@ -456,7 +425,7 @@ def test_inplace_flag_is_honoured(linker):
     O, x, y, xi, yi = outer_vars()
     inputs = [In(o, mutable=True), W, h, ii, oi, In(O, mutable=True), x, y, xi, yi]
     outputs = [sparse_block_gemv(o, W, h, ii, oi), sparse_block_outer(O, x, y, xi, yi, 2.0)]
-    mode = get_mode("NUMBA") if linker == "numba" else Mode(linker="py", optimizer="fast_run")
+    mode = get_mode("NUMBA") if linker == "numba" else PY_FAST_RUN
     gemv_vals = gemv_inputs(rng, 2, 3, 3, 2, 2, 2, 2)
     outer_vals = outer_inputs(rng, 3, 2, 3, 2, 2, 2, 2)
     for rewrite in (True, False):
@@ -585,15 +554,15 @@ def test_outer_and_dot_bad_input_at_graph_build_time():
         sparse_block_dot(pt.tensor4(shape=(2, 4, 2, 2)), h, xi, pt.matrix(shape=(3, 2)), yi)
 
 
-@pytest.mark.parametrize("backend", ["NUMBA", "FAST_COMPILE", "C"])
-def test_bad_input_at_run_time_raises_before_the_kernel(backend):
+@pytest.mark.parametrize("mode", backend_params("NUMBA", "FAST_COMPILE", "C"))
+def test_bad_input_at_run_time_raises_before_the_kernel(mode):
     rng = np.random.default_rng(8)
     o, W, h, ii, oi = gemv_vars()
     O, x, y, xi, yi = outer_vars()
     f = compile_strict(
         [o, W, h, ii, oi, O, x, y, xi, yi],
         [sparse_block_gemv(o, W, h, ii, oi), sparse_block_outer(O, x, y, xi, yi)],
-        get_backend(backend),
+        mode,
     )
     good = {"o": gemv_inputs(rng, 2, 3, 4, 2, 3, 2, 2), "O": outer_inputs(rng, 2, 2, 3, 2, 2, 2, 2)}
     for op, position, bad, message in [
@@ -629,7 +598,7 @@ def test_sparse_block_dot_checks_output_indices_before_the_bias_gather(backend):
     """``b[outputIdx]`` runs before the GEMV checks: it must not read past ``b`` (an
     ``IndexError``, or an out-of-bounds read in Numba), in the forward pass nor in the gradient
     wrt ``b`` of a linear cost (which never runs the GEMV once rewritten)."""
-    mode = get_backend("NUMBA") if backend == "NUMBA" else Mode(linker="py")
+    mode = "NUMBA" if backend == "NUMBA" else Mode(linker="py")
     W, h, b = pt.tensor4("W"), pt.tensor3("h"), pt.matrix("b")
     ii, oi = pt.lmatrix("inputIdx"), pt.lmatrix("outputIdx")
     out = sparse_block_dot(W, h, ii, b, oi)
@@ -675,7 +644,7 @@ def test_float_indices_name_the_argument():
 
 
 def test_jax_poisons_out_of_range_indices_with_nan():
-    mode = get_backend("JAX")
+    mode = backends.get_mode("JAX")
     rng = np.random.default_rng(9)
     o, W, h, ii, oi = gemv_vars()
     O, x, y, xi, yi = outer_vars()

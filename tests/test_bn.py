@@ -9,7 +9,8 @@ import pytest
 from pytensor.gradient import verify_grad
 
 from pytensor_nnet import bn
-from tests.test_nnet import MODES, PY_MODE, check_golden_cases, compile_checked, golden
+from tests.backends import PY_MODE
+from tests.test_nnet import MODES, check_golden_cases, compile_checked, golden
 
 
 def _axes_arg(meta):

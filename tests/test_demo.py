@@ -87,6 +87,7 @@ def test_pick_digits_shows_every_mistake():
 # --- end to end --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tiny_demo_trains_and_writes_png(tmp_path):
     out = tmp_path / "tiny.png"
     result, text = run_quiet([*TINY, "--out", str(out)])
@@ -99,6 +100,7 @@ def test_tiny_demo_trains_and_writes_png(tmp_path):
         assert line in text
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(tmp_path):
     argv = [*TINY, "--n-train", "100", "--out", str(tmp_path), "--seed", "3"]
     first, _ = run_quiet(argv)
@@ -217,6 +219,7 @@ def _pymc_or_skip():
         pytest.skip(f"pymc with pytensor_nnet is not importable: {exc}")
 
 
+@pytest.mark.slow
 def test_bayes_advi_tiny(tmp_path):
     _pymc_or_skip()
     out = tmp_path / "bayes.png"

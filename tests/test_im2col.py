@@ -1,5 +1,5 @@
 """The im2col / col2im toolkit and the Im2Col / Col2Im Ops: references, the legacy pooling
-fixtures, the seed's own hand-written backprop snippets (where right, and where not)."""
+fixtures, hand-written CS231n-style backprop snippets run on the toolkit (where right, and where not)."""
 
 import json
 import os
@@ -9,7 +9,6 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
 from pytensor_nnet.im2col import (
@@ -25,12 +24,10 @@ from pytensor_nnet.im2col import (
     max_pool_backward_im2col,
     max_pool_forward_im2col,
 )
-from tests.pool_reference import im2col_ref, pool_grad_ref, pool_ref
-from tests.reference import conv_grads_ref, conv_ref
+from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
+from tests.reference.conv import conv_grads_ref, conv_ref
+from tests.reference.pool import im2col_ref, pool_grad_ref, pool_ref
 
-#: Pure-Python linker: the checks that need no particular backend compile nothing (FAST_COMPILE
-#: builds C thunks for the elementwise parts; it is tested in test_*_in_every_backend).
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "pool_golden.npz")
 # (x shape, kernel, stride, pad (before, after) pairs, dilation): 1d, 2d, 3d; overlapping,
 # non-square, non-tiling, asymmetric padding, dilation
@@ -158,8 +155,8 @@ def test_max_pool_backward_first_maximum_on_tied_inputs(shape, ws, stride, pad, 
         max_pool_backward_im2col(dout, cache, max_grad_ties="last")
 
 
-# ----------------------------------------------------------------------------- the seed's snippets
-# Adapters with the signatures of the CS231n helpers the seed calls; the column layout is the same.
+# ----------------------------------------------------------------------------- CS231n-style snippets
+# Adapters with the signatures of the CS231n helpers the snippets call; the column layout is the same.
 def col2im_cython(cols, N, C, H, W, field_height, field_width, padding, stride):
     return col2im(cols, (N, C, H, W), (field_height, field_width), stride, padding)
 
@@ -168,8 +165,9 @@ def im2col_cython(x, field_height, field_width, padding, stride):
     return im2col(x, (field_height, field_width), stride, padding)
 
 
-def seed_conv_backward_im2col(dout, cache):
-    """Verbatim from seeds/003 (Exemple #7)."""
+# fmt: off
+def cs231n_conv_backward_im2col(dout, cache):
+    """A CS231n-style conv backward pass, verbatim."""
     x, w, b, conv_param, x_cols = cache
     stride, pad = conv_param['stride'], conv_param['pad']
 
@@ -186,8 +184,8 @@ def seed_conv_backward_im2col(dout, cache):
     return dx, dw, db
 
 
-def seed_max_pool_backward_im2col(dout, cache):
-    """Verbatim from seeds/003 (Exemple #11)."""
+def cs231n_max_pool_backward_im2col(dout, cache):
+    """A CS231n-style max pooling backward pass, verbatim."""
     x_shape, x_cols, x_cols_argmax, pool_param = cache
     N, C, H, W = x_shape
     pool_height, pool_width = pool_param[
@@ -204,9 +202,9 @@ def seed_max_pool_backward_im2col(dout, cache):
     return dx
 
 
-def seed_avg_pool_backward_im2col(dout, cache):
-    """Verbatim from seeds/003 (Exemple #3): "possibly bogus if used w/o square pooling regions
-    that tile the input"."""
+def cs231n_avg_pool_backward_im2col(dout, cache):
+    """A CS231n-style average pooling backward pass, verbatim, with its warning: "possibly bogus
+    if used w/o square pooling regions that tile the input"."""
     x_shape, x_cols, pool_param = cache
     N, C, H, W = x_shape
     pool_height, pool_width = pool_param[
@@ -225,8 +223,9 @@ def seed_avg_pool_backward_im2col(dout, cache):
     return dx
 
 
-def seed_bprop_conv(imgs, imgs_cols, convout_grad, filters, stride, pad):
-    """Verbatim from seeds/003 (the first snippet; filters are (C_in, C_out, h, w))."""
+def cs231n_bprop_conv(imgs, imgs_cols, convout_grad, filters, stride, pad):
+    """A CS231n-style conv backward pass that divides by the batch size, verbatim (filters are
+    (C_in, C_out, h, w))."""
     N, C, H, W = imgs.shape
     w = np.transpose(filters, axes=(1, 0, 2, 3))
     num_filters, _, filter_height, filter_width = w.shape
@@ -238,7 +237,8 @@ def seed_bprop_conv(imgs, imgs_cols, convout_grad, filters, stride, pad):
     return dImg, dFilter
 
 
-def _seed_pool_cache(x, ph, pw, stride):
+# fmt: on
+def _cs231n_pool_cache(x, ph, pw, stride):
     """What the CS231n-style forward pass caches: columns of x as (N * C) one-channel images."""
     N, C, H, W = x.shape
     x_cols = im2col_cython(x.reshape(N * C, 1, H, W), ph, pw, 0, stride)
@@ -246,8 +246,8 @@ def _seed_pool_cache(x, ph, pw, stride):
 
 
 @pytest.mark.parametrize("kernel, stride, pad", [((3, 3), 1, 1), ((3, 2), 2, 1), ((2, 4), 3, 0)])
-def test_seed_conv_backward_reproduced(kernel, stride, pad):
-    """The seed's conv backward, run on our im2col/col2im, is right (square or not, strided,
+def test_cs231n_conv_backward_reproduced(kernel, stride, pad):
+    """The CS231n-style conv backward, run on our im2col/col2im, is right (square or not, strided,
     padded) and equals ours."""
     rng = _rng(3)
     x = rng.standard_normal((3, 2, 8, 7))
@@ -256,11 +256,11 @@ def test_seed_conv_backward_reproduced(kernel, stride, pad):
     out, cache = conv_forward_im2col(x, w, b, stride, pad)
     dout = rng.standard_normal(out.shape)
     x_cols = im2col_cython(x, kernel[0], kernel[1], pad, stride)
-    seed = seed_conv_backward_im2col(dout, (x, w, b, dict(stride=stride, pad=pad), x_cols))
+    theirs = cs231n_conv_backward_im2col(dout, (x, w, b, dict(stride=stride, pad=pad), x_cols))
     ours = conv_backward_im2col(dout, cache)
     dx_ref, dw_ref = conv_grads_ref(x, w, dout, border_mode=pad, subsample=(stride, stride), filter_flip=False)
-    for got_seed, got_ours, want in zip(seed, ours, (dx_ref, dw_ref, dout.sum(axis=(0, 2, 3)))):
-        np.testing.assert_allclose(got_seed, want, atol=1e-12)
+    for got_theirs, got_ours, want in zip(theirs, ours, (dx_ref, dw_ref, dout.sum(axis=(0, 2, 3)))):
+        np.testing.assert_allclose(got_theirs, want, atol=1e-12)
         np.testing.assert_allclose(got_ours, want, atol=1e-12)
 
 
@@ -269,48 +269,50 @@ def test_seed_conv_backward_reproduced(kernel, stride, pad):
     ((2, 3, 7, 9), (3, 3), 2),  # overlapping, not tiling (last row / column unused)
     ((2, 3, 7, 8), (3, 2), 2),  # non-square, overlapping rows
 ])
-def test_seed_pool_backward_reproduced_where_right(shape, ws, stride):
-    """With ignore_border=True and no padding, the seed's max and average backward passes are
+def test_cs231n_pool_backward_reproduced_where_right(shape, ws, stride):
+    """With ignore_border=True and no padding, the CS231n-style max and average backward passes are
     right even for overlapping, non-square and non-tiling windows (col2im adds up the
     overlaps), and for max with ties too; they equal ours and the loop reference."""
     rng = _rng(4)
     x = rng.standard_normal(shape)
-    x_cols, argmax, param = _seed_pool_cache(x, ws[0], ws[1], stride)
+    x_cols, argmax, param = _cs231n_pool_cache(x, ws[0], ws[1], stride)
     out, cache = max_pool_forward_im2col(x, ws, (stride, stride), 0, True)
     dout = rng.standard_normal(out.shape)
     want = pool_grad_ref(x, dout, ws, True, (stride, stride), (0, 0), "max")
-    np.testing.assert_allclose(seed_max_pool_backward_im2col(dout, (x.shape, x_cols, argmax, param)), want, atol=1e-12)
+    theirs = cs231n_max_pool_backward_im2col(dout, (x.shape, x_cols, argmax, param))
+    np.testing.assert_allclose(theirs, want, atol=1e-12)
     np.testing.assert_allclose(max_pool_backward_im2col(dout, cache), want, atol=1e-12)
     out, cache = avg_pool_forward_im2col(x, ws, (stride, stride), 0, True)
     want = pool_grad_ref(x, dout, ws, True, (stride, stride), (0, 0), "average_inc_pad")
-    np.testing.assert_allclose(seed_avg_pool_backward_im2col(dout, (x.shape, x_cols, param)), want, atol=1e-12)
+    np.testing.assert_allclose(cs231n_avg_pool_backward_im2col(dout, (x.shape, x_cols, param)), want, atol=1e-12)
     np.testing.assert_allclose(avg_pool_backward_im2col(dout, cache), want, atol=1e-12)
-    # with ties (a ReLU's zeros), the seed's argmax and our default rule both pick the first maximum
+    # with ties (a ReLU's zeros), the snippet's argmax and our default rule both pick the first maximum
     x = np.maximum(np.round(x), 0.0)
-    x_cols, argmax, param = _seed_pool_cache(x, ws[0], ws[1], stride)
+    x_cols, argmax, param = _cs231n_pool_cache(x, ws[0], ws[1], stride)
     out, cache = max_pool_forward_im2col(x, ws, (stride, stride), 0, True)
     want = pool_grad_ref(x, dout, ws, True, (stride, stride), (0, 0), "max")
     assert not np.allclose(want, pool_grad_ref(x, dout, ws, True, (stride, stride), (0, 0), "max", ties="all"))
-    np.testing.assert_allclose(seed_max_pool_backward_im2col(dout, (x.shape, x_cols, argmax, param)), want, atol=1e-12)
+    theirs = cs231n_max_pool_backward_im2col(dout, (x.shape, x_cols, argmax, param))
+    np.testing.assert_allclose(theirs, want, atol=1e-12)
     np.testing.assert_allclose(max_pool_backward_im2col(dout, cache), want, atol=1e-12)
 
 
-def test_where_the_seed_is_wrong_and_ours_is_right():
+def test_where_cs231n_style_snippets_are_wrong_and_ours_is_right():
     rng = _rng(5)
-    # 1. The first bprop_conv divides the filter gradient by N: wrong for the gradient of a sum.
+    # 1. This bprop_conv divides the filter gradient by N: wrong for the gradient of a sum.
     x = rng.standard_normal((3, 2, 6, 6))
     filters = rng.standard_normal((2, 4, 3, 3))  # (C_in, C_out, h, w) in that snippet
     w = filters.transpose(1, 0, 2, 3)
     out, cache = conv_forward_im2col(x, w, None, 1, 1)
     dout = rng.standard_normal(out.shape)
-    _, d_filter = seed_bprop_conv(x, im2col_cython(x, 3, 3, 1, 1), dout, filters, 1, 1)
+    _, d_filter = cs231n_bprop_conv(x, im2col_cython(x, 3, 3, 1, 1), dout, filters, 1, 1)
     _, dw, _ = conv_backward_im2col(dout, cache)
     _, dw_ref = conv_grads_ref(x, w, dout, border_mode=1, filter_flip=False)
     np.testing.assert_allclose(dw, dw_ref, atol=1e-12)
     np.testing.assert_allclose(d_filter.transpose(1, 0, 2, 3) * x.shape[0], dw_ref, atol=1e-12)
     assert not np.allclose(d_filter.transpose(1, 0, 2, 3), dw_ref)
 
-    # 2. Average pooling that does not tile the input, legacy ignore_border=False: the seed's
+    # 2. Average pooling that does not tile the input, legacy ignore_border=False: the snippet's
     #    fixed windows cannot see the partial last windows, so their gradient is lost.
     x = rng.standard_normal((1, 2, 7, 7))
     out, cache = avg_pool_forward_im2col(x, (2, 2), (2, 2), 0, ignore_border=False)
@@ -318,25 +320,25 @@ def test_where_the_seed_is_wrong_and_ours_is_right():
     dout = rng.standard_normal(out.shape)
     want = pool_grad_ref(x, dout, (2, 2), False, (2, 2), (0, 0), "average_inc_pad")
     np.testing.assert_allclose(avg_pool_backward_im2col(dout, cache), want, atol=1e-12)
-    x_cols, _, param = _seed_pool_cache(x, 2, 2, 2)
-    seed_dx = seed_avg_pool_backward_im2col(dout[:, :, :3, :3], (x.shape, x_cols, param))
-    assert np.all(seed_dx[..., 6, :] == 0) and np.all(seed_dx[..., :, 6] == 0)
-    assert not np.allclose(seed_dx, want)
+    x_cols, _, param = _cs231n_pool_cache(x, 2, 2, 2)
+    their_dx = cs231n_avg_pool_backward_im2col(dout[:, :, :3, :3], (x.shape, x_cols, param))
+    assert np.all(their_dx[..., 6, :] == 0) and np.all(their_dx[..., :, 6] == 0)
+    assert not np.allclose(their_dx, want)
 
-    # 3. Padding (which the seed cannot pass) with average_exc_pad: the divisor near the border
+    # 3. Padding (which the snippets cannot pass) with average_exc_pad: the divisor near the border
     #    is the number of input elements, not prod(ws).
     out, cache = avg_pool_forward_im2col(x, (3, 3), (2, 2), (1, 1), True, mode="average_exc_pad")
     dout = np.ones(out.shape)
     np.testing.assert_allclose(avg_pool_backward_im2col(dout, cache),
                                pool_grad_ref(x, dout, (3, 3), True, (2, 2), (1, 1), "average_exc_pad"), atol=1e-12)
 
-    # 4. Ties in max pooling: the seed's argmax hands the gradient to the first tied element, as
+    # 4. Ties in max pooling: the snippet's argmax hands the gradient to the first tied element, as
     #    ours does by default; the legacy rule (max_grad_ties="all") hands it to every one.
     x = np.array([[[[1.0, 3.0], [3.0, 0.0]]]])
     out, cache = max_pool_forward_im2col(x, (2, 2))
-    x_cols, argmax, param = _seed_pool_cache(x, 2, 2, 2)
-    seed_dx = seed_max_pool_backward_im2col(np.ones(out.shape), (x.shape, x_cols, argmax, param))
-    np.testing.assert_array_equal(seed_dx[0, 0], [[0, 1], [0, 0]])
+    x_cols, argmax, param = _cs231n_pool_cache(x, 2, 2, 2)
+    their_dx = cs231n_max_pool_backward_im2col(np.ones(out.shape), (x.shape, x_cols, argmax, param))
+    np.testing.assert_array_equal(their_dx[0, 0], [[0, 1], [0, 0]])
     np.testing.assert_array_equal(max_pool_backward_im2col(np.ones(out.shape), cache)[0, 0], [[0, 1], [0, 0]])
     np.testing.assert_array_equal(max_pool_backward_im2col(np.ones(out.shape), cache, max_grad_ties="all")[0, 0],
                                   [[0, 1], [1, 0]])
@@ -355,18 +357,7 @@ def test_where_the_seed_is_wrong_and_ours_is_right():
 
 
 # ----------------------------------------------------------------------------- Ops
-def _backends():
-    modes = [("NUMBA", "NUMBA"), ("FAST_COMPILE", "FAST_COMPILE"), ("C", Mode(linker="cvm"))]
-    try:
-        import jax  # noqa: F401
-
-        modes.append(("JAX", "JAX"))
-    except ImportError:
-        pass
-    return modes
-
-
-@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b[0])
+@pytest.mark.parametrize("backend", backend_params(*EVERY_BACKEND, pairs=True))
 def test_ops_in_every_backend(backend):
     """Im2Col, Col2Im and their gradients (each other), 2d with every geometry feature."""
     name, mode = backend

@@ -9,7 +9,9 @@ import pytest
 from pytensor.gradient import verify_grad
 
 from pytensor_nnet.neighbours import images2neibs, neibs2images
-from tests.test_nnet import MODES, PY_MODE, check_golden_cases, compile_checked, golden
+from tests.backends import PY_MODE
+from tests.reference.neighbours import neibs_reference
+from tests.test_nnet import MODES, check_golden_cases, compile_checked, golden
 
 
 def _build(case, m, v):
@@ -32,25 +34,6 @@ def test_golden_fixtures_from_legacy_reference(mode):
         cases = NUMBA_CASES
     n = check_golden_cases(cases, _build, mode)
     assert n >= len(cases)
-
-
-def neibs_reference(x, shape, step, mode):
-    """Slow loop reference of images2neibs."""
-    (kh, kw), (sh, sw) = shape, step
-    n, c, h, w = x.shape
-    if mode == "wrap_centered":
-        rows = [[(i - kh // 2 + a) % h for a in range(kh)] for i in range(0, h, sh)]
-        cols = [[(j - kw // 2 + b) % w for b in range(kw)] for j in range(0, w, sw)]
-        xp = x
-    else:
-        ph, pw = {"half": (kh // 2, kw // 2), "full": (kh - 1, kw - 1)}.get(mode, (0, 0))
-        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-        rows = [list(range(i, i + kh)) for i in range(0, xp.shape[2] - kh + 1, sh)]
-        cols = [list(range(j, j + kw)) for j in range(0, xp.shape[3] - kw + 1, sw)]
-        if mode != "ignore_borders":
-            assert (rows[-1][-1] + 1, cols[-1][-1] + 1) == xp.shape[2:]
-    out = [xp[b, ch][np.ix_(r, q)].ravel() for b in range(n) for ch in range(c) for r in rows for q in cols]
-    return np.array(out)
 
 
 REF_CASES = [

@@ -11,16 +11,14 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
 import pytensor_nnet
 from pytensor_nnet import nnet
+from tests.backends import PY_MODE, backend_params
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "nnet_golden.npz")
-#: Pure-Python linker, no C compilation.
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
-MODES = [pytest.param("NUMBA", id="numba"), pytest.param(PY_MODE, id="python")]
+MODES = backend_params("NUMBA", "PY")
 
 
 def cotangent(shape):
@@ -121,7 +119,9 @@ NNET_BUILDERS = {
     "xent_softmax_1hot_with_bias_dx": lambda m, v: {
         "dx": nnet.crossentropy_softmax_1hot_with_bias_dx(v["dy"], v["sm"], v["y_idx"])
     },
-    "xent_categorical_1hot": lambda m, v: {"y": nnet.crossentropy_categorical_1hot(v["coding_dist"], v["true_one_of_n"])},
+    "xent_categorical_1hot": lambda m, v: {
+        "y": nnet.crossentropy_categorical_1hot(v["coding_dist"], v["true_one_of_n"])
+    },
     "xent_categorical_1hot_grad": lambda m, v: {
         "y": nnet.crossentropy_categorical_1hot_grad(v["g_y"], v["coding_dist"], v["true_one_of_n"])
     },
@@ -364,7 +364,8 @@ BAD_AT_BUILD = [
     (lambda: nnet.softmax(pt.dscalar()), ValueError, "c must have at least 1 axis"),
     (lambda: nnet.softmax_with_bias(V, V), ValueError, "x must be a matrix"),
     (lambda: nnet.softmax_with_bias(M, M), ValueError, "b must be a vector"),
-    (lambda: nnet.softmax_with_bias(pt.tensor(shape=(2, 3)), pt.tensor(shape=(4,))), ValueError, "x has 3 columns but b"),
+    (lambda: nnet.softmax_with_bias(pt.tensor(shape=(2, 3)), pt.tensor(shape=(4,))), ValueError,
+     "x has 3 columns but b"),
     (lambda: nnet.crossentropy_softmax_1hot(M, V), TypeError, "y_idx must have an integer dtype"),
     (lambda: nnet.crossentropy_softmax_1hot(M, pt.lmatrix()), ValueError, "y_idx must be a vector"),
     (lambda: nnet.crossentropy_softmax_1hot(V, IV), ValueError, "x must be a matrix"),
@@ -385,7 +386,8 @@ BAD_AT_BUILD = [
      "target has shape"),
     (lambda: nnet.h_softmax(M, 3, 13, 3, 4, M, V, pt.dtensor3(), M), ValueError, "n_outputs .13. must be at most"),
     (lambda: nnet.h_softmax(M, 3, 10, 3, 4, V, V, pt.dtensor3(), M), ValueError, "W1 must be 2-d"),
-    (lambda: nnet.h_softmax(M, 3, 10, 3, 4, M, V, pt.dtensor3(), M, target=V), TypeError, "target must have an integer"),
+    (lambda: nnet.h_softmax(M, 3, 10, 3, 4, M, V, pt.dtensor3(), M, target=V), TypeError,
+     "target must have an integer"),
     (lambda: nnet.h_softmax(M, 3, 0, 3, 4, M, V, pt.dtensor3(), M), ValueError, "n_outputs must be a positive int"),
     (lambda: nnet.confusion_matrix(pt.lmatrix(), IV), ValueError, "actual must be a vector"),
     (lambda: nnet.prepend_0_to_each_row(V), ValueError, "mat must be a matrix"),

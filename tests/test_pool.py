@@ -12,10 +12,10 @@ import pytensor.tensor as pt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
 from pytensor_nnet.compat import pushforward
+from pytensor_nnet.im2col import max_pool_forward_im2col
 from pytensor_nnet.pool import (
     AveragePoolGrad,
     DownsampleFactorMaxGradGrad,
@@ -25,15 +25,11 @@ from pytensor_nnet.pool import (
     pool_2d,
     pool_3d,
 )
-from pytensor_nnet.im2col import max_pool_forward_im2col
-from tests.pool_reference import max_pool_grad_grad_ref, pool_grad_ref, pool_ref
+from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
+from tests.reference.pool import max_pool_grad_grad_ref, pool_grad_ref, pool_ref
 
 MODES = ["max", "sum", "average_inc_pad", "average_exc_pad"]
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "pool_golden.npz")
-#: Pure-Python linker: the checks that need no particular backend compile nothing (FAST_COMPILE
-#: builds C thunks for the elementwise parts; it is tested in test_*_in_every_backend).
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
-C_MODE = Mode(linker="cvm")
 
 
 def _golden():
@@ -47,22 +43,11 @@ def _cotangent(shape):
     return (np.cos(np.arange(n) * 1.7) + np.arange(n) * 1e-3).reshape(shape)
 
 
-def _backends():
-    modes = [("NUMBA", "NUMBA"), ("FAST_COMPILE", "FAST_COMPILE"), ("C", C_MODE)]
-    try:
-        import jax  # noqa: F401
-
-        modes.append(("JAX", "JAX"))
-    except ImportError:
-        pass
-    return modes
-
-
 def _opt(t):
     return None if t is None else tuple(t)
 
 
-# ----------------------------------------------------------------------------- legacy oracle
+# ----------------------------------------------------------------------------- legacy golden fixtures
 def test_golden_fixtures_from_legacy_reference():
     """All 144 legacy cases (2d and 3d; every mode x ignore_border x stride x pad x window on an
     integer-valued input full of ties): forward, input gradient and, for max, the legacy
@@ -150,7 +135,7 @@ def test_legacy_tie_rule_behind_max_grad_ties_all():
     np.testing.assert_array_equal(ggzv[0, 0], [[6, 5], [11, 9]])
 
 
-@pytest.mark.parametrize("backend", [b for b in _backends() if b[0] in ("NUMBA", "JAX")], ids=lambda b: b[0])
+@pytest.mark.parametrize("backend", backend_params("NUMBA", "JAX", pairs=True))
 def test_nan_in_a_window_gives_nan(backend):
     """NaN propagates wherever it is in the window (the legacy code only kept a leading NaN)."""
     x = pt.tensor4("x")
@@ -246,7 +231,7 @@ def _backend_graph(nd, cases):
     return [x, gg], outs, [xv, ggv], refs
 
 
-@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b[0])
+@pytest.mark.parametrize("backend", backend_params(*EVERY_BACKEND, pairs=True))
 def test_every_backend_without_fallback(backend):
     """Numba (no object mode: warnings are errors), Python, C and JAX, 2d and 3d; every mode x
     ignore_border except in Numba (see NUMBA_CASES)."""
@@ -448,8 +433,12 @@ def test_property_kernels_toolkit_and_reference_agree(geometry, seed):
     partial windows), integer-valued data with ties, either tie rule: the Ops' kernels
     (forward, gradient, second-order), the im2col toolkit and the loop reference give the
     same numbers."""
-    from pytensor_nnet.im2col import (avg_pool_backward_im2col, avg_pool_forward_im2col,
-                                      max_pool_backward_im2col, max_pool_forward_im2col)
+    from pytensor_nnet.im2col import (
+        avg_pool_backward_im2col,
+        avg_pool_forward_im2col,
+        max_pool_backward_im2col,
+        max_pool_forward_im2col,
+    )
 
     shape, ws, stride, pad, ib, mode = geometry
     nd = len(ws)

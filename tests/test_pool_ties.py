@@ -8,7 +8,6 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
 from pytensor_nnet import conv2d
@@ -23,12 +22,13 @@ from pytensor_nnet.pool import (
     pool_2d,
     pool_3d,
 )
-from tests.pool_reference import _windows, max_pool_grad_grad_ref, pool_grad_ref, pool_ref
+from tests.backends import PY_MODE, backend_params, installed_backends
+from tests.reference.pool import max_pool_grad_grad_ref, pool_grad_ref, pool_ref, pool_windows
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
+BACKENDS = ("PY", "NUMBA", "JAX")
 
 #: (x shape, ws, stride, pad, ignore_border): 1, 2 and 3 pooled dims; tiling, overlapping,
 #: padded, partial windows at the end (PyTorch's ceil_mode=True); pad <= ws / 2 for PyTorch.
@@ -68,17 +68,6 @@ def _torch_grads(xv, gy, v, case):
     return dx.detach().numpy(), gg.numpy()
 
 
-def _backends():
-    modes = [("PY", PY_MODE), ("NUMBA", "NUMBA")]
-    try:
-        import jax  # noqa: F401
-
-        modes.append(("JAX", "JAX"))
-    except ImportError:
-        pass
-    return modes
-
-
 def _ops(outputs):
     """The Ops of the graph of ``outputs``."""
     ops, seen, todo = [], set(), list(outputs)
@@ -109,7 +98,7 @@ def test_tie_rule_example():
     np.testing.assert_array_equal(dxv, _torch_grads(xv, gv, ggv, ((), (2, 2), (1, 1), (0, 0), True))[0])
 
 
-@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b[0])
+@pytest.mark.parametrize("backend", backend_params(*BACKENDS, pairs=True))
 def test_matches_pytorch_on_tied_inputs(backend):
     """Input gradient and second-order op (the adjoint of the input gradient in the output
     gradient) against PyTorch autograd, 1-3 pooled dims, inputs full of ties; one compiled
@@ -179,7 +168,7 @@ def test_finite_differences_where_the_maxima_are_unique():
         flat = x.reshape(-1)
         for i in rng.choice(x.size, size=x.size // 4, replace=False):
             flat[i] = next(values)
-        for _, axes, _ in _windows(shape, ws, stride, pad, ib):  # a positive in every window
+        for _, axes, _ in pool_windows(shape, ws, stride, pad, ib):  # a positive in every window
             idx = (Ellipsis,) + tuple(slice(lo, hi) for _, lo, hi in axes)
             lead = x[idx].reshape(x.shape[:-nd] + (-1,))
             for j in np.ndindex(*x.shape[:-nd]):
@@ -276,7 +265,7 @@ def test_padding_never_wins_and_nan_counts_as_the_maximum():
     xv = np.full((1, 1, 3, 3), -np.inf)
     gv = np.arange(1.0, 5.0).reshape(1, 1, 2, 2)
     case = ((), (2, 2), (2, 2), (1, 1), True)
-    for name, mode in _backends():
+    for name, mode in installed_backends(*BACKENDS):
         f = pytensor.function([x, g], outs, mode=mode)
         np.testing.assert_array_equal(np.asarray(f(xv, gv)[0]), _torch_grads(xv, gv, np.zeros(xv.shape), case)[0],
                                       err_msg=name)
@@ -387,7 +376,7 @@ def test_window_count_matches_the_kernels_in_every_backend():
 
     assert want(7, 4)[2] == pool_kernels.out_size_1axis(7, 3, 2, 1, True)
     assert want(9, 4)[3] == im2col_output_shape((1, 1, 9), (3,), 1, ((2, 1),), 2)[1]
-    for name, mode in _backends():
+    for name, mode in installed_backends(*BACKENDS):
         f = pytensor.function([n, m], outs, mode=mode)
         for nv, mv in ((1, 1), (2, 5), (7, 4), (9, 8)):
             assert [int(v) for v in f(nv, mv)] == want(nv, mv), (name, nv, mv)

@@ -18,11 +18,12 @@ from pytensor.compile.mode import Mode, get_mode
 
 torch = pytest.importorskip("torch")
 
-import pytensor_nnet.dispatch.pytorch  # noqa: E402,F401  (registers the PyTorch implementations)
 from pytensor.link.pytorch.dispatch import pytorch_typify  # noqa: E402
 from pytensor.link.pytorch.linker import PytorchLinker  # noqa: E402
 
-from pytensor_nnet import conv2d, conv3d, im2col as im2col_module, pool  # noqa: E402
+import pytensor_nnet.dispatch.pytorch  # noqa: E402,F401  (registers the PyTorch implementations)
+from pytensor_nnet import conv2d, conv3d, pool  # noqa: E402
+from pytensor_nnet import im2col as im2col_module  # noqa: E402
 from pytensor_nnet import sparse as S  # noqa: E402
 from pytensor_nnet.blocksparse import sparse_block_dot, sparse_block_outer  # noqa: E402
 from pytensor_nnet.compat import PYTENSOR_VERSION  # noqa: E402
@@ -30,8 +31,10 @@ from pytensor_nnet.conv import ops  # noqa: E402
 from pytensor_nnet.dispatch.pytorch.pool import max_grad_ties  # noqa: E402
 from pytensor_nnet.pool import pool_2d, pool_3d  # noqa: E402
 from pytensor_nnet.shapes import get_conv_output_shape  # noqa: E402
-from tests.pool_reference import im2col_ref, max_pool_grad_grad_ref, pool_grad_ref, pool_ref  # noqa: E402
-from tests.reference import conv_grads_ref, conv_ref, unshared_conv_ref, unshared_grads_ref  # noqa: E402
+from tests.backends import PY_MODE  # noqa: E402
+from tests.reference.blocksparse import sparse_block_dot_ref  # noqa: E402
+from tests.reference.conv import conv_grads_ref, conv_ref, unshared_conv_ref, unshared_grads_ref  # noqa: E402
+from tests.reference.pool import im2col_ref, max_pool_grad_grad_ref, pool_grad_ref, pool_ref  # noqa: E402
 
 
 class EagerPytorchLinker(PytorchLinker):
@@ -47,7 +50,6 @@ class EagerPytorchLinker(PytorchLinker):
 
 EAGER = Mode(linker=EagerPytorchLinker(), optimizer=get_mode("PYTORCH").optimizer)
 COMPILED = "PYTORCH"
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
 RTOL = 1e-10
 
 
@@ -199,6 +201,32 @@ def test_conv_compiled():
     values += [ux, uw, ugy]
     want += [unshared_conv_ref(ux, uw, **uparams), *unshared_grads_ref(ux, uw, ugy, **uparams)]
     _assert_all_close(_run(COMPILED, inputs, outputs, values), want)
+
+
+def test_pytorch_mode_passes_inductor_options(monkeypatch):
+    """``pytorch_mode()`` compiles with Inductor options for its functions only (NCHW kept by
+    default) and computes what PyTensor's PYTORCH mode computes."""
+    from pytensor_nnet.modes import pytorch_mode
+
+    seen = []
+    real_compile = torch.compile
+
+    def recording_compile(fn, *args, **kwargs):
+        seen.append(kwargs.get("options"))
+        return real_compile(fn, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    xs, ws, params, static = CONV_CASES[2]
+    inputs, outputs = _conv_graph(xs, ws, params, static)
+    values = list(_conv_problem(xs, ws, params))
+    got = pytensor.function(inputs, outputs, mode=pytorch_mode(cudagraphs=False))(*values)
+    assert {"layout_optimization": False, "triton.cudagraphs": False} in seen
+    x, w, gy = values
+    _assert_all_close(got, [conv_ref(x, w, **params), *conv_grads_ref(x, w, gy, **params)])
+    # the global Inductor settings are untouched
+    import torch._inductor.config as inductor_config
+
+    assert inductor_config.layout_optimization is True
 
 
 def _graph_breaks(inputs, outputs, values):
@@ -431,15 +459,6 @@ def _block_problem(rng, batch=3, i_blocks=5, o_blocks=4, i_win=2, o_win=3, i_siz
     return W, h, b, i_idx, o_idx
 
 
-def _gemv_ref(W, h, b, i_idx, o_idx):
-    out = b[o_idx].copy()
-    for n in range(h.shape[0]):
-        for j in range(o_idx.shape[1]):
-            for i in range(i_idx.shape[1]):
-                out[n, j] += h[n, i] @ W[i_idx[n, i], o_idx[n, j]]
-    return out
-
-
 def test_blocksparse_eager():
     """sparse_block_dot forward against loops; gradients (SparseBlockOuter, transposed GEMV)
     against the Python linker; an outer product that hits a block twice accumulates."""
@@ -456,7 +475,7 @@ def test_blocksparse_eager():
     inputs, outputs = [W, h, b, i_idx, o_idx, x, z], [y, *grads, outer]
     values = [Wv, hv, bv, iv, ov, xv, zv]
     got = _run(EAGER, inputs, outputs, values)
-    np.testing.assert_allclose(got[0], _gemv_ref(Wv, hv, bv, iv, ov), rtol=RTOL)
+    np.testing.assert_allclose(got[0], sparse_block_dot_ref(Wv, hv, bv, iv, ov), rtol=RTOL)
     _assert_all_close(got, _run(PY_MODE, inputs, outputs, values))
 
 

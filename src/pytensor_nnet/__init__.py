@@ -43,6 +43,7 @@ from pytensor_nnet.conv.ops import (
     set_column_buffer_bytes,
 )
 
+from pytensor_nnet.modes import pytorch_mode
 from pytensor_nnet.pool import max_pool_2d_same_size, pool_2d, pool_3d
 from pytensor_nnet import bn, nnet, neighbours
 from pytensor_nnet import bn as batchnorm  # legacy module names: nnet.batchnorm, nnet.basic, nnet.sigm
@@ -90,6 +91,7 @@ from pytensor_nnet import rewriting as _rewriting  # noqa: E402,F401
 __version__ = "0.1.0"
 
 __all__ = [
+    "pytorch_mode",
     "max_pool_2d_same_size",
     "pool_2d",
     "pool_3d",

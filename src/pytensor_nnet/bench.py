@@ -1,9 +1,12 @@
 """Benchmark of conv2d (forward, and forward + backward) beside the installed peers.
 
 ``python -m pytensor_nnet bench`` times our conv2d, compiled in PyTensor's default Numba
-mode, on the five shapes of the shared peer script, beside PyTorch and JAX when they are
-installed, and the legacy PyTensor 2.8.11 ops when the legacy reference venv is there
-(``--legacy CMD``, e.g. ``../shared/oracle/run python ../shared/bench/peer_conv_bench.py``).
+mode, on five common layer shapes (``SHAPES``), beside PyTorch and JAX when they are
+installed, and the legacy PyTensor 2.8.11 ops when a command that times them is given
+(``--legacy CMD``, or the environment variable ``PYTENSOR_NNET_LEGACY_BENCH``): ``CMD oldpt
+DTYPE`` must print one line per shape, ``NAME fwd MS ... MS`` (the fourth number is forward +
+backward), e.g. ``/path/to/legacy-venv/bin/python peer_conv_bench.py``; without it the legacy
+column is left out.
 "Forward + backward" computes y, dL/dx and dL/dw from a given output gradient. Times are
 the best of ``--reps`` runs; ratios ``peer / ours`` above 1 mean we are faster. The machine
 is noisy: compare ratios from one run.
@@ -29,6 +32,8 @@ SHAPES = {
     "pointwise": (16, 256, 14, 14, 256, 1, 1, 0, 1, 1, 1),
 }
 QUICK_SHAPES = {"tiny3x3": (2, 4, 10, 10, 6, 3, 3, 1, 1, 1, 2)}
+#: Environment variable with the default of ``--legacy``.
+LEGACY_BENCH_VAR = "PYTENSOR_NNET_LEGACY_BENCH"
 
 
 def out_size(size, k, pad, stride, dilation):
@@ -118,7 +123,7 @@ def jax_peer(shape, dtype, reps):
 
 
 def legacy_peer(command, dtype):
-    """Run the shared peer script under the legacy venv; {shape: (fwd, fwd_bwd)} in seconds."""
+    """Run the legacy timing command; {shape: (fwd, fwd_bwd)} in seconds."""
     out = subprocess.run(shlex.split(command) + ["oldpt", dtype], capture_output=True, text=True, check=True)
     results = {}
     for line in out.stdout.splitlines():
@@ -135,13 +140,8 @@ def installed(module):
 
 
 def default_legacy_command():
-    for root in (os.getcwd(), os.path.dirname(os.getcwd())):
-        run = os.path.join(root, "shared", "oracle", "run")
-        script = os.path.join(root, "shared", "bench", "peer_conv_bench.py")
-        venv = os.environ.get("ORACLE_VENV", "/tmp/oracle-venv")
-        if os.path.exists(run) and os.path.exists(script) and os.path.exists(os.path.join(venv, "bin", "python")):
-            return f"{run} python {script}"
-    return None
+    """The command that times the legacy ops: ``$PYTENSOR_NNET_LEGACY_BENCH``, or None."""
+    return os.environ.get(LEGACY_BENCH_VAR) or None
 
 
 def run(shapes, dtypes, reps, peers, legacy_command, stream=sys.stdout):
@@ -192,7 +192,8 @@ def main(argv=None):
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated subset of " + ",".join(SHAPES))
     parser.add_argument("--quick", action="store_true", help="one tiny shape, one rep (smoke test)")
     parser.add_argument("--peers", default="auto", help="comma-separated: torch,jax,legacy (default: all available)")
-    parser.add_argument("--legacy", default=None, help="command running the shared peer script in the legacy venv")
+    parser.add_argument("--legacy", default=None,
+                        help=f"command timing the legacy ops (default: ${LEGACY_BENCH_VAR}; unset: no legacy column)")
     args = parser.parse_args(argv)
     shapes = QUICK_SHAPES if args.quick else {k: SHAPES[k] for k in args.shapes.split(",")}
     reps = 1 if args.quick else args.reps

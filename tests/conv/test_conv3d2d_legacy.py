@@ -1,6 +1,7 @@
 """conv3d2d.conv3d, the deprecated conv.conv2d, the debugging reference
 (BaseAbstractConv.conv / unshared2d / flops), legacy import paths, and the golden fixtures of
-every issue-3 function from the legacy reference."""
+the transposed, unshared, causal, separable and upsampling functions from the legacy
+implementation."""
 
 import json
 import os
@@ -16,13 +17,13 @@ import pytensor_nnet
 from pytensor_nnet import abstract_conv, conv3d2d
 from pytensor_nnet import conv as legacy_conv
 from pytensor_nnet.conv import ops
-from tests.conv.backends import backend_modes, mode_id
-from tests.reference import conv_grads_ref, conv_ref, unshared_conv_ref, unshared_grads_ref
+from tests.backends import EVERY_BACKEND, backend_params
+from tests.reference.conv import conv_grads_ref, conv_ref, unshared_conv_ref, unshared_grads_ref
 
 TO_NCDHW = (0, 2, 1, 3, 4)
 
 
-@pytest.mark.parametrize("mode", backend_modes(), ids=mode_id)
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 def test_conv3d2d_layout_flip_and_gradients(mode):
     rng = np.random.default_rng(0)
     s_val, f_val = rng.standard_normal((2, 5, 3, 6, 4)), rng.standard_normal((4, 2, 3, 3, 2))

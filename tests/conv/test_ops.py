@@ -6,10 +6,8 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
-from pytensor_nnet.compat import pushforward
 from pytensor_nnet import (
     AbstractConv2d,
     AbstractConv2d_gradInputs,
@@ -24,13 +22,11 @@ from pytensor_nnet import (
     conv3d_grad_wrt_weights,
     set_column_buffer_bytes,
 )
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet.conv import ops
-from tests.reference import conv_grads_ref, conv_ref
+from tests.backends import EVERY_BACKEND, PY_MODE, backend_params
+from tests.reference.conv import conv_grads_ref, conv_ref
 
-C_MODE = Mode(linker="cvm")
-# Sweeps and verify_grad: the Python linker runs the same kernels without compiling C code
-# for the elementwise helpers (FAST_COMPILE does, which costs ~20 s per test on a cold cache).
-PY_MODE = Mode(linker="py", optimizer="fast_compile")
 PARAMS_2D = dict(border_mode=((1, 2), 1), subsample=(2, 1), filter_dilation=(1, 2), num_groups=2)
 PARAMS_3D = dict(border_mode="half", subsample=(1, 2, 1), filter_dilation=(2, 1, 1), num_groups=1)
 
@@ -40,18 +36,7 @@ def _data(x_shape, w_shape, seed=0, dtype="float64"):
     return rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
 
 
-def _modes():
-    modes = ["NUMBA", "FAST_COMPILE", C_MODE]
-    try:
-        import jax  # noqa: F401
-
-        modes.append("JAX")
-    except ImportError:
-        pass
-    return modes
-
-
-@pytest.mark.parametrize("mode", _modes(), ids=lambda m: m if isinstance(m, str) else "C")
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 @pytest.mark.parametrize("nd", [2, 3])
 def test_forward_and_both_gradients_in_every_backend(mode, nd):
     if nd == 2:
@@ -335,7 +320,8 @@ def test_grad_ops_static_checks():
         AbstractConv_gradInputs(2)(pt.tensor(shape=(4, 3, 3, 3)), pt.tensor(shape=(2, 5, 5, 5)), [7, 7])
     with pytest.raises(ValueError, match="shape .* is required"):
         AbstractConv_gradInputs(2, subsample=(2, 2))(pt.tensor4(), pt.tensor4())
-    with pytest.raises(ValueError, match=r"batch sizes differ: output_grad.shape\[0\] = 3 must equal input.shape\[0\] = 2"):
+    message = r"batch sizes differ: output_grad.shape\[0\] = 3 must equal input.shape\[0\] = 2"
+    with pytest.raises(ValueError, match=message):
         AbstractConv_gradWeights(2)(pt.tensor(shape=(2, 3, 7, 7)), pt.tensor(shape=(3, 4, 5, 5)), [3, 3])
     with pytest.raises(TypeError, match="int vector"):
         AbstractConv_gradWeights(2)(pt.tensor4(), pt.tensor4(), pt.vector())

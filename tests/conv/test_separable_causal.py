@@ -9,8 +9,8 @@ import pytest
 from pytensor.gradient import verify_grad
 
 from pytensor_nnet.abstract_conv import causal_conv1d, separable_conv2d, separable_conv3d
-from tests.conv.backends import backend_modes, mode_id
-from tests.reference import causal_conv1d_ref, conv_grads_ref, conv_ref, unshared_conv_ref
+from tests.backends import EVERY_BACKEND, backend_params
+from tests.reference.conv import causal_conv1d_ref, conv_grads_ref, conv_ref, unshared_conv_ref
 
 
 def separable_ref(x, depthwise, pointwise, num_channels, **params):
@@ -22,7 +22,7 @@ def separable_ref(x, depthwise, pointwise, num_channels, **params):
 SEP_PARAMS = dict(border_mode=(1, (0, 2)), subsample=(2, 1), filter_dilation=(1, 2), filter_flip=False)
 
 
-@pytest.mark.parametrize("mode", backend_modes(), ids=mode_id)
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 def test_separable_conv2d_in_every_backend(mode):
     rng = np.random.default_rng(0)
     x_val, d_val, p_val = (rng.standard_normal(s) for s in ((2, 3, 7, 6), (6, 1, 3, 2), (5, 6, 1, 1)))
@@ -111,7 +111,7 @@ def test_causal_sweep_dilation_stride_groups():
         np.testing.assert_allclose(got, want, atol=1e-10)
 
 
-@pytest.mark.parametrize("mode", backend_modes(), ids=mode_id)
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 def test_causal_in_every_backend_and_is_causal(mode):
     rng = np.random.default_rng(3)
     x_val, w_val = rng.standard_normal((2, 2, 10)), rng.standard_normal((3, 2, 4))

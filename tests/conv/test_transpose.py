@@ -11,8 +11,8 @@ from pytensor.gradient import verify_grad
 from pytensor_nnet import conv2d
 from pytensor_nnet.abstract_conv import conv2d_transpose, conv3d_transpose
 from pytensor_nnet.conv import ops
-from tests.conv.backends import backend_modes, mode_id
-from tests.reference import conv_grads_ref, conv_ref, pads_for, transpose_conv_ref, unshared_conv_ref
+from tests.backends import EVERY_BACKEND, backend_params
+from tests.reference.conv import conv_grads_ref, conv_ref, pads_for, transpose_conv_ref, unshared_conv_ref
 
 
 def _output_size(in_size, kernel, stride, dilation, pads, extra=0):
@@ -42,7 +42,7 @@ def _adjoint_grads(x, w, g, **params):
 PARAMS = dict(border_mode=((1, 0), 2), input_dilation=(2, 3), filter_flip=True, filter_dilation=(1, 2), num_groups=2)
 
 
-@pytest.mark.parametrize("mode", backend_modes(), ids=mode_id)
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 def test_forward_and_gradients_in_every_backend(mode):
     x_val, w_val, g_val, out_shape = _problem((2, 4, 3, 4), (4, 3, 3, 2), PARAMS["border_mode"],
                                               PARAMS["input_dilation"], PARAMS["filter_dilation"], 2, extra=1)

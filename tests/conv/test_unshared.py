@@ -10,15 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytensor.gradient import verify_grad
 
-from pytensor_nnet.compat import pushforward
 from pytensor_nnet import conv2d, conv2d_grad_wrt_inputs, conv2d_grad_wrt_weights
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet.conv import ops
 from pytensor_nnet.kernels import unshared as kernels
 from pytensor_nnet.kernels.conv import kernel_geometry
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
 from pytensor_nnet.shapes import get_conv_output_shape, normalize_border_mode, resolve_pads
-from tests.conv.backends import backend_modes, mode_id
-from tests.reference import unshared_conv_ref, unshared_grads_ref
+from tests.backends import EVERY_BACKEND, backend_params
+from tests.reference.conv import unshared_conv_ref, unshared_grads_ref
 
 PARAMS = dict(border_mode=((1, 0), 1), subsample=(2, 1), filter_dilation=(1, 2), num_groups=2)
 
@@ -89,7 +89,7 @@ def test_kernels_property_random_geometry(nd, groups, filters_per_group, in_per_
     np.testing.assert_allclose(dw, dw_ref, atol=1e-12)
 
 
-@pytest.mark.parametrize("mode", backend_modes(), ids=mode_id)
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 def test_forward_and_both_gradients_in_every_backend(mode):
     x_val, w_val, gy_val = _problem((3, 4, 7, 6), 6, 2, (3, 2), **PARAMS)
     x, w, gy = pt.tensor4("x"), pt.tensor("w", shape=(None,) * 6), pt.tensor4("gy")

@@ -14,8 +14,8 @@ from pytensor_nnet.abstract_conv import (
     bilinear_upsampling,
     frac_bilinear_upsampling,
 )
-from tests.conv.backends import backend_modes, mode_id
-from tests.reference import bilinear_upsampling_ref
+from tests.backends import EVERY_BACKEND, backend_params
+from tests.reference.conv import bilinear_upsampling_ref
 
 
 def test_kernels():
@@ -69,7 +69,7 @@ def test_even_ratio_asymmetry_is_exact():
     np.testing.assert_array_equal(frac[0, 0, :, 0], [0, 6])  # ratio 2 -> [0, 2, 4, 6, 8, 8], every 3rd
 
 
-@pytest.mark.parametrize("mode", backend_modes(), ids=mode_id)
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 def test_every_backend_with_gradient(mode):
     rng = np.random.default_rng(1)
     x_val = rng.standard_normal((2, 2, 3, 4))

@@ -1,7 +1,8 @@
 """Generate tests/data/blocksparse_golden.npz from the legacy reference (pytensor 2.8.11).
 
-Run inside the oracle venv (black-box use: inputs in, outputs out):
-    ../shared/oracle/run python tests/data/blocksparse_make_fixtures.py
+Run with the legacy PyTensor 2.8.11 (black-box use: inputs in, outputs out), from the
+repository root:
+    $PYTENSOR_NNET_LEGACY_PYTHON tests/data/blocksparse_make_fixtures.py
 Each case ``<name>/...`` stores the inputs, the legacy output and, for the differentiable
 cases, a random output gradient ``g`` and the legacy gradients of ``sum(out * g)``.
 """

@@ -1,9 +1,10 @@
 """Generate tests/data/conv_extra_golden.npz from the legacy reference (pytensor 2.8.11).
 
-Run inside the oracle venv (black-box use: inputs in, outputs out):
-    ../shared/oracle/run python tests/data/make_conv_extra_fixtures.py
+Run with the legacy PyTensor 2.8.11 (black-box use: inputs in, outputs out), from the
+repository root:
+    $PYTENSOR_NNET_LEGACY_PYTHON tests/data/make_conv_extra_fixtures.py
 
-Cases (issue 3): conv2d_transpose / 3d transposed convolution, unshared conv2d, causal_conv1d,
+Cases: conv2d_transpose / 3d transposed convolution, unshared conv2d, causal_conv1d,
 separable_conv2d/3d, bilinear kernels and (fractional) upsampling, conv3d2d.conv3d, the old
 conv.conv2d, and the debugging methods BaseAbstractConv.conv / unshared2d / flops. Each case
 stores its inputs, a random output gradient ``gy`` where there is a gradient, and the legacy

@@ -1,7 +1,8 @@
 """Generate tests/data/conv_golden.npz from the legacy reference (pytensor 2.8.11).
 
-Run inside the oracle venv (black-box use: inputs in, outputs out):
-    ../shared/oracle/run python tests/data/make_conv_fixtures.py
+Run with the legacy PyTensor 2.8.11 (black-box use: inputs in, outputs out), from the
+repository root:
+    $PYTENSOR_NNET_LEGACY_PYTHON tests/data/make_conv_fixtures.py
 Each case stores x, w, a random output gradient gy, and the legacy y, dx, dw.
 """
 import itertools

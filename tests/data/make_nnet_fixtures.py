@@ -1,7 +1,8 @@
 """Generate tests/data/nnet_golden.npz from the legacy reference (pytensor 2.8.11).
 
-Run inside the oracle venv (black-box use: inputs in, outputs out):
-    ../shared/oracle/run python tests/data/make_nnet_fixtures.py
+Run with the legacy PyTensor 2.8.11 (black-box use: inputs in, outputs out), from the
+repository root:
+    $PYTENSOR_NNET_LEGACY_PYTHON tests/data/make_nnet_fixtures.py
 
 Covers the legacy ``nnet`` activations, softmax family and losses, ``batchnorm`` and
 ``neighbours``. Every case stores its inputs (``<case>/in/<name>``), the legacy outputs
@@ -21,7 +22,7 @@ import pytensor.tensor as pt
 
 warnings.simplefilter("ignore")
 import pytensor.tensor.nnet as nnet  # noqa: E402
-from pytensor.tensor.nnet import basic, batchnorm, neighbours, sigm  # noqa: E402
+from pytensor.tensor.nnet import basic, batchnorm, neighbours  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nnet_golden.npz")
 RNG = np.random.default_rng(20240607)
@@ -236,10 +237,12 @@ for label, axes in BN_AXES.items():
                axes=list(axes), epsilon=2e-4)
 xmat = RNG.standard_normal((5, 3))
 XM, xmv = dvar(xmat, "inputs")
-bnp = {n: dvar(RNG.uniform(lo, lo + 1, size=3), n) for n, lo in [("gamma", 0.5), ("beta", -1), ("mean", -0.5), ("std", 0.5)]}
+bnp = {n: dvar(RNG.uniform(lo, lo + 1, size=3), n)
+       for n, lo in [("gamma", 0.5), ("beta", -1), ("mean", -0.5), ("std", 0.5)]}
 for mode in ("low_mem", "high_mem"):
     record(f"bn_{mode}", dict({"inputs": (XM, xmv)}, **bnp),
-           {"out": batchnorm.batch_normalization(XM, *(bnp[n][0] for n in ("gamma", "beta", "mean", "std")), mode=mode)},
+           {"out": batchnorm.batch_normalization(XM, *(bnp[n][0] for n in ("gamma", "beta", "mean", "std")),
+                                                 mode=mode)},
            grad_of=["out"], mode=mode)
 
 # ----------------------------------------------------------------------------- neighbours
@@ -249,14 +252,16 @@ NEIB_CASES = [
     ("valid", (1, 3), None), ("valid", (5, 2), None), ("valid", (3, 3), (1, 1)), ("valid", (2, 2), (1, 2)),
     ("ignore_borders", (2, 2), None), ("ignore_borders", (3, 4), None), ("ignore_borders", (3, 3), (2, 2)),
     ("ignore_borders", (2, 3), (1, 2)), ("half", (3, 3), (1, 1)), ("half", (2, 2), (1, 2)), ("half", (3, 5), (2, 1)),
-    ("full", (2, 2), (1, 2)), ("full", (3, 3), (1, 1)), ("wrap_centered", (3, 3), None), ("wrap_centered", (3, 3), (1, 1)),
+    ("full", (2, 2), (1, 2)), ("full", (3, 3), (1, 1)),
+    ("wrap_centered", (3, 3), None), ("wrap_centered", (3, 3), (1, 1)),
     ("wrap_centered", (3, 5), (2, 2)), ("wrap_centered", (5, 1), (2, 3)), ("wrap_centered", (1, 1), None),
 ]
 for i, (mode, shape, step) in enumerate(NEIB_CASES):
     record(f"images2neibs_{i}", {"ten4": (T4, t4v)}, {"y": neighbours.images2neibs(T4, shape, step, mode=mode)},
            grad_of=["y"], mode=mode, neib_shape=list(shape), neib_step=None if step is None else list(step))
 for i, (mode, shape, oshape) in enumerate([("valid", (2, 3), (2, 3, 4, 6)), ("valid", (1, 2), (1, 2, 3, 4)),
-                                          ("ignore_borders", (2, 3), (2, 3, 5, 7)), ("ignore_borders", (3, 2), (1, 2, 4, 5))]):
+                                          ("ignore_borders", (2, 3), (2, 3, 5, 7)),
+                                          ("ignore_borders", (3, 2), (1, 2, 4, 5))]):
     n_rows = oshape[0] * oshape[1] * (oshape[2] // shape[0]) * (oshape[3] // shape[1])
     NB, nbv = dvar(RNG.standard_normal((n_rows, shape[0] * shape[1])), "neibs")
     record(f"neibs2images_{i}", {"neibs": (NB, nbv)}, {"y": neighbours.neibs2images(NB, shape, oshape, mode=mode)},

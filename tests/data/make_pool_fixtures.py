@@ -1,7 +1,8 @@
 """Generate tests/data/pool_golden.npz from the legacy reference (pytensor 2.8.11).
 
-Run inside the oracle venv (black-box use: inputs in, outputs out):
-    ../shared/oracle/run python tests/data/make_pool_fixtures.py
+Run with the legacy PyTensor 2.8.11 (black-box use: inputs in, outputs out), from the
+repository root:
+    $PYTENSOR_NNET_LEGACY_PYTHON tests/data/make_pool_fixtures.py
 
 One small integer-valued input per rank (so max pooling has many ties) is shared by all
 cases; the output gradient of a case is ``cotangent(shape)`` below (deterministic, no RNG),

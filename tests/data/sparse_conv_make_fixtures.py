@@ -1,8 +1,8 @@
-"""Write the golden fixtures of the sparse-matrix convolution from the legacy oracle.
+"""Write the golden fixtures of the sparse-matrix convolution from the legacy implementation.
 
 Run with the legacy reference (pytensor 2.8.11), from the repository root:
 
-    /work/shared/oracle/run python tests/data/sparse_conv_make_fixtures.py
+    $PYTENSOR_NNET_LEGACY_PYTHON tests/data/sparse_conv_make_fixtures.py
 
 It writes ``tests/data/sparse_conv_{indices,convolve,maxpool}.npz``: the legacy
 ``ConvolutionIndices.evaluate`` indices, and ``convolve``/``max_pool`` outputs and gradients

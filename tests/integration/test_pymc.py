@@ -11,11 +11,11 @@ import pytest
 
 pm = pytest.importorskip("pymc")
 
-import pytensor  # noqa: E402
 import pytensor.tensor as pt  # noqa: E402
 
 from pytensor_nnet import conv2d  # noqa: E402
 from pytensor_nnet.pool import pool_2d  # noqa: E402
+from tests.backends import PY_FAST_RUN  # noqa: E402
 
 N_FILTERS = 3
 
@@ -67,7 +67,7 @@ def accuracy(model, trace_or_approx, test):
     return np.mean((p > 0.5) == labels)
 
 
-@pytest.mark.parametrize("mode", ["NUMBA", "JAX"])
+@pytest.mark.parametrize("mode", [pytest.param("NUMBA", marks=pytest.mark.slow), "JAX"])
 def test_logp_and_gradient_compile_without_object_mode(data, mode):
     if mode == "JAX":
         pytest.importorskip("jax")
@@ -77,11 +77,12 @@ def test_logp_and_gradient_compile_without_object_mode(data, mode):
         warnings.simplefilter("error", UserWarning)  # object-mode fallback warns
         logp = model.compile_logp(mode=mode)
         dlogp = model.compile_dlogp(mode=mode)
-        reference = model.compile_dlogp(mode=pytensor.compile.mode.Mode(linker="py", optimizer="fast_run"))
+        reference = model.compile_dlogp(mode=PY_FAST_RUN)
     assert np.isfinite(logp(point))
     np.testing.assert_allclose(dlogp(point), reference(point), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_nuts_samples_and_predicts(data):
     train, test = data
     model = cnn_model(*train)

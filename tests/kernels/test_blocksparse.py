@@ -1,4 +1,4 @@
-"""Block-sparse kernels against the seed's loops written in numpy, and their input checks."""
+"""Block-sparse kernels against the loops of their definitions written in numpy, and their input checks."""
 
 import numpy as np
 import pytest
@@ -13,28 +13,7 @@ from pytensor_nnet.kernels.blocksparse import (
     lazy_zeros,
     match_dims,
 )
-
-# --------------------------------------------------------------------------- references
-
-
-def gemv_ref(o, W, h, input_idx, output_idx):
-    """The legacy docstring's loop: ``o[b, j] += dot(h[b, i], W[iIdx[b, i], oIdx[b, j]])``."""
-    o = np.array(o, dtype=np.result_type(o, W, h))
-    for b in range(h.shape[0]):
-        for j in range(o.shape[1]):
-            for i in range(h.shape[1]):
-                o[b, j, :] += np.dot(h[b, i], W[input_idx[b, i], output_idx[b, j]])
-    return o
-
-
-def outer_ref(o, x, y, x_idx, y_idx, alpha=1.0):
-    """``o[xIdx[b, i], yIdx[b, j]] += alpha * outer(x[b, i], y[b, j])`` for every b, i, j."""
-    o = np.array(o, dtype=np.result_type(o, x, y))
-    for b in range(x.shape[0]):
-        for i in range(x.shape[1]):
-            for j in range(y.shape[1]):
-                o[x_idx[b, i], y_idx[b, j]] += alpha * np.outer(x[b, i], y[b, j])
-    return o
+from tests.reference.blocksparse import gemv_ref, outer_ref
 
 
 def gemv_inputs(rng, batch, i_blocks, o_blocks, i_size, o_size, i_win, o_win, dtype="float64"):

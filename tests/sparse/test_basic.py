@@ -14,13 +14,12 @@ in Python mode (FAST_COMPILE, cheap to compile); one test recomputes all of them
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import scipy.sparse as sp
-
 import pytensor
 import pytensor.sparse as ps
 import pytensor.sparse.math as psm
 import pytensor.tensor as pt
+import pytest
+import scipy.sparse as sp
 from pytensor.gradient import GradientError, NullTypeGradError
 from pytensor.gradient import verify_grad as _verify_grad
 

@@ -1,11 +1,10 @@
-"""Sparse-matrix convolution, max pooling and local connections (issue 6).
+"""Sparse-matrix convolution, max pooling and local connections.
 
-References: slow numpy loops over output positions written here (and scipy's correlate2d),
-and golden fixtures from the legacy oracle (``tests/data/sparse_conv_*.npz``, written by
+References: slow numpy loops over output positions (``tests/reference/sparse_conv.py``, and
+scipy's correlate2d), and golden fixtures from the legacy implementation (``tests/data/sparse_conv_*.npz``, written by
 ``tests/data/sparse_conv_make_fixtures.py``).
 """
 
-import itertools
 import json
 import os
 
@@ -17,21 +16,27 @@ import scipy.signal
 import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pytensor.compile.mode import Mode
 from pytensor.gradient import verify_grad
 
-from pytensor_nnet.compat import pushforward
 from pytensor_nnet import sparse as S
+from pytensor_nnet.compat import pushforward
 from pytensor_nnet.sparse.convolution import (
     SparseConv,
     SparseConvGradImages,
     SparseConvGradKernels,
     SparseMaxPool,
 )
+from tests.backends import C_MODE, EVERY_BACKEND, backend_params
+from tests.reference.sparse_conv import (
+    block_max_reference,
+    correlate_reference,
+    local_reference,
+    padded_image,
+    patches_reference,
+    split_shape,
+)
 
 DATA = os.path.join(os.path.dirname(__file__), os.pardir, "data")
-C_MODE = Mode(linker="cvm")
-PY_MODE = "FAST_COMPILE"
 
 
 def load_cases(name):
@@ -41,83 +46,6 @@ def load_cases(name):
         (case, {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(f"{i}/")})
         for i, case in enumerate(cases)
     ]
-
-
-# ---------------------------------------------------------------------------------------
-# References (slow, from the definitions)
-# ---------------------------------------------------------------------------------------
-
-
-def split_shape(imgshp, kshp):
-    """(channels, spatial shape) of a legacy image shape."""
-    if len(imgshp) == len(kshp):
-        return 1, tuple(imgshp)
-    return imgshp[0], tuple(imgshp[1:])
-
-
-def padded_image(image, imgshp, kshp, mode):
-    channels, in_sp = split_shape(imgshp, kshp)
-    img = np.asarray(image).reshape((channels, *in_sp))
-    pad = [(k - 1, k - 1) if mode == "full" else (0, 0) for k in kshp]
-    return np.pad(img, [(0, 0), *pad])
-
-
-def output_positions(padded, kshp, strides):
-    return list(itertools.product(*(
-        range(0, n - k + 1, s) for n, k, s in zip(padded.shape[1:], kshp, strides)
-    )))
-
-
-def patches_reference(image, imgshp, kshp, strides, mode):
-    """Patch stack (outsize, C * prod(kshp)) by slicing a zero-padded image."""
-    padded = padded_image(image, imgshp, kshp, mode)
-    rows = []
-    for start in output_positions(padded, kshp, strides):
-        window = padded[(slice(None), *(slice(s, s + k) for s, k in zip(start, kshp)))]
-        rows.append(window.ravel())
-    return np.array(rows)
-
-
-def correlate_reference(images, kerns, imgshp, kshp, strides, mode):
-    """(batch, nkern, outsize): sum over channels and taps, no kernel flip, explicit loops."""
-    channels, _ = split_shape(imgshp, kshp)
-    kerns = np.asarray(kerns).reshape((len(kerns), channels, *kshp))
-    out = []
-    for image in images:
-        padded = padded_image(image, imgshp, kshp, mode)
-        starts = output_positions(padded, kshp, strides)
-        maps = np.zeros((len(kerns), len(starts)))
-        for n, o, c in itertools.product(range(len(kerns)), range(len(starts)), range(channels)):
-            for offset in itertools.product(*(range(k) for k in kshp)):
-                pixel = tuple(s + d for s, d in zip(starts[o], offset))
-                maps[n, o] += padded[(c, *pixel)] * kerns[(n, c, *offset)]
-        out.append(maps)
-    return np.array(out)
-
-
-def local_reference(images, weights, imgshp, kshp, strides, mode, nkern):
-    """Sparse local connections: unit (n, o) has its own weights[n, o, :]."""
-    out = []
-    for image in images:
-        patches = patches_reference(image, imgshp, kshp, strides, mode)
-        w = np.asarray(weights).reshape((nkern, *patches.shape))
-        out.append(np.einsum("ot,not->no", patches, w).ravel())
-    return np.array(out)
-
-
-def block_max_reference(images, imgshp, pool):
-    channels, in_sp = split_shape(imgshp, pool)
-    out = []
-    for image in images:
-        img = image.reshape((channels, *in_sp))
-        out_sp = [n // p for n, p in zip(in_sp, pool)]
-        pooled = np.empty((channels, *out_sp))
-        for c in range(channels):
-            for pos in itertools.product(*(range(o) for o in out_sp)):
-                window = tuple(slice(i * p, (i + 1) * p) for i, p in zip(pos, pool))
-                pooled[(c, *pos)] = img[(c, *window)].max()
-        out.append(pooled.ravel())
-    return np.array(out)
 
 
 def legacy_strides(strides):
@@ -208,7 +136,7 @@ def test_convolution_indices_symbolic(ws):
     outs = op(pt.specify_shape(inshp, 3), pt.specify_shape(kshp, 2), pt.specify_shape(strides, 2), 2)
     expected = S.ConvolutionIndices.evaluate((2, 4, 5), (2, 3), (1, 2), 2, "full", ws)
     expected = [expected[0], expected[1], np.asarray(expected[2]), *expected[4:]]
-    for mode in ("NUMBA", PY_MODE, C_MODE):
+    for mode in ("NUMBA", "FAST_COMPILE", C_MODE):
         f = pytensor.function([inshp, kshp, strides], outs, mode=mode)
         got = f([2, 4, 5], [2, 3], [1, 2])
         for a, b in zip(got, expected, strict=True):
@@ -226,7 +154,7 @@ def test_convolution_indices_symbolic(ws):
     # the Op builds a pytensor.sparse matrix usable in a graph
     indices, indptr, shape, outshp = S.ConvolutionIndices()(pt.as_tensor([4, 4]), [2, 2], [1, 1], 1)
     M = pytensor.sparse.CSM("csc")(pt.ones(indices.shape[0]), indices, indptr, shape)
-    dense = pytensor.function([], pytensor.sparse.dense_from_sparse(M), mode=PY_MODE)()
+    dense = pytensor.function([], pytensor.sparse.dense_from_sparse(M), mode="FAST_COMPILE")()
     assert dense.shape == (36, 16) and dense.sum() == 36
 
 
@@ -267,7 +195,7 @@ def test_convolve_matches_legacy(case):
     np.testing.assert_array_equal(outshp, g["outshp"])
     assert outshp.dtype == np.int64
     cost = (out.flatten() * g["weights"]).sum()
-    f = pytensor.function([K, X, B], [out, *pytensor.grad(cost, [K, X])], mode=PY_MODE, on_unused_input="ignore")
+    f = pytensor.function([K, X, B], [out, *pytensor.grad(cost, [K, X])], mode="FAST_COMPILE", on_unused_input="ignore")
     value, dkerns, dimages = f(g["kerns"], g["images"], g["bias"])
     np.testing.assert_allclose(value, g["out"], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dkerns, g["dkerns"], rtol=1e-12, atol=1e-12)
@@ -299,7 +227,7 @@ def test_convolve_nd_against_reference(kshp, nkern, imgshp, step, mode):
     images = rng.standard_normal((2, int(np.prod(imgshp))))
     K, X = pt.dmatrix(), pt.dmatrix()
     out, outshp = S.convolve(K, kshp, nkern, X, imgshp, step, mode=mode, flatten=False)
-    f = pytensor.function([K, X], out, mode=PY_MODE)
+    f = pytensor.function([K, X], out, mode="FAST_COMPILE")
     expected = correlate_reference(images, kerns, imgshp, kshp, legacy_strides(step), mode)
     np.testing.assert_allclose(f(kerns, images), expected, atol=1e-12)
     assert outshp[0] == nkern and int(np.prod(outshp[1:])) == expected.shape[2]
@@ -321,13 +249,11 @@ def lenet_like():
     return (K, X, B), outputs, values
 
 
-@pytest.mark.parametrize("mode", ["NUMBA", PY_MODE, "C", "JAX"])
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 def test_convolve_and_max_pool_in_every_backend(lenet_like, mode):
     inputs, outputs, values = lenet_like
-    if mode == "JAX":
-        pytest.importorskip("jax")
-    reference = pytensor.function(inputs, outputs, mode=PY_MODE)(*values)
-    f = pytensor.function(inputs, outputs, mode=C_MODE if mode == "C" else mode)
+    reference = pytensor.function(inputs, outputs, mode="FAST_COMPILE")(*values)
+    f = pytensor.function(inputs, outputs, mode=mode)
     for got, ref in zip(f(*values), reference, strict=True):
         np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-10, atol=1e-10)
     ops = {type(node.op) for node in f.maker.fgraph.apply_nodes}
@@ -339,7 +265,7 @@ def test_convolve_verify_grad():
     def conv(kerns, images, bias):
         return S.convolve(kerns, (2, 3), 2, images, (2, 4, 5), (2, 1), bias, "full")[0]
     values = [rng.standard_normal(s) for s in ((2, 12), (3, 40), (2,))]
-    verify_grad(conv, values, rng=rng, mode=PY_MODE)
+    verify_grad(conv, values, rng=rng, mode="FAST_COMPILE")
     one_d = [rng.standard_normal((2, 3)), rng.standard_normal((2, 6))]
     verify_grad(lambda k, x: S.convolve(k, (3,), 2, x, (6,), 2)[0], one_d, rng=rng, mode="NUMBA")
 
@@ -350,15 +276,16 @@ def test_convolve_second_order_and_pushforward():
     M = S.convolve(K, (2, 2), 2, X, (3, 4), mode="full")[0].owner.inputs[0].owner.inputs[2]
     kerns, images = rng.standard_normal((2, 4)), rng.standard_normal((3, 12))
     gout = rng.standard_normal((3, 2, 20))
-    verify_grad(lambda k, g: SparseConvGradImages()(k, g, M), [kerns, gout], rng=rng, mode=PY_MODE)
-    verify_grad(lambda x, g: SparseConvGradKernels()(x, g, M), [images, gout], rng=rng, mode=PY_MODE)
+    verify_grad(lambda k, g: SparseConvGradImages()(k, g, M), [kerns, gout], rng=rng, mode="FAST_COMPILE")
+    verify_grad(lambda x, g: SparseConvGradKernels()(x, g, M), [images, gout], rng=rng, mode="FAST_COMPILE")
     # the three Ops are bilinear: f(a + da, b + db) = f(a, b) + jvp + f(da, db)
     for op, a, b in ((SparseConv(), kerns, images), (SparseConvGradImages(), kerns, gout),
                      (SparseConvGradKernels(), images, gout)):
         A, B = pt.tensor(shape=(None,) * a.ndim), pt.tensor(shape=(None,) * b.ndim)
         dA, dB = A.type(), B.type()
         jvp = pushforward(op(A, B, M), [A, B], [dA, dB])
-        f = pytensor.function([A, B, dA, dB], [jvp, op(A + dA, B + dB, M) - op(A, B, M) - op(dA, dB, M)], mode=PY_MODE)
+        f = pytensor.function([A, B, dA, dB], [jvp, op(A + dA, B + dB, M) - op(A, B, M) - op(dA, dB, M)],
+                              mode="FAST_COMPILE")
         got, expected = f(a, b, rng.standard_normal(a.shape), rng.standard_normal(b.shape))
         np.testing.assert_allclose(got, expected, atol=1e-10)
 
@@ -404,7 +331,7 @@ def test_convolve_bad_input():
     # shapes known only at run time: the same messages, in every backend
     b = pt.dvector("b")
     out, _ = S.convolve(K, (2, 2), 2, X, (4, 5), bias=b)
-    for mode in ("NUMBA", PY_MODE):
+    for mode in ("NUMBA", "FAST_COMPILE"):
         f = pytensor.function([K, X, b], out, mode=mode)
         ok = [np.ones((2, 4)), np.ones((3, 20)), np.ones(2)]
         f(*ok)
@@ -422,7 +349,7 @@ def test_sparse_conv_op_checks_the_patch_matrix():
     M = scipy.sparse.csr_matrix((np.ones(3), [0, 1, 7], [0, 1, 2, 3, 3]), shape=(4, 8))
     K, X, Ms = pt.dmatrix(), pt.dmatrix(), pytensor.sparse.csr_matrix(dtype="float64")
     out = SparseConv()(K, X, Ms)
-    for mode in ("NUMBA", PY_MODE):
+    for mode in ("NUMBA", "FAST_COMPILE"):
         f = pytensor.function([K, X, Ms], out, mode=mode)
         got = f(np.ones((1, 2)), np.arange(16.0).reshape(2, 8), M)
         np.testing.assert_allclose(got, [[[1, 7]], [[17, 15]]])
@@ -451,14 +378,16 @@ def test_max_pool_matches_legacy(case):
     out, outshp = S.max_pool(X, imgshp, poolshp)
     np.testing.assert_array_equal(outshp, g["outshp"])
     cost = (out.flatten() * g["weights"]).sum()
-    f = pytensor.function([X], [out, pytensor.grad(cost, X)], mode=PY_MODE)
+    f = pytensor.function([X], [out, pytensor.grad(cost, X)], mode="FAST_COMPILE")
     value, dimages = f(g["images"])
     np.testing.assert_allclose(value, g["out"], rtol=0, atol=0)
     np.testing.assert_allclose(dimages, g["dimages"], atol=1e-12)
     np.testing.assert_allclose(value, block_max_reference(g["images"], imgshp, poolshp))
 
 
-@pytest.mark.parametrize("imgshp, pool", [((6, 6), (3, 2)), ((2, 5, 7), (2, 3)), ((9,), (4,)), ((2, 4, 4, 6), (2, 2, 3))])
+@pytest.mark.parametrize(
+    "imgshp, pool", [((6, 6), (3, 2)), ((2, 5, 7), (2, 3)), ((9,), (4,)), ((2, 4, 4, 6), (2, 2, 3))]
+)
 def test_max_pool_non_square_and_nd(imgshp, pool):
     rng = np.random.default_rng(7)
     images = rng.permutation(3 * int(np.prod(imgshp))).reshape(3, -1).astype(float)
@@ -466,16 +395,17 @@ def test_max_pool_non_square_and_nd(imgshp, pool):
     out, outshp = S.max_pool(X, imgshp, pool)
     _, in_sp = split_shape(imgshp, pool)
     np.testing.assert_array_equal(outshp, [n // p for n, p in zip(in_sp, pool)])
-    f = pytensor.function([X], out, mode=PY_MODE)
+    f = pytensor.function([X], out, mode="FAST_COMPILE")
     np.testing.assert_array_equal(f(images), block_max_reference(images, imgshp, pool))
 
 
 def test_max_pool_gradient_and_ties():
     rng = np.random.default_rng(8)
     X = pt.dmatrix()
-    verify_grad(lambda x: S.max_pool(x, (2, 4, 5), (2, 2))[0], [rng.permutation(80).reshape(2, 40) / 7.0], rng=rng, mode=PY_MODE)
+    verify_grad(lambda x: S.max_pool(x, (2, 4, 5), (2, 2))[0], [rng.permutation(80).reshape(2, 40) / 7.0], rng=rng,
+                mode="FAST_COMPILE")
     out, _ = S.max_pool(X, (2, 2), (2, 2))
-    for mode in ("NUMBA", PY_MODE):
+    for mode in ("NUMBA", "FAST_COMPILE"):
         g = pytensor.function([X], pytensor.grad(out.sum(), X), mode=mode)(np.array([[1.0, 3.0, 3.0, 0.0]]))
         np.testing.assert_array_equal(g, [[0, 1, 0, 0]])  # the first maximum takes it
 
@@ -508,7 +438,7 @@ def test_apply_sparse_filter_against_reference(mode):
     out, outshp = S.applySparseFilter(W, kshp, nkern, X, imgshp, step, B, mode)
     n_weights = nkern * int(np.prod(outshp[1:])) * 12
     weights, images, bias = rng.standard_normal(n_weights), rng.standard_normal((3, 40)), rng.standard_normal(nkern)
-    f = pytensor.function([W, X, B], out, mode=PY_MODE)
+    f = pytensor.function([W, X, B], out, mode="FAST_COMPILE")
     expected = local_reference(images, weights, imgshp, kshp, legacy_strides(step), mode, nkern)
     expected += np.repeat(bias, int(np.prod(outshp[1:])))
     np.testing.assert_allclose(f(weights, images, bias), expected, atol=1e-12)
@@ -522,11 +452,11 @@ def test_apply_sparse_filter_gradient():
     def layer(weights, images):
         return S.applySparseFilter(weights, (2, 2), 2, images, (3, 4), (1, 1), None, "full")[0]
     values = [rng.standard_normal(2 * 20 * 4), rng.standard_normal((2, 12))]
-    verify_grad(layer, values, rng=rng, mode=PY_MODE)
+    verify_grad(layer, values, rng=rng, mode="FAST_COMPILE")
     W, X = pt.dvector(), pt.dmatrix()
     out = layer(W, X)
     grads = pytensor.grad((out**2).sum(), [W, X])
-    expected = pytensor.function([W, X], grads, mode=PY_MODE)(*values)
+    expected = pytensor.function([W, X], grads, mode="FAST_COMPILE")(*values)
     for got, ref in zip(pytensor.function([W, X], grads, mode="NUMBA")(*values), expected, strict=True):
         np.testing.assert_allclose(got, ref, atol=1e-10)
 

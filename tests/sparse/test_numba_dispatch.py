@@ -14,30 +14,23 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import pytest
-import scipy.linalg
-import scipy.sparse as sp
-
 import pytensor
 import pytensor.sparse as ps
 import pytensor.sparse.math as psm
 import pytensor.tensor as pt
-from pytensor.compile.mode import Mode
+import pytest
+import scipy.linalg
+import scipy.sparse as sp
 from pytensor.link.numba.dispatch.basic import numba_funcify
 from pytensor.sparse.linalg import SparseBlockDiagonal, block_diag
 
 import pytensor_nnet  # noqa: F401
 from pytensor_nnet.compat import sparse_math_op
 from pytensor_nnet.dispatch.numba.sparse import pytensor_classes_to_patch
+from tests.backends import C_MODE
 
 OBJMODE_IS_ERROR = pytest.mark.filterwarnings("error:Numba will use object mode:UserWarning")
 pytestmark = OBJMODE_IS_ERROR
-
-MODES = {
-    "numba": "NUMBA",
-    "python": "FAST_COMPILE",
-    "c": Mode(linker="cvm"),
-}
 
 # The Ops that ran in object mode in PyTensor 3.0.7 (audit), plus the ones whose Numba
 # implementation this package replaces.
@@ -401,4 +394,4 @@ def test_all_ops_c(fmt):
     # stored zero, StructuredAddSV.perform does not); that is PyTensor's, not checked here.
     # local_usmm_csx is excluded: its UsmmCscDense calls BLAS daxpy_ even when PyTensor has
     # no BLAS to link (this machine), and the module fails to import.
-    run_all_ops(Mode(linker="cvm").excluding("local_usmm_csx"), fmt, canonical=True)
+    run_all_ops(C_MODE.excluding("local_usmm_csx"), fmt, canonical=True)

@@ -1,4 +1,4 @@
-"""Random sparse matrices (issue 6): statistics over many draws with fixed seeds, seeding and
+"""Random sparse matrices: statistics over many draws with fixed seeds, seeding and
 reproducibility, backends, legacy call forms and bad input."""
 
 import numpy as np
@@ -7,15 +7,13 @@ import pytensor.sparse as ps
 import pytensor.tensor as pt
 import pytest
 import scipy.sparse
-from pytensor.compile.mode import Mode
 from pytensor.gradient import NullTypeGradError
 
 from pytensor_nnet import sparse as S
 from pytensor_nnet.compat import shared_rng, symbolic_rng
+from tests.backends import backend_params
 
-PY_MODE = "FAST_COMPILE"
-BACKENDS = ["NUMBA", PY_MODE, Mode(linker="cvm")]
-BACKEND_IDS = ["NUMBA", "FAST_COMPILE", "C"]
+BACKENDS = backend_params("NUMBA", "FAST_COMPILE", "C")
 
 
 def assert_mean_var(samples, mean, var, n_sigma=5.0):
@@ -57,7 +55,7 @@ def poisson_means(fmt, dtype):
     return scipy.sparse.csr_matrix(dense.astype(dtype)).asformat(fmt)
 
 
-@pytest.mark.parametrize("mode", BACKENDS, ids=BACKEND_IDS)
+@pytest.mark.parametrize("mode", BACKENDS)
 def test_poisson_statistics_and_seeding(mode):
     x = ps.csr_matrix("x")
     means = poisson_means("csr", "float64")
@@ -78,8 +76,8 @@ def test_poisson_statistics_and_seeding(mode):
 
 def test_poisson_same_draws_in_every_backend_and_format():
     results = []
-    for mode, fmt, dtype in [("NUMBA", "csr", "float64"), (PY_MODE, "csr", "float64"),
-                             ("NUMBA", "csc", "float32"), (PY_MODE, "csc", "float32")]:
+    for mode, fmt, dtype in [("NUMBA", "csr", "float64"), ("FAST_COMPILE", "csr", "float64"),
+                             ("NUMBA", "csc", "float32"), ("FAST_COMPILE", "csc", "float32")]:
         x = ps.matrix(fmt, dtype=dtype)
         out, _, _ = draw_twice(lambda rng: S.poisson(x, rng=rng, return_next_rng=True),
                                [x], [poisson_means(fmt, dtype)], mode, seed=3)
@@ -105,7 +103,7 @@ def test_poisson_legacy_call_form_and_gradient():
         S.poisson(x, rng=pt.dscalar())
 
 
-@pytest.mark.parametrize("mode", ["NUMBA", PY_MODE])
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_COMPILE"])
 def test_poisson_bad_means(mode):
     x = ps.csr_matrix("x")
     f = pytensor.function([x], S.poisson(x, seed=1), mode=mode)
@@ -119,7 +117,7 @@ def test_poisson_bad_means(mode):
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", BACKENDS, ids=BACKEND_IDS)
+@pytest.mark.parametrize("mode", BACKENDS)
 def test_binomial_statistics_and_seeding(mode):
     n, p, shape = pt.lscalar("n"), pt.dscalar("p"), pt.lvector("shape")
     first, second, again = draw_twice(
@@ -136,7 +134,7 @@ def test_binomial_statistics_and_seeding(mode):
 def test_binomial_formats_dtypes_and_legacy_instances():
     seen = []
     for op, mode in [(S.csr_fbinomial, "NUMBA"), (S.csc_fbinomial, "NUMBA"),
-                     (S.Binomial("csc", "int64"), PY_MODE), (S.csr_dbinomial, PY_MODE)]:
+                     (S.Binomial("csc", "int64"), "FAST_COMPILE"), (S.csr_dbinomial, "FAST_COMPILE")]:
         out, _, _ = draw_twice(lambda rng: op(5, 0.4, (7, 9), rng=rng, return_next_rng=True), [], [], mode, seed=8)
         assert out.format == op.format and out.dtype == op.dtype and out.shape == (7, 9)
         seen.append(out.toarray())
@@ -146,7 +144,7 @@ def test_binomial_formats_dtypes_and_legacy_instances():
     assert S.Binomial("csr", "float32") == S.csr_fbinomial
 
 
-@pytest.mark.parametrize("mode", ["NUMBA", PY_MODE])
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_COMPILE"])
 def test_binomial_bad_input(mode):
     n, p, shape = pt.lscalar("n"), pt.dscalar("p"), pt.lvector("shape")
     f = pytensor.function([n, p, shape], S.csr_dbinomial(n, p, shape, seed=1), mode=mode)
@@ -189,7 +187,7 @@ def multinomial_p(fmt, dtype="float64", n_rows=1500):
     return scipy.sparse.csr_matrix(dense.astype(dtype)).asformat(fmt)
 
 
-@pytest.mark.parametrize("mode", BACKENDS, ids=BACKEND_IDS)
+@pytest.mark.parametrize("mode", BACKENDS)
 def test_multinomial_statistics_and_seeding(mode):
     n, p = pt.lvector("n"), ps.csr_matrix("p")
     P = multinomial_p("csr")
@@ -211,7 +209,7 @@ def test_multinomial_statistics_and_seeding(mode):
 
 def test_multinomial_csc_scalar_n_float32_and_backends_agree():
     results = []
-    for fmt, mode in [("csr", "NUMBA"), ("csr", PY_MODE), ("csc", "NUMBA"), ("csc", PY_MODE)]:
+    for fmt, mode in [("csr", "NUMBA"), ("csr", "FAST_COMPILE"), ("csc", "NUMBA"), ("csc", "FAST_COMPILE")]:
         p = ps.matrix(fmt, dtype="float32")
         out, _, _ = draw_twice(lambda rng: S.multinomial(7, p, rng=rng, return_next_rng=True),
                                [p], [multinomial_p(fmt, "float32", 40)], mode, seed=5)
@@ -231,7 +229,7 @@ def test_multinomial_legacy_call_form():
         pytensor.grad(ps.sp_sum(out), p)
 
 
-@pytest.mark.parametrize("mode", ["NUMBA", PY_MODE])
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_COMPILE"])
 def test_multinomial_bad_input(mode):
     n, p = pt.dvector("n"), ps.csr_matrix("p")
     f = pytensor.function([n, p], S.multinomial(n, p, seed=1), mode=mode)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import scipy.sparse as sp
-
 import pytensor
 import pytensor.sparse as ps
 import pytensor.sparse.math as psm
 import pytensor.tensor as pt
-from pytensor.compile.mode import Mode, get_mode
+import pytest
+import scipy.sparse as sp
+from pytensor.compile.mode import get_mode
 
 import pytensor_nnet.sparse as nsp
 from pytensor_nnet.rewriting.sparse import CSM_GRAD_SAMPLED_DOT, USMM_FUSION
+from tests.backends import C_MODE
 
 pytestmark = pytest.mark.filterwarnings("error:Numba will use object mode:UserWarning")
 
@@ -82,7 +82,7 @@ def test_usmm_fusion_only_in_numba_and_can_be_excluded():
     x = ps.csr_matrix("x")
     w, z = pt.matrix("w"), pt.matrix("z")
     expr = z - 0.5 * ps.dot(x, w)
-    for mode in ("FAST_COMPILE", Mode(linker="cvm"), get_mode("NUMBA").excluding(USMM_FUSION)):
+    for mode in ("FAST_COMPILE", C_MODE, get_mode("NUMBA").excluding(USMM_FUSION)):
         fn = pytensor.function([x, w, z], expr, mode=mode)
         assert "Usmm" not in op_names(fn)
 
@@ -122,7 +122,7 @@ def _grad_graph(fmt):
 @pytest.mark.parametrize("mode", ["NUMBA", "C"])
 def test_csm_grad_sampled_dot(fmt, mode):
     inputs, g, values, expected = _grad_graph(fmt)
-    mode = Mode(linker="cvm").excluding("local_usmm_csx") if mode == "C" else mode
+    mode = C_MODE.excluding("local_usmm_csx") if mode == "C" else mode
     fn = pytensor.function(inputs, g, mode=mode)
     ops = op_names(fn)
     assert "SparseFromDense" not in ops and "CSMGrad" not in ops

@@ -180,7 +180,8 @@ class Progress:
     """One rich progress bar per epoch: images done, loss, validation accuracy, images/s."""
 
     def __init__(self, console, epochs, n_images, enabled=True):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
 
         self.epochs, self.n_images, self.enabled = epochs, n_images, enabled
         self.bar = RichProgress(

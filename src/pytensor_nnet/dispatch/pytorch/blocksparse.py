@@ -10,7 +10,7 @@ tensor too (PyTensor turns off inplace rewrites for this backend).
 import torch
 from pytensor.link.pytorch.dispatch import pytorch_funcify
 
-from pytensor_nnet.blocksparse import BlockZeros, SparseBlockGemv, SparseBlockOuter
+from pytensor_nnet.blocksparse import BlockZeros, CheckBlockIndices, SparseBlockGemv, SparseBlockOuter
 from pytensor_nnet.dispatch.pytorch.utils import as_ints
 from pytensor_nnet.kernels.blocksparse import GEMV_LAYOUT, OUTER_LAYOUT, match_dims
 
@@ -82,3 +82,14 @@ def pytorch_funcify_BlockZeros(op, node, **kwargs):
         return torch.zeros(as_ints(shape), dtype=dtype, device=device)
 
     return block_zeros
+
+
+@pytorch_funcify.register(CheckBlockIndices)
+def pytorch_funcify_CheckBlockIndices(op, node, **kwargs):
+    # Index values are on the device: nothing to raise on. Clamped, so that the gather they
+    # feed (the bias rows) never reads out of bounds; SparseBlockGemv, which gets the indices
+    # as given, turns a bad one into a NaN output.
+    def check_block_indices(idx, n_blocks, rows):
+        return idx.clamp(0, None).minimum(torch.clamp(n_blocks - 1, min=0).to(idx.dtype))
+
+    return check_block_indices

@@ -94,6 +94,15 @@ def _static_spatial(op, node, spatial_of_output):
     return None
 
 
+def shape_only(like, shape):
+    """A tensor of ``shape`` (and ``like``'s dtype and device) whose values are never read: the
+    operand that ``convolution_backward`` takes only for its shape. A zero-stride view of
+    ``like``, so that no buffer is allocated or filled (an empty ``like`` has no element to view)."""
+    if like.numel() == 0:
+        return like.new_zeros(()).expand(shape)
+    return like.as_strided(shape, (0,) * len(shape))
+
+
 def _runtime_check(op, node):
     """``check(operand_shape, top_shape, shape)``: the gradient Op's run-time shape checks (the
     forward Op's messages), or a no-op when static shapes let ``make_node`` check everything.
@@ -161,7 +170,7 @@ def pytorch_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         padded = spatial if symmetric else tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads))
         in_shape = (topgrad.shape[0], kern.shape[1] * op.num_groups, *padded)
         grad = torch.ops.aten.convolution_backward(
-            topgrad, topgrad.new_empty(()).expand(in_shape), kern, None, op.subsample,
+            topgrad, shape_only(topgrad, in_shape), kern, None, op.subsample,
             [lo for lo, _ in pads] if symmetric else [0] * nd, op.filter_dilation, False, [0] * nd,
             op.num_groups, [True, False, False],
         )[0]
@@ -194,7 +203,7 @@ def pytorch_funcify_AbstractConv_gradWeights(op, node, **kwargs):
             img, padding = F.pad(img, flat_pad(pads)), [0] * nd
         kern_shape = (topgrad.shape[1], img.shape[1] // op.num_groups, *kernel)
         grad = torch.ops.aten.convolution_backward(
-            topgrad, img, img.new_empty(()).expand(kern_shape), None, op.subsample, padding,
+            topgrad, img, shape_only(img, kern_shape), None, op.subsample, padding,
             op.filter_dilation, False, [0] * nd, op.num_groups, [False, True, False],
         )[1]
         return _flip(op, grad)

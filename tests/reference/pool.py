@@ -32,7 +32,7 @@ def window_starts(n, ws, stride, pad, ignore_border):
     return starts
 
 
-def _windows(x_shape, ws, stride, pad, ignore_border):
+def pool_windows(x_shape, ws, stride, pad, ignore_border):
     """Yield (output index, per-axis (start, lo, hi)) over all windows of the last len(ws) axes."""
     nd = len(ws)
     spatial = x_shape[-nd:]
@@ -51,7 +51,7 @@ def pool_ref(x, ws, ignore_border=True, stride=None, pad=None, mode="max"):
     nd = len(ws)
     pad = pad or (0,) * nd
     out = None
-    for pos, axes, out_spatial in _windows(x.shape, ws, stride, pad, ignore_border):
+    for pos, axes, out_spatial in pool_windows(x.shape, ws, stride, pad, ignore_border):
         if out is None:
             out = np.zeros(x.shape[:-nd] + tuple(out_spatial), dtype=np.float64)
         window = x[(Ellipsis,) + tuple(slice(lo, hi) for _, lo, hi in axes)]
@@ -88,7 +88,7 @@ def pool_grad_ref(x, gy, ws, ignore_border=True, stride=None, pad=None, mode="ma
     pad = pad or (0,) * nd
     gx = np.zeros(x.shape, dtype=np.float64)
     y = pool_ref(x, ws, ignore_border, stride, pad, mode)
-    for pos, axes, _ in _windows(x.shape, ws, stride, pad, ignore_border):
+    for pos, axes, _ in pool_windows(x.shape, ws, stride, pad, ignore_border):
         idx = (Ellipsis,) + tuple(slice(lo, hi) for _, lo, hi in axes)
         g = gy[(Ellipsis,) + pos].reshape(gy.shape[:-nd] + (1,) * nd)
         if mode == "max":
@@ -113,7 +113,7 @@ def max_pool_grad_grad_ref(x, ggx, ws, ignore_border=True, stride=None, pad=None
     pad = pad or (0,) * nd
     y = pool_ref(x, ws, ignore_border, stride, pad, "max")
     ggz = np.zeros(y.shape)
-    for pos, axes, _ in _windows(x.shape, ws, stride, pad, ignore_border):
+    for pos, axes, _ in pool_windows(x.shape, ws, stride, pad, ignore_border):
         idx = (Ellipsis,) + tuple(slice(lo, hi) for _, lo, hi in axes)
         m = y[(Ellipsis,) + pos].reshape(y.shape[:-nd] + (1,) * nd)
         winners = _first_max_mask(x[idx], nd) if ties == "first" else x[idx] == m

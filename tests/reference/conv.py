@@ -84,7 +84,7 @@ def conv_grads_ref(x, w, gy, **params):
     return dx, dw
 
 
-# ----------------------------------------------------------------------------- issue 3
+# ----------------------------------------------------------------------------- unshared, transposed, upsampling, causal
 def _unshared_windows(x, w, border_mode, subsample, filter_dilation, filter_flip):
     """Padded x, per-axis strides/dilations, flipped kernels and output positions of an
     unshared convolution with w (M, *out, Cg, *K)."""
