@@ -74,7 +74,9 @@ class Im2Col(_ColumnOp):
     def make_node(self, x):
         x = pt.as_tensor_variable(x)
         if x.ndim != self.nd + 2:
-            raise ValueError(f"x must be a {self.nd + 2}-d tensor (N, C, *spatial) for a {self.nd}-d kernel; got {x.ndim}-d")
+            raise ValueError(
+                f"x must be a {self.nd + 2}-d tensor (N, C, *spatial) for a {self.nd}-d kernel; got {x.ndim}-d"
+            )
         if not x.dtype.startswith(("float", "int", "uint")):
             raise TypeError(f"x must have a numeric dtype; got {x.dtype}")
         N, C, *spatial = x.type.shape

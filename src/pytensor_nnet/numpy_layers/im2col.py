@@ -87,7 +87,7 @@ class ColumnGeometry(NamedTuple):
 
     def check_input(self, spatial, name="x"):
         """Raise ``ValueError`` unless the (dilated) kernel fits in the padded input on every axis."""
-        for i, (s, o) in enumerate(zip(spatial, self.out_shape(spatial))):
+        for i, o in enumerate(self.out_shape(spatial)):
             if o < 1:
                 raise ValueError(
                     f"kernel_shape {self.kernel_shape} (dilation {self.dilation}) is larger than the padded "

@@ -85,8 +85,14 @@ def _to_columns(dout, x_shape, geo):
 
 def _back_to_image(dcols, x_shape, geo):
     N, C = x_shape[:2]
-    dx = col2im(dcols.reshape(dcols.shape[0], -1), (N * C, 1) + tuple(x_shape[2:]),
-                geo.kernel_shape, geo.stride, geo.pad, geo.dilation)
+    dx = col2im(
+        dcols.reshape(dcols.shape[0], -1),
+        (N * C, 1) + tuple(x_shape[2:]),
+        geo.kernel_shape,
+        geo.stride,
+        geo.pad,
+        geo.dilation,
+    )
     return dx.reshape(x_shape)
 
 
