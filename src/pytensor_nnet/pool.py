@@ -48,12 +48,15 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor import config
 from pytensor.gradient import DisconnectedType, disconnected_type
-from pytensor.graph.basic import Apply, Constant
-from pytensor_nnet.compat import Op
+from pytensor.graph.basic import Apply
 from pytensor.tensor.type import TensorType
 
+from pytensor_nnet.compat import Op
+from pytensor_nnet.graph import int_vector, static_entries
 from pytensor_nnet.kernels import pool as kernels
 from pytensor_nnet.kernels.im2col import as_3d_geometry
+from pytensor_nnet.shapes import conv_output_length, is_int
+from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size
 
 __all__ = [
     "MAX_GRAD_TIES",
@@ -97,72 +100,10 @@ def _check_ndim(ndim):
     return int(ndim)
 
 
-def check_pool_args(in_spatial, ws, stride, pad, ignore_border):
-    """Check a pooling geometry; ``ValueError`` naming the argument and the values.
-
-    ``in_spatial``, ``ws``, ``stride``, ``pad`` are per-axis tuples; entries may be ``None``
-    (unknown when the graph is built), which skips the checks that need them.
-    """
-    for name, values, minimum in (("ws", ws, 1), ("stride", stride, 1), ("pad", pad, 0)):
-        if any(v is not None and v < minimum for v in values):
-            raise ValueError(f"{name} entries must be >= {minimum}; got {name}={tuple(values)}")
-    for w, p in zip(ws, pad):
-        if w is not None and p is not None and p >= w:
-            raise ValueError(f"pad must be smaller than ws on every axis; got pad={tuple(pad)}, ws={tuple(ws)}")
-    if not ignore_border and any(p is not None and p > 0 for p in pad):
-        raise ValueError(f"pad={tuple(pad)} requires ignore_border=True (as in the legacy API)")
-    if ignore_border:
-        for i, (n, w, p) in enumerate(zip(in_spatial, ws, pad)):
-            if None not in (n, w, p) and n + 2 * p < w:
-                raise ValueError(
-                    f"ws={tuple(ws)} is larger than the padded input on pooled axis {i} (size {n}, pad {p}) "
-                    "with ignore_border=True: no window fits; use a smaller window, more padding or "
-                    "ignore_border=False"
-                )
-
-
-def _static_entries(var, n):
-    """The entries of the int vector ``var`` known when the graph is built (None elsewhere)."""
-    from pytensor.tensor.basic import get_scalar_constant_value
-    from pytensor.tensor.exceptions import NotScalarConstantError
-
-    if isinstance(var, Constant):
-        return tuple(int(v) for v in np.asarray(var.data).ravel())
-    values = []
-    for i in range(n):
-        try:
-            values.append(int(get_scalar_constant_value(var[i])))
-        except (NotScalarConstantError, ValueError, TypeError, IndexError):
-            values.append(None)
-    return tuple(values)
-
-
-def _geometry_input(value, ndim, name):
-    """``value`` (int, sequence or int vector variable) as an int64 vector of ``ndim`` entries,
-    and its static entries (``None`` where unknown)."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        value = (int(value),) * ndim
-    if isinstance(value, list | tuple):
-        if len(value) != ndim:
-            raise ValueError(f"{name} must have {ndim} entries (one per pooled axis); got {value!r}")
-        if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in value):
-            value = np.asarray(value, dtype="int64")
-        else:
-            value = pt.stack([pt.cast(v, "int64") for v in value])
-    var = pt.as_tensor_variable(value)
-    if var.ndim != 1 or not var.dtype.startswith(("int", "uint")):
-        raise TypeError(f"{name} must be an int or a vector of {ndim} ints; got {var.type}")
-    if var.type.shape[0] not in (None, ndim):
-        raise ValueError(f"{name} must have {ndim} entries (one per pooled axis); got {var.type.shape[0]}")
-    if var.dtype != "int64":
-        var = pt.cast(var, "int64")
-    return var, _static_entries(var, ndim)
-
-
 def _geometry_inputs(ndim, ws, stride, pad):
-    ws, ws_static = _geometry_input(ws, ndim, "ws")
-    stride, stride_static = (ws, ws_static) if stride is None else _geometry_input(stride, ndim, "stride")
-    pad, pad_static = _geometry_input((0,) * ndim if pad is None else pad, ndim, "pad")
+    ws, ws_static = int_vector(ws, ndim, "ws")
+    stride, stride_static = (ws, ws_static) if stride is None else int_vector(stride, ndim, "stride")
+    pad, pad_static = int_vector((0,) * ndim if pad is None else pad, ndim, "pad")
     return (ws, stride, pad), (ws_static, stride_static, pad_static)
 
 
@@ -177,16 +118,12 @@ def _as_pool_input(x, ndim, name="x", dtype=None):
     return x
 
 
-def _is_int(v):
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
 def _out_size(n, ws, stride, pad, ignore_border):
     """Legacy output size of one axis; ints give an int, anything symbolic gives a variable
     (a :class:`WindowCount` of ``n`` when the window geometry is known)."""
-    if all(_is_int(v) for v in (n, ws, stride, pad)):
-        return int(kernels.out_size_1axis(int(n), int(ws), int(stride), int(pad), bool(ignore_border)))
-    if all(_is_int(v) for v in (ws, stride, pad)):
+    if all(is_int(v) for v in (n, ws, stride, pad)):
+        return pool_output_size(int(n), int(ws), int(stride), int(pad), bool(ignore_border))
+    if all(is_int(v) for v in (ws, stride, pad)):
         return WindowCount(((int(ws), int(stride), int(pad), int(pad), 1, not ignore_border),))(n)
     if ignore_border:  # never negative, so shape graphs do not pre-empt the Op's own error
         return pt.maximum((n + 2 * pad - ws) // stride + 1, 0)
@@ -247,7 +184,7 @@ class WindowCount(Op):
             if partial:
                 count = (n - 1) // stride + 1 if stride >= ws else maximum(0, (n - 1 - ws + stride) // stride) + 1
             else:
-                count = maximum((n + lo + hi - (ws - 1) * dilation - 1) // stride + 1, 0)
+                count = maximum(conv_output_length(n, ws, stride, lo, hi, dilation), 0)
             total = total * count
         for v in values[len(self.axes):]:
             total = total * v
@@ -348,7 +285,7 @@ class _PoolBase(Op):
         """``ws``, ``stride``, ``pad`` of ``node`` (inputs ``first`` to ``first + 2``) per axis:
         ints where known when the graph is built, scalar variables elsewhere."""
         return [
-            [v if v is not None else var[i] for i, v in enumerate(_static_entries(var, self.ndim))]
+            [v if v is not None else var[i] for i, v in enumerate(static_entries(var, self.ndim))]
             for var in node.inputs[first:first + 3]
         ]
 

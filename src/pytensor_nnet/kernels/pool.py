@@ -46,6 +46,7 @@ import numba
 import numpy as np
 
 from pytensor_nnet.kernels.im2col import valid_range
+from pytensor_nnet.shapes.pool import pool_output_size
 
 MAX, SUM, AVERAGE_INC_PAD, AVERAGE_EXC_PAD = 0, 1, 2, 3
 #: Mode names of the legacy API and their kernel codes.
@@ -65,14 +66,9 @@ def lowest_value(dtype):
     return dtype.type(np.iinfo(dtype).min)
 
 
-@numba.njit(cache=True)
-def out_size_1axis(n, ws, stride, pad, ignore_border):
-    """Legacy output size of one axis of size ``n`` (see the module docstring)."""
-    if ignore_border:
-        return (n + 2 * pad - ws) // stride + 1
-    if stride >= ws:
-        return (n - 1) // stride + 1
-    return max(0, (n - 1 - ws + stride) // stride) + 1
+#: Legacy output size ``out_size_1axis(n, ws, stride, pad, ignore_border)`` of one axis of size
+#: ``n`` (``shapes.pool.pool_output_size``, callable from Python and from compiled code).
+out_size_1axis = pool_output_size
 
 
 @numba.njit(cache=True)

@@ -5,7 +5,8 @@ Every other layer asks these functions; nothing here builds an Op.
 - :mod:`~pytensor_nnet.shapes.axes`: per-axis arguments (:func:`per_axis`);
 - :mod:`~pytensor_nnet.shapes.conv`: ``border_mode`` and the convolution shape arithmetic;
 - :mod:`~pytensor_nnet.shapes.checks`: the shape checks shared by the graph build,
-  ``perform`` and the compiled functions, and their messages.
+  ``perform`` and the compiled functions, and their messages;
+- :mod:`~pytensor_nnet.shapes.pool`: the pooling argument checks, output sizes and padding.
 """
 
 from pytensor_nnet.shapes.axes import AxisWording, is_int, per_axis  # noqa: F401
@@ -56,3 +57,4 @@ from pytensor_nnet.shapes.conv import (  # noqa: F401
     resolve_pad,
     resolve_pads,
 )
+from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs

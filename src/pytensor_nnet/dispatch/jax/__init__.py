@@ -3,4 +3,5 @@
 from pytensor_nnet.dispatch.jax import conv  # noqa: F401
 from pytensor_nnet.dispatch.jax import blocksparse  # noqa: F401  (issue 5)
 from pytensor_nnet.dispatch.jax import sparse_conv  # noqa: F401  (issue 6)
-from pytensor_nnet.dispatch.jax import pool  # noqa: F401  (issue 4)
+from pytensor_nnet.dispatch.jax import pool  # noqa: F401
+from pytensor_nnet.dispatch.jax import im2col  # noqa: F401

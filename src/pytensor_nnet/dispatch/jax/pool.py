@@ -1,4 +1,4 @@
-"""JAX implementations of the pooling Ops and of :class:`Im2Col` / :class:`Col2Im`.
+"""JAX implementations of the pooling Ops and of ``WindowCount``.
 
 Forward pooling is ``jax.lax.reduce_window`` (max or add, with the legacy end padding of
 ``ignore_border=False`` as extra padding, and the legacy divisors for the averages). The
@@ -9,7 +9,7 @@ order, found by a running argmax over the window taps in that order (padding nev
 with ``"all"`` (legacy) to every element equal to the maximum. ``DownsampleFactorMaxGradGrad``
 is its adjoint (a gather at the same element, or a sum over the tied ones) and
 ``AveragePoolGrad`` is the VJP of the average. They walk the window taps with strided slices
-(``prod(ws)`` slices). ``Col2Im`` is the VJP of ``Im2Col``.
+(``prod(ws)`` slices).
 
 Shapes: inside ``jax.jit`` an array's shape is made of plain ints, and ``WindowCount`` (the
 output sizes in the shape graphs of the pooling and im2col Ops) computes with plain ints when
@@ -17,11 +17,7 @@ it gets them, so graphs on inputs of unknown static shape (``pytensor.shared(...
 shape=(None, ...))``, ``pm.Data``) keep concrete shapes: a gradient's ``Alloc`` of the pooled
 shape compiles.
 
-JAX needs static geometry: ``ws``, ``stride``, ``pad`` (and ``Col2Im``'s ``x_shape``) must be
-constants, or known when the function is traced. The rewrite ``pytensor_nnet_jax_col2im_static_shape`` (:mod:`pytensor_nnet.rewriting.im2col`)
-(tag ``jax``) turns a ``x_shape`` built from other variables' shapes (``x.shape`` in the
-gradient of ``Im2Col``) into a tuple of shape entries, which JAX keeps concrete - as PyTensor
-does for ``Reshape`` and this package for the conv gradient Ops (``rewriting.conv``).
+JAX needs static geometry: ``ws``, ``stride`` and ``pad`` must be constants.
 """
 
 from __future__ import annotations
@@ -34,9 +30,9 @@ import numpy as np
 from pytensor.graph.basic import Constant
 from pytensor.link.jax.dispatch import jax_funcify
 
-from pytensor_nnet import im2col as im2col_module
 from pytensor_nnet import pool
 from pytensor_nnet.kernels import pool as kernels
+from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs
 
 
 def _static_vector(node, index, name):
@@ -57,14 +53,10 @@ class _Geometry:
     def __init__(self, op, x_shape, ws, stride, pad):
         self.lead = len(x_shape) - op.ndim
         spatial = tuple(int(s) for s in x_shape[self.lead:])
-        pool.check_pool_args(spatial, ws, stride, pad, op.ignore_border)
+        check_pool_args(spatial, ws, stride, pad, op.ignore_border)
         self.spatial, self.ws, self.stride, self.pad = spatial, ws, stride, pad
-        self.out = tuple(
-            int(kernels.out_size_1axis(n, k, s, p, op.ignore_border)) for n, k, s, p in zip(spatial, ws, stride, pad)
-        )
-        self.pairs = tuple(
-            (p, p + max(0, (o - 1) * s + k - (n + 2 * p))) for n, k, s, p, o in zip(spatial, ws, stride, pad, self.out)
-        )
+        self.out = tuple(pool_output_size(n, k, s, p, op.ignore_border) for n, k, s, p in zip(spatial, ws, stride, pad))
+        self.pairs = pool_pad_pairs(spatial, ws, stride, pad, op.ignore_border)
         self.mode = op.mode
 
     @property
@@ -228,49 +220,3 @@ def jax_funcify_AveragePoolGrad(op, node, **kwargs):
         return pullback(gz)[0]
 
     return average_pool_grad
-
-
-def _im2col_fn(op):
-    """``im2col`` in the toolkit's layout, with strided slices (one per kernel tap)."""
-    geo = op.geometry
-
-    def im2col(x):
-        N, C = x.shape[:2]
-        geo.check_input(x.shape[2:])
-        out = geo.out_shape(x.shape[2:])
-        xp = jnp.pad(x, [(0, 0), (0, 0)] + list(geo.pad))
-        patches = []
-        for tap in itertools.product(*(range(k) for k in geo.kernel_shape)):
-            idx = (slice(None), slice(None)) + tuple(
-                slice(t * d, t * d + s * (o - 1) + 1, s) for t, d, s, o in zip(tap, geo.dilation, geo.stride, out)
-            )
-            patches.append(xp[idx])
-        stacked = jnp.stack(patches, axis=2)  # (N, C, T, *O)
-        return jnp.moveaxis(stacked, 0, -1).reshape(C * len(patches), -1)
-
-    return im2col
-
-
-@jax_funcify.register(im2col_module.Im2Col)
-def jax_funcify_Im2Col(op, node, **kwargs):
-    return _im2col_fn(op)
-
-
-@jax_funcify.register(im2col_module.Col2Im)
-def jax_funcify_Col2Im(op, node, **kwargs):
-    im2col = _im2col_fn(op)
-    out_dtype = node.outputs[0].dtype
-
-    def col2im(cols, x_shape):
-        shape_var = node.inputs[1]
-        try:
-            shape = tuple(int(s) for s in (shape_var.data if isinstance(shape_var, Constant) else x_shape))
-        except (TypeError, jax.errors.ConcretizationTypeError) as err:
-            raise NotImplementedError(
-                f"{op}: JAX needs x_shape to be known when the function is traced (a constant, or the shape "
-                "of a variable with a static shape)"
-            ) from err
-        _, pullback = jax.vjp(im2col, jnp.zeros(shape, dtype=out_dtype))
-        return pullback(cols.astype(out_dtype))[0]
-
-    return col2im

@@ -1,6 +1,6 @@
-"""Numba implementations of the pooling Ops and of :class:`Im2Col` / :class:`Col2Im`.
+"""Numba implementations of the pooling Ops and of ``WindowCount``.
 
-They call the same compiled kernels as ``perform`` (``kernels.pool``, ``kernels.columns``);
+They call the same compiled kernels as ``perform`` (``kernels.pool``);
 the small reshaping helpers are shared between nodes (memoised on the ranks) so that each
 new node compiles as little as possible. The cache key includes a hash of the kernels'
 source (PyTensor would otherwise reuse a function compiled against older kernels).
@@ -19,21 +19,20 @@ from numba.np.unsafe.ndarray import to_fixed_tuple
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
-from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
-
-from pytensor_nnet import im2col as im2col_module
 from pytensor_nnet import pool
-from pytensor_nnet.kernels import columns
+from pytensor_nnet.dispatch.numba import utils
+from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
+from pytensor_nnet.dispatch.numba.utils import to_3d_tuple
 from pytensor_nnet.kernels import im2col as im2col_kernels
 from pytensor_nnet.kernels import pool as kernels
-from pytensor_nnet.kernels.im2col import as_3d_geometry
-from pytensor_nnet import shapes
-from pytensor_nnet.shapes import conv_output_size_3d
+from pytensor_nnet.shapes import conv as conv_shapes
+from pytensor_nnet.shapes import conv_output_length, pool_output_size
+from pytensor_nnet.shapes import pool as pool_shapes
 
 CACHE_VERSION = 1
 
 
-KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], kernels, columns, im2col_kernels, shapes.conv)
+KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], utils, kernels, im2col_kernels, conv_shapes, pool_shapes)
 
 
 def _cache_key(op, node):
@@ -44,21 +43,11 @@ def _cache_key(op, node):
 
 
 @lru_cache
-def _to_3d_tuple(nd, fill):
-    """Compiled conversion of an ``nd``-vector to a 3-tuple, left-filled with ``fill``."""
-    if nd == 3:
-        return numba_basic.numba_njit(lambda v: (v[0], v[1], v[2]))
-    if nd == 2:
-        return numba_basic.numba_njit(lambda v: (fill, v[0], v[1]))
-    return numba_basic.numba_njit(lambda v: (fill, fill, v[0]))
-
-
-@lru_cache
 def _reshapers(x_ndim, nd):
     """Compiled ``to_4d(a)``: (*lead, *spatial) -> (prod(lead), D, H, W), and
     ``from_4d(a4, like)``: the inverse, taking the leading shape from ``like``."""
     lead = x_ndim - nd
-    spatial_3d = _to_3d_tuple(nd, 1)
+    spatial_3d = to_3d_tuple(nd, 1)
 
     @numba_basic.numba_njit
     def to_4d(a):
@@ -85,7 +74,7 @@ def _reshapers(x_ndim, nd):
 
 @lru_cache
 def _geometry(nd):
-    ws3, pad3 = _to_3d_tuple(nd, 1), _to_3d_tuple(nd, 0)
+    ws3, pad3 = to_3d_tuple(nd, 1), to_3d_tuple(nd, 0)
 
     @numba_basic.numba_njit
     def geometry(ws, stride, pad):
@@ -162,7 +151,7 @@ def numba_funcify_DownsampleFactorMaxGradGrad(op, node, **kwargs):
 
 @register_funcify_and_cache_key(pool.WindowCount)
 def numba_funcify_WindowCount(op, node, **kwargs):
-    """``WindowCount`` on 0-d int64 inputs (the plain-int formula of ``WindowCount.evaluate``)."""
+    """``WindowCount`` on 0-d int64 inputs (the output sizes of ``shapes``, as ``WindowCount.evaluate``)."""
     n_axes = len(op.axes)
     geometry = np.array([axis[:5] for axis in op.axes], dtype=np.int64).reshape(n_axes, 5)
     partial = np.array([axis[5] for axis in op.axes], dtype=np.bool_)
@@ -179,76 +168,10 @@ def numba_funcify_WindowCount(op, node, **kwargs):
             ws, stride, dilation = geometry[i, 0], geometry[i, 1], geometry[i, 4]
             lo, hi = geometry[i, 2], geometry[i, 3]
             if partial[i]:
-                if stride >= ws:
-                    count = (n - 1) // stride + 1
-                else:
-                    count = max(0, (n - 1 - ws + stride) // stride) + 1
+                count = pool_output_size(n, ws, stride, 0, False)
             else:
-                count = max((n + lo + hi - (ws - 1) * dilation - 1) // stride + 1, 0)
+                count = max(conv_output_length(n, ws, stride, lo, hi, dilation), 0)
             total *= count
         return np.asarray(total, dtype=np.int64)
 
     return window_count, _cache_key(op, node)
-
-
-def _column_setup(op):
-    """3-d constants of an Im2Col / Col2Im Op: ksize, stride, pad before / after, dilation."""
-    geo = op.geometry
-    return (
-        as_3d_geometry(geo.kernel_shape, 1),
-        as_3d_geometry(geo.stride, 1),
-        as_3d_geometry([p[0] for p in geo.pad], 0),
-        as_3d_geometry([p[1] for p in geo.pad], 0),
-        as_3d_geometry(geo.dilation, 1),
-    )
-
-
-@numba_basic.numba_njit
-def _checked_out(in_size, ksize, stride, pad_lo, pad_hi, dilation):
-    out = conv_output_size_3d(in_size, ksize, stride, pad_lo, pad_hi, dilation)
-    if out[0] < 1 or out[1] < 1 or out[2] < 1:
-        raise ValueError("im2col: kernel_shape (dilated) is larger than the padded input")
-    return out
-
-
-@register_funcify_and_cache_key(im2col_module.Im2Col)
-def numba_funcify_Im2Col(op, node, **kwargs):
-    ksize, stride, pad_lo, pad_hi, dilation = _column_setup(op)
-    nd = op.nd
-    spatial_3d = _to_3d_tuple(nd, 1)
-    kernel = columns.im2col_batch
-
-    @numba_basic.numba_njit
-    def im2col_op(x):
-        shape = np.empty(nd, dtype=np.int64)
-        for i in range(nd):
-            shape[i] = x.shape[2 + i]
-        d, h, w = spatial_3d(shape)
-        out = _checked_out((d, h, w), ksize, stride, pad_lo, pad_hi, dilation)
-        x5 = np.ascontiguousarray(x).reshape((x.shape[0], x.shape[1], d, h, w))
-        return kernel(x5, ksize, stride, pad_lo, dilation, out)
-
-    return im2col_op, _cache_key(op, node)
-
-
-@register_funcify_and_cache_key(im2col_module.Col2Im)
-def numba_funcify_Col2Im(op, node, **kwargs):
-    ksize, stride, pad_lo, pad_hi, dilation = _column_setup(op)
-    nd = op.nd
-    x_ndim = nd + 2
-    spatial_3d = _to_3d_tuple(nd, 1)
-    kernel = columns.col2im_batch
-
-    @numba_basic.numba_njit
-    def col2im_op(cols, x_shape):
-        if x_shape.shape[0] != x_ndim:
-            raise ValueError("col2im: x_shape must have one entry per axis of x (N, C, *spatial)")
-        for i in range(x_ndim):
-            if x_shape[i] < 0:
-                raise ValueError("col2im: x_shape entries must be >= 0")
-        d, h, w = spatial_3d(x_shape[2:])
-        out = _checked_out((d, h, w), ksize, stride, pad_lo, pad_hi, dilation)
-        x5 = kernel(cols, (x_shape[0], x_shape[1], d, h, w), ksize, stride, pad_lo, dilation, out)
-        return x5.reshape(to_fixed_tuple(x_shape, x_ndim))
-
-    return col2im_op, _cache_key(op, node)

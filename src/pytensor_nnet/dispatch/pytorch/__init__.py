@@ -2,7 +2,7 @@
 
 Importing this module (it imports torch) registers them; ``import pytensor_nnet`` alone never
 imports torch. One module per Op family, as ``dispatch/jax``: ``conv`` (the abstract
-convolution Ops), ``pool`` (pooling and im2col), ``blocksparse``, ``sparse_conv`` (sparse-matrix
+convolution Ops), ``pool``, ``im2col``, ``blocksparse``, ``sparse_conv`` (sparse-matrix
 convolution and max pooling), ``sparse_random`` and ``sparse_basic`` (clear errors: no PyTorch
 implementation), and ``fixes`` (PyTensor's conversions of ``==`` and ``SpecifyShape``, which
 break our graphs or split them for ``torch.compile``). An Op or option the backend cannot run
@@ -16,6 +16,7 @@ numpy inputs into tensors on torch's default device, so compiling and calling a 
 
 from pytensor_nnet.dispatch.pytorch import conv  # noqa: F401
 from pytensor_nnet.dispatch.pytorch import pool  # noqa: F401
+from pytensor_nnet.dispatch.pytorch import im2col  # noqa: F401
 from pytensor_nnet.dispatch.pytorch import blocksparse  # noqa: F401
 from pytensor_nnet.dispatch.pytorch import sparse_conv  # noqa: F401
 from pytensor_nnet.dispatch.pytorch import sparse_random  # noqa: F401

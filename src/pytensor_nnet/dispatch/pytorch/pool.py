@@ -1,4 +1,4 @@
-"""PyTorch implementations of the pooling Ops and of :class:`Im2Col` / :class:`Col2Im`.
+"""PyTorch implementations of the pooling Ops and of ``WindowCount``.
 
 Every pooling Op pads the input explicitly (``pad`` on both sides, plus the extra end padding
 that keeps the last, partial windows of ``ignore_border=False``), so the windows are the
@@ -14,35 +14,29 @@ legacy ones exactly:
   the window's maximum. GradGrad is the exact adjoint (a gather at the same element, or a sum
   over the tied ones).
 * ``AveragePoolGrad`` spreads ``gz / divisor`` over each window.
-* ``Im2Col`` is a strided view of the windows (``Tensor.unfold``) permuted to the toolkit's
-  column layout; ``Col2Im`` adds the columns back tap by tap.
 
-``ws``, ``stride`` and ``pad`` (and ``Col2Im``'s ``x_shape``) are read from the graph when
+``ws``, ``stride`` and ``pad`` are read from the graph when
 they are constants, else from the tensors at run time (``torch.compile`` breaks the graph
 there).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from pytensor.link.pytorch.dispatch import pytorch_funcify
 
-from pytensor_nnet import im2col as im2col_module
 from pytensor_nnet import pool
 from pytensor_nnet.dispatch.pytorch.utils import (
     as_ints,
     constant_ints,
     crop,
     flat_pad,
-    fold_windows,
-    unfold_windows,
     unsupported,
     window_taps,
 )
 from pytensor_nnet.kernels import pool as kernels
+from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs
 
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 #: Tie rule of the legacy Ops, which have no ``max_grad_ties`` prop.
@@ -67,14 +61,12 @@ class _Geometry:
                 raise ValueError(f"{name} must have {nd} entries; got {values}")
         self.lead = tuple(int(s) for s in x_shape[:len(x_shape) - nd])
         self.spatial = tuple(int(s) for s in x_shape[len(x_shape) - nd:])
-        pool.check_pool_args(self.spatial, ws, stride, pad, op.ignore_border)
+        check_pool_args(self.spatial, ws, stride, pad, op.ignore_border)
         self.ws, self.stride, self.pad, self.mode = ws, stride, pad, op.mode
-        out_size = kernels.out_size_1axis.py_func
-        self.out = tuple(out_size(n, k, s, p, op.ignore_border) for n, k, s, p in zip(self.spatial, ws, stride, pad))
-        self.pairs = tuple(
-            (p, p + max(0, (o - 1) * s + k - (n + 2 * p)))
-            for n, k, s, p, o in zip(self.spatial, ws, stride, pad, self.out)
+        self.out = tuple(
+            pool_output_size(n, k, s, p, op.ignore_border) for n, k, s, p in zip(self.spatial, ws, stride, pad)
         )
+        self.pairs = pool_pad_pairs(self.spatial, ws, stride, pad, op.ignore_border)
         self.padded_spatial = tuple(n + lo + hi for n, (lo, hi) in zip(self.spatial, self.pairs))
 
     def padded(self, a, value):
@@ -100,13 +92,9 @@ class _Geometry:
         include = self.mode == "average_inc_pad"
         total = None
         for axis, (n, k, s, p, o) in enumerate(zip(self.spatial, self.ws, self.stride, self.pad, self.out)):
-            per_axis = []
-            for i in range(o):
-                start = i * s - p
-                end = min(start + k, n + p)
-                per_axis.append(end - start if include else min(end, n) - max(start, 0))
             shape = [1] * len(self.out)
             shape[axis] = o
+            per_axis = kernels.window_divisors(n, k, s, p, o, include)
             per_axis = torch.tensor(per_axis, dtype=dtype, device=device).reshape(shape)
             total = per_axis if total is None else total * per_axis
         return total
@@ -258,51 +246,3 @@ if hasattr(pool, "WindowCount"):
             return torch.as_tensor(count, dtype=torch.int64)
 
         return window_count
-
-
-# ----------------------------------------------------------------------------- im2col
-def _columns(op, x):
-    """``im2col`` of ``x`` (N, C, *S): ``(C * prod(K), prod(O) * N)``, image index fastest."""
-    geo = op.geometry
-    geo.check_input(tuple(x.shape[2:]))
-    xp = F.pad(x, flat_pad(geo.pad)) if any(lo or hi for lo, hi in geo.pad) else x
-    windows = unfold_windows(xp, geo.kernel_shape, geo.stride, geo.dilation)  # (N, C, *O, *K)
-    nd = geo.nd
-    order = (1,) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)) + (0,)
-    return windows.permute(order).reshape(x.shape[1] * math.prod(geo.kernel_shape), -1)
-
-
-@pytorch_funcify.register(im2col_module.Im2Col)
-def pytorch_funcify_Im2Col(op, node, **kwargs):
-    def im2col(x):
-        return _columns(op, x)
-
-    return im2col
-
-
-@pytorch_funcify.register(im2col_module.Col2Im)
-def pytorch_funcify_Col2Im(op, node, **kwargs):
-    static = constant_ints(node, 1)
-    if static is None and None not in node.outputs[0].type.shape:
-        static = tuple(int(s) for s in node.outputs[0].type.shape)
-    geo = op.geometry
-    nd = geo.nd
-
-    def col2im(cols, x_shape):
-        N, C, *spatial = static if static is not None else as_ints(x_shape)
-        geo.check_input(spatial, "x_shape")
-        out = geo.out_shape(spatial)
-        expected = (C * math.prod(geo.kernel_shape), math.prod(out) * N)
-        if tuple(cols.shape) != expected:
-            raise ValueError(
-                f"cols has shape {tuple(cols.shape)}, which does not fit x_shape {(N, C, *spatial)} with "
-                f"kernel_shape {geo.kernel_shape}, stride {geo.stride}, pad {geo.pad}, dilation "
-                f"{geo.dilation}: expected {expected}"
-            )
-        windows = cols.reshape((C, *geo.kernel_shape, *out, N))
-        order = (2 * nd + 1, 0) + tuple(range(1 + nd, 1 + 2 * nd)) + tuple(range(1, 1 + nd))
-        padded = [s + lo + hi for s, (lo, hi) in zip(spatial, geo.pad)]
-        x = fold_windows(windows.permute(order), padded, geo.stride, geo.dilation)
-        return crop(x, geo.pad)
-
-    return col2im

@@ -1,0 +1,71 @@
+"""Pooling geometry on ints: the argument checks and output sizes of the legacy ``signal.pool``.
+
+Per pooled axis of size ``n``, with window ``ws``, ``stride`` and ``pad`` (the same on both
+sides):
+
+- output size (:func:`pool_output_size`): ``(n + 2 * pad - ws) // stride + 1`` when
+  ``ignore_border``; otherwise (no padding allowed) ``(n - 1) // stride + 1`` if
+  ``stride >= ws``, else ``max(0, (n - 1 - ws + stride) // stride) + 1`` - the last window
+  may stick out of the input, and it is cut at the input's end;
+- as explicit padding (:func:`pool_pad_pairs`): ``pad`` before, and after it ``pad`` plus
+  the part of the last window that sticks out of the input (``ignore_border=False``).
+
+The Ops, the numpy pooling layers, the backends' functions and the compiled kernels all ask
+these functions.
+"""
+
+from __future__ import annotations
+
+from numba.extending import register_jitable
+
+__all__ = ["check_pool_args", "pool_output_size", "pool_pad_pairs"]
+
+
+def check_pool_args(in_spatial, ws, stride, pad, ignore_border):
+    """Check a pooling geometry; ``ValueError`` naming the argument and the values.
+
+    ``in_spatial``, ``ws``, ``stride``, ``pad`` are per-axis tuples; entries may be ``None``
+    (unknown when the graph is built), which skips the checks that need them.
+    """
+    for name, values, minimum in (("ws", ws, 1), ("stride", stride, 1), ("pad", pad, 0)):
+        if any(v is not None and v < minimum for v in values):
+            raise ValueError(f"{name} entries must be >= {minimum}; got {name}={tuple(values)}")
+    for w, p in zip(ws, pad):
+        if w is not None and p is not None and p >= w:
+            raise ValueError(f"pad must be smaller than ws on every axis; got pad={tuple(pad)}, ws={tuple(ws)}")
+    if not ignore_border and any(p is not None and p > 0 for p in pad):
+        raise ValueError(f"pad={tuple(pad)} requires ignore_border=True (as in the legacy API)")
+    if ignore_border:
+        for i, (n, w, p) in enumerate(zip(in_spatial, ws, pad)):
+            if None not in (n, w, p) and n + 2 * p < w:
+                raise ValueError(
+                    f"ws={tuple(ws)} is larger than the padded input on pooled axis {i} (size {n}, pad {p}) "
+                    "with ignore_border=True: no window fits; use a smaller window, more padding or "
+                    "ignore_border=False"
+                )
+
+
+@register_jitable
+def pool_output_size(n, ws, stride, pad, ignore_border):
+    """Legacy output size of one pooled axis of size ``n`` (see the module docstring).
+
+    Works on ints, also compiled (the pooling kernels call it).
+    """
+    if ignore_border:
+        return (n + 2 * pad - ws) // stride + 1
+    if stride >= ws:
+        return (n - 1) // stride + 1
+    return max(0, (n - 1 - ws + stride) // stride) + 1
+
+
+def pool_pad_pairs(in_spatial, ws, stride, pad, ignore_border):
+    """Per axis, the ``(before, after)`` padding that makes every window of the pooling whole.
+
+    ``before`` is ``pad``; ``after`` is ``pad`` plus what the last window, cut at the input's
+    end with ``ignore_border=False``, sticks out. Returns a tuple of ``len(in_spatial)`` pairs.
+    """
+    pairs = []
+    for n, k, s, p in zip(in_spatial, ws, stride, pad):
+        out = pool_output_size(n, k, s, p, ignore_border)
+        pairs.append((p, p + max(0, (out - 1) * s + k - (n + 2 * p))))
+    return tuple(pairs)
