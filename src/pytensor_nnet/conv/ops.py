@@ -31,12 +31,12 @@ from typing import NamedTuple
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, disconnected_type
-from pytensor.graph.basic import Apply, Constant
+from pytensor.graph.basic import Apply, Constant, Variable
 from pytensor_nnet.compat import Op
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet import shapes
-from pytensor_nnet.graph import as_int64, float_dtype, stack_ints, static_entries
+from pytensor_nnet.graph import as_int64, constant_int, float_dtype, stack_ints, static_entries
 from pytensor_nnet.conv import reference
 from pytensor_nnet.kernels import corr
 from pytensor_nnet.kernels.conv import kernel_geometry, run_3d
@@ -55,24 +55,30 @@ def set_column_buffer_bytes(nbytes: int) -> None:
 
 
 def _shape_hint(hint, length, name):
-    """Legacy shape hint -> tuple of ints/None of ``length`` (symbolic entries become None)."""
+    """Legacy shape hint -> tuple of ints/None of ``length``: ints, integer constants (read as
+    Python ints, whatever their dtype) and None; symbolic int scalars become None."""
     if hint is None:
         return None
+    if isinstance(hint, Variable):
+        raise ValueError(f"{name} must be a tuple or list (of ints, None or symbolic int scalars), not a symbolic "
+                         f"vector; got {hint}")
     hint = tuple(hint)
     if len(hint) != length:
         raise ValueError(f"{name} must have {length} entries; got {hint!r}")
     out = []
     for h in hint:
-        if isinstance(h, Constant):
-            h = h.data
-        if h is None or not isinstance(h, int | np.integer):
-            if h is not None and not hasattr(h, "type"):
-                raise ValueError(f"{name} entries must be ints, None or symbolic scalars; got {hint!r}")
+        if h is None:
             out.append(None)
             continue
-        if h < 0:
+        value = constant_int(h)
+        if value is None:
+            if not (hasattr(h, "type") and getattr(h.type, "ndim", None) == 0 and np.dtype(h.type.dtype).kind in "iu"):
+                raise ValueError(f"{name} entries must be ints, None or symbolic int scalars; got {hint!r}")
+            out.append(None)
+            continue
+        if value < 0:
             raise ValueError(f"{name} entries must be non-negative; got {hint!r}")
-        out.append(int(h))
+        out.append(value)
     return tuple(out)
 
 
@@ -91,7 +97,9 @@ def _merge_static(static, hint, hint_name, what):
     disagree (the message of :func:`shapes.shape_hint_error`, also used at run time)."""
     if hint is None:
         return tuple(static)
-    _raise_if(shapes.shape_hint_error(_sizes(hint), _sizes(static), hint_name, what))
+    message = shapes.shape_hint_error(_sizes(hint), _sizes(static), hint_name, what)
+    if message:
+        raise shapes.ShapeMismatchError(message)
     return tuple(s if s is not None else h for s, h in zip(static, hint))
 
 
@@ -644,9 +652,14 @@ class AbstractConv_gradWeights(BaseAbstractConv):
 
 
 def _like(grad, var):
-    """``grad`` with the dtype and static shape of ``var`` (gradients must match their input type)."""
+    """``grad`` with the type of ``var``: its dtype and its static shape, no more and no less
+    specific (a gradient has the type of the variable it is taken with respect to, so that it
+    can, e.g., update a shared variable). Static entries the shape hints give but ``var``'s
+    type does not are dropped by a reshape to ``var``'s own shape (a view)."""
     if grad.dtype != var.dtype:
         grad = pt.cast(grad, var.dtype)
+    if any(g is not None and v is None for g, v in zip(grad.type.shape, var.type.shape)):
+        grad = pt.reshape(grad, var.shape, ndim=var.ndim)
     if grad.type.shape != var.type.shape and any(s is not None for s in var.type.shape):
         grad = pt.specify_shape(grad, var.type.shape)
     return grad

@@ -19,6 +19,7 @@ from pytensor_nnet.shapes.checks import (  # noqa: F401
     NOT_GIVEN,
     REGION,
     SHAPES_OK,
+    ShapeMismatchError,
     TOO_LARGE,
     TOP_CHANNELS,
     TOP_GROUPS,

@@ -166,6 +166,13 @@ def conv_shape_error(convdim, num_groups, unshared, image, filters, region, top,
     )
 
 
+class ShapeMismatchError(ValueError, AssertionError):
+    """An array's shape disagrees with the shape hint given for it (``input_shape``,
+    ``filter_shape``, ...). A ``ValueError`` like every other argument error of the package,
+    and an ``AssertionError``, which the legacy API raised for it: code written for either
+    catches it."""
+
+
 @register_jitable
 def shape_hint_mismatch(hint, actual):
     """Whether the shape hint ``hint`` and ``actual`` differ where both are known."""

@@ -137,7 +137,7 @@ def _check_hint(hint, hint_name, what):
     hint_sizes = _index_map(shapes.UNKNOWN if h is None else h for h in hint)
 
     def raise_error(actual):
-        raise ValueError(shapes.shape_hint_error(hint_sizes, actual, hint_name, what))
+        raise shapes.ShapeMismatchError(shapes.shape_hint_error(hint_sizes, actual, hint_name, what))
 
     @numba_basic.numba_njit
     def check(shape):
