@@ -67,6 +67,12 @@ def as_int64(var):
     return var if var.dtype == "int64" else pt.cast(var, "int64")
 
 
+def _is_int_scalar(value):
+    """True for a symbolic integer scalar (a 0-d int tensor variable)."""
+    type_ = getattr(value, "type", None)
+    return getattr(type_, "ndim", None) == 0 and str(getattr(type_, "dtype", "")).startswith(("int", "uint"))
+
+
 def int_vector(value, ndim, name, axes="one per pooled axis"):
     """``value`` (an int, a sequence of ints or symbolic int scalars, or an int vector) as an
     int64 vector of ``ndim`` entries, and its static entries (``None`` where unknown).
@@ -78,13 +84,16 @@ def int_vector(value, ndim, name, axes="one per pooled axis"):
     ValueError
         For a sequence or vector of the wrong length.
     TypeError
-        For a value that is not an int vector.
+        For a value that is not an int vector, or a sequence with a non-integer entry (a float
+        is never truncated).
     """
     if is_int(value):
         value = (int(value),) * ndim
     if isinstance(value, list | tuple):
         if len(value) != ndim:
             raise ValueError(f"{name} must have {ndim} entries ({axes}); got {value!r}")
+        if not all(is_int(v) or _is_int_scalar(v) for v in value):
+            raise TypeError(f"{name} entries must be ints or symbolic int scalars (never truncated); got {value!r}")
         value = stack_ints(value)
     var = pt.as_tensor_variable(value)
     if var.ndim != 1 or not var.dtype.startswith(("int", "uint")):

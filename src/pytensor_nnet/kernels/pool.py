@@ -99,8 +99,6 @@ def check_geometry(in_size, ws, stride, pad, ignore_border):
             raise ValueError("pooling: pad must be smaller than ws (the window) on every axis")
         if pad[i] > 0 and not ignore_border:
             raise ValueError("pooling: pad requires ignore_border=True")
-        if ignore_border and in_size[i] + 2 * pad[i] < ws[i]:
-            raise ValueError("pooling: ws (window) is larger than the padded input and ignore_border=True")
 
 
 @numba.njit(cache=True)

@@ -3,8 +3,9 @@
 Per pooled axis of size ``n``, with window ``ws``, ``stride`` and ``pad`` (the same on both
 sides):
 
-- output size (:func:`pool_output_size`): ``(n + 2 * pad - ws) // stride + 1`` when
-  ``ignore_border``; otherwise (no padding allowed) ``(n - 1) // stride + 1`` if
+- output size (:func:`pool_output_size`): ``max(0, (n + 2 * pad - ws) // stride + 1)`` when
+  ``ignore_border`` (a window larger than the padded input gives an empty output, as in the
+  legacy API); otherwise (no padding allowed) ``(n - 1) // stride + 1`` if
   ``stride >= ws``, else ``max(0, (n - 1 - ws + stride) // stride) + 1`` - the last window
   may stick out of the input, and it is cut at the input's end;
 - as explicit padding (:func:`pool_pad_pairs`): ``pad`` before, and after it ``pad`` plus
@@ -35,14 +36,6 @@ def check_pool_args(in_spatial, ws, stride, pad, ignore_border):
             raise ValueError(f"pad must be smaller than ws on every axis; got pad={tuple(pad)}, ws={tuple(ws)}")
     if not ignore_border and any(p is not None and p > 0 for p in pad):
         raise ValueError(f"pad={tuple(pad)} requires ignore_border=True (as in the legacy API)")
-    if ignore_border:
-        for i, (n, w, p) in enumerate(zip(in_spatial, ws, pad)):
-            if None not in (n, w, p) and n + 2 * p < w:
-                raise ValueError(
-                    f"ws={tuple(ws)} is larger than the padded input on pooled axis {i} (size {n}, pad {p}) "
-                    "with ignore_border=True: no window fits; use a smaller window, more padding or "
-                    "ignore_border=False"
-                )
 
 
 @register_jitable
@@ -52,7 +45,7 @@ def pool_output_size(n, ws, stride, pad, ignore_border):
     Works on ints, also compiled (the pooling kernels call it).
     """
     if ignore_border:
-        return (n + 2 * pad - ws) // stride + 1
+        return max(0, (n + 2 * pad - ws) // stride + 1)
     if stride >= ws:
         return (n - 1) // stride + 1
     return max(0, (n - 1 - ws + stride) // stride) + 1

@@ -118,6 +118,8 @@ def jax_funcify_Pool(op, node, **kwargs):
 
     def pool_op(x, *geometry_inputs):
         geo = _Geometry(op, x.shape, ws, stride, pad)
+        if 0 in geo.out:  # a window larger than the padded input: an empty output
+            return jnp.zeros(x.shape[:geo.lead] + geo.out, dtype=x.dtype)
         if op.mode == "max":
             return geo.reduce(x, np.array(lowest, dtype=x.dtype), jax.lax.max)
         return _average(geo, x)
@@ -132,9 +134,12 @@ def _max_pair(op, node, rules):
     ws, stride, pad = _static_geometry(op, node, 3)
     lowest = kernels.lowest_value(node.inputs[0].type.dtype)
     rule = rules[op.max_grad_ties]
+    like_x = isinstance(op, pool.MaxPoolGrad)
 
     def max_pair(x, maxout, g, *geometry_inputs):
         geo = _Geometry(op, x.shape, ws, stride, pad)
+        if 0 in geo.out:  # no window: the gradient is zero (shaped like x or like maxout)
+            return jnp.zeros((x if like_x else maxout).shape, dtype=g.dtype)
         return rule(geo, geo.padded(x, lowest), maxout, g)
 
     return max_pair

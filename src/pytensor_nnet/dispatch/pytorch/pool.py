@@ -148,6 +148,8 @@ def pytorch_funcify_Pool(op, node, **kwargs):
 
     def pool_op(x, *geometry_inputs):
         geo = _Geometry(op, x.shape, *read(geometry_inputs))
+        if 0 in geo.out:  # a window larger than the padded input: an empty output
+            return torch.zeros(geo.lead + geo.out, dtype=out_dtype, device=x.device)
         if op.mode == "max":
             return _max_pool(geo, x, lowest)
         return _average(geo, x, out_dtype)
@@ -203,9 +205,12 @@ def _max_pair(op, node, per_tap):
     read = _geometry_reader(node, 3)
     lowest = kernels.lowest_value(node.inputs[0].type.dtype).item()
     ties = max_grad_ties(op)
+    like_x = isinstance(op, pool.MaxPoolGrad)
 
     def max_pair(x, maxout, g, *geometry_inputs):
         geo = _Geometry(op, x.shape, *read(geometry_inputs))
+        if 0 in geo.out:  # no window: the gradient is zero (shaped like x or like maxout)
+            return torch.zeros_like(x if like_x else maxout, dtype=g.dtype)
         return per_tap(geo, geo.padded(x, lowest), maxout, g, ties)
 
     return max_pair
