@@ -1,0 +1,1 @@
+"""A minimal ``nose`` for the legacy test files: the names they import."""

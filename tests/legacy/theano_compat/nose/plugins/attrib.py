@@ -1,0 +1,1 @@
+from theano.tests.unittest_tools import attr  # noqa: F401

@@ -1,0 +1,1 @@
+from builtins import *  # noqa: F401,F403

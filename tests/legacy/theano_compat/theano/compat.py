@@ -1,0 +1,1 @@
+next = next  # noqa: PLW0127

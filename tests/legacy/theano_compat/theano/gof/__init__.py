@@ -1,0 +1,1 @@
+from theano.gof import opt, vm  # noqa: F401

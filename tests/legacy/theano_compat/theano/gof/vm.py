@@ -1,0 +1,1 @@
+from pytensor.link.vm import VMLinker as VM_Linker  # noqa: F401

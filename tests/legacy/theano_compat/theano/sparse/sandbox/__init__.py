@@ -1,0 +1,1 @@
+from theano.sparse.sandbox import sp, sp2  # noqa: F401

@@ -1,0 +1,1 @@
+from theano.tensor.signal import pool  # noqa: F401
