@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from pytensor_nnet.kernels.sparse_conv import group_entries
-from pytensor_nnet.kernels.sparse import eliminate_zeros
+from pytensor_nnet.sparse_basic.kernels import eliminate_zeros
 
 __all__ = [
     "poisson_sample",

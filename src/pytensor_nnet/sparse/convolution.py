@@ -36,7 +36,7 @@ from pytensor.tensor import get_vector_length
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet.kernels import sparse_conv as kernels
-from pytensor_nnet.sparse.basic import CSM, structured_dot
+from pytensor_nnet.sparse_basic.ops import CSM, structured_dot
 
 __all__ = [
     "ConvolutionIndices",

@@ -25,7 +25,7 @@ from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import sparse_conv, sparse_random
 from pytensor_nnet.kernels.sparse_conv import check_compressed
 from pytensor_nnet.sparse.random import Binomial, Multinomial, Poisson, multinomial_tolerance
-from pytensor_nnet.kernels import sparse as compressed_kernels
+from pytensor_nnet.sparse_basic import kernels as compressed_kernels
 
 CACHE_VERSION = 1
 KERNEL_FINGERPRINT = source_fingerprint(

@@ -1,4 +1,4 @@
-"""``pytensor.sparse`` Ops with corrected gradients and forward-mode derivatives (issue 7).
+"""``pytensor.sparse`` Ops with corrected gradients and forward-mode derivatives.
 
 Same names and signatures as PyTensor's; each class subclasses PyTensor's Op, so the forward
 computation (``perform``, the C code and the Numba implementation) is PyTensor's, and only the
