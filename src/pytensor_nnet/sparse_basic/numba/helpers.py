@@ -21,10 +21,12 @@ from pytensor_nnet.sparse_basic import kernels as ks
 
 
 def is_sparse(var):
+    """Whether the graph variable ``var`` has a sparse type."""
     return isinstance(var.type, SparseTensorType)
 
 
 def dtype_of(var):
+    """The numpy dtype of the graph variable ``var``."""
     return np.dtype(var.type.dtype)
 
 

@@ -66,7 +66,7 @@ def register_sparse(op_class, version=1):
     ``funcify`` may return ``None`` for a node it does not handle; the node then runs in
     object mode, exactly as without this package. The registration applies at once to our
     own classes (``op_class`` if it is ours, our subclasses of it otherwise); for a class of
-    PyTensor's it waits for :func:`patch_pytensor_sparse`.
+    PyTensor's it waits for :func:`pytensor_nnet.sparse_basic.patch.patch_pytensor_sparse`.
     """
 
     def decorator(funcify):
