@@ -6,9 +6,9 @@ sparse max pooling, random sparse ops).
 implementations and registers two sparse rewrites.
 """
 
-from pytensor_nnet.sparse_basic.ops import *  # noqa: F401,F403
 from pytensor_nnet.sparse.convolution import *  # noqa: F401,F403
 from pytensor_nnet.sparse.random import *  # noqa: F401,F403
+from pytensor_nnet.sparse_basic.ops import *  # noqa: F401,F403
 
 
 def patch_pytensor_sparse():

@@ -25,12 +25,12 @@ import pytensor.tensor as pt
 import scipy.sparse
 from pytensor.gradient import grad_undefined
 from pytensor.graph.basic import Apply, Constant
-from pytensor_nnet.compat import Op, shared_rng
 from pytensor.sparse.type import SparseTensorType
 from pytensor.tensor import get_vector_length
 from pytensor.tensor.random.type import RandomType
 from pytensor.tensor.random.utils import custom_rng_deepcopy
 
+from pytensor_nnet.compat import Op, shared_rng
 from pytensor_nnet.kernels import sparse_random as kernels
 from pytensor_nnet.kernels.sparse_conv import check_compressed
 

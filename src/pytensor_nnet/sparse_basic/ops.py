@@ -30,16 +30,13 @@ respect to every entry of the matrix, a structured one only with respect to the 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
-
 import pytensor.sparse.basic as psb
 import pytensor.sparse.math as psm
 import pytensor.tensor as pt
+import scipy.sparse
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply, Constant, Variable
-from pytensor.scalar import upcast
 from pytensor.sparse.type import SparseTensorType
-from pytensor.tensor.type import TensorType
 from pytensor.tensor.type_other import NoneTypeT
 
 from pytensor_nnet.compat import Op, VersionAdapted, sparse_math_op

@@ -25,8 +25,8 @@ import pytensor.sparse.math as psm
 import pytensor.tensor as pt
 from pytensor.compile import optdb
 from pytensor.graph.rewriting.basic import node_rewriter
-from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.blas import Dot22
+from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.math import Dot as DenseDot
 from pytensor.tensor.shape import specify_shape
 

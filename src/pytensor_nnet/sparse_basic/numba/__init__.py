@@ -16,6 +16,8 @@ its dense inputs (``ValueError`` naming the Op and the argument) before entering
 in Numba code), and one module per group of Ops: ``products``, ``elementwise``, ``structure``.
 """
 
-from pytensor_nnet.sparse_basic.numba import products  # noqa: F401
-from pytensor_nnet.sparse_basic.numba import elementwise  # noqa: F401
-from pytensor_nnet.sparse_basic.numba import structure  # noqa: F401
+from pytensor_nnet.sparse_basic.numba import (
+    elementwise,  # noqa: F401
+    products,  # noqa: F401
+    structure,  # noqa: F401
+)

@@ -18,7 +18,6 @@ from pytensor_nnet.sparse_basic.numba.helpers import (
 )
 from pytensor_nnet.sparse_basic.numba.registry import register_sparse
 
-
 _SS_OPS = {
     sparse_math_op("AddSparseSparse"): ks.OP_ADD,
     sparse_math_op("MultiplySparseSparse"): ks.OP_MUL,
