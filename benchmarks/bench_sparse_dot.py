@@ -205,7 +205,7 @@ def main():
             print_table(f"{dt}: {title}", run_rounds(candidates, args.rounds))
 
     # Usmm fusion: z + dot(A, B), fused (default) vs excluded
-    from pytensor_nnet.rewriting.sparse import USMM_FUSION
+    from pytensor_nnet.sparse_basic.rewriting import USMM_FUSION
 
     for dt in dtypes:
         a, b, _g = problems[dt]

@@ -35,10 +35,10 @@ import pytensor.tensor as pt
 from pytensor import config
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply, Constant
-from pytensor_nnet.compat import Op
 from pytensor.scalar import upcast
 from pytensor.tensor.type import TensorType, continuous_dtypes, discrete_dtypes
 
+from pytensor_nnet.compat import Op
 from pytensor_nnet.kernels.blocksparse import (
     GEMV_LAYOUT,
     OUTER_LAYOUT,

@@ -25,7 +25,7 @@ from pytensor.gradient import verify_grad as _verify_grad
 
 import pytensor_nnet.sparse as nsp
 from pytensor_nnet.compat import PYTENSOR_VERSION, pushforward, sparse_math_op
-from pytensor_nnet.dispatch.numba.sparse import pytensor_classes_to_patch
+from pytensor_nnet.sparse_basic.patch import pytensor_classes_to_patch
 
 PY = "FAST_COMPILE"
 OURS = "pytensor_nnet"

@@ -26,7 +26,7 @@ from pytensor.sparse.linalg import SparseBlockDiagonal, block_diag
 
 import pytensor_nnet  # noqa: F401
 from pytensor_nnet.compat import sparse_math_op
-from pytensor_nnet.dispatch.numba.sparse import pytensor_classes_to_patch
+from pytensor_nnet.sparse_basic.patch import pytensor_classes_to_patch
 from tests.backends import C_MODE
 
 OBJMODE_IS_ERROR = pytest.mark.filterwarnings("error:Numba will use object mode:UserWarning")

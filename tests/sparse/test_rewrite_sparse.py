@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from pytensor.compile.mode import get_mode
 
 import pytensor_nnet.sparse as nsp
-from pytensor_nnet.rewriting.sparse import CSM_GRAD_SAMPLED_DOT, USMM_FUSION
+from pytensor_nnet.sparse_basic.rewriting import CSM_GRAD_SAMPLED_DOT, USMM_FUSION
 from tests.backends import C_MODE
 
 pytestmark = pytest.mark.filterwarnings("error:Numba will use object mode:UserWarning")

@@ -3,4 +3,3 @@
 from pytensor_nnet.rewriting import conv  # noqa: F401
 from pytensor_nnet.rewriting import im2col  # noqa: F401
 from pytensor_nnet.rewriting import blocksparse  # noqa: F401
-from pytensor_nnet.rewriting import sparse  # noqa: F401

@@ -29,14 +29,14 @@ import pytensor.tensor as pt
 import scipy.sparse
 from pytensor.gradient import disconnected_type, grad_not_implemented
 from pytensor.graph.basic import Apply, Variable
-from pytensor_nnet.compat import Op
 from pytensor.raise_op import CheckAndRaise
 from pytensor.tensor import get_vector_length
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet import shapes
+from pytensor_nnet.compat import Op
 from pytensor_nnet.kernels import sparse_conv as kernels
-from pytensor_nnet.sparse.basic import CSM, structured_dot
+from pytensor_nnet.sparse_basic.ops import CSM, structured_dot
 
 __all__ = [
     "ConvolutionIndices",

@@ -20,5 +20,5 @@ from pytensor_nnet.dispatch.pytorch import im2col  # noqa: F401
 from pytensor_nnet.dispatch.pytorch import blocksparse  # noqa: F401
 from pytensor_nnet.dispatch.pytorch import sparse_conv  # noqa: F401
 from pytensor_nnet.dispatch.pytorch import sparse_random  # noqa: F401
-from pytensor_nnet.dispatch.pytorch import sparse_basic  # noqa: F401
+from pytensor_nnet.sparse_basic import pytorch as sparse_basic  # noqa: F401
 from pytensor_nnet.dispatch.pytorch import fixes  # noqa: F401

@@ -25,8 +25,8 @@ import pytensor.sparse.math as psm
 import pytensor.tensor as pt
 from pytensor.compile import optdb
 from pytensor.graph.rewriting.basic import node_rewriter
-from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.blas import Dot22
+from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.math import Dot as DenseDot
 from pytensor.tensor.shape import specify_shape
 
@@ -128,8 +128,6 @@ def usmm_fusion(fgraph, node):
     return [new]
 
 
-
-
 def _gradient_terms(var, fmt):
     """The terms of ``var`` when it is a tree of sparse additions in format ``fmt``."""
     owner = var.owner
@@ -197,6 +195,7 @@ def register_sparse_rewrites():
     :func:`pytensor_nnet.sparse.patch_pytensor_sparse`; they act on PyTensor's own Ops)."""
     optdb["specialize"].register(USMM_FUSION, usmm_fusion, "numba")
     optdb["specialize"].register(CSM_GRAD_SAMPLED_DOT, csm_grad_sampled_dot, "fast_run")
+
 
 __all__ = [
     "USMM_FUSION",

@@ -3,8 +3,8 @@
 Every kernel works on the raw arrays of a compressed matrix, ``(indptr, indices, data)``,
 so that one kernel serves both formats: a CSR matrix of shape ``(m, n)`` and a CSC matrix of
 shape ``(n, m)`` have the same arrays ("major" axis = rows for CSR, columns for CSC; "minor"
-axis = the other one). No PyTensor import: the Numba dispatch (``dispatch/numba/sparse.py``)
-unpacks scipy matrices and calls these.
+axis = the other one). No PyTensor import: the Numba implementations
+(:mod:`pytensor_nnet.sparse_basic.numba`) unpack scipy matrices and call these.
 
 Contract: the caller validates the structure with :func:`compressed_status` (and the dense
 shapes) *before* calling any other kernel, so the loops below never read or write out of
