@@ -66,8 +66,7 @@ def fusion_cases(dtype):
 def test_usmm_fusion_numba(dtype):
     inputs, values, cases = fusion_cases(dtype)
     names = list(cases)
-    fn = pytensor.function(inputs, [cases[n][0] for n in names], mode="NUMBA",
-                           on_unused_input="ignore")
+    fn = pytensor.function(inputs, [cases[n][0] for n in names], mode="NUMBA", on_unused_input="ignore")
     ops = op_names(fn)
     assert ops.count("Usmm") == len(cases)
     assert "SparseDot" not in [str(node.op) for node in fn.maker.fgraph.apply_nodes]

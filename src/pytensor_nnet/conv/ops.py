@@ -32,12 +32,12 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply, Constant
-from pytensor_nnet.compat import Op
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet import shapes
-from pytensor_nnet.graph import as_int64, float_dtype, stack_ints, static_entries
+from pytensor_nnet.compat import Op
 from pytensor_nnet.conv import reference
+from pytensor_nnet.graph import as_int64, float_dtype, stack_ints, static_entries
 from pytensor_nnet.kernels import corr
 from pytensor_nnet.kernels.conv import kernel_geometry, run_3d
 

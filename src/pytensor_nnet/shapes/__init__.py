@@ -57,4 +57,4 @@ from pytensor_nnet.shapes.conv import (  # noqa: F401
     resolve_pad,
     resolve_pads,
 )
-from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs
+from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs  # noqa: F401

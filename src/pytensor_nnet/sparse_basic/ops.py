@@ -168,10 +168,7 @@ def _check_static_inner(x, y):
     inner_x = x.type.shape[-1]
     inner_y = y.type.shape[0]
     if inner_x is not None and inner_y is not None and inner_x != inner_y:
-        raise ValueError(
-            f"inner dimensions do not match: x has shape {x.type.shape}, y has shape "
-            f"{y.type.shape}"
-        )
+        raise ValueError(f"inner dimensions do not match: x has shape {x.type.shape}, y has shape {y.type.shape}")
 
 
 def _bilinear_pushforward(product, inputs, tangents):
@@ -475,9 +472,7 @@ class GetItem2dGrad(Op):
         x = psb.as_sparse_variable(x)
         gz = psb.as_sparse_variable(gz)
         if gz.type.format != x.type.format:
-            raise TypeError(
-                f"GetItem2dGrad: gz has format {gz.type.format}, x has {x.type.format}"
-            )
+            raise TypeError(f"GetItem2dGrad: gz has format {gz.type.format}, x has {x.type.format}")
         if len(index) != 6:
             raise TypeError("GetItem2dGrad: expected the six slice bounds of GetItem2d")
         out = SparseTensorType(format=x.type.format, dtype=gz.type.dtype, shape=x.type.shape)
@@ -488,14 +483,9 @@ class GetItem2dGrad(Op):
         rows = _slice_positions(x.shape[0], start1, stop1, step1)
         cols = _slice_positions(x.shape[1], start2, stop2, step2)
         if gz.shape != (len(rows), len(cols)):
-            raise ValueError(
-                f"GetItem2dGrad: gz has shape {gz.shape}, the slice has "
-                f"{(len(rows), len(cols))}"
-            )
+            raise ValueError(f"GetItem2dGrad: gz has shape {gz.shape}, the slice has {(len(rows), len(cols))}")
         coo = gz.tocoo()
-        full = scipy.sparse.coo_matrix(
-            (coo.data, (rows[coo.row], cols[coo.col])), shape=x.shape
-        )
+        full = scipy.sparse.coo_matrix((coo.data, (rows[coo.row], cols[coo.col])), shape=x.shape)
         outputs[0][0] = full.asformat(x.format).astype(node.outputs[0].type.dtype)
 
     def connection_pattern(self, node):
@@ -504,10 +494,9 @@ class GetItem2dGrad(Op):
     def pullback(self, inputs, outputs, gout):
         _x, _gz, *index = inputs
         (ggx,) = gout
-        return (
-            [disconnected_type(), get_item_2d(ggx, _slice_inputs_to_index(index))]
-            + [disconnected_type() for _ in index]
-        )
+        return [disconnected_type(), get_item_2d(ggx, _slice_inputs_to_index(index))] + [
+            disconnected_type() for _ in index
+        ]
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[0]]

@@ -56,11 +56,7 @@ def _as_scaled_sparse_dot(fgraph, var):
         return None
     if isinstance(owner.op, psm.Dot) and var.type.ndim == 2:
         return None, owner
-    if (
-        isinstance(owner.op, Elemwise)
-        and isinstance(owner.op.scalar_op, ps.Mul)
-        and len(owner.inputs) == 2
-    ):
+    if isinstance(owner.op, Elemwise) and isinstance(owner.op.scalar_op, ps.Mul) and len(owner.inputs) == 2:
         for dot_var, alpha in (owner.inputs, owner.inputs[::-1]):
             dot_owner = dot_var.owner
             if (

@@ -28,15 +28,11 @@ from pytensor_nnet.sparse.random import Binomial, Multinomial, Poisson, multinom
 from pytensor_nnet.sparse_basic import kernels as compressed_kernels
 
 CACHE_VERSION = 1
-KERNEL_FINGERPRINT = source_fingerprint(
-    sys.modules[__name__], sparse_random, sparse_conv, compressed_kernels
-)
+KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], sparse_random, sparse_conv, compressed_kernels)
 
 
 def _cache_key(op, **fields):
-    return default_hash_key_from_props(
-        op, cache_version=CACHE_VERSION, kernels=KERNEL_FINGERPRINT, **fields
-    )
+    return default_hash_key_from_props(op, cache_version=CACHE_VERSION, kernels=KERNEL_FINGERPRINT, **fields)
 
 
 def _builder(fmt):

@@ -87,7 +87,7 @@ def _static_spatial(op, node, spatial_of_output):
     """The gradient Op's spatial ``shape`` input, if the graph fixes it (constant or static type)."""
     shape = constant_ints(node, 2)
     if shape is not None:
-        return shape[-op.convdim:]  # the spatial shape, or the operand's whole shape
+        return shape[-op.convdim :]  # the spatial shape, or the operand's whole shape
     static = spatial_of_output(node.outputs[0].type.shape)
     if None not in static:
         return tuple(int(s) for s in static)
@@ -157,10 +157,18 @@ def pytorch_funcify_AbstractConv_gradInputs(op, node, **kwargs):
 
     def abstract_conv_grad_inputs(kern, topgrad, shape):
         check(kern.shape, topgrad.shape, shape)
-        deduced = () if static is not None else shapes.get_conv_gradinputs_shape(
-            tuple(kern.shape), tuple(topgrad.shape), op.border_mode, op.subsample, op.filter_dilation,
-            op.num_groups,
-        )[2:]
+        deduced = (
+            ()
+            if static is not None
+            else shapes.get_conv_gradinputs_shape(
+                tuple(kern.shape),
+                tuple(topgrad.shape),
+                op.border_mode,
+                op.subsample,
+                op.filter_dilation,
+                op.num_groups,
+            )[2:]
+        )
         spatial = _spatial(static, shape, deduced, nd)
         kern = _flip(op, kern)
         if unshared is not None:
@@ -170,9 +178,17 @@ def pytorch_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         padded = spatial if symmetric else tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads))
         in_shape = (topgrad.shape[0], kern.shape[1] * op.num_groups, *padded)
         grad = torch.ops.aten.convolution_backward(
-            topgrad, shape_only(topgrad, in_shape), kern, None, op.subsample,
-            [lo for lo, _ in pads] if symmetric else [0] * nd, op.filter_dilation, False, [0] * nd,
-            op.num_groups, [True, False, False],
+            topgrad,
+            shape_only(topgrad, in_shape),
+            kern,
+            None,
+            op.subsample,
+            [lo for lo, _ in pads] if symmetric else [0] * nd,
+            op.filter_dilation,
+            False,
+            [0] * nd,
+            op.num_groups,
+            [True, False, False],
         )[0]
         return grad if symmetric else crop(grad, pads)
 
@@ -189,10 +205,18 @@ def pytorch_funcify_AbstractConv_gradWeights(op, node, **kwargs):
 
     def abstract_conv_grad_weights(img, topgrad, shape):
         check(img.shape, topgrad.shape, shape)
-        deduced = () if static is not None else shapes.get_conv_gradweights_shape(
-            tuple(img.shape), tuple(topgrad.shape), op.border_mode, op.subsample, op.filter_dilation,
-            op.num_groups,
-        )[2:]
+        deduced = (
+            ()
+            if static is not None
+            else shapes.get_conv_gradweights_shape(
+                tuple(img.shape),
+                tuple(topgrad.shape),
+                op.border_mode,
+                op.subsample,
+                op.filter_dilation,
+                op.num_groups,
+            )[2:]
+        )
         kernel = _spatial(static, shape, deduced, nd)
         if unshared is not None:
             return _flip(op, unshared.grad_weights(img, topgrad, kernel))
@@ -203,8 +227,17 @@ def pytorch_funcify_AbstractConv_gradWeights(op, node, **kwargs):
             img, padding = F.pad(img, flat_pad(pads)), [0] * nd
         kern_shape = (topgrad.shape[1], img.shape[1] // op.num_groups, *kernel)
         grad = torch.ops.aten.convolution_backward(
-            topgrad, img, shape_only(img, kern_shape), None, op.subsample, padding,
-            op.filter_dilation, False, [0] * nd, op.num_groups, [False, True, False],
+            topgrad,
+            img,
+            shape_only(img, kern_shape),
+            None,
+            op.subsample,
+            padding,
+            op.filter_dilation,
+            False,
+            [0] * nd,
+            op.num_groups,
+            [False, True, False],
         )[1]
         return _flip(op, grad)
 

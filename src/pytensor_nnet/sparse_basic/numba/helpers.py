@@ -124,10 +124,7 @@ def array_checker(where, fmt):
 @functools.cache
 def inner_checker(where):
     """Numba function ``(n_left_columns, n_right_rows)`` raising when they differ."""
-    message = (
-        f"{where}: inner dimensions do not match (columns of the left operand, rows of the "
-        "right operand):"
-    )
+    message = f"{where}: inner dimensions do not match (columns of the left operand, rows of the right operand):"
 
     @numba_njit
     def check_inner(n_left, n_right):

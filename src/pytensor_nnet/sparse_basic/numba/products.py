@@ -220,18 +220,14 @@ def numba_funcify_structured_dot_grad(op, node, **kwargs):
         g_ptr, g_ind, g_dat = g_csr(g_ab, g_ab.shape[0])
         out = np.zeros(a_indices.shape[0], dtype=out_dtype)
         if is_csr:
-            ks.sampled_sparse_dot(
-                a_indptr, a_indices, g_ptr, g_ind, g_dat, b_ptr, b_ind, b_dat, b.shape[1], out
-            )
+            ks.sampled_sparse_dot(a_indptr, a_indices, g_ptr, g_ind, g_dat, b_ptr, b_ind, b_dat, b.shape[1], out)
         else:
             # visit the CSC pattern row by row: its CSR form carries, as values, the position
             # of each entry in the CSC arrays
             positions = np.arange(a_indices.shape[0])
             r_ptr, r_ind, r_pos = ks.swap_compressed(a_indptr, a_indices, positions, n_rows)
             by_row = np.zeros(r_ind.shape[0], dtype=out_dtype)
-            ks.sampled_sparse_dot(
-                r_ptr, r_ind, g_ptr, g_ind, g_dat, b_ptr, b_ind, b_dat, b.shape[1], by_row
-            )
+            ks.sampled_sparse_dot(r_ptr, r_ind, g_ptr, g_ind, g_dat, b_ptr, b_ind, b_dat, b.shape[1], by_row)
             for q in range(r_ind.shape[0]):
                 out[r_pos[q]] = by_row[q]
         return out
@@ -268,9 +264,7 @@ def numba_funcify_Usmm(op, node, **kwargs):
 
     @numba_njit
     def start(z, n_rows, n_cols):
-        if (z.shape[0] != 1 and z.shape[0] != n_rows) or (
-            z.shape[1] != 1 and z.shape[1] != n_cols
-        ):
+        if (z.shape[0] != 1 and z.shape[0] != n_rows) or (z.shape[1] != 1 and z.shape[1] != n_cols):
             raise ValueError(m_broadcast, z.shape[0], z.shape[1], n_rows, n_cols)
         if z.shape[0] == n_rows and z.shape[1] == n_cols:
             return np.ascontiguousarray(as_dtype(z, out_dtype)).copy()
@@ -315,8 +309,7 @@ def numba_funcify_Usmm(op, node, **kwargs):
         def usmm_dense_sparse(alpha, x, y, z):
             check_inner(x.shape[1], y.shape[0])
             out_t = np.ascontiguousarray(start(z, x.shape[0], y.shape[1]).T)
-            spmm(transpose(y), np.ascontiguousarray(x.T), scalar_type(get_alpha(alpha)),
-                 out_t, out_t)
+            spmm(transpose(y), np.ascontiguousarray(x.T), scalar_type(get_alpha(alpha)), out_t, out_t)
             return np.ascontiguousarray(out_t.T)
 
         return usmm_dense_sparse
@@ -334,9 +327,7 @@ def numba_funcify_Usmm(op, node, **kwargs):
         check_inner(x.shape[1], y.shape[0])
         x_ptr, x_ind, x_dat = x_csr(x, x.shape[0])
         y_ptr, y_ind, y_dat = y_csr(y, y.shape[0])
-        p_ptr, p_ind, p_dat = ks.spgemm_csr(
-            x_ptr, x_ind, x_dat, y_ptr, y_ind, y_dat, y.shape[1], out_dtype
-        )
+        p_ptr, p_ind, p_dat = ks.spgemm_csr(x_ptr, x_ind, x_dat, y_ptr, y_ind, y_dat, y.shape[1], out_dtype)
         out = start(z, x.shape[0], y.shape[1])
         a = scalar_type(get_alpha(alpha))
         for q in range(p_dat.shape[0]):
@@ -404,9 +395,7 @@ def numba_funcify_TrueDot(op, node, **kwargs):
             a_ptr, a_ind, a_dat = a_arrays(y, y.shape[1])
             b_ptr, b_ind, b_dat = b_arrays(x, x.shape[1])
             n_cols = x.shape[0]
-        ptr, ind, dat = ks.spgemm_csr(
-            a_ptr, a_ind, a_dat, b_ptr, b_ind, b_dat, n_cols, out_dtype
-        )
+        ptr, ind, dat = ks.spgemm_csr(a_ptr, a_ind, a_dat, b_ptr, b_ind, b_dat, n_cols, out_dtype)
         return build(dat, ind, ptr, x.shape[0], y.shape[1])
 
     return true_dot_sparse

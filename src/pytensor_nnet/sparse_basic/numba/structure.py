@@ -34,10 +34,7 @@ def numba_funcify_CSMGrad(op, node, **kwargs):
     check_g = array_checker("CSMGrad: gradient", "csr")
     m_length = "CSMGrad: shapes must have length 2 (len(x_shape), len(g_shape)):"
     m_shape = "CSMGrad: the gradient and the matrix have different shapes:"
-    m_major = (
-        "CSMGrad: len(indptr) - 1 is neither the number of rows nor of columns "
-        "(len(indptr) - 1, rows, columns):"
-    )
+    m_major = "CSMGrad: len(indptr) - 1 is neither the number of rows nor of columns (len(indptr) - 1, rows, columns):"
     m_mixed = (
         "CSMGrad: the gradient and the matrix have different numbers of major slices "
         "(mixed formats: csr matrix with a csc gradient or the reverse):"
@@ -105,9 +102,7 @@ def numba_funcify_Remove0(op, node, **kwargs):
 @register_sparse(psb.ConstructSparseFromList, version=1)
 def numba_funcify_ConstructSparseFromList(op, node, **kwargs):
     out_dtype = dtype_of(node.outputs[0])
-    m_rows = (
-        "ConstructSparseFromList: values and ilist differ in length (rows of values, len(ilist)):"
-    )
+    m_rows = "ConstructSparseFromList: values and ilist differ in length (rows of values, len(ilist)):"
     m_cols = "ConstructSparseFromList: values and the output differ in columns:"
     m_index = "ConstructSparseFromList: ilist entry out of range [0, rows) (position, value, rows):"
 
@@ -147,21 +142,22 @@ def _overload_block_as_csr(block, dtype):
 
         def impl(block, dtype):
             n_rows, n_cols = block.shape
-            status = ks.compressed_status(
-                block.indptr, block.indices, block.data.shape[0], n_rows, n_cols
-            )
+            status = ks.compressed_status(block.indptr, block.indices, block.data.shape[0], n_rows, n_cols)
             if status[0] != ks.STATUS_OK:
                 _raise_for_csr_block(status)
-            return (block.indptr.copy(), block.indices.copy(), block.data.astype(dtype),
-                    np.int64(n_rows), np.int64(n_cols))
+            return (
+                block.indptr.copy(),
+                block.indices.copy(),
+                block.data.astype(dtype),
+                np.int64(n_rows),
+                np.int64(n_cols),
+            )
 
     elif isinstance(block, CSCMatrixType):
 
         def impl(block, dtype):
             n_rows, n_cols = block.shape
-            status = ks.compressed_status(
-                block.indptr, block.indices, block.data.shape[0], n_cols, n_rows
-            )
+            status = ks.compressed_status(block.indptr, block.indices, block.data.shape[0], n_cols, n_rows)
             if status[0] != ks.STATUS_OK:
                 _raise_for_csc_block(status)
             ptr, ind, dat = ks.swap_compressed(block.indptr, block.indices, block.data, n_rows)
@@ -172,8 +168,7 @@ def _overload_block_as_csr(block, dtype):
         def impl(block, dtype):
             # scipy.sparse.block_diag stores every entry of a dense block, zeros included
             ptr, ind, dat = ks.dense_to_compressed(block, True, True)
-            return (ptr, ind, dat.astype(dtype), np.int64(block.shape[0]),
-                    np.int64(block.shape[1]))
+            return (ptr, ind, dat.astype(dtype), np.int64(block.shape[0]), np.int64(block.shape[1]))
 
     return impl
 
@@ -236,9 +231,7 @@ def numba_funcify_Cast(op, node, **kwargs):
 
     @numba_njit
     def cast(x):
-        return build(
-            x.data.astype(out_dtype), x.indices.copy(), x.indptr.copy(), x.shape[0], x.shape[1]
-        )
+        return build(x.data.astype(out_dtype), x.indices.copy(), x.indptr.copy(), x.shape[0], x.shape[1])
 
     return cast
 
@@ -273,9 +266,7 @@ def _scalar_or_none(index):
 
 @numba_njit
 def _slice_positions(size, start, stop, step):
-    start, stop, step = slice(
-        _scalar_or_none(start), _scalar_or_none(stop), _scalar_or_none(step)
-    ).indices(size)
+    start, stop, step = slice(_scalar_or_none(start), _scalar_or_none(stop), _scalar_or_none(step)).indices(size)
     return np.arange(start, stop, step).astype(np.int32)
 
 
@@ -287,8 +278,7 @@ def numba_funcify_GetItem2dGrad(op, node, **kwargs):
     is_csr = fmt == "csr"
     build = builder(fmt)
     check = make_checker(fmt, "GetItem2dGrad: gz")
-    m_shape = "GetItem2dGrad: gz does not have the shape of the slice (gz rows, gz columns, " \
-        "slice rows, slice columns):"
+    m_shape = "GetItem2dGrad: gz does not have the shape of the slice (gz rows, gz columns, slice rows, slice columns):"
 
     @numba_njit
     def get_item_2d_grad(x, gz, start1, stop1, step1, start2, stop2, step2):
@@ -298,13 +288,9 @@ def numba_funcify_GetItem2dGrad(op, node, **kwargs):
             raise ValueError(m_shape, gz.shape[0], gz.shape[1], rows.shape[0], cols.shape[0])
         check(gz)
         if is_csr:
-            ptr, ind, dat = ks.scatter_slices(
-                gz.indptr, gz.indices, gz.data, rows, cols, x.shape[0], x.shape[1]
-            )
+            ptr, ind, dat = ks.scatter_slices(gz.indptr, gz.indices, gz.data, rows, cols, x.shape[0], x.shape[1])
         else:
-            ptr, ind, dat = ks.scatter_slices(
-                gz.indptr, gz.indices, gz.data, cols, rows, x.shape[1], x.shape[0]
-            )
+            ptr, ind, dat = ks.scatter_slices(gz.indptr, gz.indices, gz.data, cols, rows, x.shape[1], x.shape[0])
         return build(dat, ind, ptr, x.shape[0], x.shape[1])
 
     return get_item_2d_grad
