@@ -119,13 +119,31 @@ def _runtime_check(op, node):
     return check
 
 
-def _spatial(static, runtime_shape, deduced, nd):
-    """The spatial shape as ints: from the graph, the operands' shapes, or the run-time input."""
-    if static is not None:
-        return static
-    if None not in deduced:
-        return tuple(int(s) for s in deduced)
-    return as_ints(runtime_shape)[-nd:]
+def _missing_spatial(op, node, spatial_of_output, deduce):
+    """``spatial(operand, topgrad, shape)`` of a gradient Op: its run-time checks, then the
+    missing operand's spatial shape as ints, from the graph (constant or static type), else
+    the operands' shapes where they fix it (``deduce``: ``shapes.get_conv_grad*_shape``), else
+    the run-time ``shape`` input (the spatial shape or the operand's whole shape)."""
+    static = _static_spatial(op, node, spatial_of_output)
+    check = _runtime_check(op, node)
+
+    def spatial(operand, topgrad, shape):
+        check(operand.shape, topgrad.shape, shape)
+        if static is not None:
+            return static
+        deduced = deduce(
+            tuple(operand.shape),
+            tuple(topgrad.shape),
+            op.border_mode,
+            op.subsample,
+            op.filter_dilation,
+            op.num_groups,
+        )[2:]
+        if None not in deduced:
+            return tuple(int(s) for s in deduced)
+        return as_ints(shape)[-op.convdim :]
+
+    return spatial
 
 
 @pytorch_funcify.register(ops.AbstractConv)
@@ -150,26 +168,11 @@ def pytorch_funcify_AbstractConv(op, node, **kwargs):
 @pytorch_funcify.register(ops.AbstractConv_gradInputs)
 def pytorch_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     nd = op.convdim
-    static = _static_spatial(op, node, lambda shape: shape[2:])
+    missing_spatial = _missing_spatial(op, node, lambda shape: shape[2:], shapes.get_conv_gradinputs_shape)
     unshared = _Unshared(op) if op.unshared else None
 
-    check = _runtime_check(op, node)
-
     def abstract_conv_grad_inputs(kern, topgrad, shape):
-        check(kern.shape, topgrad.shape, shape)
-        deduced = (
-            ()
-            if static is not None
-            else shapes.get_conv_gradinputs_shape(
-                tuple(kern.shape),
-                tuple(topgrad.shape),
-                op.border_mode,
-                op.subsample,
-                op.filter_dilation,
-                op.num_groups,
-            )[2:]
-        )
-        spatial = _spatial(static, shape, deduced, nd)
+        spatial = missing_spatial(kern, topgrad, shape)
         kern = _flip(op, kern)
         if unshared is not None:
             return unshared.grad_inputs(kern, topgrad, spatial)
@@ -198,26 +201,11 @@ def pytorch_funcify_AbstractConv_gradInputs(op, node, **kwargs):
 @pytorch_funcify.register(ops.AbstractConv_gradWeights)
 def pytorch_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     nd = op.convdim
-    static = _static_spatial(op, node, lambda shape: shape[-nd:])
+    missing_spatial = _missing_spatial(op, node, lambda shape: shape[-nd:], shapes.get_conv_gradweights_shape)
     unshared = _Unshared(op) if op.unshared else None
 
-    check = _runtime_check(op, node)
-
     def abstract_conv_grad_weights(img, topgrad, shape):
-        check(img.shape, topgrad.shape, shape)
-        deduced = (
-            ()
-            if static is not None
-            else shapes.get_conv_gradweights_shape(
-                tuple(img.shape),
-                tuple(topgrad.shape),
-                op.border_mode,
-                op.subsample,
-                op.filter_dilation,
-                op.num_groups,
-            )[2:]
-        )
-        kernel = _spatial(static, shape, deduced, nd)
+        kernel = missing_spatial(img, topgrad, shape)
         if unshared is not None:
             return _flip(op, unshared.grad_weights(img, topgrad, kernel))
         pads = _pads(op, kernel)
