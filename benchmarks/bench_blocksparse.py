@@ -164,9 +164,7 @@ def peer_torch(data, dense):
 
     def forward(W_, h_, b_):
         if dense:
-            h_dense = torch.zeros(batch, n_blocks, i_size).index_put(
-                (rows.expand_as(tii), tii), h_, accumulate=True
-            )
+            h_dense = torch.zeros(batch, n_blocks, i_size).index_put((rows.expand_as(tii), tii), h_, accumulate=True)
             out_dense = (h_dense.reshape(batch, -1) @ W_).reshape(batch, o_blocks, o_size)
             return out_dense[rows, toi] + b_[toi]
         blocks = W_[tii[:, :, None], toi[:, None, :]]  # (batch, iWin, oWin, iSize, oSize)

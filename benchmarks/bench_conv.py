@@ -69,8 +69,11 @@ def run_snippet(snippet, env=None, args=()):
 
 def compile_times():
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "numba"),
-                   PYTENSOR_FLAGS=f"compiledir={os.path.join(tmp, 'pytensor')}")
+        env = dict(
+            os.environ,
+            NUMBA_CACHE_DIR=os.path.join(tmp, "numba"),
+            PYTENSOR_FLAGS=f"compiledir={os.path.join(tmp, 'pytensor')}",
+        )
         cold = run_snippet(COMPILE_SNIPPET, env)
         warm = run_snippet(COMPILE_SNIPPET, env)
     print("\nconv2d + grad function (Numba mode), fresh processes:")
@@ -84,9 +87,11 @@ def memory():
     print("\nPeak extra memory, conv2d 3x3 pad 1 on (512, 64, 56, 56) float32 -> (512, 64, 56, 56):")
     for which in ("forward", "forward+backward"):
         r = run_snippet(MEMORY_SNIPPET, args=(which,))
-        print(f"{which:17s} peak extra RSS {r['peak_extra_mb']:7.0f} MB = outputs {r['outputs_mb']:6.0f} MB + "
-              f"{r['extra_beyond_outputs_mb']:5.0f} MB working memory (whole-batch im2col would be "
-              f"{r['whole_batch_im2col_mb']:.0f} MB; input {r['input_mb']:.0f} MB)")
+        print(
+            f"{which:17s} peak extra RSS {r['peak_extra_mb']:7.0f} MB = outputs {r['outputs_mb']:6.0f} MB + "
+            f"{r['extra_beyond_outputs_mb']:5.0f} MB working memory (whole-batch im2col would be "
+            f"{r['whole_batch_im2col_mb']:.0f} MB; input {r['input_mb']:.0f} MB)"
+        )
 
 
 def main():

@@ -87,8 +87,15 @@ def ours(kind, shape, dtype, reps):
     if kind == "transpose":
         x, w, gy, out_shape = transpose_problem(shape, dtype)
         X, Wv = pt.tensor4(dtype=dtype), pt.tensor4(dtype=dtype)
-        y = conv2d_transpose(X, Wv, out_shape, filter_shape=w.shape, border_mode=shape[7],
-                             input_dilation=(shape[6],) * 2, filter_flip=False)
+        y = conv2d_transpose(
+            X,
+            Wv,
+            out_shape,
+            filter_shape=w.shape,
+            border_mode=shape[7],
+            input_dilation=(shape[6],) * 2,
+            filter_flip=False,
+        )
     else:
         x, w, gy = unshared_problem(shape, dtype)
         X, Wv = pt.tensor4(dtype=dtype), pt.tensor(dtype=dtype, shape=(None,) * 6)
@@ -178,14 +185,20 @@ def legacy_peer(kind, shape, dtype, reps):
     command = legacy_command()
     if command is None:
         return None
-    out = subprocess.run(command + ["-c", LEGACY_SNIPPET, kind, dtype, str(reps), json.dumps(shape)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        command + ["-c", LEGACY_SNIPPET, kind, dtype, str(reps), json.dumps(shape)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def table(title, shapes, kind, flops, dtype, reps, peers, rounds):
-    print(f"\n{title} ({dtype}); best of {reps} runs x {rounds} alternating rounds; "
-          "'x' = peer time / our time (>1: we are faster)")
+    print(
+        f"\n{title} ({dtype}); best of {reps} runs x {rounds} alternating rounds; "
+        "'x' = peer time / our time (>1: we are faster)"
+    )
     header = f"{'shape':12s} {'ours fwd ms':>11s} {'f+b ms':>9s} {'GFLOP/s':>8s}"
     for name in peers:
         header += f" | {name + ' fwd':>14s} {'f+b':>9s} {'x fwd':>6s} {'x f+b':>6s}"
@@ -231,10 +244,26 @@ def main(argv=None):
         peers_u["legacy"] = legacy_peer
     else:
         print("PYTENSOR_NNET_LEGACY_PYTHON not set: no legacy column", file=sys.stderr)
-    table("conv2d_transpose (stride 2, 4x4, pad 1)", QUICK_TRANSPOSE if args.quick else TRANSPOSE, "transpose",
-          flops_transpose, args.dtype, reps, peers_t, rounds)
-    table("unshared conv2d (valid, 3x3)", QUICK_UNSHARED if args.quick else UNSHARED, "unshared", flops_unshared,
-          args.dtype, reps, peers_u, rounds)
+    table(
+        "conv2d_transpose (stride 2, 4x4, pad 1)",
+        QUICK_TRANSPOSE if args.quick else TRANSPOSE,
+        "transpose",
+        flops_transpose,
+        args.dtype,
+        reps,
+        peers_t,
+        rounds,
+    )
+    table(
+        "unshared conv2d (valid, 3x3)",
+        QUICK_UNSHARED if args.quick else UNSHARED,
+        "unshared",
+        flops_unshared,
+        args.dtype,
+        reps,
+        peers_u,
+        rounds,
+    )
 
 
 if __name__ == "__main__":

@@ -66,11 +66,11 @@ def torch_peer(data, arch, init, args, threads):
         order = torch.from_numpy(rng.permutation(n))
         total, batch_losses, sizes = 0.0, [], []
         for start in range(0, n, args.batch_size):
-            idx = order[start:start + args.batch_size]
+            idx = order[start : start + args.batch_size]
             tic = time.perf_counter()
             opt.zero_grad()
             nll = F.cross_entropy(logits(x_train[idx]), y_train[idx])
-            cost = nll + 1e-4 / 2 * sum((w ** 2).sum() for w in weights)
+            cost = nll + 1e-4 / 2 * sum((w**2).sum() for w in weights)
             cost.backward()
             opt.step()
             total += time.perf_counter() - tic
@@ -90,8 +90,9 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--torch-threads", default="2,1", help="comma-separated thread counts (default 2,1)")
-    parser.add_argument("--blas-threads", default="1", help="our BLAS thread counts, comma-separated (default 1, "
-                        "the demo's default)")
+    parser.add_argument(
+        "--blas-threads", default="1", help="our BLAS thread counts, comma-separated (default 1, the demo's default)"
+    )
     args = parser.parse_args(argv)
 
     from pytensor_nnet.demo import data as digits_data
@@ -112,19 +113,31 @@ def main(argv=None):
     for threads in (int(t) for t in args.torch_threads.split(",")):
         load_start = load_average()
         torch_s, torch_loss, torch_acc = torch_peer(data, arch, init, args, threads)
-        rows.append((f"PyTorch {torch.__version__} ({threads} thr)", torch_s, torch_loss, torch_acc,
-                     (load_start + load_average()) / 2))
+        rows.append(
+            (
+                f"PyTorch {torch.__version__} ({threads} thr)",
+                torch_s,
+                torch_loss,
+                torch_acc,
+                (load_start + load_average()) / 2,
+            )
+        )
 
-    print(f"LeNet 20-50-500 tanh, {len(data.y_train)} images of 28x28 per epoch, batch {args.batch_size}, "
-          f"{args.epochs} epochs, float32")
+    print(
+        f"LeNet 20-50-500 tanh, {len(data.y_train)} images of 28x28 per epoch, batch {args.batch_size}, "
+        f"{args.epochs} epochs, float32"
+    )
     print(f"{'':32s}{'s/epoch (median)':>18s}{'images/s':>10s}{'test acc':>10s}{'final loss':>12s}{'load avg':>10s}")
     for name, s, loss, acc, load in rows:
         med = float(np.median(s))
         ratio = med / np.median(our_s)
-        print(f"{name:32s}{med:18.3f}{len(data.y_train) / med:10.0f}{100 * acc:9.1f}%{loss[-1]:12.4f}{load:10.2f}"
-              f"{ratio:8.2f}x")
-    print(f"last column: seconds per epoch / the first row (above 1: slower); our compile + first calls "
-          f"{compile_s:.1f} s")
+        print(
+            f"{name:32s}{med:18.3f}{len(data.y_train) / med:10.0f}{100 * acc:9.1f}%{loss[-1]:12.4f}{load:10.2f}"
+            f"{ratio:8.2f}x"
+        )
+    print(
+        f"last column: seconds per epoch / the first row (above 1: slower); our compile + first calls {compile_s:.1f} s"
+    )
     for name, _, loss, _, _ in rows:
         print(f"per-epoch losses, {name.split(' (')[0]:20s}", " ".join(f"{v:.4f}" for v in loss))
 

@@ -53,8 +53,11 @@ def parse_args(argv=None):
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--repeats", type=int, default=20, help="timed batches per case (best is reported)")
     parser.add_argument("--no-lenet", action="store_true", help="skip the LeNet training step")
-    parser.add_argument("--cudagraphs", action="store_true",
-                        help="PYTORCH mode: let torch.compile replay CUDA graphs (as its mode='reduce-overhead')")
+    parser.add_argument(
+        "--cudagraphs",
+        action="store_true",
+        help="PYTORCH mode: let torch.compile replay CUDA graphs (as its mode='reduce-overhead')",
+    )
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated conv2d cases (default: all)")
     return parser.parse_args(argv)
 
@@ -112,8 +115,7 @@ class Backends:
         jax_part = f"jax {self.jax.__version__} on {self.jax_device}" if self.jax else "no jax"
         import pytensor
 
-        return (f"torch {torch.__version__} on {self.torch_device} ({name}); {jax_part}; "
-                f"pytensor {pytensor.__version__}")
+        return f"torch {torch.__version__} on {self.torch_device} ({name}); {jax_part}; pytensor {pytensor.__version__}"
 
 
 def best_ms(call, sync, repeats, min_batch_s=0.02):
@@ -274,8 +276,7 @@ def raw_jax_conv(b, shape, values):
     _, _, _, _, _, _, _, pad, s, d, g = shape
 
     def conv(x, w):
-        return jax.lax.conv_general_dilated(x, w, (s, s), [(pad, pad)] * 2, rhs_dilation=(d, d),
-                                            feature_group_count=g)
+        return jax.lax.conv_general_dilated(x, w, (s, s), [(pad, pad)] * 2, rhs_dilation=(d, d), feature_group_count=g)
 
     @jax.jit
     def fwd_bwd(x, w, gy):
@@ -336,8 +337,16 @@ def lenet_params(dtype, seed=1):
         fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
         return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
 
-    params = [init(20, 1, 5, 5), np.zeros(20, dtype), init(50, 20, 5, 5), np.zeros(50, dtype),
-              init(800, 500), np.zeros(500, dtype), init(500, 10), np.zeros(10, dtype)]
+    params = [
+        init(20, 1, 5, 5),
+        np.zeros(20, dtype),
+        init(50, 20, 5, 5),
+        np.zeros(50, dtype),
+        init(800, 500),
+        np.zeros(500, dtype),
+        init(500, 10),
+        np.zeros(10, dtype),
+    ]
     x = rng.standard_normal((LENET["batch"], 1, 28, 28)).astype(dtype)
     labels = rng.integers(0, 10, LENET["batch"])
     onehot = np.eye(10, dtype=dtype)[labels]
@@ -452,8 +461,10 @@ def print_table(title, rows, has_jax):
     libs = [("PYTORCH", "raw torch"), ("nnet PYTORCH", "raw torch")] + ([("JAX", "raw jax")] if has_jax else [])
     header = f"{'case':14s}"
     for mode, raw in libs:
-        header += (f" | {raw:>9s} {mode + ' dev':>{len(mode) + 4}s} {'ratio':>6s}"
-                   f" {mode + ' fn':>{len(mode) + 3}s} {'compile':>8s}")
+        header += (
+            f" | {raw:>9s} {mode + ' dev':>{len(mode) + 4}s} {'ratio':>6s}"
+            f" {mode + ' fn':>{len(mode) + 3}s} {'compile':>8s}"
+        )
     print(header)
     print("-" * len(header))
     worst = []
@@ -463,11 +474,15 @@ def print_table(title, rows, has_jax):
             ratio = row[mode + " dev"] / row[raw]
             worst.append((ratio, mode, row["name"]))
             flag = " " if ratio <= TARGET else "*"
-            line += (f" | {row[raw]:9.3f} {row[mode + ' dev']:{len(mode) + 4}.3f} {ratio:5.2f}{flag}"
-                     f" {row[mode + ' fn']:{len(mode) + 3}.3f} {row[mode + ' compile s']:7.1f}s")
+            line += (
+                f" | {row[raw]:9.3f} {row[mode + ' dev']:{len(mode) + 4}.3f} {ratio:5.2f}{flag}"
+                f" {row[mode + ' fn']:{len(mode) + 3}.3f} {row[mode + ' compile s']:7.1f}s"
+            )
         print(line)
-    print(f"(ms per call, best of batches; ratio = mode dev / raw call, * above {TARGET}; "
-          "fn = PyTensor function on numpy arrays incl. host<->device copies; compile = first call)")
+    print(
+        f"(ms per call, best of batches; ratio = mode dev / raw call, * above {TARGET}; "
+        "fn = PyTensor function on numpy arrays incl. host<->device copies; compile = first call)"
+    )
     return worst
 
 
@@ -475,9 +490,7 @@ def main(argv=None):
     args = parse_args(argv)
     # floatX = the benchmark's dtype: python-float constants stay in it, and PyTensor's JAX
     # backend enables 64-bit JAX (where its float32 sums come back as float64) only for float64.
-    os.environ["PYTENSOR_FLAGS"] = ",".join(
-        f for f in (os.environ.get("PYTENSOR_FLAGS"), f"floatX={args.dtype}") if f
-    )
+    os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (os.environ.get("PYTENSOR_FLAGS"), f"floatX={args.dtype}") if f)
     if "pytensor" in sys.modules:
         sys.modules["pytensor"].config.floatX = args.dtype
     b = Backends(args.device)
@@ -490,21 +503,28 @@ def main(argv=None):
     import pytensor_nnet.dispatch.pytorch  # noqa: F401  (PyTorch registrations)
 
     b.warm_up()
-    print(f"bench_gpu: {b.describe()}; dtype {args.dtype}, repeats {args.repeats}"
-          + ("; PYTORCH with CUDA graphs" if args.cudagraphs else ""))
+    print(
+        f"bench_gpu: {b.describe()}; dtype {args.dtype}, repeats {args.repeats}"
+        + ("; PYTORCH with CUDA graphs" if args.cudagraphs else "")
+    )
     rows, failures = bench_conv(b, args)
     worst = print_table("conv2d forward + backward (y, dX, dW)", rows, b.jax is not None)
     if not args.no_lenet:
         lenet_rows, lenet_failures = bench_lenet(b, args)
         failures += lenet_failures
-        worst += print_table("LeNet training step (conv 1->20 5x5, pool 2, conv 20->50 5x5, pool 2, "
-                             "dense 500, softmax; batch 128)", lenet_rows, b.jax is not None)
+        worst += print_table(
+            "LeNet training step (conv 1->20 5x5, pool 2, conv 20->50 5x5, pool 2, dense 500, softmax; batch 128)",
+            lenet_rows,
+            b.jax is not None,
+        )
     print("\ncorrectness:", "all checks passed" if not failures else f"{len(failures)} FAILED")
     for f in failures:
         print("  " + f)
     over = [w for w in worst if not w[0] <= TARGET]
-    print(f"speed: {len(worst) - len(over)} of {len(worst)} within {TARGET}x of the raw call"
-          + ("" if not over else "; over: " + ", ".join(f"{m} {n} {r:.2f}x" for r, m, n in over)))
+    print(
+        f"speed: {len(worst) - len(over)} of {len(worst)} within {TARGET}x of the raw call"
+        + ("" if not over else "; over: " + ", ".join(f"{m} {n} {r:.2f}x" for r, m, n in over))
+    )
     return 1 if failures else 0
 
 

@@ -83,6 +83,7 @@ def torch_peer(dtype, reps, threads=2):
     fns = {"max": torch.nn.functional.max_pool2d, "avg": torch.nn.functional.avg_pool2d}
     res = {}
     for name, fn in fns.items():
+
         def fwd():
             with torch.no_grad():
                 fn(x, WS, STRIDE)
@@ -120,8 +121,9 @@ def legacy_command():
 
 
 def run_legacy(command, dtype, reps):
-    out = subprocess.run(command + ["--peer", "oldpt", "--dtype", dtype, "--reps", str(reps)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        command + ["--peer", "oldpt", "--dtype", dtype, "--reps", str(reps)], capture_output=True, text=True, check=True
+    )
     return {k: tuple(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
@@ -133,8 +135,11 @@ def installed(module):
 
 def print_table(dtype, results, stream=sys.stdout):
     peers = [p for p in results if p != "ours"]
-    print(f"\npool_2d {SHAPE} {dtype}, window {WS}, stride {STRIDE}, ignore_border=True: best times in ms; "
-          "'x' = peer / ours (>1: we are faster)", file=stream)
+    print(
+        f"\npool_2d {SHAPE} {dtype}, window {WS}, stride {STRIDE}, ignore_border=True: best times in ms; "
+        "'x' = peer / ours (>1: we are faster)",
+        file=stream,
+    )
     header = f"{'pool':5s} {'ours fwd':>9s} {'ours f+b':>9s}"
     for peer in peers:
         header += f" | {peer + ' fwd':>11s} {peer + ' f+b':>11s} {'x fwd':>6s} {'x f+b':>6s}"

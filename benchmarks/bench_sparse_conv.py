@@ -120,8 +120,11 @@ def torch_peer(inputs):
         return y
 
     y = fwd_bwd()
-    outs = [y.detach().numpy().reshape(BATCH, -1), xg.grad.numpy().reshape(BATCH, -1),
-            wg.grad.numpy().reshape(NKERN, -1)]
+    outs = [
+        y.detach().numpy().reshape(BATCH, -1),
+        xg.grad.numpy().reshape(BATCH, -1),
+        wg.grad.numpy().reshape(NKERN, -1),
+    ]
     return fwd, fwd_bwd, outs
 
 
@@ -135,8 +138,10 @@ def legacy_server(data_path, out_path):
     inputs = data["images"], data["kerns"], data["gy"]
     dtype = str(inputs[0].dtype)
     peers, outputs = [], {}
-    for name, build in ((LEGACY, sparse_convolve(sp, dtype, None)),
-                        ("legacy dense conv2d", dense_conv2d(conv2d, dtype, None))):
+    for name, build in (
+        (LEGACY, sparse_convolve(sp, dtype, None)),
+        ("legacy dense conv2d", dense_conv2d(conv2d, dtype, None)),
+    ):
         fwd, fwd_bwd, outs = pytensor_peer(build, inputs)
         peers.append((name, {"fwd": fwd, "fb": fwd_bwd}))
         outputs.update({f"{name}/{i}": arr for i, arr in enumerate(outs)})
@@ -175,7 +180,10 @@ def start_legacy(inputs, tmp):
     np.savez(data_path, images=inputs[0], kerns=inputs[1], gy=inputs[2])
     process = subprocess.Popen(
         [*LEGACY_PYTHON, os.path.abspath(__file__), "--peer", "legacy", data_path, out_path],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     header = process.stdout.readline()
     if not header:
@@ -196,7 +204,8 @@ def local_peers(dtype, inputs):
     builders = {
         OURS: lambda: pytensor_peer(sparse_convolve(sparse, dtype, "NUMBA"), inputs),
         "ours sparse convolve (C backend)": lambda: pytensor_peer(
-            sparse_convolve(sparse, dtype, Mode(linker="cvm")), inputs),
+            sparse_convolve(sparse, dtype, Mode(linker="cvm")), inputs
+        ),
     }
     try:
         from pytensor_nnet import conv2d
@@ -240,16 +249,23 @@ def measure(dtype, rounds, reps):
 
 def print_table(dtype, best, outputs):
     base = LEGACY if LEGACY in best else OURS
-    print(f"\nconvolve {BATCH}x{CHANNELS}x{HEIGHT}x{WIDTH}, {NKERN} kernels {KH}x{KW}, {dtype}: best "
-          f"round; 'x' = time / time of {base} (<1: faster than it)")
-    print(f"{'peer':34s} {'fwd ms':>8s} {'f+b ms':>8s} {'x fwd':>6s} {'x f+b':>6s}  "
-          "max relative |diff| vs ours: y, dX, dK")
+    print(
+        f"\nconvolve {BATCH}x{CHANNELS}x{HEIGHT}x{WIDTH}, {NKERN} kernels {KH}x{KW}, {dtype}: best "
+        f"round; 'x' = time / time of {base} (<1: faster than it)"
+    )
+    print(
+        f"{'peer':34s} {'fwd ms':>8s} {'f+b ms':>8s} {'x fwd':>6s} {'x f+b':>6s}  "
+        "max relative |diff| vs ours: y, dX, dK"
+    )
     ref = outputs[OURS]
     for name, t in sorted(best.items(), key=lambda kv: kv[1]["fb"]):
-        diffs = " ".join(f"{np.abs(np.asarray(o, dtype=float) - r).max() / np.abs(r).max():.1e}"
-                         for o, r in zip(outputs[name], ref))
-        print(f"{name:34s} {t['fwd'] * 1e3:8.2f} {t['fb'] * 1e3:8.2f} {t['fwd'] / best[base]['fwd']:6.2f} "
-              f"{t['fb'] / best[base]['fb']:6.2f}  {diffs}")
+        diffs = " ".join(
+            f"{np.abs(np.asarray(o, dtype=float) - r).max() / np.abs(r).max():.1e}" for o, r in zip(outputs[name], ref)
+        )
+        print(
+            f"{name:34s} {t['fwd'] * 1e3:8.2f} {t['fb'] * 1e3:8.2f} {t['fwd'] / best[base]['fwd']:6.2f} "
+            f"{t['fb'] / best[base]['fb']:6.2f}  {diffs}"
+        )
 
 
 def main(argv=None):
@@ -263,7 +279,7 @@ def main(argv=None):
     if args.peer == "legacy":
         legacy_server(*args.paths)
         return
-    for dtype in (["float64", "float32"] if args.dtype == "both" else [args.dtype]):
+    for dtype in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
         print_table(dtype, *measure(dtype, args.rounds, args.reps))
 
 

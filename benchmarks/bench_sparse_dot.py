@@ -122,9 +122,7 @@ def call(fn, args):
 def check_close(candidates, reference, rtol):
     """Every candidate's result equals the reference before anything is timed."""
     for name, (fn, args) in candidates.items():
-        np.testing.assert_allclose(
-            call(fn, args), reference, rtol=rtol, atol=rtol * 10, err_msg=name
-        )
+        np.testing.assert_allclose(call(fn, args), reference, rtol=rtol, atol=rtol * 10, err_msg=name)
 
 
 def main():
@@ -133,21 +131,20 @@ def main():
     problems = {dt: problem(args.size, args.k, args.density, dt) for dt in dtypes}
 
     # PyTensor's own implementations, compiled before pytensor_nnet replaces them
-    pytensor_numba = {dt: compile_all(graphs(dt, ps.dot, ps.structured_dot), "NUMBA")
-                      for dt in dtypes}
-    pytensor_py = {dt: compile_all(graphs(dt, ps.dot, ps.structured_dot), "FAST_COMPILE")
-                   for dt in dtypes}
+    pytensor_numba = {dt: compile_all(graphs(dt, ps.dot, ps.structured_dot), "NUMBA") for dt in dtypes}
+    pytensor_py = {dt: compile_all(graphs(dt, ps.dot, ps.structured_dot), "FAST_COMPILE") for dt in dtypes}
 
     import pytensor_nnet  # noqa: F401  (registers the kernels and rewrites)
     import pytensor_nnet.sparse as nsp
 
-    nnet_numba = {dt: compile_all(graphs(dt, ps.dot, ps.structured_dot), "NUMBA")
-                  for dt in dtypes}
+    nnet_numba = {dt: compile_all(graphs(dt, ps.dot, ps.structured_dot), "NUMBA") for dt in dtypes}
     nnet_numba_ours = {dt: compile_all(graphs(dt, nsp.dot, None), "NUMBA") for dt in dtypes}
 
-    print(f"CSR {args.size}x{args.size}, density {args.density:g} "
-          f"({problems['float64'][0].nnz} stored), times dense {args.size}x{args.k}; "
-          f"min of {args.rounds} interleaved rounds, ms (ratio to scipy)\n")
+    print(
+        f"CSR {args.size}x{args.size}, density {args.density:g} "
+        f"({problems['float64'][0].nnz} stored), times dense {args.size}x{args.k}; "
+        f"min of {args.rounds} interleaved rounds, ms (ratio to scipy)\n"
+    )
 
     for dt in dtypes:
         a, b, g = problems[dt]
@@ -181,20 +178,17 @@ def main():
                 "scipy A.T @ G (A.T as csc)": (lambda a=a, g=g: a.T @ g, ()),
                 "scipy A.T @ G (A.T as csr)": (lambda at=at, g=g: at @ g, ()),
                 "pytensor numba dot": (pytensor_numba[dt]["dot grad"], ins),
-                "pytensor numba structured_dot": (pytensor_numba[dt]["structured_dot grad"],
-                                                  ins),
+                "pytensor numba structured_dot": (pytensor_numba[dt]["structured_dot grad"], ins),
                 "pytensor py dot": (pytensor_py[dt]["dot grad"], ins),
                 "nnet numba dot": (nnet_numba[dt]["dot grad"], ins),
                 "nnet numba structured_dot": (nnet_numba[dt]["structured_dot grad"], ins),
             },
             "backward, gradient of A's data (G @ B.T at A's pattern)": {
                 "numpy gather + einsum": (sampled_numpy, ()),
-                "pytensor numba structured_dot": (
-                    pytensor_numba[dt]["structured_dot grad data"], ins),
+                "pytensor numba structured_dot": (pytensor_numba[dt]["structured_dot grad data"], ins),
                 "pytensor py structured_dot": (pytensor_py[dt]["structured_dot grad data"], ins),
                 "nnet numba structured_dot": (nnet_numba[dt]["structured_dot grad data"], ins),
-                "nnet numba pytensor_nnet.sparse.dot": (
-                    nnet_numba_ours[dt]["dot grad data"], ins),
+                "nnet numba pytensor_nnet.sparse.dot": (nnet_numba_ours[dt]["dot grad data"], ins),
             },
         }
         rtol = 1e-4 if dt == "float32" else 1e-8
@@ -205,7 +199,7 @@ def main():
             print_table(f"{dt}: {title}", run_rounds(candidates, args.rounds))
 
     # Usmm fusion: z + dot(A, B), fused (default) vs excluded
-    from pytensor_nnet.rewriting.sparse import USMM_FUSION
+    from pytensor_nnet.sparse_basic.rewriting import USMM_FUSION
 
     for dt in dtypes:
         a, b, _g = problems[dt]
@@ -216,18 +210,23 @@ def main():
         expr = z - 0.5 * ps.dot(x, bm)
         mode = pytensor.compile.mode.get_mode("NUMBA")
         fused = pytensor.function([x, bm, z], expr, mode=mode, trust_input=True)
-        unfused = pytensor.function([x, bm, z], expr, mode=mode.excluding(USMM_FUSION),
-                                    trust_input=True)
+        unfused = pytensor.function([x, bm, z], expr, mode=mode.excluding(USMM_FUSION), trust_input=True)
         assert any(type(n.op).__name__ == "Usmm" for n in fused.maker.fgraph.apply_nodes)
         ref = z_val - 0.5 * (a @ b)
         for f in (fused, unfused):
             tol = 1e-4 if dt == "float32" else 1e-8
             np.testing.assert_allclose(f(a, b, z_val), ref, rtol=tol, atol=tol)
-        print_table(f"{dt}: z - 0.5 * dot(A, B)", run_rounds({
-            "scipy z - 0.5 * (A @ B)": (lambda a=a, b=b, z_val=z_val: z_val - 0.5 * (a @ b), ()),
-            "nnet numba, Usmm fusion": (fused, (a, b, z_val)),
-            "nnet numba, fusion excluded": (unfused, (a, b, z_val)),
-        }, args.rounds))
+        print_table(
+            f"{dt}: z - 0.5 * dot(A, B)",
+            run_rounds(
+                {
+                    "scipy z - 0.5 * (A @ B)": (lambda a=a, b=b, z_val=z_val: z_val - 0.5 * (a @ b), ()),
+                    "nnet numba, Usmm fusion": (fused, (a, b, z_val)),
+                    "nnet numba, fusion excluded": (unfused, (a, b, z_val)),
+                },
+                args.rounds,
+            ),
+        )
 
 
 if __name__ == "__main__":

@@ -137,9 +137,7 @@ def test_gemv_matches_legacy(case):
     o, W, h, ii, oi = gemv_vars(dtype)
     g = pt.tensor3("g", dtype=dtype)
     out = sparse_block_gemv(o, W, h, ii, oi)
-    f = pytensor.function(
-        [o, W, h, ii, oi, g], [out, *pytensor.grad((out * g).sum(), [o, W, h])], mode="FAST_COMPILE"
-    )
+    f = pytensor.function([o, W, h, ii, oi, g], [out, *pytensor.grad((out * g).sum(), [o, W, h])], mode="FAST_COMPILE")
     got = f(d["o"], d["W"], d["h"], d["inputIdx"], d["outputIdx"], d["g"])
     tol = 1e-5 if dtype == "float32" else 1e-12
     for name, value in zip(["out", "grad_o", "grad_W", "grad_h"], got, strict=True):
@@ -174,9 +172,7 @@ def test_sparse_block_dot_matches_legacy(case):
     oi = pt.tensor(dtype="int32", shape=(None,) * d["outputIdx"].ndim, name="oIdx")
     out = sparse_block_dot(W, h, ii, b, oi)
     assert out.ndim == 3  # a single example (2-d h) still gets a batch axis, as in the legacy
-    f = pytensor.function(
-        [W, h, ii, b, oi, g], [out, *pytensor.grad((out * g).sum(), [W, h, b])], mode="FAST_COMPILE"
-    )
+    f = pytensor.function([W, h, ii, b, oi, g], [out, *pytensor.grad((out * g).sum(), [W, h, b])], mode="FAST_COMPILE")
     got = f(d["W"], d["h"], d["inputIdx"], d["b"], d["outputIdx"], d["g"])
     for name, value in zip(["out", "grad_W", "grad_h", "grad_b"], got, strict=True):
         np.testing.assert_allclose(value, d[name], rtol=1e-12, atol=1e-12, err_msg=name)
@@ -269,9 +265,7 @@ def test_pushforward():
     vo, vW, vh, vii, voi = gemv_inputs(rng, 2, 3, 4, 2, 3, 2, 2)
     vO, vx, vy, vxi, vyi = outer_inputs(rng, 3, 2, 3, 2, 2, 2, 2)
     t_o, t_W, t_h, t_O, t_x, t_y = (rng.standard_normal(v.shape) for v in (vo, vW, vh, vO, vx, vy))
-    got_gemv, got_outer, got_h = f(
-        vo, vW, vh, vii, voi, vO, vx, vy, vxi, vyi, 0.6, t_o, t_W, t_h, t_O, t_x, t_y, 0.3
-    )
+    got_gemv, got_outer, got_h = f(vo, vW, vh, vii, voi, vO, vx, vy, vxi, vyi, 0.6, t_o, t_W, t_h, t_O, t_x, t_y, 0.3)
     zeros_o = np.zeros_like(vo)
     expected_h = gemv_ref(zeros_o, vW, t_h, vii, voi)
     np.testing.assert_allclose(got_h, expected_h, rtol=1e-12)
@@ -538,13 +532,9 @@ def test_outer_and_dot_bad_input_at_graph_build_time():
     with pytest.raises(TypeError, match="yIdx must hold integer block indices"):
         sparse_block_outer(O, x, y, xi, pt.matrix())
     with pytest.raises(ValueError, match=r"o.shape\[3\] is 4 but ySize is 3 \(from y.shape\[2\]\)"):
-        sparse_block_outer(
-            pt.tensor4(shape=(None, None, None, 4)), x, pt.tensor3(shape=(None, None, 3)), xi, yi
-        )
+        sparse_block_outer(pt.tensor4(shape=(None, None, None, 4)), x, pt.tensor3(shape=(None, None, 3)), xi, yi)
     W, h, b = pt.tensor4(), pt.tensor3(), pt.matrix()
-    with pytest.raises(
-        TypeError, match=r"h must be a 3-d \(batch, iWin, iSize\) or 2-d \(iWin, iSize\) tensor"
-    ):
+    with pytest.raises(TypeError, match=r"h must be a 3-d \(batch, iWin, iSize\) or 2-d \(iWin, iSize\) tensor"):
         sparse_block_dot(W, pt.tensor4(), xi, b, yi)
     with pytest.raises(TypeError, match=r"outputIdx must be a 2-d tensor"):
         sparse_block_dot(W, h, xi, b, pt.lvector())
@@ -610,15 +600,23 @@ def test_sparse_block_dot_checks_output_indices_before_the_bias_gather(backend):
     vii, voi = np.array([[0], [2]]), np.array([[0, 3], [1, 2]])
     for fn in (f, f_gb):
         for bad_ii, bad_oi, bad_b, message in [
-            (vii, [[0, 9], [1, 2]], vb, r"outputIdx\[0, 1\] = 9 is not a valid block index: it must be in \[0, 4\) "
-                                        r"\(oBlocks = W.shape\[1\]\)"),
+            (
+                vii,
+                [[0, 9], [1, 2]],
+                vb,
+                r"outputIdx\[0, 1\] = 9 is not a valid block index: it must be in \[0, 4\) "
+                r"\(oBlocks = W.shape\[1\]\)",
+            ),
             (vii, [[0, 1], [-1, 2]], vb, r"outputIdx\[1, 0\] = -1 is not a valid block index: it must be in \[0, 4\)"),
             (vii, voi, vb[:3], r"b.shape\[0\] is 3 but oBlocks is 4 \(from W.shape\[1\]\)"),
         ]:
             with pytest.raises(ValueError, match=message):
                 fn(vW, vh, np.array(bad_ii), bad_b, np.array(bad_oi))
-    with pytest.raises(ValueError, match=r"inputIdx\[1, 0\] = 7 is not a valid block index: it must be in \[0, 3\) "
-                                         r"\(iBlocks = W.shape\[0\]\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"inputIdx\[1, 0\] = 7 is not a valid block index: it must be in \[0, 3\) "
+        r"\(iBlocks = W.shape\[0\]\)",
+    ):
         f(vW, vh, np.array([[0], [7]]), vb, voi)
     np.testing.assert_allclose(f(vW, vh, vii, vb, voi), gemv_ref(vb[voi], vW, vh, vii, voi), rtol=1e-12)
     np.testing.assert_allclose(f_gb(vW, vh, vii, vb, voi), np.stack([(voi == k).sum() * np.ones(5) for k in range(4)]))
@@ -687,7 +685,5 @@ def test_legacy_module_names():
         "sparse_block_outer",
         "sparse_block_outer_inplace",
     }
-    assert sparse_block_gemv == SparseBlockGemv() and sparse_block_gemv_inplace == SparseBlockGemv(
-        inplace=True
-    )
+    assert sparse_block_gemv == SparseBlockGemv() and sparse_block_gemv_inplace == SparseBlockGemv(inplace=True)
     assert sparse_block_outer_inplace.destroy_map == {0: [0]} and not sparse_block_outer.destroy_map

@@ -21,14 +21,22 @@ def _axes_arg(meta):
 def _build(case, m, v):
     if case.startswith("bn_train"):
         outs = bn.batch_normalization_train(
-            v["inputs"], v["gamma"], v["beta"], axes=_axes_arg(m), epsilon=m["epsilon"],
-            running_average_factor=m["running_average_factor"], running_mean=v["running_mean"],
+            v["inputs"],
+            v["gamma"],
+            v["beta"],
+            axes=_axes_arg(m),
+            epsilon=m["epsilon"],
+            running_average_factor=m["running_average_factor"],
+            running_mean=v["running_mean"],
             running_var=v["running_var"],
         )
         return dict(zip(["out", "mean", "invstd", "new_running_mean", "new_running_var"], outs))
     if case.startswith("bn_test"):
-        return {"out": bn.batch_normalization_test(v["inputs"], v["gamma"], v["beta"], v["mean"], v["var"],
-                                                   axes=_axes_arg(m), epsilon=m["epsilon"])}
+        return {
+            "out": bn.batch_normalization_test(
+                v["inputs"], v["gamma"], v["beta"], v["mean"], v["var"], axes=_axes_arg(m), epsilon=m["epsilon"]
+            )
+        }
     return {"out": bn.batch_normalization(v["inputs"], v["gamma"], v["beta"], v["mean"], v["std"], mode=m["mode"])}
 
 
@@ -65,8 +73,11 @@ def test_against_numpy_reference_float32_spatial():
     invstd = 1 / np.sqrt(var + 1e-3)
     c = (slice(None), None, None)
     want = [
-        (xd - mean[c]) * invstd[c] * g[c] + b[c], mean, invstd,
-        0.75 * rm + 0.25 * mean, 0.75 * rv + 0.25 * var * 48 / 47,
+        (xd - mean[c]) * invstd[c] * g[c] + b[c],
+        mean,
+        invstd,
+        0.75 * rm + 0.25 * mean,
+        0.75 * rv + 0.25 * var * 48 / 47,
     ]
     for o, w in zip(got, want):
         np.testing.assert_allclose(o, w, rtol=2e-5, atol=2e-5)
@@ -77,15 +88,19 @@ def test_verify_grad_train_test_and_normalization():
     x = rng.standard_normal((5, 2, 3))
     g, b = rng.uniform(0.5, 1.5, (2,)), rng.standard_normal((2,))
     for k in range(3):  # out, and (extension) the returned mean and invstd
-        verify_grad(lambda x_, g_, b_: bn.batch_normalization_train(x_, g_, b_, "spatial")[k], [x, g, b],
-                    rng=rng, mode=PY_MODE)
+        verify_grad(
+            lambda x_, g_, b_: bn.batch_normalization_train(x_, g_, b_, "spatial")[k], [x, g, b], rng=rng, mode=PY_MODE
+        )
     gf = rng.uniform(0.5, 1.5, (1, 2, 3))
-    verify_grad(lambda x_, g_, b_: bn.batch_normalization_train(x_, g_, b_)[0], [x, gf, gf - 1], rng=rng,
-                mode=PY_MODE)
+    verify_grad(lambda x_, g_, b_: bn.batch_normalization_train(x_, g_, b_)[0], [x, gf, gf - 1], rng=rng, mode=PY_MODE)
     m, v = rng.standard_normal((2,)), rng.uniform(0.5, 2, (2,))
     verify_grad(lambda *a: bn.batch_normalization_test(*a, axes="spatial"), [x, g, b, m, v], rng=rng, mode=PY_MODE)
-    verify_grad(lambda *a: bn.batch_normalization(*a, mode="high_mem"), [x[0], g[:, None], b[:, None], m[:, None],
-                                                                          v[:, None]], rng=rng, mode=PY_MODE)
+    verify_grad(
+        lambda *a: bn.batch_normalization(*a, mode="high_mem"),
+        [x[0], g[:, None], b[:, None], m[:, None], v[:, None]],
+        rng=rng,
+        mode=PY_MODE,
+    )
 
 
 def test_compact_and_full_parameter_layouts_agree():
@@ -113,17 +128,28 @@ BAD_AT_BUILD = [
     (lambda: bn.batch_normalization_train(X4, X4, X4, axes=0), ValueError, "axes must be"),
     (lambda: bn.batch_normalization_train(X4, X4, X4, running_mean=X4), ValueError, "both be given"),
     (lambda: bn.batch_normalization_train(X4, pt.dmatrix(), X4), ValueError, "gamma must have 4 axes"),
-    (lambda: bn.batch_normalization_train(X4, V, V, axes="spatial", running_mean=V, running_var=pt.dmatrix()),
-     ValueError, "running_var must have 4 axes"),
+    (
+        lambda: bn.batch_normalization_train(X4, V, V, axes="spatial", running_mean=V, running_var=pt.dmatrix()),
+        ValueError,
+        "running_var must have 4 axes",
+    ),
     (lambda: bn.batch_normalization_train(X4, pt.dtensor3(), X4), ValueError, "gamma and beta must have the same rank"),
     (lambda: bn.batch_normalization_train(X4, X4, X4, epsilon=-1.0), ValueError, "epsilon must be >= 0"),
     (lambda: bn.batch_normalization_train(X4, X4, X4, epsilon=V), ValueError, "epsilon must be a scalar"),
-    (lambda: bn.batch_normalization_train(pt.tensor(shape=(2, 3, 4, 4)), pt.tensor(shape=(1, 3, 4, 4)),
-                                          pt.tensor(shape=(1, 3, 4, 4)), axes="spatial"),
-     ValueError, "length 1 on the normalised axes"),
-    (lambda: bn.batch_normalization_train(pt.tensor(shape=(2, 3, 4, 4)), pt.tensor(shape=(4,)),
-                                          pt.tensor(shape=(4,)), axes="spatial"),
-     ValueError, "gamma has shape .4,., which does not fit inputs"),
+    (
+        lambda: bn.batch_normalization_train(
+            pt.tensor(shape=(2, 3, 4, 4)), pt.tensor(shape=(1, 3, 4, 4)), pt.tensor(shape=(1, 3, 4, 4)), axes="spatial"
+        ),
+        ValueError,
+        "length 1 on the normalised axes",
+    ),
+    (
+        lambda: bn.batch_normalization_train(
+            pt.tensor(shape=(2, 3, 4, 4)), pt.tensor(shape=(4,)), pt.tensor(shape=(4,)), axes="spatial"
+        ),
+        ValueError,
+        "gamma has shape .4,., which does not fit inputs",
+    ),
     (lambda: bn.batch_normalization_test(X4, V, V, V, pt.dmatrix(), axes="spatial"), ValueError, "var must have"),
     (lambda: bn.batch_normalization_train(pt.dscalar(), V, V), ValueError, "at least 1 axis"),
 ]

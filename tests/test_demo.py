@@ -167,8 +167,15 @@ def test_bayes_without_pymc(capsys, monkeypatch, tmp_path):
     assert 'pip install "pytensor-nnet[pymc]"' in line
 
 
-@pytest.mark.parametrize("argv, name", [(["--epochs", "0"], "--epochs"), (["--nuts"], "--nuts"),
-                                        (["--n-train", "5"], "--n-train"), (["--lr", "-1"], "--lr")])
+@pytest.mark.parametrize(
+    "argv, name",
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--nuts"], "--nuts"),
+        (["--n-train", "5"], "--n-train"),
+        (["--lr", "-1"], "--lr"),
+    ],
+)
 def test_bad_numbers(capsys, argv, name):
     assert name in one_line_error(capsys, argv)
 
@@ -197,8 +204,13 @@ def test_jax_mode_runs_or_says_why(capsys, tmp_path):
 
 
 def test_command_line_entry_point(tmp_path, capsys):
-    proc = subprocess.run([sys.executable, "-m", "pytensor_nnet", "demo", "--mode", "nope"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytensor_nnet", "demo", "--mode", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: argument --mode")
     assert entry_point(["--help"]) == 0
@@ -223,8 +235,22 @@ def _pymc_or_skip():
 def test_bayes_advi_tiny(tmp_path):
     _pymc_or_skip()
     out = tmp_path / "bayes.png"
-    result, text = run_quiet(["--bayes", "--n-train", "300", "--steps", "1500", "--draws", "30",
-                              "--filters", "4", "--out", str(out), "--quiet"])
+    result, text = run_quiet(
+        [
+            "--bayes",
+            "--n-train",
+            "300",
+            "--steps",
+            "1500",
+            "--draws",
+            "30",
+            "--filters",
+            "4",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert out.read_bytes()[:8] == PNG_MAGIC
     probs = result["probs"]
     assert probs.shape == (360, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
@@ -235,6 +261,21 @@ def test_bayes_advi_tiny(tmp_path):
 @pytest.mark.slow
 def test_bayes_nuts_smoke(tmp_path):
     _pymc_or_skip()
-    result, _ = run_quiet(["--bayes", "--nuts", "--n-train", "60", "--steps", "20", "--draws", "10",
-                           "--filters", "2", "--out", str(tmp_path), "--quiet"])
+    result, _ = run_quiet(
+        [
+            "--bayes",
+            "--nuts",
+            "--n-train",
+            "60",
+            "--steps",
+            "20",
+            "--draws",
+            "10",
+            "--filters",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert result["probs"].shape == (360, 10) and (tmp_path / "demo_bayes.png").exists()

@@ -64,8 +64,9 @@ def test_im2col_layout_and_col2im_adjoint(shape, kernel, stride, pad, dilation):
 def test_im2col_float32_int_and_non_contiguous_inputs():
     """Any dtype is kept; strided (non-contiguous) views work."""
     x = _rng().standard_normal((3, 2, 6, 5)).astype("float32")[:, :, ::-1]
-    np.testing.assert_array_equal(im2col(x, (2, 2), 1, 1), im2col_ref(np.ascontiguousarray(x), (2, 2), (1, 1),
-                                                                      ((1, 1), (1, 1)), (1, 1)))
+    np.testing.assert_array_equal(
+        im2col(x, (2, 2), 1, 1), im2col_ref(np.ascontiguousarray(x), (2, 2), (1, 1), ((1, 1), (1, 1)), (1, 1))
+    )
     xi = np.arange(24).reshape(1, 2, 3, 4)
     cols = im2col(xi, 2)
     assert cols.dtype == xi.dtype
@@ -102,8 +103,12 @@ def test_pool_layers_match_the_legacy_fixtures():
     for case in json.loads(str(data["meta"])):
         nd, i = case["nd"], case["id"]
         x = data[f"x{nd}"]
-        args = (tuple(case["ws"]), None if case["stride"] is None else tuple(case["stride"]), tuple(case["pad"]),
-                case["ignore_border"])
+        args = (
+            tuple(case["ws"]),
+            None if case["stride"] is None else tuple(case["stride"]),
+            tuple(case["pad"]),
+            case["ignore_border"],
+        )
         if case["mode"] == "max":
             out, cache = max_pool_forward_im2col(x, *args)
 
@@ -115,8 +120,11 @@ def test_pool_layers_match_the_legacy_fixtures():
         np.testing.assert_allclose(out, data[f"{i}_y"], rtol=1e-12, err_msg=str(case))
         n = int(np.prod(out.shape))
         dout = (np.cos(np.arange(n) * 1.7) + np.arange(n) * 1e-3).reshape(out.shape)
-        want = data[f"{i}_dx"] if case["dx_error"] is None else pool_grad_ref(
-            x, dout, args[0], args[3], args[1], args[2], case["mode"], ties="all")
+        want = (
+            data[f"{i}_dx"]
+            if case["dx_error"] is None
+            else pool_grad_ref(x, dout, args[0], args[3], args[1], args[2], case["mode"], ties="all")
+        )
         np.testing.assert_allclose(backward(dout, cache), want, rtol=1e-12, atol=1e-12, err_msg=str(case))
 
 
@@ -132,19 +140,26 @@ def test_pool_layers_1d_float32():
         np.testing.assert_allclose(bwd(dout, cache), pool_grad_ref(x, dout, (4,), True, (3,), (1,), mode), rtol=1e-6)
 
 
-@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", [
-    ((2, 3, 6, 7), (2, 2), (2, 2), (0, 0), True),  # tiling
-    ((2, 2, 7, 6), (3, 2), (1, 2), (1, 1), True),  # overlapping rows, padding
-    ((2, 2, 7, 7), (3, 3), (2, 2), (0, 0), False),  # overlapping, partial windows at the end
-    ((1, 2, 4, 5, 4), (2, 3, 2), (1, 2, 2), (1, 1, 0), True),
-    ((3, 2, 9), (4,), (3,), (2,), True),
-])
+@pytest.mark.parametrize(
+    "shape, ws, stride, pad, ignore_border",
+    [
+        ((2, 3, 6, 7), (2, 2), (2, 2), (0, 0), True),  # tiling
+        ((2, 2, 7, 6), (3, 2), (1, 2), (1, 1), True),  # overlapping rows, padding
+        ((2, 2, 7, 7), (3, 3), (2, 2), (0, 0), False),  # overlapping, partial windows at the end
+        ((1, 2, 4, 5, 4), (2, 3, 2), (1, 2, 2), (1, 1, 0), True),
+        ((3, 2, 9), (4,), (3,), (2,), True),
+    ],
+)
 def test_max_pool_backward_first_maximum_on_tied_inputs(shape, ws, stride, pad, ignore_border):
     """Inputs full of ties (zeros, ReLU-like, small integers): each window's gradient goes to
     its first maximum (the loop reference), padding never wins, not even against -inf."""
     rng = _rng(9)
-    inputs = [np.zeros(shape), np.maximum(rng.standard_normal(shape), 0), rng.integers(-2, 2, shape).astype(float),
-              np.full(shape, -np.inf)]
+    inputs = [
+        np.zeros(shape),
+        np.maximum(rng.standard_normal(shape), 0),
+        rng.integers(-2, 2, shape).astype(float),
+        np.full(shape, -np.inf),
+    ]
     for x in inputs:
         out, cache = max_pool_forward_im2col(x, ws, stride, pad, ignore_border)
         dout = rng.standard_normal(out.shape)
@@ -264,11 +279,14 @@ def test_cs231n_conv_backward_reproduced(kernel, stride, pad):
         np.testing.assert_allclose(got_ours, want, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape, ws, stride", [
-    ((2, 3, 8, 8), (2, 2), 2),  # square windows tiling the input
-    ((2, 3, 7, 9), (3, 3), 2),  # overlapping, not tiling (last row / column unused)
-    ((2, 3, 7, 8), (3, 2), 2),  # non-square, overlapping rows
-])
+@pytest.mark.parametrize(
+    "shape, ws, stride",
+    [
+        ((2, 3, 8, 8), (2, 2), 2),  # square windows tiling the input
+        ((2, 3, 7, 9), (3, 3), 2),  # overlapping, not tiling (last row / column unused)
+        ((2, 3, 7, 8), (3, 2), 2),  # non-square, overlapping rows
+    ],
+)
 def test_cs231n_pool_backward_reproduced_where_right(shape, ws, stride):
     """With ignore_border=True and no padding, the CS231n-style max and average backward passes are
     right even for overlapping, non-square and non-tiling windows (col2im adds up the
@@ -329,8 +347,11 @@ def test_where_cs231n_style_snippets_are_wrong_and_ours_is_right():
     #    is the number of input elements, not prod(ws).
     out, cache = avg_pool_forward_im2col(x, (3, 3), (2, 2), (1, 1), True, mode="average_exc_pad")
     dout = np.ones(out.shape)
-    np.testing.assert_allclose(avg_pool_backward_im2col(dout, cache),
-                               pool_grad_ref(x, dout, (3, 3), True, (2, 2), (1, 1), "average_exc_pad"), atol=1e-12)
+    np.testing.assert_allclose(
+        avg_pool_backward_im2col(dout, cache),
+        pool_grad_ref(x, dout, (3, 3), True, (2, 2), (1, 1), "average_exc_pad"),
+        atol=1e-12,
+    )
 
     # 4. Ties in max pooling: the snippet's argmax hands the gradient to the first tied element, as
     #    ours does by default; the legacy rule (max_grad_ties="all") hands it to every one.
@@ -340,8 +361,9 @@ def test_where_cs231n_style_snippets_are_wrong_and_ours_is_right():
     their_dx = cs231n_max_pool_backward_im2col(np.ones(out.shape), (x.shape, x_cols, argmax, param))
     np.testing.assert_array_equal(their_dx[0, 0], [[0, 1], [0, 0]])
     np.testing.assert_array_equal(max_pool_backward_im2col(np.ones(out.shape), cache)[0, 0], [[0, 1], [0, 0]])
-    np.testing.assert_array_equal(max_pool_backward_im2col(np.ones(out.shape), cache, max_grad_ties="all")[0, 0],
-                                  [[0, 1], [1, 0]])
+    np.testing.assert_array_equal(
+        max_pool_backward_im2col(np.ones(out.shape), cache, max_grad_ties="all")[0, 0], [[0, 1], [1, 0]]
+    )
 
     # 5. The MXNet snippet calls im2col_cython(x, f_w, f_h, ...): height and width swapped, so
     #    its weight gradient is wrong for non-square filters (shapes still fit on square inputs).

@@ -42,18 +42,25 @@ def _transpose(x, w):
 # name -> (builder of the output from symbolic inputs, their shapes; ("int", high, shape): indices)
 CASES = {
     "conv2d_groups_stride_dilation_asymmetric": (
-        lambda x, w: conv2d(x, w, border_mode=((1, 2), (0, 1)), subsample=(2, 3), filter_dilation=(1, 2),
-                            num_groups=2),
+        lambda x, w: conv2d(x, w, border_mode=((1, 2), (0, 1)), subsample=(2, 3), filter_dilation=(1, 2), num_groups=2),
         [(2, 4, 11, 12), (6, 2, 3, 3)],
     ),
-    "conv2d_half_stride": (lambda x, w: conv2d(x, w, border_mode="half", subsample=(2, 2)),
-                           [(2, 3, 10, 9), (4, 3, 3, 3)]),
-    "conv2d_full_correlation": (lambda x, w: conv2d(x, w, border_mode="full", subsample=(2, 1), filter_flip=False),
-                                [(2, 3, 7, 6), (4, 3, 3, 2)]),
-    "conv3d_groups_stride": (lambda x, w: conv3d(x, w, border_mode="half", subsample=(2, 1, 2), num_groups=3),
-                             [(2, 3, 6, 5, 7), (6, 1, 3, 2, 3)]),
-    "unshared": (lambda x, w: conv2d(x, w, unshared=True, subsample=(2, 2), border_mode=1, num_groups=2),
-                 [(2, 4, 7, 7), (4, 4, 4, 2, 3, 3)]),
+    "conv2d_half_stride": (
+        lambda x, w: conv2d(x, w, border_mode="half", subsample=(2, 2)),
+        [(2, 3, 10, 9), (4, 3, 3, 3)],
+    ),
+    "conv2d_full_correlation": (
+        lambda x, w: conv2d(x, w, border_mode="full", subsample=(2, 1), filter_flip=False),
+        [(2, 3, 7, 6), (4, 3, 3, 2)],
+    ),
+    "conv3d_groups_stride": (
+        lambda x, w: conv3d(x, w, border_mode="half", subsample=(2, 1, 2), num_groups=3),
+        [(2, 3, 6, 5, 7), (6, 1, 3, 2, 3)],
+    ),
+    "unshared": (
+        lambda x, w: conv2d(x, w, unshared=True, subsample=(2, 2), border_mode=1, num_groups=2),
+        [(2, 4, 7, 7), (4, 4, 4, 2, 3, 3)],
+    ),
     "grad_wrt_inputs": (
         lambda top, w: conv2d_grad_wrt_inputs(top, w, (None, None, 9, 10), subsample=(2, 2), border_mode=(1, 0)),
         [(2, 4, 5, 4), (4, 3, 3, 3)],
@@ -150,8 +157,11 @@ def test_gradient_of_a_slice():
     rng = np.random.default_rng(7)
     x, w = pt.tensor3("x"), pt.tensor3("w")
     y = causal_conv1d(x, w, (3, 2, 4), filter_dilation=2)
-    _compare([x, w], pytensor.grad(y[:, :, 5].sum(), [x, w]), [rng.standard_normal((2, 2, 10)),
-                                                             rng.standard_normal((3, 2, 4))])
+    _compare(
+        [x, w],
+        pytensor.grad(y[:, :, 5].sum(), [x, w]),
+        [rng.standard_normal((2, 2, 10)), rng.standard_normal((3, 2, 4))],
+    )
 
 
 def test_second_derivatives():
@@ -172,8 +182,9 @@ def test_scalar_shape_inputs_are_static_arguments():
     rng = np.random.default_rng(2)
     x, w = pt.tensor4("x"), pt.tensor4("w")
     rows, cols = pt.iscalar("rows"), pt.iscalar("cols")
-    outputs = _outputs_and_gradients(lambda x, w: conv2d_transpose(
-        x, w, (None, None, rows, cols), border_mode=1, input_dilation=(2, 2)), [x, w])
+    outputs = _outputs_and_gradients(
+        lambda x, w: conv2d_transpose(x, w, (None, None, rows, cols), border_mode=1, input_dilation=(2, 2)), [x, w]
+    )
     f = pytensor.function([x, w, rows, cols], outputs, mode="JAX")
     ref = pytensor.function([x, w, rows, cols], outputs, mode=PY_FAST_RUN)
     xv, wv = rng.standard_normal((2, 4, 5, 6)), rng.standard_normal((4, 3, 4, 4))
@@ -238,11 +249,12 @@ def test_excluding_the_rewrite_gives_a_clear_error():
     [
         (lambda x, w: conv2d(x, w), [(2, 4, 5, 6), (4, 3, 3, 3)], r"input channels \(input.shape\[1\] = 4\)"),
         (lambda x, w: conv2d(x, w), [(2, 3, 5, 6), (4, 3, 6, 3)], "larger than the padded input"),
-        (lambda x, w: conv2d_transpose(x, w, (None, None, 9, 12), border_mode=1, input_dilation=(2, 2)),
-         [(2, 4, 5, 6), (4, 3, 4, 4)],
-         r"input.shape spatial \(5, 6\) does not match the convolution's output spatial shape \(4, 6\)"),
-        (lambda k, im: S.convolve(k, (3, 3), 4, im, (2, 6, 6))[0], [(4, 17), (3, 72)],
-         r"kerns.shape\[1\] must be 18"),
+        (
+            lambda x, w: conv2d_transpose(x, w, (None, None, 9, 12), border_mode=1, input_dilation=(2, 2)),
+            [(2, 4, 5, 6), (4, 3, 4, 4)],
+            r"input.shape spatial \(5, 6\) does not match the convolution's output spatial shape \(4, 6\)",
+        ),
+        (lambda k, im: S.convolve(k, (3, 3), 4, im, (2, 6, 6))[0], [(4, 17), (3, 72)], r"kerns.shape\[1\] must be 18"),
         (lambda im: S.max_pool(im, (2, 6, 6), (2, 3))[0], [(3, 70)], r"images.shape\[1\] must be 72"),
     ],
     ids=["channels", "filter_too_large", "transpose_output_shape", "sparse_convolve_kerns", "sparse_max_pool"],

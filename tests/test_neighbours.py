@@ -37,8 +37,12 @@ def test_golden_fixtures_from_legacy_reference(mode):
 
 
 REF_CASES = [
-    ("valid", (2, 3), (1, 3)), ("ignore_borders", (4, 2), (3, 3)), ("half", (3, 2), (2, 1)),
-    ("full", (2, 4), (1, 1)), ("wrap_centered", (3, 5), (2, 4)), ("wrap_centered", (7, 1), (3, 1)),
+    ("valid", (2, 3), (1, 3)),
+    ("ignore_borders", (4, 2), (3, 3)),
+    ("half", (3, 2), (2, 1)),
+    ("full", (2, 4), (1, 1)),
+    ("wrap_centered", (3, 5), (2, 4)),
+    ("wrap_centered", (7, 1), (3, 1)),
 ]
 
 

@@ -136,12 +136,31 @@ NNET_BUILDERS = {
     },
     "sigmoid_binary_crossentropy": lambda m, v: {"y": nnet.sigmoid_binary_crossentropy(v["output"], v["target"])},
     "h_softmax_full": lambda m, v: {
-        "y": nnet.h_softmax(v["x"], m["batch_size"], m["n_outputs"], m["n_classes"], m["n_outputs_per_class"],
-                            v["W1"], v["b1"], v["W2"], v["b2"])
+        "y": nnet.h_softmax(
+            v["x"],
+            m["batch_size"],
+            m["n_outputs"],
+            m["n_classes"],
+            m["n_outputs_per_class"],
+            v["W1"],
+            v["b1"],
+            v["W2"],
+            v["b2"],
+        )
     },
     "h_softmax_target": lambda m, v: {
-        "y": nnet.h_softmax(v["x"], v["x"].shape[0], m["n_outputs"], m["n_classes"], m["n_outputs_per_class"],
-                            v["W1"], v["b1"], v["W2"], v["b2"], v["target"])
+        "y": nnet.h_softmax(
+            v["x"],
+            v["x"].shape[0],
+            m["n_outputs"],
+            m["n_classes"],
+            m["n_outputs_per_class"],
+            v["W1"],
+            v["b1"],
+            v["W2"],
+            v["b2"],
+            v["target"],
+        )
     },
     **{
         case: lambda m, v: _pair(["conf_mat", "order"], nnet.confusion_matrix(v["actual"], v["pred"]))
@@ -155,10 +174,23 @@ NNET_BUILDERS = {
 
 #: One case per function family for Numba (every distinct node is a separate compilation).
 NUMBA_CASES = [
-    "activations", "ultra_fast_sigmoid", "softmax_3d", "softmax_with_bias", "softmax_grad_legacy",
-    "xent_softmax_max_and_argmax_1hot_with_bias", "xent_softmax_1hot_with_bias_dx", "xent_categorical_1hot_grad",
-    "cce_int", "cce_soft", "cce_of_softmax_int", "binary_crossentropy_broadcast", "sigmoid_binary_crossentropy",
-    "h_softmax_full", "h_softmax_target", "confusion_matrix_float", "prepend_scalar",
+    "activations",
+    "ultra_fast_sigmoid",
+    "softmax_3d",
+    "softmax_with_bias",
+    "softmax_grad_legacy",
+    "xent_softmax_max_and_argmax_1hot_with_bias",
+    "xent_softmax_1hot_with_bias_dx",
+    "xent_categorical_1hot_grad",
+    "cce_int",
+    "cce_soft",
+    "cce_of_softmax_int",
+    "binary_crossentropy_broadcast",
+    "sigmoid_binary_crossentropy",
+    "h_softmax_full",
+    "h_softmax_target",
+    "confusion_matrix_float",
+    "prepend_scalar",
 ]
 
 
@@ -234,9 +266,7 @@ def test_ultra_fast_sigmoid_gradient_is_the_derivative_of_the_approximation():
     h = np.abs(xv) / 2
     want = np.where(h < 1.7, 0.5 * 1.5 / (1 + h) ** 2 * 0.5, np.where(h < 3, 0.5 * 0.0458812946797165 * 0.5, 0.0))
     np.testing.assert_allclose(g, want)
-    np.testing.assert_allclose(
-        pytensor.function([x], y, mode=PY_MODE)(xv), 1 / (1 + np.exp(-xv)), atol=0.025
-    )
+    np.testing.assert_allclose(pytensor.function([x], y, mode=PY_MODE)(xv), 1 / (1 + np.exp(-xv)), atol=0.025)
 
 
 def test_relu_gradient_at_zero_is_the_legacy_one():
@@ -250,11 +280,24 @@ def test_relu_gradient_at_zero_is_the_legacy_one():
 def test_float32_stays_float32():
     x, b, y = pt.fmatrix("x"), pt.fvector("b"), pt.ivector("y")
     exprs = [
-        nnet.sigmoid(x), nnet.softplus(x), nnet.ultra_fast_sigmoid(x), nnet.hard_sigmoid(x), nnet.softsign(x),
-        nnet.relu(x), nnet.relu(x, 0.1), nnet.elu(x), nnet.elu(x, 0.3), nnet.selu(x), nnet.softmax(x),
-        nnet.logsoftmax(x), nnet.softmax_with_bias(x, b), *nnet.crossentropy_softmax_1hot_with_bias(x, b, y),
-        nnet.categorical_crossentropy(nnet.softmax(x), y), nnet.binary_crossentropy(nnet.sigmoid(x), x),
-        nnet.sigmoid_binary_crossentropy(x, x), nnet.prepend_scalar_to_each_row(pt.dscalar(), x),
+        nnet.sigmoid(x),
+        nnet.softplus(x),
+        nnet.ultra_fast_sigmoid(x),
+        nnet.hard_sigmoid(x),
+        nnet.softsign(x),
+        nnet.relu(x),
+        nnet.relu(x, 0.1),
+        nnet.elu(x),
+        nnet.elu(x, 0.3),
+        nnet.selu(x),
+        nnet.softmax(x),
+        nnet.logsoftmax(x),
+        nnet.softmax_with_bias(x, b),
+        *nnet.crossentropy_softmax_1hot_with_bias(x, b, y),
+        nnet.categorical_crossentropy(nnet.softmax(x), y),
+        nnet.binary_crossentropy(nnet.sigmoid(x), x),
+        nnet.sigmoid_binary_crossentropy(x, x),
+        nnet.prepend_scalar_to_each_row(pt.dscalar(), x),
     ]
     assert all(e.dtype == "float32" for e in exprs), [e.dtype for e in exprs]
 
@@ -277,15 +320,38 @@ def test_categorical_crossentropy_class_indices_of_any_rank():
 
 def test_top_level_exports():
     names = [
-        "softmax", "logsoftmax", "softmax_with_bias", "softmax_legacy", "softmax_grad_legacy", "sigmoid",
-        "ultra_fast_sigmoid", "hard_sigmoid", "softplus", "softsign", "relu", "elu", "selu",
-        "categorical_crossentropy", "binary_crossentropy", "sigmoid_binary_crossentropy",
-        "crossentropy_softmax_1hot", "crossentropy_softmax_1hot_with_bias",
-        "crossentropy_softmax_argmax_1hot_with_bias", "crossentropy_softmax_max_and_argmax_1hot",
-        "crossentropy_softmax_max_and_argmax_1hot_with_bias", "crossentropy_categorical_1hot",
-        "crossentropy_categorical_1hot_grad", "crossentropy_softmax_1hot_with_bias_dx", "h_softmax",
-        "confusion_matrix", "prepend_0_to_each_row", "prepend_1_to_each_row", "prepend_scalar_to_each_row",
-        "batch_normalization", "images2neibs", "neibs2images",
+        "softmax",
+        "logsoftmax",
+        "softmax_with_bias",
+        "softmax_legacy",
+        "softmax_grad_legacy",
+        "sigmoid",
+        "ultra_fast_sigmoid",
+        "hard_sigmoid",
+        "softplus",
+        "softsign",
+        "relu",
+        "elu",
+        "selu",
+        "categorical_crossentropy",
+        "binary_crossentropy",
+        "sigmoid_binary_crossentropy",
+        "crossentropy_softmax_1hot",
+        "crossentropy_softmax_1hot_with_bias",
+        "crossentropy_softmax_argmax_1hot_with_bias",
+        "crossentropy_softmax_max_and_argmax_1hot",
+        "crossentropy_softmax_max_and_argmax_1hot_with_bias",
+        "crossentropy_categorical_1hot",
+        "crossentropy_categorical_1hot_grad",
+        "crossentropy_softmax_1hot_with_bias_dx",
+        "h_softmax",
+        "confusion_matrix",
+        "prepend_0_to_each_row",
+        "prepend_1_to_each_row",
+        "prepend_scalar_to_each_row",
+        "batch_normalization",
+        "images2neibs",
+        "neibs2images",
     ]
     for name in names:
         assert callable(getattr(pytensor_nnet, name)), name
@@ -302,9 +368,19 @@ def _rand(rng, *shape):
 def test_verify_grad_activations_and_softmax():
     rng = np.random.default_rng(1)
     x = rng.uniform(0.2, 2.5, size=(3, 4)) * rng.choice([-1, 1], size=(3, 4))  # away from 0
-    for fn in [nnet.ultra_fast_sigmoid, nnet.hard_sigmoid, nnet.softsign, nnet.relu, lambda v: nnet.relu(v, 0.3),
-               nnet.elu, nnet.selu, nnet.softmax, nnet.logsoftmax, nnet.softmax_legacy,
-               lambda v: nnet.softmax(v, axis=0)]:
+    for fn in [
+        nnet.ultra_fast_sigmoid,
+        nnet.hard_sigmoid,
+        nnet.softsign,
+        nnet.relu,
+        lambda v: nnet.relu(v, 0.3),
+        nnet.elu,
+        nnet.selu,
+        nnet.softmax,
+        nnet.logsoftmax,
+        nnet.softmax_legacy,
+        lambda v: nnet.softmax(v, axis=0),
+    ]:
         verify_grad(fn, [x], rng=rng, mode=PY_MODE)
     verify_grad(lambda v, a: nnet.relu(v, a), [x, rng.uniform(0, 0.5, size=4)], rng=rng, mode=PY_MODE)
     verify_grad(lambda v, a: nnet.elu(v, a), [x, np.array(0.7)], rng=rng, mode=PY_MODE)
@@ -321,18 +397,21 @@ def test_verify_grad_losses():
     for k in range(2):
         verify_grad(lambda v, w: nnet.crossentropy_softmax_1hot_with_bias(v, w, yc)[k], [x, b], rng=rng, mode=PY_MODE)
     verify_grad(lambda v: nnet.crossentropy_softmax_1hot(v, yc)[0], [x], rng=rng, mode=PY_MODE)
-    verify_grad(lambda v, w: nnet.crossentropy_softmax_max_and_argmax_1hot_with_bias(v, w, yc)[2], [x, b],
-                rng=rng, mode=PY_MODE)
+    verify_grad(
+        lambda v, w: nnet.crossentropy_softmax_max_and_argmax_1hot_with_bias(v, w, yc)[2], [x, b], rng=rng, mode=PY_MODE
+    )
     verify_grad(lambda v: nnet.crossentropy_categorical_1hot(v, yc), [p], rng=rng, mode=PY_MODE)
     verify_grad(lambda v: nnet.categorical_crossentropy(v, yc), [p], rng=rng, mode=PY_MODE)
     verify_grad(lambda v: nnet.categorical_crossentropy(nnet.softmax(v), yc), [x], rng=rng, mode=PY_MODE)
     verify_grad(lambda v, w: nnet.categorical_crossentropy(v, w), [p, t], rng=rng, mode=PY_MODE)
     verify_grad(lambda v, w: nnet.binary_crossentropy(v, w), [p, t], rng=rng, mode=PY_MODE)
     verify_grad(lambda v, w: nnet.sigmoid_binary_crossentropy(v, w), [x, t], rng=rng, mode=PY_MODE)
-    verify_grad(lambda g, v: nnet.crossentropy_softmax_1hot_with_bias_dx(g, v, yc), [_rand(rng, 4), p],
-                rng=rng, mode=PY_MODE)
-    verify_grad(lambda g, v: nnet.crossentropy_categorical_1hot_grad(g, v, yc), [_rand(rng, 4), p],
-                rng=rng, mode=PY_MODE)
+    verify_grad(
+        lambda g, v: nnet.crossentropy_softmax_1hot_with_bias_dx(g, v, yc), [_rand(rng, 4), p], rng=rng, mode=PY_MODE
+    )
+    verify_grad(
+        lambda g, v: nnet.crossentropy_categorical_1hot_grad(g, v, yc), [_rand(rng, 4), p], rng=rng, mode=PY_MODE
+    )
     verify_grad(lambda s, m: nnet.prepend_scalar_to_each_row(s, m), [np.array(1.5), p], rng=rng, mode=PY_MODE)
     verify_grad(nnet.prepend_1_to_each_row, [p], rng=rng, mode=PY_MODE)
 
@@ -364,30 +443,45 @@ BAD_AT_BUILD = [
     (lambda: nnet.softmax(pt.dscalar()), ValueError, "c must have at least 1 axis"),
     (lambda: nnet.softmax_with_bias(V, V), ValueError, "x must be a matrix"),
     (lambda: nnet.softmax_with_bias(M, M), ValueError, "b must be a vector"),
-    (lambda: nnet.softmax_with_bias(pt.tensor(shape=(2, 3)), pt.tensor(shape=(4,))), ValueError,
-     "x has 3 columns but b"),
+    (
+        lambda: nnet.softmax_with_bias(pt.tensor(shape=(2, 3)), pt.tensor(shape=(4,))),
+        ValueError,
+        "x has 3 columns but b",
+    ),
     (lambda: nnet.crossentropy_softmax_1hot(M, V), TypeError, "y_idx must have an integer dtype"),
     (lambda: nnet.crossentropy_softmax_1hot(M, pt.lmatrix()), ValueError, "y_idx must be a vector"),
     (lambda: nnet.crossentropy_softmax_1hot(V, IV), ValueError, "x must be a matrix"),
     (lambda: nnet.crossentropy_softmax_1hot(M, IV, foo=1), TypeError, "unexpected keyword arguments"),
-    (lambda: nnet.crossentropy_softmax_1hot(pt.tensor(shape=(3, 4)), pt.tensor(dtype="int64", shape=(2,))),
-     ValueError, "y_idx has 2 entries but x has 3 rows"),
+    (
+        lambda: nnet.crossentropy_softmax_1hot(pt.tensor(shape=(3, 4)), pt.tensor(dtype="int64", shape=(2,))),
+        ValueError,
+        "y_idx has 2 entries but x has 3 rows",
+    ),
     (lambda: nnet.categorical_crossentropy(M, V), TypeError, "true_dist .* integer dtype"),
     (lambda: nnet.categorical_crossentropy(M, pt.dtensor3()), ValueError, "true_dist must have the shape"),
     (lambda: nnet.categorical_crossentropy(pt.dscalar(), IV), ValueError, "coding_dist must have a class axis"),
     (lambda: nnet.categorical_crossentropy(pt.lmatrix(), IV), TypeError, "coding_dist must have a float dtype"),
-    (lambda: nnet.categorical_crossentropy(pt.tensor(shape=(3, 4)), pt.tensor(shape=(3, 5))),
-     ValueError, "true_dist has shape"),
+    (
+        lambda: nnet.categorical_crossentropy(pt.tensor(shape=(3, 4)), pt.tensor(shape=(3, 5))),
+        ValueError,
+        "true_dist has shape",
+    ),
     (lambda: nnet.crossentropy_categorical_1hot(V, IV), ValueError, "coding_dist must be a matrix"),
     (lambda: nnet.crossentropy_categorical_1hot(M, V), TypeError, "true_one_of_n must have an integer dtype"),
     (lambda: nnet.binary_crossentropy(V, M), ValueError, "target has more axes"),
     (lambda: nnet.binary_crossentropy(pt.tensor(shape=(3,)), pt.tensor(shape=(4,))), ValueError, "target has shape"),
-    (lambda: nnet.sigmoid_binary_crossentropy(pt.tensor(shape=(3, 2)), pt.tensor(shape=(3,))), ValueError,
-     "target has shape"),
+    (
+        lambda: nnet.sigmoid_binary_crossentropy(pt.tensor(shape=(3, 2)), pt.tensor(shape=(3,))),
+        ValueError,
+        "target has shape",
+    ),
     (lambda: nnet.h_softmax(M, 3, 13, 3, 4, M, V, pt.dtensor3(), M), ValueError, "n_outputs .13. must be at most"),
     (lambda: nnet.h_softmax(M, 3, 10, 3, 4, V, V, pt.dtensor3(), M), ValueError, "W1 must be 2-d"),
-    (lambda: nnet.h_softmax(M, 3, 10, 3, 4, M, V, pt.dtensor3(), M, target=V), TypeError,
-     "target must have an integer"),
+    (
+        lambda: nnet.h_softmax(M, 3, 10, 3, 4, M, V, pt.dtensor3(), M, target=V),
+        TypeError,
+        "target must have an integer",
+    ),
     (lambda: nnet.h_softmax(M, 3, 0, 3, 4, M, V, pt.dtensor3(), M), ValueError, "n_outputs must be a positive int"),
     (lambda: nnet.confusion_matrix(pt.lmatrix(), IV), ValueError, "actual must be a vector"),
     (lambda: nnet.prepend_0_to_each_row(V), ValueError, "mat must be a matrix"),
@@ -431,8 +525,11 @@ def test_bad_values_raise_at_run_time(mode):
         ("cce_dist", (ok, np.ones((2, 4))), "true_dist and coding_dist have different lengths"),
         ("bce", (ok, np.ones((3, 3))), "target and output have different lengths"),
         ("cm", (np.array([1, 2]), np.array([1])), "pred and actual have different lengths"),
-        ("hsm", (ok, np.ones((3, 2)), np.ones(2), np.ones((2, 3, 3)), np.ones((2, 3)), np.array([0, 5])),
-         "target values must be class indices"),
+        (
+            "hsm",
+            (ok, np.ones((3, 2)), np.ones(2), np.ones((2, 3, 3)), np.ones((2, 3)), np.array([0, 5])),
+            "target values must be class indices",
+        ),
     ]
     for key, args, match in bad:
         with pytest.raises(ValueError, match=match):

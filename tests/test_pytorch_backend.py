@@ -70,8 +70,12 @@ CONV_CASES = [
     # (x shape, (filters, in/group, *kernel), params, static shapes)
     ((2, 3, 11), (4, 3, 3), dict(border_mode=((1, 2),), subsample=(2,), filter_dilation=(2,)), True),
     ((2, 3, 7, 6), (4, 3, 3, 2), dict(), False),
-    ((2, 4, 9, 8), (6, 2, 3, 2), dict(border_mode="half", subsample=(2, 1), filter_dilation=(1, 2), num_groups=2,
-                                      filter_flip=False), True),
+    (
+        (2, 4, 9, 8),
+        (6, 2, 3, 2),
+        dict(border_mode="half", subsample=(2, 1), filter_dilation=(1, 2), num_groups=2, filter_flip=False),
+        True,
+    ),
     ((1, 3, 5, 5), (3, 1, 2, 3), dict(border_mode="full", num_groups=3), False),
     ((2, 2, 8, 7), (3, 2, 3, 3), dict(border_mode=((1, 0), (2, 1)), subsample=(2, 3)), False),
     ((1, 4, 5, 6, 5), (4, 2, 2, 3, 2), dict(border_mode=((1, 0), 0, (2, 1)), subsample=(1, 2, 1), num_groups=2), True),
@@ -93,8 +97,9 @@ def _conv_graph(x_shape, w_shape, params, static, unshared=False):
 def _conv_problem(x_shape, w_shape, params, seed=0):
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    out = get_conv_output_shape(x_shape, w_shape, params.get("border_mode", "valid"), params.get("subsample"),
-                                params.get("filter_dilation"))
+    out = get_conv_output_shape(
+        x_shape, w_shape, params.get("border_mode", "valid"), params.get("subsample"), params.get("filter_dilation")
+    )
     return x, w, rng.standard_normal(out)
 
 
@@ -117,8 +122,9 @@ UNSHARED_CASES = [
 
 def _unshared_problem(x_shape, kshp, params, seed=0):
     nd = len(x_shape) - 2
-    out = get_conv_output_shape(x_shape, kshp, params.get("border_mode", "valid"), params.get("subsample"),
-                                params.get("filter_dilation"))
+    out = get_conv_output_shape(
+        x_shape, kshp, params.get("border_mode", "valid"), params.get("subsample"), params.get("filter_dilation")
+    )
     rng = np.random.default_rng(seed)
     w_shape = (kshp[0], *out[2:], kshp[1], *kshp[2:])
     assert len(w_shape) == 2 + 2 * nd
@@ -137,14 +143,18 @@ def test_conv_second_order_and_legacy_api_eager():
     """Derivatives of the gradient Ops (each is the other Ops), through ``conv2d``/``conv3d``."""
     x, w = pt.tensor4("x"), pt.tensor4("w")
     y = conv2d(x, w, border_mode=((0, 1), 2), subsample=(2, 1), filter_dilation=(1, 2), num_groups=2)
-    gx, gw = pytensor.grad((y ** 2).sum(), [x, w])
-    second = pytensor.grad((gx ** 2).sum() + (gw ** 2).sum(), [x, w])
+    gx, gw = pytensor.grad((y**2).sum(), [x, w])
+    second = pytensor.grad((gx**2).sum() + (gw**2).sum(), [x, w])
     v, u = pt.tensor5("v"), pt.tensor5("u")
     z = conv3d(v, u, border_mode="half", filter_flip=False)
     outputs = [y, gx, gw, *second, z, *pytensor.grad(z.sum(), [v, u])]
     rng = np.random.default_rng(1)
-    values = [rng.standard_normal((2, 4, 6, 7)), rng.standard_normal((4, 2, 3, 2)),
-              rng.standard_normal((1, 2, 4, 3, 5)), rng.standard_normal((3, 2, 3, 1, 3))]
+    values = [
+        rng.standard_normal((2, 4, 6, 7)),
+        rng.standard_normal((4, 2, 3, 2)),
+        rng.standard_normal((1, 2, 4, 3, 5)),
+        rng.standard_normal((3, 2, 3, 1, 3)),
+    ]
     inputs = [x, w, v, u]
     _assert_all_close(_run(EAGER, inputs, outputs, values), _run(PY_MODE, inputs, outputs, values), rtol=1e-9)
 
@@ -250,7 +260,7 @@ def test_no_graph_breaks():
     pa = pool_2d(y, (2, 2), ignore_border=True, pad=(1, 1))
     pb = pool_2d(y, (2, 2), ignore_border=False, mode="average_exc_pad")
     cols = im2col_module.Im2Col((2, 2), 1, 1)(pa)
-    outputs = [pa, pb, *pytensor.grad((cols ** 2).sum() + (pb ** 2).sum(), [x, w])]
+    outputs = [pa, pb, *pytensor.grad((cols**2).sum() + (pb**2).sum(), [x, w])]
     rng = np.random.default_rng(12)
     values = [rng.standard_normal((2, 4, 9, 8)), rng.standard_normal((6, 2, 3, 2))]
     assert _graph_breaks([x, w], outputs, values) == []
@@ -347,8 +357,10 @@ def test_max_pool_gradient_tie_rules(x_shape, ws, ignore_border, stride, pad, ru
     xv = rng.integers(0, 3, x_shape).astype(float)
     yv = pool_ref(xv, ws, ignore_border, stride, pad)
     gzv, gv = rng.standard_normal(yv.shape), rng.standard_normal(x_shape)
-    x, maxout, gz, g = (pt.tensor(n, shape=(None,) * len(s)) for n, s in
-                        (("x", x_shape), ("maxout", yv.shape), ("gz", yv.shape), ("g", x_shape)))
+    x, maxout, gz, g = (
+        pt.tensor(n, shape=(None,) * len(s))
+        for n, s in (("x", x_shape), ("maxout", yv.shape), ("gz", yv.shape), ("g", x_shape))
+    )
     gx = _max_grad_op(pool.MaxPoolGrad, ignore_border, nd, rule)(x, maxout, gz, ws, stride, pad)
     ggz = _max_grad_op(pool.DownsampleFactorMaxGradGrad, ignore_border, nd, rule)(x, maxout, g, ws, stride, pad)
     assert max_grad_ties(gx.owner.op) == rule
@@ -395,7 +407,7 @@ def test_pool_compiled():
     y_max = pool_2d(x, (3, 2), ignore_border=True, stride=(2, 1), pad=(1, 1))
     y_avg = pool_2d(x, (2, 3), ignore_border=False, stride=(2, 2), mode="average_exc_pad")
     y3 = pool_3d(x, (2, 2, 3), ignore_border=True, mode="average_inc_pad")
-    gx_max = pytensor.grad((y_max ** 2).sum(), x)
+    gx_max = pytensor.grad((y_max**2).sum(), x)
     second = pytensor.grad((gx_max * pt.cos(x)).sum(), x)  # through DownsampleFactorMaxGradGrad
     outputs = [y_max, y_avg, y3, gx_max, second, pytensor.grad(y_avg.sum() + y3.sum(), x)]
     _assert_all_close(_run(COMPILED, [x], outputs, [xv]), _run(PY_MODE, [x], outputs, [xv]))
@@ -467,7 +479,7 @@ def test_blocksparse_eager():
     W, h, b = pt.tensor4("W"), pt.tensor3("h"), pt.matrix("b")
     i_idx, o_idx = pt.lmatrix("i_idx"), pt.lmatrix("o_idx")
     y = sparse_block_dot(W, h, i_idx, b, o_idx)
-    grads = pytensor.grad((y ** 2).sum(), [W, h, b])
+    grads = pytensor.grad((y**2).sum(), [W, h, b])
     x, z = pt.tensor3("x"), pt.tensor3("z")
     outer = sparse_block_outer(pt.zeros_like(W), x, z, i_idx, o_idx, 0.5)
     xv, zv = rng.standard_normal((3, 2, 3)), rng.standard_normal((3, 3, 2))
@@ -502,7 +514,7 @@ def test_sparse_convolve_and_max_pool_eager():
     maps, outshp = S.convolve(kerns, (3, 2), 4, images, (2, 6, 5), step=(2, 1), bias=bias)
     full, _ = S.convolve(kerns, (3, 2), 4, images, (2, 6, 5), mode="full", flatten=False)
     pooled, _ = S.max_pool(pt.tanh(maps), tuple(int(s) for s in outshp), (2, 2))
-    cost = (pooled ** 2).sum() + (full * pt.sin(full)).sum()
+    cost = (pooled**2).sum() + (full * pt.sin(full)).sum()
     outputs = [maps, full, pooled, *pytensor.grad(cost, [images, kerns, bias])]
     rng = np.random.default_rng(9)
     values = [rng.standard_normal((3, 60)), rng.standard_normal((4, 12)), rng.standard_normal(4)]
@@ -518,8 +530,7 @@ def test_sparse_conv_compiled_with_ties():
     outputs = [maps, pooled, *pytensor.grad(pooled.sum(), [images, kerns])]
     rng = np.random.default_rng(10)
     values = [rng.integers(0, 2, (2, 25)).astype(float), rng.integers(0, 2, (2, 4)).astype(float)]
-    _assert_all_close(_run(COMPILED, [images, kerns], outputs, values),
-                      _run(PY_MODE, [images, kerns], outputs, values))
+    _assert_all_close(_run(COMPILED, [images, kerns], outputs, values), _run(PY_MODE, [images, kerns], outputs, values))
 
 
 def test_sparse_conv_with_symbolic_patch_matrix_raises():
@@ -573,7 +584,7 @@ def test_conv_pool_on_gpu(mode):
     """Inside ``with torch.device("cuda")`` the function runs on the GPU (inputs are moved there)."""
     x, w = pt.tensor4("x"), pt.tensor4("w")
     y = pool_2d(conv2d(x, w, border_mode=((1, 0), 1), num_groups=2), (2, 2), ignore_border=True)
-    outputs = [y, *pytensor.grad((y ** 2).sum(), [x, w])]
+    outputs = [y, *pytensor.grad((y**2).sum(), [x, w])]
     rng = np.random.default_rng(11)
     values = [rng.standard_normal((2, 4, 8, 8)), rng.standard_normal((6, 2, 3, 3))]
     with torch.device("cuda"):

@@ -55,8 +55,14 @@ def test_gradweights_shape_1axis():
 
 
 def test_gradinputs_shape_1axis_legacy_values():
-    cases = [(8, "valid", 1, 10), (8, "full", 1, 6), (8, "half", 1, 8), (8, 2, 2, 8), (8, (1, 2), 1, 7),
-             (8, "half", 2, 8)]
+    cases = [
+        (8, "valid", 1, 10),
+        (8, "full", 1, 6),
+        (8, "half", 1, 8),
+        (8, 2, 2, 8),
+        (8, (1, 2), 1, 7),
+        (8, "half", 2, 8),
+    ]
     for top, mode, dil, expected in cases:
         assert ac.get_conv_gradinputs_shape_1axis(3, top, mode, 1, dil) == expected
     assert ac.get_conv_gradinputs_shape_1axis(3, 8, "valid", 2, 1) is None
@@ -75,7 +81,12 @@ def test_gradweights_shape_with_groups_is_the_filter_shape():
     # the legacy function returned (1, 6, 3, 3) here (channel entries mixed up)
     assert ac.get_conv_gradweights_shape((7, 6, 10, 10), (7, 5, 8, 8), "valid", (1, 1), None, 3) == (5, 2, 3, 3)
     assert ac.get_conv_gradweights_shape((7, 6, 10, 10), (7, 5, 8, 8), "valid", (1, 1), None, 3, True) == (
-        5, 8, 8, 2, 3, 3,
+        5,
+        8,
+        8,
+        2,
+        3,
+        3,
     )
 
 

@@ -8,16 +8,22 @@ Layers (see ``DESIGN`` in the README): ``shapes`` (pure int maths) -> ``kernels`
 public functions -> ``dispatch`` (Numba, JAX registrations) -> ``rewriting``.
 """
 
-from pytensor_nnet import compat  # first: an unsupported PyTensor gets a clear ImportError
-from pytensor_nnet import shapes
-from pytensor_nnet.conv.api import (
-    conv2d,
-    conv2d_grad_wrt_inputs,
-    conv2d_grad_wrt_weights,
-    conv3d,
-    conv3d_grad_wrt_inputs,
-    conv3d_grad_wrt_weights,
+# isort: off  (the public names grouped by family, in the order of the docs)
+from pytensor_nnet import (
+    bn,
+    compat,  # noqa: F401  (first: an unsupported PyTensor gets a clear ImportError)
+    neighbours,
+    nnet,
+    shapes,
 )
+from pytensor_nnet import bn as batchnorm  # legacy module names: nnet.batchnorm, nnet.basic, nnet.sigm
+
+# isort: on
+# Backend registrations (Numba always, JAX when installed) and graph rewrites.
+from pytensor_nnet import dispatch as _dispatch  # noqa: E402,F401
+from pytensor_nnet import nnet as basic
+from pytensor_nnet import nnet as sigm
+from pytensor_nnet import rewriting as _rewriting  # noqa: E402,F401
 from pytensor_nnet.abstract_conv import (
     bilinear_kernel_1D,
     bilinear_kernel_2D,
@@ -28,6 +34,15 @@ from pytensor_nnet.abstract_conv import (
     frac_bilinear_upsampling,
     separable_conv2d,
     separable_conv3d,
+)
+from pytensor_nnet.bn import batch_normalization
+from pytensor_nnet.conv.api import (
+    conv2d,
+    conv2d_grad_wrt_inputs,
+    conv2d_grad_wrt_weights,
+    conv3d,
+    conv3d_grad_wrt_inputs,
+    conv3d_grad_wrt_weights,
 )
 from pytensor_nnet.conv.ops import (
     AbstractConv,
@@ -42,14 +57,7 @@ from pytensor_nnet.conv.ops import (
     BaseAbstractConv,
     set_column_buffer_bytes,
 )
-
 from pytensor_nnet.modes import pytorch_mode
-from pytensor_nnet.pool import max_pool_2d_same_size, pool_2d, pool_3d
-from pytensor_nnet import bn, nnet, neighbours
-from pytensor_nnet import bn as batchnorm  # legacy module names: nnet.batchnorm, nnet.basic, nnet.sigm
-from pytensor_nnet import nnet as basic
-from pytensor_nnet import nnet as sigm
-from pytensor_nnet.bn import batch_normalization
 from pytensor_nnet.neighbours import images2neibs, neibs2images
 from pytensor_nnet.nnet import (
     binary_crossentropy,
@@ -83,10 +91,7 @@ from pytensor_nnet.nnet import (
     softsign,
     ultra_fast_sigmoid,
 )
-
-# Backend registrations (Numba always, JAX when installed) and graph rewrites.
-from pytensor_nnet import dispatch as _dispatch  # noqa: E402,F401
-from pytensor_nnet import rewriting as _rewriting  # noqa: E402,F401
+from pytensor_nnet.pool import max_pool_2d_same_size, pool_2d, pool_3d
 
 __version__ = "0.1.0"
 

@@ -10,14 +10,6 @@ from pytensor_nnet.conv.api import (  # noqa: F401
     conv3d_grad_wrt_weights,
 )
 from pytensor_nnet.conv.causal import causal_conv1d  # noqa: F401
-from pytensor_nnet.conv.separable import separable_conv2d, separable_conv3d  # noqa: F401
-from pytensor_nnet.conv.transpose import conv2d_transpose, conv3d_transpose  # noqa: F401
-from pytensor_nnet.conv.upsampling import (  # noqa: F401
-    bilinear_kernel_1D,
-    bilinear_kernel_2D,
-    bilinear_upsampling,
-    frac_bilinear_upsampling,
-)
 from pytensor_nnet.conv.ops import (  # noqa: F401
     AbstractConv,
     AbstractConv2d,
@@ -29,6 +21,14 @@ from pytensor_nnet.conv.ops import (  # noqa: F401
     AbstractConv_gradInputs,
     AbstractConv_gradWeights,
     BaseAbstractConv,
+)
+from pytensor_nnet.conv.separable import separable_conv2d, separable_conv3d  # noqa: F401
+from pytensor_nnet.conv.transpose import conv2d_transpose, conv3d_transpose  # noqa: F401
+from pytensor_nnet.conv.upsampling import (  # noqa: F401
+    bilinear_kernel_1D,
+    bilinear_kernel_2D,
+    bilinear_upsampling,
+    frac_bilinear_upsampling,
 )
 from pytensor_nnet.shapes import (  # noqa: F401
     assert_conv_shape,

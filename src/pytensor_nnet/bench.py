@@ -73,8 +73,17 @@ def ours(shape, dtype, reps):
     N, C, H, W, K, kh, kw, pad, s, d, g = shape
     x, w, gy = problem(shape, dtype)
     X, Wv = pt.tensor4(dtype=dtype), pt.tensor4(dtype=dtype)
-    y = conv2d(X, Wv, input_shape=x.shape, filter_shape=w.shape, border_mode=pad, subsample=(s, s),
-               filter_dilation=(d, d), num_groups=g, filter_flip=False)
+    y = conv2d(
+        X,
+        Wv,
+        input_shape=x.shape,
+        filter_shape=w.shape,
+        border_mode=pad,
+        subsample=(s, s),
+        filter_dilation=(d, d),
+        num_groups=g,
+        filter_flip=False,
+    )
     G = y.type()
     f_fwd = pytensor.function([X, Wv], y, mode="NUMBA")
     f_all = pytensor.function([X, Wv, G], [y, *pytensor.grad(None, [X, Wv], known_grads={y: G})], mode="NUMBA")
@@ -185,15 +194,19 @@ def print_table(shapes, dtype, results, stream=sys.stdout):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pytensor_nnet bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pytensor_nnet bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="float32")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated subset of " + ",".join(SHAPES))
     parser.add_argument("--quick", action="store_true", help="one tiny shape, one rep (smoke test)")
     parser.add_argument("--peers", default="auto", help="comma-separated: torch,jax,legacy (default: all available)")
-    parser.add_argument("--legacy", default=None,
-                        help=f"command timing the legacy ops (default: ${LEGACY_BENCH_VAR}; unset: no legacy column)")
+    parser.add_argument(
+        "--legacy",
+        default=None,
+        help=f"command timing the legacy ops (default: ${LEGACY_BENCH_VAR}; unset: no legacy column)",
+    )
     args = parser.parse_args(argv)
     shapes = QUICK_SHAPES if args.quick else {k: SHAPES[k] for k in args.shapes.split(",")}
     reps = 1 if args.quick else args.reps

@@ -35,10 +35,10 @@ import pytensor.tensor as pt
 from pytensor import config
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply, Constant
-from pytensor_nnet.compat import Op
 from pytensor.scalar import upcast
 from pytensor.tensor.type import TensorType, continuous_dtypes, discrete_dtypes
 
+from pytensor_nnet.compat import Op
 from pytensor_nnet.kernels.blocksparse import (
     GEMV_LAYOUT,
     OUTER_LAYOUT,
@@ -96,12 +96,8 @@ def _as_floats(named, layouts):
     if dtype not in continuous_dtypes:
         dtype = upcast(dtype, config.floatX)
     if dtype == "float16":
-        raise TypeError(
-            f"{', '.join(named)} are float16, which the kernels do not support: cast them to float32"
-        )
-    return {
-        name: var if var.type.dtype == dtype else pt.cast(var, dtype) for name, var in tensors.items()
-    }, dtype
+        raise TypeError(f"{', '.join(named)} are float16, which the kernels do not support: cast them to float32")
+    return {name: var if var.type.dtype == dtype else pt.cast(var, dtype) for name, var in tensors.items()}, dtype
 
 
 def _check_constant_indices(idx, name, n_blocks, blocks_from):
@@ -379,8 +375,9 @@ class CheckBlockIndices(Op):
             raise TypeError("n_blocks and rows must be integer scalars")
         static = [int(s.data) if isinstance(s, Constant) else None for s in (n_blocks, rows)]
         if None not in static and static[0] != static[1]:
-            check_block_indices(np.zeros((0, 0), np.int64), static[0], static[1], self.name, self.dim,
-                                self.blocks_from, self.rows_from)
+            check_block_indices(
+                np.zeros((0, 0), np.int64), static[0], static[1], self.name, self.dim, self.blocks_from, self.rows_from
+            )
         _check_constant_indices(idx, self.name, static[0], f"{self.dim} = {self.blocks_from}")
         return Apply(self, [idx, n_blocks, rows], [idx.type()])
 
@@ -461,9 +458,7 @@ def sparse_block_dot(W, h, inputIdx, b, outputIdx):
         raise TypeError(f"b must be a 2-d (oBlocks, oSize) tensor, got {b.type.ndim} dimensions")
     W = pt.as_tensor_variable(W)
     if W.type.ndim != 4:
-        raise TypeError(
-            f"W must be a 4-d tensor ({', '.join(GEMV_LAYOUT['W'])}), got {W.type.ndim} dimensions"
-        )
+        raise TypeError(f"W must be a 4-d tensor ({', '.join(GEMV_LAYOUT['W'])}), got {W.type.ndim} dimensions")
     match_dims({"W": GEMV_LAYOUT["W"], "b": ("oBlocks", "oSize")}, {"W": W.type.shape, "b": b.type.shape})
     if h.type.ndim == 2:
         h, inputIdx, outputIdx = h[None], inputIdx[None], outputIdx[None]

@@ -75,7 +75,9 @@ def _normalized_axes(axes, ndim, fname):
     try:
         axes = tuple(axes)
     except TypeError:
-        raise ValueError(f"{fname}: axes must be 'per-activation', 'spatial' or a tuple of ints; got {axes!r}") from None
+        raise ValueError(
+            f"{fname}: axes must be 'per-activation', 'spatial' or a tuple of ints; got {axes!r}"
+        ) from None
     out = []
     for a in axes:
         if not isinstance(a, int | np.integer) or isinstance(a, bool):
@@ -122,8 +124,7 @@ class _ParamLayout:
                 eq = dims_equal(static_or_symbolic_shape(p, a), 1)
                 if eq is False:
                     raise ValueError(
-                        f"{fname}: {name} has shape {p.type.shape}; it must have length 1 on the "
-                        f"normalised axes {axes}"
+                        f"{fname}: {name} has shape {p.type.shape}; it must have length 1 on the normalised axes {axes}"
                     )
                 p = check_at_run_time(p, eq, f"{fname}: {name} must have length 1 on the normalised axes {axes}")
             full, kept = pt.specify_broadcastable(p, *axes), [(i, i) for i in self.kept]
@@ -228,5 +229,7 @@ def batch_normalization_test(inputs, gamma, beta, mean, var, axes="per-activatio
     axes = _normalized_axes(axes, x.ndim, fname)
     epsilon = _number_or_scalar(epsilon, "epsilon", fname, x, minimum=0)
     layout = _ParamLayout(x, axes, fname)
-    p = {name: layout.expand(v, name)[0] for name, v in [("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)]}
+    p = {
+        name: layout.expand(v, name)[0] for name, v in [("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)]
+    }
     return (x - p["mean"]) * (p["gamma"] / pt.sqrt(p["var"] + epsilon)) + p["beta"]

@@ -67,7 +67,7 @@ def as_int64(var):
     return var if var.dtype == "int64" else pt.cast(var, "int64")
 
 
-def _is_int_scalar(value):
+def is_int_scalar(value):
     """True for a symbolic integer scalar (a 0-d int tensor variable)."""
     type_ = getattr(value, "type", None)
     return getattr(type_, "ndim", None) == 0 and str(getattr(type_, "dtype", "")).startswith(("int", "uint"))
@@ -92,7 +92,7 @@ def int_vector(value, ndim, name, axes="one per pooled axis"):
     if isinstance(value, list | tuple):
         if len(value) != ndim:
             raise ValueError(f"{name} must have {ndim} entries ({axes}); got {value!r}")
-        if not all(is_int(v) or _is_int_scalar(v) for v in value):
+        if not all(is_int(v) or is_int_scalar(v) for v in value):
             raise TypeError(f"{name} entries must be ints or symbolic int scalars (never truncated); got {value!r}")
         value = stack_ints(value)
     var = pt.as_tensor_variable(value)

@@ -90,8 +90,10 @@ class Im2Col(_ColumnOp):
 
     def infer_shape(self, fgraph, node, input_shapes):
         N, C, *spatial = input_shapes[0]
-        axes = tuple((k, st, lo, hi, d, False)
-                     for k, st, (lo, hi), d in zip(self.kernel_shape, self.stride, self.pad, self.dilation))
+        axes = tuple(
+            (k, st, lo, hi, d, False)
+            for k, st, (lo, hi), d in zip(self.kernel_shape, self.stride, self.pad, self.dilation)
+        )
         # WindowCount rather than scalar arithmetic: shapes stay plain ints inside jax.jit
         rows = WindowCount((), factor=int(np.prod(self.kernel_shape)))(C)
         return [(rows, WindowCount(axes)(*spatial, N))]

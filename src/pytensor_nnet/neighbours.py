@@ -99,9 +99,7 @@ def _fits(x, axis, size, k, step, pad, exact, fname, mode):
     cond = pt.ge(size + 2 * pad, k)
     if exact:
         cond = cond & pt.eq((size + 2 * pad - k) % step, 0)
-    return check_at_run_time(
-        x, cond, f"{fname}: neib_shape/neib_step do not fit ten4's {name} in mode {mode!r}"
-    )
+    return check_at_run_time(x, cond, f"{fname}: neib_shape/neib_step do not fit ten4's {name} in mode {mode!r}")
 
 
 def _wrap_pad(x, axis, p):
@@ -193,7 +191,9 @@ def neibs2images(neibs, neib_shape, original_shape, mode="valid"):
     kh, kw = _const_pair(neib_shape, "neib_shape", fname)
     shape = as_tensor(original_shape, "original_shape", fname)
     if shape.ndim != 1 or shape.type.shape[0] not in (4, None) or not shape.dtype.startswith(("int", "uint")):
-        raise ValueError(f"{fname}: original_shape must be 4 ints (batch, channels, rows, cols); got {original_shape!r}")
+        raise ValueError(
+            f"{fname}: original_shape must be 4 ints (batch, channels, rows, cols); got {original_shape!r}"
+        )
     n, c, h, w = (shape[i] for i in range(4))
     try:
         static = [int(get_underlying_scalar_constant_value(v)) for v in (n, c, h, w)]
@@ -207,7 +207,8 @@ def neibs2images(neibs, neib_shape, original_shape, mode="valid"):
                 f"neib_shape {(kh, kw)}; use mode='ignore_borders'"
             )
         neibs = check_at_run_time(
-            neibs, pt.eq(h % kh, 0) & pt.eq(w % kw, 0),
+            neibs,
+            pt.eq(h % kh, 0) & pt.eq(w % kw, 0),
             f"{fname}: in mode 'valid' the rows/cols of original_shape must be multiples of neib_shape",
         )
     if neibs.type.shape[1] is not None and neibs.type.shape[1] != kh * kw:

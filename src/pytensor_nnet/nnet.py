@@ -160,9 +160,7 @@ def check_class_indices(y, x, yname, xname, fname, n_classes=None):
     ``len(y) == x.shape[0]`` and ``0 <= y < n_classes`` (default ``x.shape[1]``)."""
     rows = dims_equal(static_or_symbolic_shape(y, 0), static_or_symbolic_shape(x, 0))
     if rows is False:
-        raise ValueError(
-            f"{fname}: {yname} has {y.type.shape[0]} entries but {xname} has {x.type.shape[0]} rows"
-        )
+        raise ValueError(f"{fname}: {yname} has {y.type.shape[0]} entries but {xname} has {x.type.shape[0]} rows")
     y = check_at_run_time(y, rows, f"{fname}: {yname} must have one entry per row of {xname}")
     n_classes = x.shape[1] if n_classes is None else n_classes
     in_range = pt.all(pt.ge(y, 0)) & pt.all(pt.lt(y, n_classes))

@@ -46,9 +46,12 @@ def test_conv3d2d_layout_flip_and_gradients(mode):
 
 def test_conv3d2d_verify_grad_and_bad_input():
     rng = np.random.default_rng(1)
-    verify_grad(lambda s, f: conv3d2d.conv3d(s, f, border_mode="full"),
-                [rng.standard_normal((1, 3, 2, 3, 3)), rng.standard_normal((2, 2, 2, 2, 1))], rng=rng,
-                mode="FAST_COMPILE")
+    verify_grad(
+        lambda s, f: conv3d2d.conv3d(s, f, border_mode="full"),
+        [rng.standard_normal((1, 3, 2, 3, 3)), rng.standard_normal((2, 2, 2, 2, 1))],
+        rng=rng,
+        mode="FAST_COMPILE",
+    )
     s, f = pt.tensor(shape=(2, 5, 3, 6, 4)), pt.tensor(shape=(4, 2, 2, 3, 2))
     with pytest.raises(ValueError, match=r"signals channels \(signals.shape\[2\] = 3\) must equal filters channels"):
         conv3d2d.conv3d(s, f)
@@ -67,14 +70,18 @@ def test_legacy_conv_module_conv2d():
     assert abstract_conv.conv2d is pytensor_nnet.conv2d
     x, w = pt.tensor4("x"), pt.tensor4("w")
     with pytest.warns(DeprecationWarning, match="deprecated old conv2d"):
-        y = legacy_conv.conv2d(x, w, (2, 3, 6, 7), (4, 3, 3, 2), "full", (2, 1), unroll_batch=2, unroll_kern=4,
-                               openmp=False)
+        y = legacy_conv.conv2d(
+            x, w, (2, 3, 6, 7), (4, 3, 3, 2), "full", (2, 1), unroll_batch=2, unroll_kern=4, openmp=False
+        )
     assert isinstance(y.owner.op, ops.AbstractConv2d) and y.owner.op.filter_flip
     assert y.type.shape == (2, 4, 4, 8)
     rng = np.random.default_rng(2)
     x_val, w_val = rng.standard_normal((2, 3, 6, 7)), rng.standard_normal((4, 3, 3, 2))
-    np.testing.assert_allclose(pytensor.function([x, w], y, mode="FAST_COMPILE")(x_val, w_val),
-                               conv_ref(x_val, w_val, "full", (2, 1)), atol=1e-10)
+    np.testing.assert_allclose(
+        pytensor.function([x, w], y, mode="FAST_COMPILE")(x_val, w_val),
+        conv_ref(x_val, w_val, "full", (2, 1)),
+        atol=1e-10,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         with pytest.raises(ValueError, match="border_mode must be 'valid' or 'full' in the old conv2d"):
@@ -86,8 +93,17 @@ def test_legacy_conv_module_conv2d():
 
 
 def test_legacy_import_paths():
-    for name in ("conv2d_transpose", "conv3d_transpose", "separable_conv2d", "separable_conv3d", "causal_conv1d",
-                 "bilinear_kernel_1D", "bilinear_kernel_2D", "bilinear_upsampling", "frac_bilinear_upsampling"):
+    for name in (
+        "conv2d_transpose",
+        "conv3d_transpose",
+        "separable_conv2d",
+        "separable_conv3d",
+        "causal_conv1d",
+        "bilinear_kernel_1D",
+        "bilinear_kernel_2D",
+        "bilinear_upsampling",
+        "frac_bilinear_upsampling",
+    ):
         assert callable(getattr(abstract_conv, name)), name
     assert conv3d2d.conv3d.__module__ == "pytensor_nnet.conv.conv3d2d_impl"
 
@@ -100,23 +116,33 @@ def test_debug_reference_against_the_kernels():
     op = ops.AbstractConv2d()
     img, kern = rng.standard_normal((2, 4, 6, 5)), rng.standard_normal((6, 2, 3, 2))
     for mode, dil in (("valid", 1), ("full", (2, 1))):
-        np.testing.assert_allclose(op.conv(img, kern, mode, dil, num_groups=2),
-                                   conv_ref(img, kern, mode, filter_dilation=dil if dil != 1 else None, num_groups=2),
-                                   atol=1e-10)
+        np.testing.assert_allclose(
+            op.conv(img, kern, mode, dil, num_groups=2),
+            conv_ref(img, kern, mode, filter_dilation=dil if dil != 1 else None, num_groups=2),
+            atol=1e-10,
+        )
     img3, kern3 = rng.standard_normal((1, 2, 4, 3, 4)), rng.standard_normal((3, 2, 2, 2, 3))
     np.testing.assert_allclose(op.conv(img3, kern3, "full"), conv_ref(img3, kern3, "full"), atol=1e-10)
     ku = rng.standard_normal((6, 4, 4, 2, 3, 2))
-    np.testing.assert_allclose(op.conv(img, ku, unshared=True, num_groups=2, dilation=(1, 1)),
-                               unshared_conv_ref(img, ku, num_groups=2), atol=1e-10)
+    np.testing.assert_allclose(
+        op.conv(img, ku, unshared=True, num_groups=2, dilation=(1, 1)),
+        unshared_conv_ref(img, ku, num_groups=2),
+        atol=1e-10,
+    )
     top = rng.standard_normal((2, 6, 4, 4))
     dx_ref, dw_ref = unshared_grads_ref(img, ku, top, num_groups=2)
-    np.testing.assert_allclose(op.conv(top, ku, "full", unshared=True, num_groups=2, direction="backprop inputs"),
-                               dx_ref, atol=1e-10)
-    np.testing.assert_allclose(op.conv(img, top, unshared=True, num_groups=2, direction="backprop weights"),
-                               dw_ref[..., ::-1, ::-1], atol=1e-10)  # unflipped gradients
+    np.testing.assert_allclose(
+        op.conv(top, ku, "full", unshared=True, num_groups=2, direction="backprop inputs"), dx_ref, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        op.conv(img, top, unshared=True, num_groups=2, direction="backprop weights"),
+        dw_ref[..., ::-1, ::-1],
+        atol=1e-10,
+    )  # unflipped gradients
     k4 = rng.standard_normal((4, 4, 3, 2))
-    np.testing.assert_allclose(op.unshared2d(img[0, 0], k4, (4, 4)),
-                               unshared_conv_ref(img[:1, :1], k4[None, :, :, None])[0, 0], atol=1e-10)
+    np.testing.assert_allclose(
+        op.unshared2d(img[0, 0], k4, (4, 4)), unshared_conv_ref(img[:1, :1], k4[None, :, :, None])[0, 0], atol=1e-10
+    )
     assert op.flops([img.shape, (6, 4, 3, 2)], [(2, 6, 4, 4)]) == 2 * 2 * 6 * 16 * 4 * 6
     assert ops.AbstractConv2d(num_groups=2).flops([img.shape, kern.shape], [(2, 6, 4, 4)]) == 2 * 2 * 6 * 16 * 2 * 6
     unshared_op = ops.AbstractConv2d(unshared=True, num_groups=2)

@@ -52,8 +52,9 @@ def test_separable_conv3d_and_verify_grad():
     x, d, p = pt.tensor5(), pt.tensor5(), pt.tensor5()
     f = pytensor.function([x, d, p], separable_conv3d(x, d, p, 2, **params), mode="FAST_COMPILE")
     np.testing.assert_allclose(f(x_val, d_val, p_val), separable_ref(x_val, d_val, p_val, 2, **params), atol=1e-10)
-    verify_grad(lambda x, d, p: separable_conv3d(x, d, p, 2, **params), [x_val, d_val, p_val], rng=rng,
-                mode="FAST_COMPILE")
+    verify_grad(
+        lambda x, d, p: separable_conv3d(x, d, p, 2, **params), [x_val, d_val, p_val], rng=rng, mode="FAST_COMPILE"
+    )
     x2, d2, p2 = (rng.standard_normal(s) for s in ((2, 2, 4, 5), (2, 1, 2, 2), (3, 2, 1, 1)))
     verify_grad(lambda x, d, p: separable_conv2d(x, d, p, 2, border_mode=1), [x2, d2, p2], rng=rng, mode="FAST_COMPILE")
 
@@ -65,8 +66,13 @@ def test_separable_conv3d_and_verify_grad():
         ((2, 3, 6, 6), (5, 1, 3, 3), (4, 5, 1, 1), 3, r"depthwise_filters.shape\[0\] \(5\) must be a multiple"),
         ((2, 3, 6, 6), (6, 1, 3, 3), (4, 5, 1, 1), 3, r"pointwise_filters.shape\[1\] \(5\) must equal"),
         ((2, 3, 6, 6), (6, 1, 3, 3), (4, 6, 2, 2), 3, r"pointwise_filters must be 1x1"),
-        ((2, 3, 6, 6), (6, 1, 3, 3), (4, 6, 1, 1), 2,
-         r"input channels \(input.shape\[1\] = 3\) must equal num_channels"),
+        (
+            (2, 3, 6, 6),
+            (6, 1, 3, 3),
+            (4, 6, 1, 1),
+            2,
+            r"input channels \(input.shape\[1\] = 3\) must equal num_channels",
+        ),
         ((2, 3, 6, 6), (6, 1, 3, 3), (4, 6, 1, 1), 0, r"num_channels must be a positive int"),
         ((2, 3, 6), (6, 1, 3, 3), (4, 6, 1, 1), 3, r"input must be a 4-d tensor"),
     ],
@@ -100,8 +106,15 @@ def test_causal_sweep_dilation_stride_groups():
         assert y_ref.shape[2] == (9 - 1) // sub + 1
         g_val = rng.standard_normal(y_ref.shape)
         pad = (3 - 1) * dil
-        dxp, dw_ref = conv_grads_ref(np.pad(x_val, [(0, 0), (0, 0), (pad, 0)]), w_val, g_val, subsample=(sub,),
-                                     filter_flip=params["filter_flip"], filter_dilation=(dil,), num_groups=groups)
+        dxp, dw_ref = conv_grads_ref(
+            np.pad(x_val, [(0, 0), (0, 0), (pad, 0)]),
+            w_val,
+            g_val,
+            subsample=(sub,),
+            filter_flip=params["filter_flip"],
+            filter_dilation=(dil,),
+            num_groups=groups,
+        )
         inputs += [x, w, g]
         outputs += [y, *pytensor.grad(None, [x, w], known_grads={y: g})]
         values += [x_val, w_val, g_val]
@@ -137,18 +150,24 @@ def test_causal_unshared_symbolic_length_and_verify_grad():
     y = causal_conv1d(x, wu, (2, 4, 2, 3), subsample=2, num_groups=2, unshared=True)
     f = pytensor.function([x, wu], y, mode="FAST_COMPILE")
     xp = np.pad(x_val, [(0, 0), (0, 0), (2, 0)])
-    np.testing.assert_allclose(f(x_val, wu_val), unshared_conv_ref(xp, wu_val, subsample=(2,), num_groups=2),
-                               atol=1e-10)
-    verify_grad(lambda x, w: causal_conv1d(x, w, (2, 4, 2, 3), subsample=2, num_groups=2, unshared=True),
-                [x_val, wu_val], rng=rng, mode="FAST_COMPILE")
+    np.testing.assert_allclose(
+        f(x_val, wu_val), unshared_conv_ref(xp, wu_val, subsample=(2,), num_groups=2), atol=1e-10
+    )
+    verify_grad(
+        lambda x, w: causal_conv1d(x, w, (2, 4, 2, 3), subsample=2, num_groups=2, unshared=True),
+        [x_val, wu_val],
+        rng=rng,
+        mode="FAST_COMPILE",
+    )
     w_val = rng.standard_normal((3, 4, 3))
     length = pt.iscalar("length")
     w = pt.tensor3()
     y_sym = causal_conv1d(x, w, (None, None, length), filter_dilation=2)
     f_sym = pytensor.function([x, w, length], y_sym, mode="FAST_COMPILE")
     np.testing.assert_allclose(f_sym(x_val, w_val, 3), causal_conv1d_ref(x_val, w_val, filter_dilation=2), atol=1e-10)
-    verify_grad(lambda x, w: causal_conv1d(x, w, (3, 4, 3), filter_dilation=3), [x_val, w_val], rng=rng,
-                mode="FAST_COMPILE")
+    verify_grad(
+        lambda x, w: causal_conv1d(x, w, (3, 4, 3), filter_dilation=3), [x_val, w_val], rng=rng, mode="FAST_COMPILE"
+    )
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,10 @@ def _output_size(in_size, kernel, stride, dilation, pads, extra=0):
 def _problem(x_shape, w_shape, border_mode, stride, dilation, groups, extra=0, seed=0):
     rng = np.random.default_rng(seed)
     pads = pads_for(border_mode, w_shape[2:], dilation)
-    spatial = tuple(_output_size(n, k, s, d, p, min(extra, s - 1))
-                    for n, k, s, d, p in zip(x_shape[2:], w_shape[2:], stride, dilation, pads))
+    spatial = tuple(
+        _output_size(n, k, s, d, p, min(extra, s - 1))
+        for n, k, s, d, p in zip(x_shape[2:], w_shape[2:], stride, dilation, pads)
+    )
     out_shape = (x_shape[0], w_shape[1] * groups) + spatial
     return rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(out_shape), out_shape
 
@@ -32,9 +34,13 @@ def _problem(x_shape, w_shape, border_mode, stride, dilation, groups, extra=0, s
 def _adjoint_grads(x, w, g, **params):
     """Gradients of sum(transpose(x, w) * g): the forward conv of g (wrt x), and the filter
     gradient of a forward conv of g whose output gradient is x (wrt w), from the references."""
-    fwd = dict(border_mode=params["border_mode"], subsample=params["input_dilation"],
-               filter_flip=params["filter_flip"], filter_dilation=params["filter_dilation"],
-               num_groups=params["num_groups"])
+    fwd = dict(
+        border_mode=params["border_mode"],
+        subsample=params["input_dilation"],
+        filter_flip=params["filter_flip"],
+        filter_dilation=params["filter_dilation"],
+        num_groups=params["num_groups"],
+    )
     _, dw = conv_grads_ref(g, w, x, **fwd)
     return conv_ref(g, w, **fwd), dw
 
@@ -44,8 +50,15 @@ PARAMS = dict(border_mode=((1, 0), 2), input_dilation=(2, 3), filter_flip=True, 
 
 @pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
 def test_forward_and_gradients_in_every_backend(mode):
-    x_val, w_val, g_val, out_shape = _problem((2, 4, 3, 4), (4, 3, 3, 2), PARAMS["border_mode"],
-                                              PARAMS["input_dilation"], PARAMS["filter_dilation"], 2, extra=1)
+    x_val, w_val, g_val, out_shape = _problem(
+        (2, 4, 3, 4),
+        (4, 3, 3, 2),
+        PARAMS["border_mode"],
+        PARAMS["input_dilation"],
+        PARAMS["filter_dilation"],
+        2,
+        extra=1,
+    )
     x, w, g = pt.tensor4("x"), pt.tensor4("w"), pt.tensor4("g")
     y = conv2d_transpose(x, w, out_shape, **PARAMS)
     assert isinstance(y.owner.op, ops.AbstractConv2d_gradInputs)
@@ -68,10 +81,16 @@ def test_sweep_border_modes_dilation_groups():
     for bm in modes_2d:
         for stride, dilation in (((1, 1), (1, 1)), ((2, 1), (1, 2)), ((3, 2), (2, 1))):
             for groups in (1, 2):
-                params = dict(border_mode=bm, input_dilation=stride, filter_dilation=dilation, num_groups=groups,
-                              filter_flip=i % 3 != 0)
-                x_val, w_val, _, out_shape = _problem((2, 4, 3, 3), (4, 2, 3, 2), bm, stride, dilation, groups,
-                                                      extra=i % 3, seed=i)
+                params = dict(
+                    border_mode=bm,
+                    input_dilation=stride,
+                    filter_dilation=dilation,
+                    num_groups=groups,
+                    filter_flip=i % 3 != 0,
+                )
+                x_val, w_val, _, out_shape = _problem(
+                    (2, 4, 3, 3), (4, 2, 3, 2), bm, stride, dilation, groups, extra=i % 3, seed=i
+                )
                 if min(out_shape[2:]) < 1:
                     continue
                 x, w = pt.tensor4(), pt.tensor4()
@@ -113,8 +132,16 @@ def test_against_pytorch_conv_transpose(nd):
     g_val = rng.standard_normal(tuple(yt.shape))
     yt.backward(torch.from_numpy(g_val))
     x, w, g = (pt.tensor(shape=(None,) * (nd + 2)) for _ in range(3))
-    y = fn(x, w, tuple(yt.shape), border_mode=padding, input_dilation=stride, filter_flip=False,
-           filter_dilation=dilation, num_groups=groups)
+    y = fn(
+        x,
+        w,
+        tuple(yt.shape),
+        border_mode=padding,
+        input_dilation=stride,
+        filter_flip=False,
+        filter_dilation=dilation,
+        num_groups=groups,
+    )
     f = pytensor.function([x, w, g], [y, *pytensor.grad(None, [x, w], known_grads={y: g})], mode="NUMBA")
     y_val, dx_val, dw_val = f(x_val, w_val, g_val)
     np.testing.assert_allclose(y_val, yt.detach().numpy(), atol=1e-10)
@@ -139,8 +166,12 @@ def test_verify_grad_and_unshared_transpose():
     np.testing.assert_allclose(lhs, rhs, rtol=1e-10)
     fwd_ref = unshared_conv_ref(img_val, wu, border_mode="half", subsample=(2, 1), num_groups=2)
     np.testing.assert_allclose(rhs, (fwd_ref * x_val).sum(), rtol=1e-10)
-    verify_grad(lambda x, w: conv2d_transpose(x, w, out_shape, unshared=True, **params), [x_val, wu], rng=rng,
-                mode="FAST_COMPILE")
+    verify_grad(
+        lambda x, w: conv2d_transpose(x, w, out_shape, unshared=True, **params),
+        [x_val, wu],
+        rng=rng,
+        mode="FAST_COMPILE",
+    )
 
 
 def test_bad_output_shape_names_the_argument():
@@ -168,8 +199,9 @@ def test_bad_output_shape_names_the_argument():
 def test_bad_symbolic_output_shape_at_run_time(mode):
     x, w = pt.tensor4("x"), pt.tensor4("w")
     rows, cols = pt.iscalar("rows"), pt.iscalar("cols")
-    f = pytensor.function([x, w, rows, cols], conv2d_transpose(x, w, (None, None, rows, cols), input_dilation=(2, 2)),
-                          mode=mode)
+    f = pytensor.function(
+        [x, w, rows, cols], conv2d_transpose(x, w, (None, None, rows, cols), input_dilation=(2, 2)), mode=mode
+    )
     x_val, w_val = np.ones((1, 2, 3, 3)), np.ones((2, 1, 2, 2))
     assert f(x_val, w_val, 6, 7).shape == (1, 1, 6, 7)  # 6 and 7 are both possible with stride 2
     with pytest.raises(ValueError, match="does not match"):

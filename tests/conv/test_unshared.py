@@ -26,8 +26,13 @@ PARAMS = dict(border_mode=((1, 0), 1), subsample=(2, 1), filter_dilation=(1, 2),
 def _problem(x_shape, n_filters, in_per_group, kernel, seed=0, **params):
     """x, unshared w (M, *out, Cg, *kernel) and an output gradient for these parameters."""
     rng = np.random.default_rng(seed)
-    out = get_conv_output_shape(x_shape, (n_filters, in_per_group) + kernel, params.get("border_mode", "valid"),
-                                params.get("subsample"), params.get("filter_dilation"))
+    out = get_conv_output_shape(
+        x_shape,
+        (n_filters, in_per_group) + kernel,
+        params.get("border_mode", "valid"),
+        params.get("subsample"),
+        params.get("filter_dilation"),
+    )
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal((n_filters,) + out[2:] + (in_per_group,) + kernel)
     return x, w, rng.standard_normal(out)
@@ -35,15 +40,18 @@ def _problem(x_shape, n_filters, in_per_group, kernel, seed=0, **params):
 
 def _run_kernels(x, w, gy, buffer_bytes=64 * 2**20, **params):
     nd = x.ndim - 2
-    geo = kernel_geometry(normalize_border_mode(params.get("border_mode", "valid"), nd),
-                          params.get("subsample", (1,) * nd), params.get("filter_dilation", (1,) * nd))
+    geo = kernel_geometry(
+        normalize_border_mode(params.get("border_mode", "valid"), nd),
+        params.get("subsample", (1,) * nd),
+        params.get("filter_dilation", (1,) * nd),
+    )
     pads = resolve_pads(geo.pad_before, geo.pad_after, as_3d_geometry(w.shape[-nd:], 1), geo.dilation)
     args = (geo.stride, *pads, geo.dilation, params.get("num_groups", 1), buffer_bytes)
     w3 = kernels.as_3d_unshared(w, nd)
     y = kernels.unshared_forward(as_3d_array(x, 2), w3, *args)
     dx = kernels.unshared_grad_inputs(w3, as_3d_array(gy, 2), as_3d_geometry(x.shape[2:], 1), *args)
     dw = kernels.unshared_grad_weights(as_3d_array(x, 2), as_3d_array(gy, 2), as_3d_geometry(w.shape[-nd:], 1), *args)
-    lead = lambda a: a.reshape(a.shape[:2] + a.shape[5 - nd:])  # noqa: E731
+    lead = lambda a: a.reshape(a.shape[:2] + a.shape[5 - nd :])  # noqa: E731
     return lead(y), lead(dx), kernels.from_3d_unshared(dw, nd)
 
 
@@ -70,8 +78,11 @@ def test_kernels_against_reference_with_small_chunks(x_shape, n_filters, in_per_
 
 @settings(max_examples=25, deadline=None)
 @given(
-    nd=st.integers(1, 3), groups=st.sampled_from([1, 2]), filters_per_group=st.integers(1, 2),
-    in_per_group=st.integers(1, 2), data=st.data(),
+    nd=st.integers(1, 3),
+    groups=st.sampled_from([1, 2]),
+    filters_per_group=st.integers(1, 2),
+    in_per_group=st.integers(1, 2),
+    data=st.data(),
 )
 def test_kernels_property_random_geometry(nd, groups, filters_per_group, in_per_group, data):
     kernel = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
@@ -80,8 +91,14 @@ def test_kernels_property_random_geometry(nd, groups, filters_per_group, in_per_
     pads = tuple((data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))) for _ in range(nd))
     spatial = tuple((k - 1) * d + 1 + data.draw(st.integers(0, 3)) for k, d in zip(kernel, dilation))
     params = dict(border_mode=pads, subsample=stride, filter_dilation=dilation, num_groups=groups)
-    x, w, gy = _problem((2, in_per_group * groups) + spatial, filters_per_group * groups, in_per_group, kernel,
-                        seed=data.draw(st.integers(0, 99)), **params)
+    x, w, gy = _problem(
+        (2, in_per_group * groups) + spatial,
+        filters_per_group * groups,
+        in_per_group,
+        kernel,
+        seed=data.draw(st.integers(0, 99)),
+        **params,
+    )
     y, dx, dw = _run_kernels(x, w, gy, 1, **params)
     dx_ref, dw_ref = unshared_grads_ref(x, w, gy, filter_flip=False, **params)
     np.testing.assert_allclose(y, unshared_conv_ref(x, w, filter_flip=False, **params), atol=1e-12)
@@ -111,8 +128,13 @@ def test_sweep_groups_strides_border_modes():
     for i, (groups, stride, bm) in enumerate(
         (g, s, b) for g in (1, 2) for s in ((1, 1), (2, 1), (1, 3), (2, 2)) for b in ("valid", "half", ((2, 0), (0, 1)))
     ):
-        params = dict(border_mode=bm, subsample=stride, num_groups=groups, filter_flip=i % 2 == 0,
-                      filter_dilation=(2, 1) if i % 5 == 0 else (1, 1))
+        params = dict(
+            border_mode=bm,
+            subsample=stride,
+            num_groups=groups,
+            filter_flip=i % 2 == 0,
+            filter_dilation=(2, 1) if i % 5 == 0 else (1, 1),
+        )
         cases.append((params,) + _problem((2, 2 * groups, 5, 6), 2 * groups, 2, (3, 2), seed=i, **params))
     inputs, outputs, values, expected = [], [], [], []
     for params, x_val, w_val, gy_val in cases:
@@ -171,12 +193,20 @@ def test_bad_input_names_the_argument():
         conv2d(x, pt.tensor(shape=(None,) * 6), filter_shape=(6, 4, 3, 3), unshared=True)
     with pytest.raises(ValueError, match=r"input channels .* num_groups"):
         conv2d(x, pt.tensor(shape=(6, 3, 4, 3, 3, 3)), unshared=True, num_groups=2)
-    with pytest.raises(ValueError, match=r"input channels \(input.shape\[1\] = 4\) must equal filters' input "
-                                         r"channels \(filter_shape\[3\] = 4\) \* num_groups \(2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"input channels \(input.shape\[1\] = 4\) must equal filters' input "
+        r"channels \(filter_shape\[3\] = 4\) \* num_groups \(2\)",
+    ):
         conv2d_grad_wrt_weights(x, pt.tensor(shape=(2, 6, 3, 4)), (6, 2, 4, 4, 3, 3), unshared=True, num_groups=2)
     with pytest.raises(ValueError, match="output region"):
-        conv2d_grad_wrt_inputs(pt.tensor(shape=(2, 6, 3, 4)), pt.tensor(shape=(6, 4, 4, 2, 3, 3)), (2, 4, 5, 6),
-                               unshared=True, num_groups=2)
+        conv2d_grad_wrt_inputs(
+            pt.tensor(shape=(2, 6, 3, 4)),
+            pt.tensor(shape=(6, 4, 4, 2, 3, 3)),
+            (2, 4, 5, 6),
+            unshared=True,
+            num_groups=2,
+        )
 
 
 @pytest.mark.parametrize("mode", ["NUMBA", "FAST_COMPILE"])
@@ -200,5 +230,9 @@ def test_pushforward_and_second_derivative():
     expected = unshared_conv_ref(vx_val, w_val, **params) + unshared_conv_ref(x_val, vw_val, **params)
     np.testing.assert_allclose(f(x_val, w_val, vx_val, vw_val), expected, atol=1e-10)
     rng = np.random.default_rng(8)
-    verify_grad(lambda x, w: pytensor.grad((conv2d(x, w, unshared=True, **params) ** 2).sum(), w),
-                [x_val, w_val], rng=rng, mode="FAST_COMPILE")
+    verify_grad(
+        lambda x, w: pytensor.grad((conv2d(x, w, unshared=True, **params) ** 2).sum(), w),
+        [x_val, w_val],
+        rng=rng,
+        mode="FAST_COMPILE",
+    )

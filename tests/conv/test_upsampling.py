@@ -39,8 +39,10 @@ def test_integer_and_fractional_ratios_both_kernels():
     x_val = rng.standard_normal((2, 3, 4, 5))
     x = pt.tensor4("x")
     cases = [dict(ratio=r) for r in (1, 2, 3, 4, 5)]
-    cases += [dict(frac_ratio=f) for f in ((3, 2), (5, 3), ((3, 2), (5, 2)), (4, 3), (2, 3), (7, 4), (1, 2), (6, 4),
-                                           ((2, 1), (1, 3)))]
+    cases += [
+        dict(frac_ratio=f)
+        for f in ((3, 2), (5, 3), ((3, 2), (5, 2)), (4, 3), (2, 3), (7, 4), (1, 2), (6, 4), ((2, 1), (1, 3)))
+    ]
     outputs, expected = [], []
     for case in cases:
         for use_1d in (True, False):
@@ -90,8 +92,9 @@ def test_verify_grad_and_dtypes():
     rng = np.random.default_rng(2)
     x_val = rng.standard_normal((1, 2, 3, 3))
     verify_grad(lambda x: bilinear_upsampling(x, 3), [x_val], rng=rng, mode="FAST_COMPILE")
-    verify_grad(lambda x: bilinear_upsampling(x, frac_ratio=(5, 2), use_1D_kernel=True), [x_val], rng=rng,
-                mode="FAST_COMPILE")
+    verify_grad(
+        lambda x: bilinear_upsampling(x, frac_ratio=(5, 2), use_1D_kernel=True), [x_val], rng=rng, mode="FAST_COMPILE"
+    )
     assert bilinear_upsampling(pt.tensor4(dtype="float32"), 2).dtype == "float32"
     assert bilinear_upsampling(pt.tensor4(dtype="int32"), 2).dtype == pytensor.config.floatX
 

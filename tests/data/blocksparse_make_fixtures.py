@@ -49,9 +49,7 @@ def gemv_case(batch, i_blocks, o_blocks, i_size, o_size, i_win, o_win, dtype):
     out = sparse_block_gemv(o, W, h, ii, oi)
     grads = pytensor.grad((out * g).sum(), [o, W, h])
     f = pytensor.function([o, W, h, ii, oi, g], [out, *grads])
-    d["out"], d["grad_o"], d["grad_W"], d["grad_h"] = f(
-        d["o"], d["W"], d["h"], d["inputIdx"], d["outputIdx"], d["g"]
-    )
+    d["out"], d["grad_o"], d["grad_W"], d["grad_h"] = f(d["o"], d["W"], d["h"], d["inputIdx"], d["outputIdx"], d["g"])
     return d
 
 
@@ -95,9 +93,7 @@ def dot_case(unbatched):
     g = pt.tensor3()
     grads = pytensor.grad((out * g).sum(), [W, h, b])
     f = pytensor.function([W, h, ii, b, oi, g], [out, *grads])
-    d["out"], d["grad_W"], d["grad_h"], d["grad_b"] = f(
-        d["W"], d["h"], d["inputIdx"], d["b"], d["outputIdx"], d["g"]
-    )
+    d["out"], d["grad_W"], d["grad_h"], d["grad_b"] = f(d["W"], d["h"], d["inputIdx"], d["b"], d["outputIdx"], d["g"])
     return d
 
 
@@ -106,9 +102,7 @@ def main():
     cases["outer"] = outer_case()
     cases["dot"] = dot_case(unbatched=False)
     cases["dot_unbatched"] = dot_case(unbatched=True)
-    flat = {
-        f"{case}/{key}": np.asarray(value) for case, arrays in cases.items() for key, value in arrays.items()
-    }
+    flat = {f"{case}/{key}": np.asarray(value) for case, arrays in cases.items() for key, value in arrays.items()}
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "blocksparse_golden.npz")
     np.savez_compressed(path, **flat)
     print(f"wrote {path}: {len(cases)} cases, {os.path.getsize(path)} bytes")

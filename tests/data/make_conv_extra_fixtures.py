@@ -10,6 +10,7 @@ conv.conv2d, and the debugging methods BaseAbstractConv.conv / unshared2d / flop
 stores its inputs, a random output gradient ``gy`` where there is a gradient, and the legacy
 outputs (``y``, then ``d_<input>`` gradients of ``sum(y * gy)``).
 """
+
 import itertools
 import json
 import os
@@ -69,14 +70,19 @@ def transposed_cases():
         groups, flip = 1 + i % 2, (i // 2) % 2 == 0
         x_shape, w_shape = (1, 4, 3, 3), (4, 4 // groups, 3, 2)
         pads = pads_of(bm, [(k - 1) * d + 1 for k, d in zip(w_shape[2:], dil)])
-        out = [(n - 1) * s + (k - 1) * d + 1 - p[0] - p[1] + min(extra, s - 1)
-               for n, k, s, d, p in zip(x_shape[2:], w_shape[2:], stride, dil, pads)]
+        out = [
+            (n - 1) * s + (k - 1) * d + 1 - p[0] - p[1] + min(extra, s - 1)
+            for n, k, s, d, p in zip(x_shape[2:], w_shape[2:], stride, dil, pads)
+        ]
         if min(out) < 1:
             continue
         params = dict(border_mode=bm, input_dilation=stride, filter_dilation=dil, num_groups=groups, filter_flip=flip)
         output_shape = (1, 4, *out)
-        res = run(lambda x, w: ac.conv2d_transpose(x, w, output_shape, **params), [x_shape, w_shape],
-                  "float32" if i % 5 == 0 else "float64")
+        res = run(
+            lambda x, w: ac.conv2d_transpose(x, w, output_shape, **params),
+            [x_shape, w_shape],
+            "float32" if i % 5 == 0 else "float64",
+        )
         yield dict(kind="transpose2d", output_shape=output_shape, **params), res
 
 
@@ -88,8 +94,12 @@ def transposed3d_cases():
         output_shape = (1, 2, *out)
         params = dict(border_mode=bm, subsample=stride, num_groups=groups)
         res = run(lambda x, w: conv3d_grad_wrt_inputs(x, w, output_shape, **params), [x_shape, w_shape])
-        yield dict(kind="transpose3d", output_shape=output_shape, border_mode=bm, input_dilation=stride,
-                   num_groups=groups), res
+        yield (
+            dict(
+                kind="transpose3d", output_shape=output_shape, border_mode=bm, input_dilation=stride, num_groups=groups
+            ),
+            res,
+        )
 
 
 def unshared_cases():
@@ -103,8 +113,11 @@ def unshared_cases():
         top = ac.get_conv_output_shape(x_shape, (2, 2 // groups, *kern), bm, stride, dil)
         w_shape = (2, top[2], top[3], 2 // groups, *kern)
         params = dict(border_mode=bm, subsample=stride, filter_dilation=dil, num_groups=groups, filter_flip=flip)
-        res = run(lambda x, w: conv2d(x, w, unshared=True, **params), [x_shape, w_shape],
-                  "float32" if i % 5 == 0 else "float64")
+        res = run(
+            lambda x, w: conv2d(x, w, unshared=True, **params),
+            [x_shape, w_shape],
+            "float32" if i % 5 == 0 else "float64",
+        )
         yield dict(kind="unshared2d", **params), res
 
 
@@ -132,10 +145,14 @@ def separable_cases():
 def bilinear_cases():
     for ratio in (1, 2, 3, 4):
         for normalize in (True, False):
-            yield (dict(kind="kernel1d", ratio=ratio, normalize=normalize),
-                   {"y": ac.bilinear_kernel_1D(ratio, normalize).eval()})
-            yield (dict(kind="kernel2d", ratio=ratio, normalize=normalize),
-                   {"y": ac.bilinear_kernel_2D(ratio, normalize).eval()})
+            yield (
+                dict(kind="kernel1d", ratio=ratio, normalize=normalize),
+                {"y": ac.bilinear_kernel_1D(ratio, normalize).eval()},
+            )
+            yield (
+                dict(kind="kernel2d", ratio=ratio, normalize=normalize),
+                {"y": ac.bilinear_kernel_2D(ratio, normalize).eval()},
+            )
     for ratio, use_1d in [(1, True), (2, True), (2, False), (3, True), (4, False), (5, True)]:
         res = run(lambda x: ac.bilinear_upsampling(x, ratio=ratio, use_1D_kernel=use_1d), [(1, 2, 3, 4)])
         yield dict(kind="bilinear", ratio=ratio, use_1D_kernel=use_1d), res
@@ -153,8 +170,11 @@ def conv3d2d_cases():
 def old_conv2d_cases():
     for bm, sub in itertools.product(("valid", "full"), ((1, 1), (2, 1), (1, 3))):
         # the old ConvOp has no gradient with strides ("call conv2d() instead")
-        res = run(lambda x, w: oldconv.conv2d(x, w, border_mode=bm, subsample=sub), [(1, 2, 5, 6), (3, 2, 3, 2)],
-                  grad=sub == (1, 1))
+        res = run(
+            lambda x, w: oldconv.conv2d(x, w, border_mode=bm, subsample=sub),
+            [(1, 2, 5, 6), (3, 2, 3, 2)],
+            grad=sub == (1, 1),
+        )
         yield dict(kind="old_conv2d", border_mode=bm, subsample=sub), res
 
 
@@ -162,28 +182,47 @@ def debug_method_cases():
     op = ac.AbstractConv2d()
     for mode, dil in itertools.product(("valid", "full"), (1, (2, 1))):
         img, kern = RNG.standard_normal((2, 3, 6, 5)), RNG.standard_normal((4, 3, 2, 2))
-        yield (dict(kind="method_conv", mode=mode, dilation=dil),
-               {"in0": img, "in1": kern, "y": op.conv(img, kern, mode=mode, dilation=dil)})
+        yield (
+            dict(kind="method_conv", mode=mode, dilation=dil),
+            {"in0": img, "in1": kern, "y": op.conv(img, kern, mode=mode, dilation=dil)},
+        )
     img = RNG.standard_normal((2, 2, 6, 5))
     kern = RNG.standard_normal((3, 4, 4, 2, 3, 2))  # public layout (out, oh, ow, in, kh, kw)
     y = op.conv(img, kern.transpose(0, 3, 1, 2, 4, 5), mode="valid", unshared=True)  # legacy internal layout
     yield dict(kind="method_conv_unshared"), {"in0": img, "in1": kern, "y": y}
     inp, k4 = RNG.standard_normal((6, 5)), RNG.standard_normal((4, 4, 3, 2))
     top = RNG.standard_normal((4, 4))
-    yield dict(kind="method_unshared2d", direction="forward", out_shape=(4, 4)), {
-        "in0": inp, "in1": k4, "y": op.unshared2d(inp, k4, (4, 4))}
-    yield dict(kind="method_unshared2d", direction="backprop inputs", out_shape=(6, 5)), {
-        "in0": top, "in1": k4, "y": op.unshared2d(top, k4, (6, 5), direction="backprop inputs")}
-    yield dict(kind="method_unshared2d", direction="backprop weights", out_shape=(4, 4, 3, 2)), {
-        "in0": inp, "in1": top, "y": op.unshared2d(inp, top, (4, 4, 3, 2), direction="backprop weights")}
-    yield (dict(kind="method_flops", inp=[(2, 3, 6, 5), (4, 3, 2, 2)], outp=[(2, 4, 5, 4)]),
-           {"y": np.array(op.flops([(2, 3, 6, 5), (4, 3, 2, 2)], [(2, 4, 5, 4)]))})
+    yield (
+        dict(kind="method_unshared2d", direction="forward", out_shape=(4, 4)),
+        {"in0": inp, "in1": k4, "y": op.unshared2d(inp, k4, (4, 4))},
+    )
+    yield (
+        dict(kind="method_unshared2d", direction="backprop inputs", out_shape=(6, 5)),
+        {"in0": top, "in1": k4, "y": op.unshared2d(top, k4, (6, 5), direction="backprop inputs")},
+    )
+    yield (
+        dict(kind="method_unshared2d", direction="backprop weights", out_shape=(4, 4, 3, 2)),
+        {"in0": inp, "in1": top, "y": op.unshared2d(inp, top, (4, 4, 3, 2), direction="backprop weights")},
+    )
+    yield (
+        dict(kind="method_flops", inp=[(2, 3, 6, 5), (4, 3, 2, 2)], outp=[(2, 4, 5, 4)]),
+        {"y": np.array(op.flops([(2, 3, 6, 5), (4, 3, 2, 2)], [(2, 4, 5, 4)]))},
+    )
 
 
 def main():
     arrays, meta = {}, []
-    generators = [transposed_cases, transposed3d_cases, unshared_cases, causal_cases, separable_cases,
-                  bilinear_cases, conv3d2d_cases, old_conv2d_cases, debug_method_cases]
+    generators = [
+        transposed_cases,
+        transposed3d_cases,
+        unshared_cases,
+        causal_cases,
+        separable_cases,
+        bilinear_cases,
+        conv3d2d_cases,
+        old_conv2d_cases,
+        debug_method_cases,
+    ]
     for gen in generators:
         for case, res in gen():
             i = len(meta)

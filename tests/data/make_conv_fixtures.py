@@ -5,6 +5,7 @@ repository root:
     $PYTENSOR_NNET_LEGACY_PYTHON tests/data/make_conv_fixtures.py
 Each case stores x, w, a random output gradient gy, and the legacy y, dx, dw.
 """
+
 import itertools
 import json
 import os
@@ -41,8 +42,15 @@ def run(nd, border_mode, subsample, dilation, groups, flip, dtype, rng):
         fn = conv3d
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
-    y = fn(X, W, border_mode=border_mode, subsample=subsample, filter_flip=flip,
-           filter_dilation=dilation, num_groups=groups)
+    y = fn(
+        X,
+        W,
+        border_mode=border_mode,
+        subsample=subsample,
+        filter_flip=flip,
+        filter_dilation=dilation,
+        num_groups=groups,
+    )
     G = y.type()
     f = pytensor.function([X, W, G], [y] + pytensor.grad(None, [X, W], known_grads={y: G}))
     out_shape = pytensor.function([X, W], y.shape)(x, w)
@@ -60,8 +68,9 @@ def main():
         res = run(nd, bm, s, d, g, flip, dtype, rng)
         for k, v in res.items():
             arrays[f"{i}_{k}"] = v
-        meta.append(dict(nd=nd, border_mode=bm, subsample=s, filter_dilation=d, num_groups=g,
-                         filter_flip=flip, dtype=dtype))
+        meta.append(
+            dict(nd=nd, border_mode=bm, subsample=s, filter_dilation=d, num_groups=g, filter_flip=flip, dtype=dtype)
+        )
     arrays["meta"] = np.array(json.dumps(meta))
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv_golden.npz")
     np.savez_compressed(out, **arrays)

@@ -16,6 +16,7 @@ maximum gets the window's full gradient): the tests compare them with
 ``max_grad_ties="all"``; the default rule (first maximum) is checked against PyTorch instead
 (tests/test_pool_ties.py).
 """
+
 import itertools
 import json
 import os
@@ -29,18 +30,22 @@ warnings.simplefilter("ignore", DeprecationWarning)
 from pytensor.tensor.signal.pool import DownsampleFactorMaxGradGrad, Pool, pool_2d, pool_3d  # noqa: E402
 
 MODES = ["max", "sum", "average_inc_pad", "average_exc_pad"]
-CASES_2D = list(itertools.product(
-    [(2, 2), (3, 2)],
-    [None, (1, 1), (2, 3)],
-    [(True, (0, 0)), (True, (1, 1)), (True, (0, 1)), (False, (0, 0))],
-    MODES,
-))
-CASES_3D = list(itertools.product(
-    [(2, 2, 2), (3, 1, 2)],
-    [None, (1, 2, 1)],
-    [(True, (0, 0, 0)), (True, (1, 0, 1)), (False, (0, 0, 0))],
-    MODES,
-))
+CASES_2D = list(
+    itertools.product(
+        [(2, 2), (3, 2)],
+        [None, (1, 1), (2, 3)],
+        [(True, (0, 0)), (True, (1, 1)), (True, (0, 1)), (False, (0, 0))],
+        MODES,
+    )
+)
+CASES_3D = list(
+    itertools.product(
+        [(2, 2, 2), (3, 1, 2)],
+        [None, (1, 2, 1)],
+        [(True, (0, 0, 0)), (True, (1, 0, 1)), (False, (0, 0, 0))],
+        MODES,
+    )
+)
 
 
 def cotangent(shape):
@@ -71,8 +76,10 @@ def run(x, nd, ws, stride, ignore_border, pad, mode):
 
 def main():
     rng = np.random.default_rng(20240607)
-    inputs = {2: rng.integers(0, 4, size=(2, 1, 5, 7)).astype("float64"),
-              3: rng.integers(0, 4, size=(1, 2, 4, 5, 5)).astype("float64")}
+    inputs = {
+        2: rng.integers(0, 4, size=(2, 1, 5, 7)).astype("float64"),
+        3: rng.integers(0, 4, size=(1, 2, 4, 5, 5)).astype("float64"),
+    }
     arrays = {"x2": inputs[2], "x3": inputs[3]}
     meta = []
     cases = [(2,) + c for c in CASES_2D] + [(3,) + c for c in CASES_3D]
@@ -83,18 +90,33 @@ def main():
         for k, v in res.items():
             if isinstance(v, np.ndarray):
                 arrays[f"{i}_{k}"] = v
-        meta.append(dict(id=i, nd=nd, ws=ws, stride=stride, ignore_border=ignore_border, pad=pad, mode=mode,
-                         dx_error=res.get("dx_error")))
+        meta.append(
+            dict(
+                id=i,
+                nd=nd,
+                ws=ws,
+                stride=stride,
+                ignore_border=ignore_border,
+                pad=pad,
+                mode=mode,
+                dx_error=res.get("dx_error"),
+            )
+        )
     # integer input: the legacy average truncates towards zero and keeps the dtype
     xi = np.array([[-7, 2, 5, 0], [3, -1, 4, 6], [1, 1, -8, 2]], dtype="int64")
     Xi = pt.lmatrix()
     for mode in MODES:
-        arrays[f"int_{mode}"] = pytensor.function([Xi], pool_2d(Xi, (2, 3), ignore_border=False, stride=(1, 1),
-                                                               mode=mode))(xi)
+        arrays[f"int_{mode}"] = pytensor.function(
+            [Xi], pool_2d(Xi, (2, 3), ignore_border=False, stride=(1, 1), mode=mode)
+        )(xi)
     arrays["int_x"] = xi
     # legacy output shapes with ignore_border=False: (n, ws, stride) -> out
-    table = [(n, w, s, int(Pool.out_shape((n, 1), (w, 1), False, (s, 1))[0]))
-             for n in range(1, 9) for w in range(1, 5) for s in range(1, 6)]
+    table = [
+        (n, w, s, int(Pool.out_shape((n, 1), (w, 1), False, (s, 1))[0]))
+        for n in range(1, 9)
+        for w in range(1, 5)
+        for s in range(1, 6)
+    ]
     arrays["out_shape_table"] = np.array(table, dtype="int64")
     arrays["meta"] = np.array(json.dumps(meta))
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pool_golden.npz")

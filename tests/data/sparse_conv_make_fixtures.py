@@ -56,9 +56,7 @@ BATCH = 2
 
 def indices_fixture(out):
     for i, (inshp, kshp, strides, mode) in enumerate(INDEX_CASES):
-        indices, indptr, shape, fmt, outshp = sp.convolution_indices.evaluate(
-            inshp, kshp, strides, mode=mode
-        )
+        indices, indptr, shape, fmt, outshp = sp.convolution_indices.evaluate(inshp, kshp, strides, mode=mode)
         assert fmt == "csc"
         out[f"{i}/indices"] = indices
         out[f"{i}/indptr"] = indptr
@@ -75,7 +73,14 @@ def convolve_fixture(out, rng):
         bias = rng.standard_normal(nkern)
         K, X, B = pt.dmatrix(), pt.dmatrix(), pt.dvector()
         y, outshp = sp.convolve(
-            K, kshp, nkern, X, imgshp, step=step, bias=B if with_bias else None, mode=mode,
+            K,
+            kshp,
+            nkern,
+            X,
+            imgshp,
+            step=step,
+            bias=B if with_bias else None,
+            mode=mode,
             flatten=flatten,
         )
         weights = pt.constant(rng.standard_normal(BATCH * int(nkern * np.prod(outshp[1:]))))
@@ -83,8 +88,14 @@ def convolve_fixture(out, rng):
         f = pytensor.function([K, X, B], [y, *pytensor.grad(cost, [K, X])], on_unused_input="ignore")
         value, dkerns, dimages = f(kerns, images, bias)
         for name, arr in dict(
-            kerns=kerns, images=images, bias=bias, weights=weights.data, out=value,
-            dkerns=dkerns, dimages=dimages, outshp=np.asarray(outshp),
+            kerns=kerns,
+            images=images,
+            bias=bias,
+            weights=weights.data,
+            out=value,
+            dkerns=dkerns,
+            dimages=dimages,
+            outshp=np.asarray(outshp),
         ).items():
             out[f"{i}/{name}"] = arr
     out["cases"] = json.dumps(CONVOLVE_CASES)
@@ -100,7 +111,10 @@ def maxpool_fixture(out, rng):
         f = pytensor.function([X], [y, pytensor.grad((y.flatten() * weights).sum(), X)])
         value, dimages = f(images)
         for name, arr in dict(
-            images=images, weights=weights.data, out=value, dimages=dimages,
+            images=images,
+            weights=weights.data,
+            out=value,
+            dimages=dimages,
             outshp=np.asarray(outshp),
         ).items():
             out[f"{i}/{name}"] = arr

@@ -61,8 +61,7 @@ def accuracy(model, trace_or_approx, test):
     images, labels = test
     with model:
         pm.set_data({"x": images, "y": np.zeros_like(labels)})
-        pred = pm.sample_posterior_predictive(trace_or_approx, var_names=["obs"], progressbar=False,
-                                              random_seed=1)
+        pred = pm.sample_posterior_predictive(trace_or_approx, var_names=["obs"], progressbar=False, random_seed=1)
     p = pred.posterior_predictive["obs"].mean(("chain", "draw")).values
     return np.mean((p > 0.5) == labels)
 
@@ -87,8 +86,9 @@ def test_nuts_samples_and_predicts(data):
     train, test = data
     model = cnn_model(*train)
     with model:
-        trace = pm.sample(draws=150, tune=150, chains=1, cores=1, random_seed=2, progressbar=False,
-                          compute_convergence_checks=False)
+        trace = pm.sample(
+            draws=150, tune=150, chains=1, cores=1, random_seed=2, progressbar=False, compute_convergence_checks=False
+        )
     assert trace.sample_stats["diverging"].values.mean() < 0.2
     assert accuracy(model, trace, test) > 0.8
 
@@ -97,6 +97,7 @@ def test_advi_fits_and_predicts(data):
     train, test = data
     model = cnn_model(*train)
     with model:
-        approx = pm.fit(n=3000, method="advi", random_seed=3, progressbar=False,
-                        obj_optimizer=pm.adam(learning_rate=0.02))
+        approx = pm.fit(
+            n=3000, method="advi", random_seed=3, progressbar=False, obj_optimizer=pm.adam(learning_rate=0.02)
+        )
     assert accuracy(model, approx.sample(100, random_seed=4), test) > 0.8

@@ -32,8 +32,11 @@ def conv_problems(draw):
         x_shape=(batch, cg * groups, *spatial),
         w_shape=(mg * groups, cg, *kernel),
         params=dict(
-            border_mode=border_mode, subsample=tuple(subsample), filter_dilation=tuple(dilation),
-            num_groups=groups, filter_flip=draw(st.booleans()),
+            border_mode=border_mode,
+            subsample=tuple(subsample),
+            filter_dilation=tuple(dilation),
+            num_groups=groups,
+            filter_flip=draw(st.booleans()),
         ),
         buffer_bytes=draw(st.sampled_from([1, 10_000, 64 * 2**20])),
         dtype=draw(st.sampled_from(["float32", "float64"])),
@@ -127,8 +130,11 @@ def test_as_3d_array_is_a_view_for_contiguous_input():
     "x_shape, w_shape, params",
     [
         ((2, 3, 7, 6), (6, 1, 3, 2), dict(border_mode="half", num_groups=3)),  # depthwise, multiplier 2
-        ((2, 4, 9, 8), (4, 1, 3, 3),
-         dict(border_mode=((2, 0), 1), subsample=(2, 3), filter_dilation=(2, 1), num_groups=4)),
+        (
+            (2, 4, 9, 8),
+            (4, 1, 3, 3),
+            dict(border_mode=((2, 0), 1), subsample=(2, 3), filter_dilation=(2, 1), num_groups=4),
+        ),
         ((1, 2, 4, 5, 6), (2, 1, 2, 3, 2), dict(border_mode="full", subsample=(1, 1, 2), num_groups=2)),
     ],
 )

@@ -43,11 +43,9 @@ def conv_ref(x, w, border_mode="valid", subsample=None, filter_flip=True, filter
     y = np.zeros((N, M, *out_sp), dtype=np.result_type(x, w))
     for m in range(M):
         g = m // Mg
-        xg = xp[:, g * Cg:(g + 1) * Cg]
+        xg = xp[:, g * Cg : (g + 1) * Cg]
         for pos in itertools.product(*[range(o) for o in out_sp]):
-            window = tuple(
-                slice(pos[i] * subsample[i], pos[i] * subsample[i] + dks[i], dilation[i]) for i in range(nd)
-            )
+            window = tuple(slice(pos[i] * subsample[i], pos[i] * subsample[i] + dks[i], dilation[i]) for i in range(nd))
             patch = xg[(slice(None), slice(None)) + window]
             y[(slice(None), m) + pos] = np.sum(patch * w[m], axis=tuple(range(1, nd + 2)))
     return y
@@ -71,9 +69,7 @@ def conv_grads_ref(x, w, gy, **params):
     for m in range(M):
         g = m // Mg
         for pos in itertools.product(*[range(o) for o in gy.shape[2:]]):
-            window = tuple(
-                slice(pos[i] * subsample[i], pos[i] * subsample[i] + dks[i], dilation[i]) for i in range(nd)
-            )
+            window = tuple(slice(pos[i] * subsample[i], pos[i] * subsample[i] + dks[i], dilation[i]) for i in range(nd))
             idx = (slice(None), slice(g * Cg, (g + 1) * Cg)) + window
             coeff = gy[(slice(None), m) + pos].reshape((-1,) + (1,) * (nd + 1))
             dxp[idx] += coeff * wf[m]
@@ -91,13 +87,13 @@ def _unshared_windows(x, w, border_mode, subsample, filter_dilation, filter_flip
     nd = x.ndim - 2
     subsample = tuple(subsample or (1,) * nd)
     dilation = tuple(filter_dilation or (1,) * nd)
-    kernel = w.shape[2 + nd:]
+    kernel = w.shape[2 + nd :]
     if filter_flip:
         w = w[(Ellipsis,) + (slice(None, None, -1),) * nd]
     pads = pads_for(border_mode, kernel, dilation)
     xp = np.pad(x, [(0, 0), (0, 0)] + list(pads))
     dks = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
-    out_sp = tuple(w.shape[1:1 + nd])
+    out_sp = tuple(w.shape[1 : 1 + nd])
     return nd, xp, pads, subsample, dilation, dks, w, out_sp
 
 
@@ -106,7 +102,8 @@ def unshared_conv_ref(x, w, border_mode="valid", subsample=None, filter_flip=Tru
 
     A different filter bank at every output position, from the definition."""
     nd, xp, _, subsample, dilation, dks, w, out_sp = _unshared_windows(
-        x, w, border_mode, subsample, filter_dilation, filter_flip)
+        x, w, border_mode, subsample, filter_dilation, filter_flip
+    )
     N = x.shape[0]
     M, Cg = w.shape[0], w.shape[1 + nd]
     Mg = M // num_groups
@@ -120,11 +117,13 @@ def unshared_conv_ref(x, w, border_mode="valid", subsample=None, filter_flip=Tru
     return y
 
 
-def unshared_grads_ref(x, w, gy, border_mode="valid", subsample=None, filter_flip=True, filter_dilation=None,
-                       num_groups=1):
+def unshared_grads_ref(
+    x, w, gy, border_mode="valid", subsample=None, filter_flip=True, filter_dilation=None, num_groups=1
+):
     """(dx, dw) of sum(unshared_conv_ref(x, w) * gy), by the adjoint of the same loop."""
     nd, xp, pads, subsample, dilation, dks, wf, out_sp = _unshared_windows(
-        x, w, border_mode, subsample, filter_dilation, filter_flip)
+        x, w, border_mode, subsample, filter_dilation, filter_flip
+    )
     M, Cg = w.shape[0], w.shape[1 + nd]
     Mg = M // num_groups
     dxp = np.zeros_like(xp, dtype=np.result_type(x, w, gy))
@@ -143,8 +142,9 @@ def unshared_grads_ref(x, w, gy, border_mode="valid", subsample=None, filter_fli
     return dx, dw
 
 
-def transpose_conv_ref(x, w, output_spatial, border_mode="valid", input_dilation=None, filter_flip=True,
-                       filter_dilation=None, num_groups=1):
+def transpose_conv_ref(
+    x, w, output_spatial, border_mode="valid", input_dilation=None, filter_flip=True, filter_dilation=None, num_groups=1
+):
     """Transposed convolution from its definition: scatter every input pixel times its filter.
 
     x (N, M, *I), w (M, C // groups, *K) -> (N, C, *output_spatial): the adjoint of the forward

@@ -98,8 +98,9 @@ def pool_grad_ref(x, gy, ws, ignore_border=True, stride=None, pad=None, mode="ma
         else:
             size = np.prod([hi - lo for _, lo, hi in axes])
             if mode == "average_inc_pad":
-                size = np.prod([min(start + w, n + p) - start
-                                for (start, _, _), w, n, p in zip(axes, ws, x.shape[-nd:], pad)])
+                size = np.prod(
+                    [min(start + w, n + p) - start for (start, _, _), w, n, p in zip(axes, ws, x.shape[-nd:], pad)]
+                )
             elif mode == "sum":
                 size = 1
             gx[idx] += g / size

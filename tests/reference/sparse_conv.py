@@ -21,9 +21,7 @@ def padded_image(image, imgshp, kshp, mode):
 
 
 def output_positions(padded, kshp, strides):
-    return list(itertools.product(*(
-        range(0, n - k + 1, s) for n, k, s in zip(padded.shape[1:], kshp, strides)
-    )))
+    return list(itertools.product(*(range(0, n - k + 1, s) for n, k, s in zip(padded.shape[1:], kshp, strides))))
 
 
 def patches_reference(image, imgshp, kshp, strides, mode):

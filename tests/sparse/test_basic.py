@@ -25,7 +25,7 @@ from pytensor.gradient import verify_grad as _verify_grad
 
 import pytensor_nnet.sparse as nsp
 from pytensor_nnet.compat import PYTENSOR_VERSION, pushforward, sparse_math_op
-from pytensor_nnet.dispatch.numba.sparse import pytensor_classes_to_patch
+from pytensor_nnet.sparse_basic.patch import pytensor_classes_to_patch
 
 PY = "FAST_COMPILE"
 OURS = "pytensor_nnet"
@@ -98,20 +98,28 @@ def test_dot_grad_through_csm(impl, fmt):
     verify_grad(lambda d: dot(w.T[:2, :], csm(fmt, a)(d).T), [a.data], rng=RNG, mode=PY)
 
 
-@both("PyTensor's sparse x scalar: dense gradient for x (TypeError in CSM), matrix for s",
-      (TypeError, ValueError), fixed_in=(3, 3, 0))
+@both(
+    "PyTensor's sparse x scalar: dense gradient for x (TypeError in CSM), matrix for s",
+    (TypeError, ValueError),
+    fixed_in=(3, 3, 0),
+)
 def test_sparse_times_scalar_grad(impl):
     a = matrix((5, 4), "csr", 1)
     multiply = pick(impl, "multiply")
-    verify_grad(lambda d, s: ps.dense_from_sparse(multiply(csm("csr", a)(d), s)),
-                [a.data, np.array(1.7)], rng=RNG, mode=PY)
+    verify_grad(
+        lambda d, s: ps.dense_from_sparse(multiply(csm("csr", a)(d), s)), [a.data, np.array(1.7)], rng=RNG, mode=PY
+    )
 
 
 def test_sparse_times_dense_grad():
     a = matrix((5, 4), "csc", 2)
     multiply = nsp.multiply
-    verify_grad(lambda d, y: ps.dense_from_sparse(multiply(csm("csc", a)(d), y)),
-                [a.data, RNG.normal(size=(5, 4))], rng=RNG, mode=PY)
+    verify_grad(
+        lambda d, y: ps.dense_from_sparse(multiply(csm("csc", a)(d), y)),
+        [a.data, RNG.normal(size=(5, 4))],
+        rng=RNG,
+        mode=PY,
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
@@ -127,8 +135,7 @@ def test_structured_add_s_v_grad_of_v(impl, fmt):
 def test_structured_add_s_v_grad_of_x():
     x = matrix((6, 4), "csr", 4)
     v = RNG.normal(size=4)
-    verify_grad(lambda d: regular_dense(nsp.structured_add_s_v(csm("csr", x)(d), v)),
-                [x.data], rng=RNG, mode=PY)
+    verify_grad(lambda d: regular_dense(nsp.structured_add_s_v(csm("csr", x)(d), v)), [x.data], rng=RNG, mode=PY)
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
@@ -137,15 +144,22 @@ def test_sampling_dot_grad_of_p(impl, fmt):
     p = matrix((5, 6), fmt, 5)
     x, y = RNG.normal(size=(5, 3)), RNG.normal(size=(6, 3))
     sampling_dot = pick(impl, "sampling_dot")
-    verify_grad(lambda d: regular_dense(sampling_dot(pt.as_tensor(x), pt.as_tensor(y),
-                                                     csm(fmt, p)(d))),
-                [p.data], rng=RNG, mode=PY)
+    verify_grad(
+        lambda d: regular_dense(sampling_dot(pt.as_tensor(x), pt.as_tensor(y), csm(fmt, p)(d))),
+        [p.data],
+        rng=RNG,
+        mode=PY,
+    )
 
 
 def test_sampling_dot_grad_of_x_and_y():
     p = matrix((5, 6), "csr", 6)
-    verify_grad(lambda x, y: regular_dense(nsp.sampling_dot(x, y, p)),
-                [RNG.normal(size=(5, 3)), RNG.normal(size=(6, 3))], rng=RNG, mode=PY)
+    verify_grad(
+        lambda x, y: regular_dense(nsp.sampling_dot(x, y, p)),
+        [RNG.normal(size=(5, 3)), RNG.normal(size=(6, 3))],
+        rng=RNG,
+        mode=PY,
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
@@ -155,33 +169,28 @@ def test_sub_regular_grad_of_sparse_y(impl, fmt):
     x = matrix((5, 4), fmt, 7)
     y_dense = matrix((5, 4), fmt, 8).toarray()
     sub = pick(impl, "sub")
-    verify_grad(lambda y: regular_dense(sub(x, from_dense(fmt)(y))), [y_dense], rng=RNG,
-                mode=PY)
+    verify_grad(lambda y: regular_dense(sub(x, from_dense(fmt)(y))), [y_dense], rng=RNG, mode=PY)
 
 
 def test_sub_with_a_dense_operand():
     # documented: structured for the sparse operand when the other one is dense
     x = matrix((5, 4), "csr", 9)
     d = RNG.normal(size=(5, 4))
-    verify_grad(lambda data: nsp.sub(pt.as_tensor(d), csm("csr", x)(data)), [x.data],
-                rng=RNG, mode=PY)
+    verify_grad(lambda data: nsp.sub(pt.as_tensor(d), csm("csr", x)(data)), [x.data], rng=RNG, mode=PY)
     verify_grad(lambda data, y: nsp.sub(csm("csr", x)(data), y), [x.data, d], rng=RNG, mode=PY)
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize(
     "index",
-    [(slice(1, 4), slice(None, None, 2)), (slice(None, None, -2), slice(4, 0, -1)),
-     (slice(-3, None), slice(None))],
+    [(slice(1, 4), slice(None, None, 2)), (slice(None, None, -2), slice(4, 0, -1)), (slice(-3, None), slice(None))],
 )
 @both("PyTensor's GetItem2d has no gradient", NotImplementedError)
 def test_get_item_2d_grad(impl, fmt, index):
     a = matrix((6, 5), fmt, 10)
     get_item_2d = pick(impl, "get_item_2d")
-    verify_grad(lambda d: regular_dense(get_item_2d(csm(fmt, a)(d), index)), [a.data],
-                rng=RNG, mode=PY)
-    verify_grad(lambda w: regular_dense(get_item_2d(from_dense(fmt)(w), index)),
-                [a.toarray()], rng=RNG, mode=PY)
+    verify_grad(lambda d: regular_dense(get_item_2d(csm(fmt, a)(d), index)), [a.data], rng=RNG, mode=PY)
+    verify_grad(lambda w: regular_dense(get_item_2d(from_dense(fmt)(w), index)), [a.toarray()], rng=RNG, mode=PY)
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
@@ -190,21 +199,30 @@ def test_get_item_scalar_grad(impl, fmt):
     a = matrix((6, 5), fmt, 11)
     get_item_scalar = pick(impl, "get_item_scalar")
     for i, j in [(-2, 1), (0, 4)]:
-        verify_grad(lambda w: get_item_scalar(from_dense(fmt)(w),
-                                              (pt.as_tensor(np.int32(i)), j)),
-                    [a.toarray()], rng=RNG, mode=PY)
+        verify_grad(
+            lambda w: get_item_scalar(from_dense(fmt)(w), (pt.as_tensor(np.int32(i)), j)),
+            [a.toarray()],
+            rng=RNG,
+            mode=PY,
+        )
 
 
 @both("PyTensor's Usmm has no gradient", NotImplementedError)
 def test_usmm_grad(impl):
     a = matrix((5, 4), "csr", 12)
     usmm = pick(impl, "usmm")
-    verify_grad(lambda alpha, d, w, z: usmm(alpha, csm("csr", a)(d), w, z),
-                [np.full((1, 1), 0.7), a.data, RNG.normal(size=(4, 3)),
-                 RNG.normal(size=(5, 3))], rng=RNG, mode=PY)
-    verify_grad(lambda w, d: usmm(pt.constant(np.full((1, 1), -1.5)), w,
-                                  csm("csc", a.tocsc())(d), pt.zeros((3, 4))),
-                [RNG.normal(size=(3, 5)), a.tocsc().data], rng=RNG, mode=PY)
+    verify_grad(
+        lambda alpha, d, w, z: usmm(alpha, csm("csr", a)(d), w, z),
+        [np.full((1, 1), 0.7), a.data, RNG.normal(size=(4, 3)), RNG.normal(size=(5, 3))],
+        rng=RNG,
+        mode=PY,
+    )
+    verify_grad(
+        lambda w, d: usmm(pt.constant(np.full((1, 1), -1.5)), w, csm("csc", a.tocsc())(d), pt.zeros((3, 4))),
+        [RNG.normal(size=(3, 5)), a.tocsc().data],
+        rng=RNG,
+        mode=PY,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,12 +245,9 @@ def test_dot_pushforward(impl, fmt):
     b = RNG.normal(size=(4, 3))
     dot = pick(impl, "dot")
     convert = from_dense(fmt) if impl == OURS else ps.SparseFromDense(fmt)
-    np.testing.assert_allclose(_jvp(lambda w: dot(convert(w), pt.as_tensor(b)), w_val, t_val),
-                               t_val @ b)
+    np.testing.assert_allclose(_jvp(lambda w: dot(convert(w), pt.as_tensor(b)), w_val, t_val), t_val @ b)
     # bilinear: both operands move
-    np.testing.assert_allclose(
-        _jvp(lambda w: dot(convert(w), w.T), w_val, t_val), t_val @ w_val.T + w_val @ t_val.T
-    )
+    np.testing.assert_allclose(_jvp(lambda w: dot(convert(w), w.T), w_val, t_val), t_val @ w_val.T + w_val @ t_val.T)
 
 
 @both("PyTensor's StructuredDot, SparseFromDense have no pushforward", NotImplementedError)
@@ -265,13 +280,10 @@ def test_dot_regular_grads(fmt):
     a = matrix((5, 4), fmt, 16)
     b = RNG.normal(size=(4, 3))
     verify_grad(lambda w, y: nsp.dot(from_dense(fmt)(w), y), [a.toarray(), b], rng=RNG, mode=PY)
-    verify_grad(lambda w, v: nsp.dot(v, from_dense(fmt)(w)), [a.toarray(), RNG.normal(size=5)],
-                rng=RNG, mode=PY)
-    verify_grad(lambda w, v: nsp.dot(from_dense(fmt)(w), v), [a.toarray(), RNG.normal(size=4)],
-                rng=RNG, mode=PY)
+    verify_grad(lambda w, v: nsp.dot(v, from_dense(fmt)(w)), [a.toarray(), RNG.normal(size=5)], rng=RNG, mode=PY)
+    verify_grad(lambda w, v: nsp.dot(from_dense(fmt)(w), v), [a.toarray(), RNG.normal(size=4)], rng=RNG, mode=PY)
     y = matrix((4, 3), "csr", 17).toarray()
-    verify_grad(lambda w, y: nsp.dot(from_dense(fmt)(w), nsp.csr_from_dense(y)),
-                [a.toarray(), y], rng=RNG, mode=PY)
+    verify_grad(lambda w, y: nsp.dot(from_dense(fmt)(w), nsp.csr_from_dense(y)), [a.toarray(), y], rng=RNG, mode=PY)
 
 
 def test_dot_grad_of_sparse_input_is_sparse():
@@ -285,8 +297,9 @@ def test_dot_grad_of_sparse_input_is_sparse():
 
 def test_structured_dot_grad():
     a = matrix((5, 4), "csr", 18)
-    verify_grad(lambda d, y: nsp.structured_dot(csm("csr", a)(d), y),
-                [a.data, RNG.normal(size=(4, 3))], rng=RNG, mode=PY)
+    verify_grad(
+        lambda d, y: nsp.structured_dot(csm("csr", a)(d), y), [a.data, RNG.normal(size=(4, 3))], rng=RNG, mode=PY
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,8 +329,7 @@ def all_gradients(fmt):
     ]
     cost = pt.add(*terms)
     wrt = [data, w, b, v, p]
-    values = [a.data, a.toarray(), RNG.normal(size=(5, 3)),
-              RNG.normal(size=5), RNG.normal(size=(6, 3))]
+    values = [a.data, a.toarray(), RNG.normal(size=(5, 3)), RNG.normal(size=5), RNG.normal(size=(6, 3))]
     return wrt, pytensor.grad(cost, wrt), values
 
 
@@ -350,15 +362,13 @@ def numba_dot():
     return pytensor.function([*inputs, w], nsp.dot(x, w), mode="NUMBA")
 
 
-GOOD = (np.array([1.0, 2.0, 3.0]), np.array([0, 3, 1], dtype="int32"),
-        np.array([0, 2, 2, 3], dtype="int32"))
+GOOD = (np.array([1.0, 2.0, 3.0]), np.array([0, 3, 1], dtype="int32"), np.array([0, 2, 2, 3], dtype="int32"))
 
 
 @pytest.mark.parametrize(
     "parts, message",
     [
-        ((GOOD[0], GOOD[1], np.array([0, 2, 2, 7], dtype="int32")),
-         "indptr is inconsistent with the data length"),
+        ((GOOD[0], GOOD[1], np.array([0, 2, 2, 7], dtype="int32")), "indptr is inconsistent with the data length"),
         ((GOOD[0], GOOD[1], np.array([0, 2, 1, 3], dtype="int32")), "indptr decreases"),
         ((GOOD[0], GOOD[1], np.array([0, 2, 3], dtype="int32")), "indptr has the wrong length"),
         ((GOOD[0], np.array([0, 4, 1], dtype="int32"), GOOD[2]), "out of range"),
@@ -399,20 +409,17 @@ def test_bad_input_of_other_ops_numba():
     # CSMGrad: csc arrays of the matrix with a csr gradient (mixed formats)
     x_data, x_indices, x_indptr = pt.vector("x_data"), pt.ivector("x_ind"), pt.ivector("x_ptr")
     g = ps.csr_matrix("g")
-    grad = ps.CSMGrad()(x_data, x_indices, x_indptr, pt.as_tensor(np.array([3, 5], "int32")),
-                        *ps.csm_properties(g))
+    grad = ps.CSMGrad()(x_data, x_indices, x_indptr, pt.as_tensor(np.array([3, 5], "int32")), *ps.csm_properties(g))
     # AddSSData with different patterns; ConstructSparseFromList with an index out of range
     x, y = ps.csr_matrix("x"), ps.csr_matrix("y")
     vals, ilist = pt.matrix("vals"), pt.ivector("ilist")
     fn = pytensor.function(
         [x_data, x_indices, x_indptr, g, x, y, vals, ilist],
-        [grad, psm.add_s_s_data(x, y),
-         ps.construct_sparse_from_list(pt.zeros((4, 2)), vals, ilist)],
+        [grad, psm.add_s_s_data(x, y), ps.construct_sparse_from_list(pt.zeros((4, 2)), vals, ilist)],
         mode="NUMBA",
     )
     a = matrix((3, 5), "csr", 20)
-    good = [a.data, a.indices, a.indptr, a, a, a.copy(), np.ones((2, 2)),
-            np.array([0, 3], dtype="int32")]
+    good = [a.data, a.indices, a.indptr, a, a, a.copy(), np.ones((2, 2)), np.array([0, 3], dtype="int32")]
     grad_value, added, constructed = fn(*good)
     np.testing.assert_allclose(grad_value, a.data)
     np.testing.assert_allclose(added.toarray(), 2 * a.toarray())

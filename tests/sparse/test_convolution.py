@@ -102,13 +102,12 @@ def test_patch_matrix_gathers_patches(geometry):
         return
     imgshp = (channels, *in_sp) if with_channel or channels > 1 else tuple(in_sp)
     image = np.random.default_rng(1).standard_normal(int(np.prod(imgshp)))
-    indices, indptr, shape, _, outshp = S.ConvolutionIndices.evaluate(
-        imgshp, k_sp, legacy_strides(strides), mode=mode
-    )
+    indices, indptr, shape, _, outshp = S.ConvolutionIndices.evaluate(imgshp, k_sp, legacy_strides(strides), mode=mode)
     M = scipy.sparse.csc_matrix((np.ones(len(indices)), indices, indptr), shape)
     expected = patches_reference(image, imgshp, k_sp, strides, mode)
-    assert tuple(outshp) == tuple(len(range(0, n - k + 1, s)) for n, k, s in zip(
-        padded_image(image, imgshp, k_sp, mode).shape[1:], k_sp, strides))
+    assert tuple(outshp) == tuple(
+        len(range(0, n - k + 1, s)) for n, k, s in zip(padded_image(image, imgshp, k_sp, mode).shape[1:], k_sp, strides)
+    )
     np.testing.assert_array_equal((M @ image).reshape(expected.shape), expected)
     assert M.has_sorted_indices and M.max() == 1
 
@@ -262,8 +261,10 @@ def test_convolve_and_max_pool_in_every_backend(lenet_like, mode):
 
 def test_convolve_verify_grad():
     rng = np.random.default_rng(5)
+
     def conv(kerns, images, bias):
         return S.convolve(kerns, (2, 3), 2, images, (2, 4, 5), (2, 1), bias, "full")[0]
+
     values = [rng.standard_normal(s) for s in ((2, 12), (3, 40), (2,))]
     verify_grad(conv, values, rng=rng, mode="FAST_COMPILE")
     one_d = [rng.standard_normal((2, 3)), rng.standard_normal((2, 6))]
@@ -279,13 +280,17 @@ def test_convolve_second_order_and_pushforward():
     verify_grad(lambda k, g: SparseConvGradImages()(k, g, M), [kerns, gout], rng=rng, mode="FAST_COMPILE")
     verify_grad(lambda x, g: SparseConvGradKernels()(x, g, M), [images, gout], rng=rng, mode="FAST_COMPILE")
     # the three Ops are bilinear: f(a + da, b + db) = f(a, b) + jvp + f(da, db)
-    for op, a, b in ((SparseConv(), kerns, images), (SparseConvGradImages(), kerns, gout),
-                     (SparseConvGradKernels(), images, gout)):
+    for op, a, b in (
+        (SparseConv(), kerns, images),
+        (SparseConvGradImages(), kerns, gout),
+        (SparseConvGradKernels(), images, gout),
+    ):
         A, B = pt.tensor(shape=(None,) * a.ndim), pt.tensor(shape=(None,) * b.ndim)
         dA, dB = A.type(), B.type()
         jvp = pushforward(op(A, B, M), [A, B], [dA, dB])
-        f = pytensor.function([A, B, dA, dB], [jvp, op(A + dA, B + dB, M) - op(A, B, M) - op(dA, dB, M)],
-                              mode="FAST_COMPILE")
+        f = pytensor.function(
+            [A, B, dA, dB], [jvp, op(A + dA, B + dB, M) - op(A, B, M) - op(dA, dB, M)], mode="FAST_COMPILE"
+        )
         got, expected = f(a, b, rng.standard_normal(a.shape), rng.standard_normal(b.shape))
         np.testing.assert_allclose(got, expected, atol=1e-10)
 
@@ -402,8 +407,12 @@ def test_max_pool_non_square_and_nd(imgshp, pool):
 def test_max_pool_gradient_and_ties():
     rng = np.random.default_rng(8)
     X = pt.dmatrix()
-    verify_grad(lambda x: S.max_pool(x, (2, 4, 5), (2, 2))[0], [rng.permutation(80).reshape(2, 40) / 7.0], rng=rng,
-                mode="FAST_COMPILE")
+    verify_grad(
+        lambda x: S.max_pool(x, (2, 4, 5), (2, 2))[0],
+        [rng.permutation(80).reshape(2, 40) / 7.0],
+        rng=rng,
+        mode="FAST_COMPILE",
+    )
     out, _ = S.max_pool(X, (2, 2), (2, 2))
     for mode in ("NUMBA", "FAST_COMPILE"):
         g = pytensor.function([X], pytensor.grad(out.sum(), X), mode=mode)(np.array([[1.0, 3.0, 3.0, 0.0]]))
@@ -449,8 +458,10 @@ def test_apply_sparse_filter_against_reference(mode):
 @pytest.mark.filterwarnings("error:Numba will use object mode:UserWarning")
 def test_apply_sparse_filter_gradient():
     rng = np.random.default_rng(10)
+
     def layer(weights, images):
         return S.applySparseFilter(weights, (2, 2), 2, images, (3, 4), (1, 1), None, "full")[0]
+
     values = [rng.standard_normal(2 * 20 * 4), rng.standard_normal((2, 12))]
     verify_grad(layer, values, rng=rng, mode="FAST_COMPILE")
     W, X = pt.dvector(), pt.dmatrix()

@@ -26,7 +26,7 @@ from pytensor.sparse.linalg import SparseBlockDiagonal, block_diag
 
 import pytensor_nnet  # noqa: F401
 from pytensor_nnet.compat import sparse_math_op
-from pytensor_nnet.dispatch.numba.sparse import pytensor_classes_to_patch
+from pytensor_nnet.sparse_basic.patch import pytensor_classes_to_patch
 from tests.backends import C_MODE
 
 OBJMODE_IS_ERROR = pytest.mark.filterwarnings("error:Numba will use object mode:UserWarning")
@@ -83,9 +83,7 @@ def compressed(rows, cols, vals, shape, fmt, rng):
     order = np.lexsort((rng.random(len(vals)), major))
     indptr = np.concatenate([[0], np.cumsum(np.bincount(major, minlength=n_major))])
     cls = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
-    return cls(
-        (vals[order], minor[order].astype(np.int32), indptr.astype(np.int32)), shape=shape
-    )
+    return cls((vals[order], minor[order].astype(np.int32), indptr.astype(np.int32)), shape=shape)
 
 
 def messy(shape, fmt, seed, dtype="float64", density=0.5, duplicates=True):
@@ -189,8 +187,7 @@ def build_graph(fmt):
         "csm_grad": pytensor.grad((ps.DenseFromSparse(structured=False)(rebuilt) * d).sum(), data),
         "structured_dot_grad": pytensor.grad((ps.structured_dot(rebuilt, w) * r).sum(), data),
     }
-    for name, cmp in (("eq", ps.eq), ("neq", ps.neq), ("lt", ps.lt), ("gt", ps.gt),
-                      ("le", ps.le), ("ge", ps.ge)):
+    for name, cmp in (("eq", ps.eq), ("neq", ps.neq), ("lt", ps.lt), ("gt", ps.gt), ("le", ps.le), ("ge", ps.ge)):
         outs[f"{name}_ss"] = cmp(x, y)
         outs[f"{name}_sd"] = cmp(x, d)
     inputs = [x, xc, y, yo, x32, d, w, r, q, v, vals, ilist, i]
@@ -282,8 +279,14 @@ def references(vals, fmt):
         "csm_grad": np.concatenate([2 * d[rows, cols], np.zeros(len(x.data) - nnz)]),
         "structured_dot_grad": np.concatenate([2 * G[rows, cols], np.zeros(len(x.data) - nnz)]),
     }
-    for name, op in (("eq", np.equal), ("neq", np.not_equal), ("lt", np.less),
-                     ("gt", np.greater), ("le", np.less_equal), ("ge", np.greater_equal)):
+    for name, op in (
+        ("eq", np.equal),
+        ("neq", np.not_equal),
+        ("lt", np.less),
+        ("gt", np.greater),
+        ("le", np.less_equal),
+        ("ge", np.greater_equal),
+    ):
         ref[f"{name}_ss"] = op(X, Y).astype("uint8")
         ref[f"{name}_sd"] = op(X, d).astype("uint8")
     return ref
@@ -296,9 +299,19 @@ SORTED = {"ensure_sorted_indices", "ensure_sorted_inplace", "clean"}
 NUMBA_ONLY = {"ensure_sorted_inplace"}
 NO_ZEROS = {"remove0", "clean"}
 # ... and canonical outputs (sorted, no duplicates) of the Numba implementations.
-CANONICAL_NUMBA = {"add_ss", "add_ss_mixed_formats", "mul_ss", "structured_add_s_v",
-                   "true_dot_dense", "true_dot_sparse", "sampling_dot", "block_diag", "eq_ss",
-                   "lt_ss", "getitem2d"}
+CANONICAL_NUMBA = {
+    "add_ss",
+    "add_ss_mixed_formats",
+    "mul_ss",
+    "structured_add_s_v",
+    "true_dot_dense",
+    "true_dot_sparse",
+    "sampling_dot",
+    "block_diag",
+    "eq_ss",
+    "lt_ss",
+    "getitem2d",
+}
 NO_ZEROS_NUMBA = {"add_ss", "mul_ss", "structured_add_s_v", "true_dot_dense", "lt_ss"}
 # Outputs of Ops that keep PyTensor's own Numba implementation where it has one (newer
 # releases): the promises above are ours, not checked for PyTensor's.
@@ -351,11 +364,30 @@ def check_outputs(names, outputs, ref, out_vars, fmt, atol, numba=False):
 # In Numba mode, csc runs the Ops whose implementation depends on the format (the others, and
 # all comparisons but two, share their code with csr): compiling costs ~1 s per Op.
 CSC_NUMBA = {
-    "dot", "dot_dense_left", "dot_vector", "dot_sparse", "structured_dot", "true_dot_dense",
-    "dot_mixed_dtypes", "dot_strided_dense", "structured_dot_float32",
-    "true_dot_sparse", "sampling_dot", "usmm", "usmm_dense_sparse", "getitem2d", "add_sd",
-    "add_ss_mixed_formats", "mul_ss", "structured_add_s_v", "block_diag", "dense_from_sparse",
-    "csm_grad", "structured_dot_grad", "eq_ss", "lt_sd",
+    "dot",
+    "dot_dense_left",
+    "dot_vector",
+    "dot_sparse",
+    "structured_dot",
+    "true_dot_dense",
+    "dot_mixed_dtypes",
+    "dot_strided_dense",
+    "structured_dot_float32",
+    "true_dot_sparse",
+    "sampling_dot",
+    "usmm",
+    "usmm_dense_sparse",
+    "getitem2d",
+    "add_sd",
+    "add_ss_mixed_formats",
+    "mul_ss",
+    "structured_add_s_v",
+    "block_diag",
+    "dense_from_sparse",
+    "csm_grad",
+    "structured_dot_grad",
+    "eq_ss",
+    "lt_sd",
 }
 
 
@@ -364,7 +396,8 @@ def run_all_ops(mode, fmt, canonical=False, only=None):
     names = [
         name
         for name in outs
-        if (only is None or name in only) and (mode == "NUMBA" or name not in NUMBA_ONLY)
+        if (only is None or name in only)
+        and (mode == "NUMBA" or name not in NUMBA_ONLY)
         and (name != "ensure_sorted_inplace" or inplace_ops_allowed_in_user_graphs())
     ]
     fn = pytensor.function(inputs, [outs[n] for n in names], mode=mode, on_unused_input="ignore")
@@ -372,9 +405,7 @@ def run_all_ops(mode, fmt, canonical=False, only=None):
     # fresh copies for the references: scipy may canonicalize its inputs in place
     ref = references(input_values(fmt, canonical=canonical), fmt)
     outputs = fn(*[vals[v.name] for v in inputs])
-    check_outputs(
-        names, outputs, ref, [outs[n] for n in names], fmt, atol=1e-5, numba=mode == "NUMBA"
-    )
+    check_outputs(names, outputs, ref, [outs[n] for n in names], fmt, atol=1e-5, numba=mode == "NUMBA")
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from pytensor.compile.mode import get_mode
 
 import pytensor_nnet.sparse as nsp
-from pytensor_nnet.rewriting.sparse import CSM_GRAD_SAMPLED_DOT, USMM_FUSION
+from pytensor_nnet.sparse_basic.rewriting import CSM_GRAD_SAMPLED_DOT, USMM_FUSION
 from tests.backends import C_MODE
 
 pytestmark = pytest.mark.filterwarnings("error:Numba will use object mode:UserWarning")
@@ -66,8 +66,7 @@ def fusion_cases(dtype):
 def test_usmm_fusion_numba(dtype):
     inputs, values, cases = fusion_cases(dtype)
     names = list(cases)
-    fn = pytensor.function(inputs, [cases[n][0] for n in names], mode="NUMBA",
-                           on_unused_input="ignore")
+    fn = pytensor.function(inputs, [cases[n][0] for n in names], mode="NUMBA", on_unused_input="ignore")
     ops = op_names(fn)
     assert ops.count("Usmm") == len(cases)
     assert "SparseDot" not in [str(node.op) for node in fn.maker.fgraph.apply_nodes]

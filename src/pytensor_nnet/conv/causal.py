@@ -18,8 +18,15 @@ def _positive_int(value, name):
 
 
 def causal_conv1d(
-    input, filters, filter_shape, input_shape=None, subsample=1, filter_flip=True, filter_dilation=1,
-    num_groups=1, unshared=False,
+    input,
+    filters,
+    filter_shape,
+    input_shape=None,
+    subsample=1,
+    filter_flip=True,
+    filter_dilation=1,
+    num_groups=1,
+    unshared=False,
 ):
     """(Dilated) causal convolution: output ``t`` depends only on inputs ``<= t``.
 
@@ -66,8 +73,17 @@ def causal_conv1d(
             raise ValueError(f"the filter length (filter_shape[-1]) must be positive; got {known}")
         pad = (known - 1) * filter_dilation
         return conv_nd(
-            input, filters, 1, input_shape, filter_shape, ((pad, 0),), (subsample,), filter_flip,
-            (filter_dilation,), num_groups, unshared,
+            input,
+            filters,
+            1,
+            input_shape,
+            filter_shape,
+            ((pad, 0),),
+            (subsample,),
+            filter_flip,
+            (filter_dilation,),
+            num_groups,
+            unshared,
         )
     # Symbolic filter length: pad explicitly, then a valid convolution.
     if input.ndim != 3:
@@ -77,6 +93,15 @@ def causal_conv1d(
     padded = pt.join(2, zeros, input)
     hint = None if input_shape is None else tuple(input_shape)[:2] + (None,)
     return conv_nd(
-        padded, filters, 1, hint, filter_shape, "valid", (subsample,), filter_flip, (filter_dilation,),
-        num_groups, unshared,
+        padded,
+        filters,
+        1,
+        hint,
+        filter_shape,
+        "valid",
+        (subsample,),
+        filter_flip,
+        (filter_dilation,),
+        num_groups,
+        unshared,
     )

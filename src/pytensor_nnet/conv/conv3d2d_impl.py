@@ -52,8 +52,12 @@ def conv3d(signals, filters, signals_shape=None, filters_shape=None, border_mode
             f"(filters.shape[2] = {f_channels})"
         )
     out = conv_nd(
-        signals.dimshuffle(_TO_NCDHW), filters.dimshuffle(_TO_NCDHW), 3,
-        _reorder(signals_shape, "signals_shape"), _reorder(filters_shape, "filters_shape"), border_mode,
+        signals.dimshuffle(_TO_NCDHW),
+        filters.dimshuffle(_TO_NCDHW),
+        3,
+        _reorder(signals_shape, "signals_shape"),
+        _reorder(filters_shape, "filters_shape"),
+        border_mode,
         filter_flip=True,
     )
     return out.dimshuffle(_TO_NCDHW)

@@ -31,13 +31,13 @@ from typing import NamedTuple
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, disconnected_type
-from pytensor.graph.basic import Apply, Constant, Variable
-from pytensor_nnet.compat import Op
+from pytensor.graph.basic import Apply, Variable
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet import shapes
-from pytensor_nnet.graph import as_int64, constant_int, float_dtype, stack_ints, static_entries
+from pytensor_nnet.compat import Op
 from pytensor_nnet.conv import reference
+from pytensor_nnet.graph import as_int64, constant_int, float_dtype, is_int_scalar, stack_ints, static_entries
 from pytensor_nnet.kernels import corr
 from pytensor_nnet.kernels.conv import kernel_geometry, run_3d
 
@@ -72,7 +72,7 @@ def _shape_hint(hint, length, name):
             continue
         value = constant_int(h)
         if value is None:
-            if not (hasattr(h, "type") and getattr(h.type, "ndim", None) == 0 and np.dtype(h.type.dtype).kind in "iu"):
+            if not is_int_scalar(h):
                 raise ValueError(f"{name} entries must be ints, None or symbolic int scalars; got {hint!r}")
             out.append(None)
             continue

@@ -52,23 +52,22 @@ def _forward(img, kern, dilation, num_groups, unshared):
     """True convolution of img (N, C, *S) with kern (M, C // g, *K) or unshared (M, *O, C // g, *K)."""
     nd = img.ndim - 2
     o, k = _letters(nd)
-    win = _windows(img, kern.shape[2 + nd if unshared else 2:], dilation)
+    win = _windows(img, kern.shape[2 + nd if unshared else 2 :], dilation)
     M, Cg = kern.shape[0], kern.shape[1 + nd if unshared else 1]
     if img.shape[1] != Cg * num_groups or M % num_groups:
         raise ValueError(
             f"input channels ({img.shape[1]}) must be the filters' channels ({Cg}) * num_groups "
             f"({num_groups}), and num_groups must divide the number of filters ({M})"
         )
-    if unshared and tuple(kern.shape[1:1 + nd]) != win.shape[2:2 + nd]:
+    if unshared and tuple(kern.shape[1 : 1 + nd]) != win.shape[2 : 2 + nd]:
         raise ValueError(
-            f"the unshared filters' output region {kern.shape[1:1 + nd]} must match the output {win.shape[2:2 + nd]}"
+            f"the unshared filters' output region {kern.shape[1 : 1 + nd]} must match the output "
+            f"{win.shape[2 : 2 + nd]}"
         )
     Mg = M // num_groups
     kern = _flip(kern, nd)
     spec = f"nc{o}{k},m{o}c{k}->nm{o}" if unshared else f"nc{o}{k},mc{k}->nm{o}"
-    parts = [
-        np.einsum(spec, win[:, g * Cg:(g + 1) * Cg], kern[g * Mg:(g + 1) * Mg]) for g in range(num_groups)
-    ]
+    parts = [np.einsum(spec, win[:, g * Cg : (g + 1) * Cg], kern[g * Mg : (g + 1) * Mg]) for g in range(num_groups)]
     return np.concatenate(parts, axis=1)
 
 
@@ -76,7 +75,7 @@ def _unshared_backprop_inputs(top, kern, dilation, num_groups):
     """Scatter ``top`` (N, M, *O) through the flipped per-position filters: (N, C, *(O + dk - 1))."""
     nd = top.ndim - 2
     o, _ = _letters(nd)
-    out_sp, kernel = top.shape[2:], kern.shape[2 + nd:]
+    out_sp, kernel = top.shape[2:], kern.shape[2 + nd :]
     M, Cg = kern.shape[0], kern.shape[1 + nd]
     Mg = M // num_groups
     kern = _flip(kern, nd)
@@ -86,7 +85,7 @@ def _unshared_backprop_inputs(top, kern, dilation, num_groups):
         window = tuple(slice(t * d, t * d + s) for t, d, s in zip(tap, dilation, out_sp))
         for g in range(num_groups):
             filters = kern[(slice(g * Mg, (g + 1) * Mg), Ellipsis) + tap]  # (Mg, *O, Cg) at this tap
-            contrib = np.einsum(f"nm{o},m{o}c->nc{o}", top[:, g * Mg:(g + 1) * Mg], filters)
+            contrib = np.einsum(f"nm{o},m{o}c->nc{o}", top[:, g * Mg : (g + 1) * Mg], filters)
             dx[(slice(None), slice(g * Cg, (g + 1) * Cg)) + window] += contrib
     return dx
 
@@ -100,7 +99,7 @@ def _unshared_backprop_weights(img, top, dilation, num_groups):
     M, C = top.shape[1], img.shape[1]
     Mg, Cg = M // num_groups, C // num_groups
     parts = [
-        np.einsum(f"nm{o},nc{o}{k}->m{o}c{k}", top[:, g * Mg:(g + 1) * Mg], win[:, g * Cg:(g + 1) * Cg])
+        np.einsum(f"nm{o},nc{o}{k}->m{o}c{k}", top[:, g * Mg : (g + 1) * Mg], win[:, g * Cg : (g + 1) * Cg])
         for g in range(num_groups)
     ]
     return np.concatenate(parts, axis=0)
@@ -146,7 +145,7 @@ def conv(img, kern, mode="valid", dilation=1, num_groups=1, unshared=False, dire
             raise ValueError("unshared 'backprop weights' needs mode='valid'")
         return _unshared_backprop_weights(img, kern, dilation, num_groups)
     if mode == "full":
-        img = _pad_full(img, kern.shape[kern.ndim - nd:], dilation)
+        img = _pad_full(img, kern.shape[kern.ndim - nd :], dilation)
     return _forward(img, kern, dilation, num_groups, unshared)
 
 
@@ -192,5 +191,5 @@ def flops(inp, outp, num_groups=1, unshared=False):
             f"input channels ({img_shape[1]}) must equal the filters' input channels ({in_per_group}) "
             f"* num_groups ({num_groups})"
         )
-    taps = int(np.prod(kern_shape[len(kern_shape) - nd:]))
+    taps = int(np.prod(kern_shape[len(kern_shape) - nd :]))
     return 2 * int(np.prod(out_shape)) * in_per_group * taps

@@ -56,26 +56,60 @@ def _check_chain(input, depthwise, pointwise, num_channels, convdim, input_shape
 
 
 def separable_conv_nd(
-    input, depthwise_filters, pointwise_filters, num_channels, convdim, input_shape=None,
-    depthwise_filter_shape=None, pointwise_filter_shape=None, border_mode="valid", subsample=None,
-    filter_flip=True, filter_dilation=None,
+    input,
+    depthwise_filters,
+    pointwise_filters,
+    num_channels,
+    convdim,
+    input_shape=None,
+    depthwise_filter_shape=None,
+    pointwise_filter_shape=None,
+    border_mode="valid",
+    subsample=None,
+    filter_flip=True,
+    filter_dilation=None,
 ):
     """N-d depthwise-separable convolution; see :func:`separable_conv2d`."""
     input = pt.as_tensor_variable(input)
     depthwise_filters = pt.as_tensor_variable(depthwise_filters)
     pointwise_filters = pt.as_tensor_variable(pointwise_filters)
-    _check_chain(input, depthwise_filters, pointwise_filters, num_channels, convdim, input_shape,
-                 depthwise_filter_shape, pointwise_filter_shape)
+    _check_chain(
+        input,
+        depthwise_filters,
+        pointwise_filters,
+        num_channels,
+        convdim,
+        input_shape,
+        depthwise_filter_shape,
+        pointwise_filter_shape,
+    )
     depthwise = conv_nd(
-        input, depthwise_filters, convdim, input_shape, depthwise_filter_shape, border_mode, subsample,
-        filter_flip, filter_dilation, num_groups=int(num_channels),
+        input,
+        depthwise_filters,
+        convdim,
+        input_shape,
+        depthwise_filter_shape,
+        border_mode,
+        subsample,
+        filter_flip,
+        filter_dilation,
+        num_groups=int(num_channels),
     )
     return conv_nd(depthwise, pointwise_filters, convdim, None, pointwise_filter_shape, "valid", None, filter_flip)
 
 
 def separable_conv2d(
-    input, depthwise_filters, pointwise_filters, num_channels, input_shape=None, depthwise_filter_shape=None,
-    pointwise_filter_shape=None, border_mode="valid", subsample=(1, 1), filter_flip=True, filter_dilation=(1, 1),
+    input,
+    depthwise_filters,
+    pointwise_filters,
+    num_channels,
+    input_shape=None,
+    depthwise_filter_shape=None,
+    pointwise_filter_shape=None,
+    border_mode="valid",
+    subsample=(1, 1),
+    filter_flip=True,
+    filter_dilation=(1, 1),
 ):
     """Depthwise convolution of each input channel, then a pointwise (1x1) channel mix.
 
@@ -107,20 +141,48 @@ def separable_conv2d(
         than ``num_channels``.
     """
     return separable_conv_nd(
-        input, depthwise_filters, pointwise_filters, num_channels, 2, input_shape, depthwise_filter_shape,
-        pointwise_filter_shape, border_mode, subsample, filter_flip, filter_dilation,
+        input,
+        depthwise_filters,
+        pointwise_filters,
+        num_channels,
+        2,
+        input_shape,
+        depthwise_filter_shape,
+        pointwise_filter_shape,
+        border_mode,
+        subsample,
+        filter_flip,
+        filter_dilation,
     )
 
 
 def separable_conv3d(
-    input, depthwise_filters, pointwise_filters, num_channels, input_shape=None, depthwise_filter_shape=None,
-    pointwise_filter_shape=None, border_mode="valid", subsample=(1, 1, 1), filter_flip=True,
+    input,
+    depthwise_filters,
+    pointwise_filters,
+    num_channels,
+    input_shape=None,
+    depthwise_filter_shape=None,
+    pointwise_filter_shape=None,
+    border_mode="valid",
+    subsample=(1, 1, 1),
+    filter_flip=True,
     filter_dilation=(1, 1, 1),
 ):
     """3d depthwise-separable convolution; see :func:`separable_conv2d` (5-d tensors:
     ``depthwise_filters`` (depth_channels, 1, fd, fr, fc), ``pointwise_filters``
     (out_channels, depth_channels, 1, 1, 1))."""
     return separable_conv_nd(
-        input, depthwise_filters, pointwise_filters, num_channels, 3, input_shape, depthwise_filter_shape,
-        pointwise_filter_shape, border_mode, subsample, filter_flip, filter_dilation,
+        input,
+        depthwise_filters,
+        pointwise_filters,
+        num_channels,
+        3,
+        input_shape,
+        depthwise_filter_shape,
+        pointwise_filter_shape,
+        border_mode,
+        subsample,
+        filter_flip,
+        filter_dilation,
     )

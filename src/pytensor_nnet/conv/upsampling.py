@@ -21,6 +21,7 @@ from math import gcd
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+
 from pytensor_nnet.conv.api import conv_nd_grad_wrt_inputs
 from pytensor_nnet.graph import scalar_constant
 
@@ -86,7 +87,8 @@ def _frac_pairs(frac_ratio):
     out = []
     for pair in pairs:
         if (
-            not isinstance(pair, tuple | list) or len(pair) != 2
+            not isinstance(pair, tuple | list)
+            or len(pair) != 2
             or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in pair)
         ):
             raise ValueError(f"frac_ratio entries must be (numerator, denominator) int pairs; got {frac_ratio!r}")
@@ -119,20 +121,32 @@ def _upsample(x, rows, cols, ratios, use_1D_kernel):
     if not use_1D_kernel:
         kern = pt.outer(kernel(r_row), kernel(r_col))[None, None]
         return conv_nd_grad_wrt_inputs(
-            x, kern, (batch, 1, rows * r_row, cols * r_col), 2, border_mode=(_crop(r_row), _crop(r_col)),
+            x,
+            kern,
+            (batch, 1, rows * r_row, cols * r_col),
+            2,
+            border_mode=(_crop(r_row), _crop(r_col)),
             subsample=(r_row, r_col),
         )
     if r_row > 1:
         x = conv_nd_grad_wrt_inputs(
-            x, kernel(r_row)[None, None, :, None], (batch, 1, rows * r_row, cols + 2), 2,
-            border_mode=(_crop(r_row), 0), subsample=(r_row, 1),
+            x,
+            kernel(r_row)[None, None, :, None],
+            (batch, 1, rows * r_row, cols + 2),
+            2,
+            border_mode=(_crop(r_row), 0),
+            subsample=(r_row, 1),
         )
     else:
         x = x[:, :, 1:-1]
     if r_col > 1:
         return conv_nd_grad_wrt_inputs(
-            x, kernel(r_col)[None, None, None, :], (batch, 1, rows * r_row, cols * r_col), 2,
-            border_mode=(0, _crop(r_col)), subsample=(1, r_col),
+            x,
+            kernel(r_col)[None, None, None, :],
+            (batch, 1, rows * r_row, cols * r_col),
+            2,
+            border_mode=(0, _crop(r_col)),
+            subsample=(1, r_col),
         )
     return x[:, :, :, 1:-1]
 
@@ -144,8 +158,10 @@ def _bilinear(input, pairs, batch_size, num_input_channels, use_1D_kernel):
     if not input.dtype.startswith("float"):
         input = pt.cast(input, pytensor.config.floatX)
     if batch_size is not None or num_input_channels is not None:
-        for hint, name, static in ((batch_size, "batch_size", input.type.shape[0]),
-                                   (num_input_channels, "num_input_channels", input.type.shape[1])):
+        for hint, name, static in (
+            (batch_size, "batch_size", input.type.shape[0]),
+            (num_input_channels, "num_input_channels", input.type.shape[1]),
+        ):
             if isinstance(hint, int | np.integer) and static is not None and hint != static:
                 raise ValueError(f"{name} ({hint}) does not match the input's static shape {input.type.shape}")
         input = pt.specify_shape(input, (_static(batch_size), _static(num_input_channels), None, None))
@@ -166,8 +182,9 @@ def _static(value):
     return int(value) if isinstance(value, int | np.integer) else None
 
 
-def bilinear_upsampling(input, ratio=None, frac_ratio=None, batch_size=None, num_input_channels=None,
-                        use_1D_kernel=True):
+def bilinear_upsampling(
+    input, ratio=None, frac_ratio=None, batch_size=None, num_input_channels=None, use_1D_kernel=True
+):
     """Upsample feature maps by ``ratio`` (or ``frac_ratio``) with bilinear interpolation.
 
     Parameters

@@ -89,15 +89,27 @@ def fit(x, y, n_filters, nuts=False, steps=None, draws=None, batch_size=128, see
     if nuts:
         model = build_model(x, y, n_filters)
         with model:
-            trace = pm.sample(draws=draws or 50, tune=steps or 100, chains=2, cores=1,
-                              step=pm.NUTS(max_treedepth=6, target_accept=0.9), random_seed=seed,
-                              progressbar=progressbar, compute_convergence_checks=False)
+            trace = pm.sample(
+                draws=draws or 50,
+                tune=steps or 100,
+                chains=2,
+                cores=1,
+                step=pm.NUTS(max_treedepth=6, target_accept=0.9),
+                random_seed=seed,
+                progressbar=progressbar,
+                compute_convergence_checks=False,
+            )
         history = None
     else:
         model = build_model(x, y, n_filters, batch_size=batch_size)
         with model:
-            approx = pm.fit(n=steps or 5000, method="advi", random_seed=seed, progressbar=progressbar,
-                            obj_optimizer=pm.adam(learning_rate=0.01))
+            approx = pm.fit(
+                n=steps or 5000,
+                method="advi",
+                random_seed=seed,
+                progressbar=progressbar,
+                obj_optimizer=pm.adam(learning_rate=0.01),
+            )
         trace = approx.sample(draws or 300, random_seed=seed)
         history = np.asarray(approx.hist)
     return trace, history, time.perf_counter() - tic
@@ -108,8 +120,7 @@ def predictive_probs(trace, x, y, n_filters, seed=0):
     import pymc as pm
 
     model = build_model(x, y, n_filters, predictive=True)
-    ppc = pm.sample_posterior_predictive(trace, model=model, var_names=["probs"], random_seed=seed,
-                                         progressbar=False)
+    ppc = pm.sample_posterior_predictive(trace, model=model, var_names=["probs"], random_seed=seed, progressbar=False)
     probs = np.asarray(ppc.posterior_predictive["probs"])
     return probs.reshape(-1, len(x), CLASSES).mean(axis=0)
 
@@ -125,23 +136,37 @@ def run_bayes(args, console):
     data = digits_data.load(n_train=n_train, dtype=args.dtype)
     n_filters = args.filters or 6
     method = "NUTS" if args.nuts else "ADVI"
-    console.print(f"[bold]Bayesian CNN on handwritten digits[/] ({n_filters} filters 5x5, max-pool 4x4, "
-                  f"tanh, dense 10) with {method}: {len(data.y_train)} training, {len(data.y_test)} test "
-                  f"images; {args.dtype}, seed {args.seed}")
+    console.print(
+        f"[bold]Bayesian CNN on handwritten digits[/] ({n_filters} filters 5x5, max-pool 4x4, "
+        f"tanh, dense 10) with {method}: {len(data.y_train)} training, {len(data.y_test)} test "
+        f"images; {args.dtype}, seed {args.seed}"
+    )
     with pytensor.config.change_flags(floatX=args.dtype):
-        trace, history, seconds = fit(data.x_train, data.y_train, n_filters, nuts=args.nuts, steps=args.steps,
-                                      draws=args.draws, batch_size=128, seed=args.seed,
-                                      progressbar=not args.quiet)
+        trace, history, seconds = fit(
+            data.x_train,
+            data.y_train,
+            n_filters,
+            nuts=args.nuts,
+            steps=args.steps,
+            draws=args.draws,
+            batch_size=128,
+            seed=args.seed,
+            progressbar=not args.quiet,
+        )
         probs = predictive_probs(trace, data.x_test, data.y_test, n_filters, seed=args.seed)
     accuracy = float(np.mean(probs.argmax(axis=1) == data.y_test))
     confidence = probs.max(axis=1)
-    title = (f"Bayesian CNN ({n_filters} filters, {method}): test accuracy {100 * accuracy:.1f}%; "
-             f"the test digits it is least sure about, with their posterior predictive distributions")
+    title = (
+        f"Bayesian CNN ({n_filters} filters, {method}): test accuracy {100 * accuracy:.1f}%; "
+        f"the test digits it is least sure about, with their posterior predictive distributions"
+    )
     uncertainty_report(out, data.x_test, data.y_test, probs, title)
     right = probs.argmax(axis=1) == data.y_test
     console.print(f"test accuracy   {100 * accuracy:.1f}% ({int(right.sum())}/{len(data.y_test)})")
-    console.print(f"mean top probability  {confidence[right].mean():.2f} when right, "
-                  f"{confidence[~right].mean() if (~right).any() else float('nan'):.2f} when wrong")
+    console.print(
+        f"mean top probability  {confidence[right].mean():.2f} when right, "
+        f"{confidence[~right].mean() if (~right).any() else float('nan'):.2f} when wrong"
+    )
     console.print(f"{method} time       {seconds:.1f} s")
     console.print(f"picture         {out}")
     return {"test_accuracy": accuracy, "probs": probs, "seconds": seconds, "out": out, "history": history}

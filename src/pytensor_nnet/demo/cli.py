@@ -59,26 +59,44 @@ def build_parser():
     parser.add_argument("--batch-size", type=int, default=32, help="images per SGD step (default 32)")
     parser.add_argument("--lr", type=float, default=0.02, help="learning rate (default 0.02, momentum 0.9)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
-    parser.add_argument("--mode", type=str.upper, choices=MODES, default="NUMBA",
-                        help="PyTensor backend (default NUMBA; C is PyTensor's C virtual machine, CVM)")
+    parser.add_argument(
+        "--mode",
+        type=str.upper,
+        choices=MODES,
+        default="NUMBA",
+        help="PyTensor backend (default NUMBA; C is PyTensor's C virtual machine, CVM)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
-    parser.add_argument("--out", default=".", help="PNG path, or a directory for demo.png / demo_bayes.png "
-                        "(default: the current directory)")
-    parser.add_argument("--n-train", type=int, default=None,
-                        help="train on a stratified subset of this many images (default all 1,257)")
-    parser.add_argument("--blas-threads", type=int, default=1,
-                        help="BLAS threads (default 1: faster for these small matrices, and much faster on a "
-                        "busy machine)")
+    parser.add_argument(
+        "--out",
+        default=".",
+        help="PNG path, or a directory for demo.png / demo_bayes.png (default: the current directory)",
+    )
+    parser.add_argument(
+        "--n-train", type=int, default=None, help="train on a stratified subset of this many images (default all 1,257)"
+    )
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="BLAS threads (default 1: faster for these small matrices, and much faster on a busy machine)",
+    )
     parser.add_argument("--bayes", action="store_true", help="fit the Bayesian CNN with PyMC (ADVI) instead")
     parser.add_argument("--nuts", action="store_true", help="with --bayes: sample with NUTS instead of ADVI")
-    parser.add_argument("--filters", type=int, default=None,
-                        help="first-layer filters (default 20; 6 with --bayes)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="with --bayes: ADVI iterations (default 5000), or NUTS tuning steps per chain "
-                        "(default 100)")
-    parser.add_argument("--draws", type=int, default=None,
-                        help="with --bayes: posterior draws (default 300 for ADVI, 50 per chain for NUTS; "
-                        "NUTS trains on 200 images unless --n-train)")
+    parser.add_argument("--filters", type=int, default=None, help="first-layer filters (default 20; 6 with --bayes)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="with --bayes: ADVI iterations (default 5000), or NUTS tuning steps per chain (default 100)",
+    )
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=None,
+        help="with --bayes: posterior draws (default 300 for ADVI, 50 per chain for NUTS; "
+        "NUTS trains on 200 images unless --n-train)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -91,13 +109,17 @@ def require(*modules):
             loaded.append(importlib.import_module(name))
         except ImportError as exc:
             if exc.name not in (name, None):
-                raise DemoError(f"{name} is installed but failed to import ({exc}); "
-                                f"reinstall it: {INSTALL_HINTS[name]}") from None
-            raise DemoError(f"the demo needs {PIP_NAMES.get(name, name)}, which is not installed: "
-                            f"{INSTALL_HINTS[name]}") from None
+                raise DemoError(
+                    f"{name} is installed but failed to import ({exc}); reinstall it: {INSTALL_HINTS[name]}"
+                ) from None
+            raise DemoError(
+                f"the demo needs {PIP_NAMES.get(name, name)}, which is not installed: {INSTALL_HINTS[name]}"
+            ) from None
         except Exception as exc:  # noqa: BLE001 (a broken install: say so in one line)
-            raise DemoError(f"{name} is installed but failed to import ({type(exc).__name__}: {exc}); "
-                            f"reinstall it: {INSTALL_HINTS[name]}") from None
+            raise DemoError(
+                f"{name} is installed but failed to import ({type(exc).__name__}: {exc}); "
+                f"reinstall it: {INSTALL_HINTS[name]}"
+            ) from None
     return loaded
 
 
@@ -110,8 +132,7 @@ def output_path(out, default_name):
         raise DemoError(f"--out {out!r} is neither a directory nor a .png file; pass e.g. --out {default_name}")
     parent = path.parent
     if not parent.is_dir():
-        raise DemoError(f"cannot write {path}: the directory {parent} does not exist; create it or pass "
-                        f"another --out")
+        raise DemoError(f"cannot write {path}: the directory {parent} does not exist; create it or pass another --out")
     if path.is_dir():
         raise DemoError(f"cannot write {path}: it is a directory; pass another --out")
     try:
@@ -172,8 +193,10 @@ def check_jax_dtype(dtype):
     x = pt.vector("x", dtype="float32")
     total = pytensor.function([x], x.sum(), mode="JAX")(np.ones(2, dtype="float32"))
     if total.dtype != np.float32:
-        raise DemoError("--mode JAX cannot train in float32 with this PyTensor (its JAX sums of float32 "
-                        "return float64): add --dtype float64, or use --mode NUMBA (default)")
+        raise DemoError(
+            "--mode JAX cannot train in float32 with this PyTensor (its JAX sums of float32 "
+            "return float64): add --dtype float64, or use --mode NUMBA (default)"
+        )
 
 
 class Progress:
@@ -206,13 +229,26 @@ class Progress:
 
     def on_batch(self, epoch, done, loss, seconds):
         if self.task is None:
-            self.task = self.bar.add_task("", total=self.n_images, epoch=epoch + 1, epochs=self.epochs,
-                                          width=len(str(self.epochs)), loss=loss, val="  -  ", rate=0.0)
+            self.task = self.bar.add_task(
+                "",
+                total=self.n_images,
+                epoch=epoch + 1,
+                epochs=self.epochs,
+                width=len(str(self.epochs)),
+                loss=loss,
+                val="  -  ",
+                rate=0.0,
+            )
         self.bar.update(self.task, completed=done, loss=loss, rate=done / max(seconds, 1e-9))
 
     def on_epoch(self, epoch, loss, val_acc, seconds):
-        self.bar.update(self.task, completed=self.n_images, loss=loss, val=f"{100 * val_acc:5.1f}%",
-                        rate=self.n_images / max(seconds, 1e-9))
+        self.bar.update(
+            self.task,
+            completed=self.n_images,
+            loss=loss,
+            val=f"{100 * val_acc:5.1f}%",
+            rate=self.n_images / max(seconds, 1e-9),
+        )
         self.bar.stop_task(self.task)
         self.task = None
 
@@ -243,9 +279,11 @@ def run_lenet(args, console):
     arch = lenet.Architecture(filters=(args.filters or 20, 50))
     rng = np.random.default_rng(args.seed)
     init = lenet.init_params(arch, rng, args.dtype)
-    console.print(f"[bold]LeNet on handwritten digits[/]: {len(data.y_train)} training, {len(data.y_val)} "
-                  f"validation, {len(data.y_test)} test images of 28x28; {args.dtype}, mode {args.mode}, "
-                  f"batch {args.batch_size}, lr {args.lr}, seed {args.seed}")
+    console.print(
+        f"[bold]LeNet on handwritten digits[/]: {len(data.y_train)} training, {len(data.y_val)} "
+        f"validation, {len(data.y_test)} test images of 28x28; {args.dtype}, mode {args.mode}, "
+        f"batch {args.batch_size}, lr {args.lr}, seed {args.seed}"
+    )
 
     with warnings.catch_warnings():
         # The JAX backend says it drops the graph's shape assertions (the demo's shapes are fixed).
@@ -253,24 +291,41 @@ def run_lenet(args, console):
         net, compile_s = compile_and_warm_up(lenet, arch, init, data, args)
         progress = Progress(console, args.epochs, len(data.y_train), enabled=not args.quiet)
         with progress:
-            history = lenet.fit(net, data, args.epochs, args.batch_size, args.lr, rng,
-                                on_batch=progress.on_batch, on_epoch=progress.on_epoch)
+            history = lenet.fit(
+                net,
+                data,
+                args.epochs,
+                args.batch_size,
+                args.lr,
+                rng,
+                on_batch=progress.on_batch,
+                on_epoch=progress.on_epoch,
+            )
     test_acc, probs = lenet.accuracy(net, data.x_test, data.y_test)
 
     per_epoch = float(np.median(history.epoch_seconds))
     n_right = int(round(test_acc * len(data.y_test)))
-    title = (f"LeNet ({arch.filters[0]}-{arch.filters[1]}-{arch.hidden}, {arch.activation}) on scikit-learn digits "
-             f"as 28x28: test accuracy {100 * test_acc:.1f}%  ({args.epochs} epochs, {args.mode}, {args.dtype})")
+    title = (
+        f"LeNet ({arch.filters[0]}-{arch.filters[1]}-{arch.hidden}, {arch.activation}) on scikit-learn digits "
+        f"as 28x28: test accuracy {100 * test_acc:.1f}%  ({args.epochs} epochs, {args.mode}, {args.dtype})"
+    )
     training_report(out, history, np.asarray(net.params[0].get_value()), data.x_test, data.y_test, probs, title)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     console.print(f"test accuracy   {100 * test_acc:.1f}% ({n_right}/{len(data.y_test)})")
-    console.print(f"time per epoch  {per_epoch:.2f} s (median of {args.epochs}; "
-                  f"{len(data.y_train) / per_epoch:,.0f} images/s; training {sum(history.epoch_seconds):.1f} s)")
+    console.print(
+        f"time per epoch  {per_epoch:.2f} s (median of {args.epochs}; "
+        f"{len(data.y_train) / per_epoch:,.0f} images/s; training {sum(history.epoch_seconds):.1f} s)"
+    )
     console.print(f"compile time    {compile_s:.1f} s (pytensor.function and first calls)")
     console.print(f"load average    {load:.2f} (1 min), {os.cpu_count()} CPUs, {args.blas_threads} BLAS thread(s)")
     console.print(f"picture         {out}")
-    return {"test_accuracy": test_acc, "epoch_seconds": history.epoch_seconds, "compile_seconds": compile_s,
-            "history": history, "out": out}
+    return {
+        "test_accuracy": test_acc,
+        "epoch_seconds": history.epoch_seconds,
+        "compile_seconds": compile_s,
+        "history": history,
+        "out": out,
+    }
 
 
 def run(argv, console=None):

@@ -34,8 +34,14 @@ class Digits:
 
     def astype(self, dtype):
         """The same digits with images of ``dtype``."""
-        return Digits(self.x_train.astype(dtype), self.y_train, self.x_val.astype(dtype), self.y_val,
-                      self.x_test.astype(dtype), self.y_test)
+        return Digits(
+            self.x_train.astype(dtype),
+            self.y_train,
+            self.x_val.astype(dtype),
+            self.y_val,
+            self.x_test.astype(dtype),
+            self.y_test,
+        )
 
 
 def mnist_frame(images, values_max=16.0):
@@ -56,7 +62,7 @@ def mnist_frame(images, values_max=16.0):
         cy, cx = ndimage.center_of_mass(box) if box.sum() > 0 else ((BOX - 1) / 2,) * 2
         top = int(np.clip(np.rint(centre - cy), 0, FIELD - BOX))
         left = int(np.clip(np.rint(centre - cx), 0, FIELD - BOX))
-        out[i, top:top + BOX, left:left + BOX] = box
+        out[i, top : top + BOX, left : left + BOX] = box
     return np.clip(out / values_max, 0.0, 1.0)
 
 

@@ -101,8 +101,9 @@ def compile_network(arch, init, mode="NUMBA", momentum=0.9, weight_decay=1e-4, d
     ``weight_decay / 2 * sum(W ** 2)`` over the weight matrices, and returns the mean
     cross-entropy before the step. With ``lr = 0`` it changes nothing.
     """
-    params = [pytensor.shared(value, name=name) for value, name in
-              zip(init, ["W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4"])]
+    params = [
+        pytensor.shared(value, name=name) for value, name in zip(init, ["W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4"])
+    ]
     velocities = [pytensor.shared(np.zeros_like(value), name=f"v_{p.name}") for value, p in zip(init, params)]
     x = pt.tensor4("x", dtype=dtype)
     y = pt.ivector("y")
@@ -110,7 +111,7 @@ def compile_network(arch, init, mode="NUMBA", momentum=0.9, weight_decay=1e-4, d
 
     p_y = softmax(forward(x, params, arch))
     nll = pt.mean(categorical_crossentropy(p_y, y))
-    cost = nll + weight_decay / 2 * sum((W ** 2).sum() for W in params[0::2])
+    cost = nll + weight_decay / 2 * sum((W**2).sum() for W in params[0::2])
     grads = pytensor.grad(cost, params)
     updates = []
     for p, v, g in zip(params, velocities, grads):
@@ -152,7 +153,7 @@ def fit(net, data, epochs, batch_size, lr, rng, on_batch=None, on_epoch=None):
         order = rng.permutation(n)
         losses, seconds = [], 0.0
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             tic = time.perf_counter()
             loss = float(net.train(data.x_train[idx], data.y_train[idx], lr))
             seconds += time.perf_counter() - tic

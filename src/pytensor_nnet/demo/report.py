@@ -41,7 +41,7 @@ def mosaic(tiles, cols, pad=1, fill=np.nan):
     out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), fill, dtype=float)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, cols)
-        out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = tile
+        out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = tile
     return out
 
 
@@ -56,11 +56,20 @@ def _digit_grid(ax, images, labels, wrong, cols):
     for i, image in enumerate(images):
         r, c = divmod(i, cols)
         top, left = r * (h + gap) + gap, c * (w + 2) + 1
-        canvas[top:top + h, left:left + w] = image
-        ax.text(left + w / 2, top - 2, labels[i], ha="center", va="bottom", fontsize=8,
-                color=MISTAKE if wrong[i] else RIGHT)
-        ax.add_patch(Rectangle((left - 0.5, top - 0.5), w, h, fill=False, lw=2 if wrong[i] else 0.4,
-                               edgecolor=MISTAKE if wrong[i] else "#999999"))
+        canvas[top : top + h, left : left + w] = image
+        ax.text(
+            left + w / 2, top - 2, labels[i], ha="center", va="bottom", fontsize=8, color=MISTAKE if wrong[i] else RIGHT
+        )
+        ax.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5),
+                w,
+                h,
+                fill=False,
+                lw=2 if wrong[i] else 0.4,
+                edgecolor=MISTAKE if wrong[i] else "#999999",
+            )
+        )
     ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
 
@@ -74,8 +83,18 @@ def training_report(path, history, filters, x_test, y_test, probs, title, grid=(
     """
     plt = _pyplot()
     fig = plt.figure(figsize=(13, 7.2), dpi=80)
-    outer = fig.add_gridspec(2, 2, width_ratios=[1, 1.55], height_ratios=[1, 1], wspace=0.2, hspace=0.3,
-                             left=0.075, right=0.98, top=0.88, bottom=0.04)
+    outer = fig.add_gridspec(
+        2,
+        2,
+        width_ratios=[1, 1.55],
+        height_ratios=[1, 1],
+        wspace=0.2,
+        hspace=0.3,
+        left=0.075,
+        right=0.98,
+        top=0.88,
+        bottom=0.04,
+    )
 
     ax = fig.add_subplot(outer[0, 0])
     steps = np.arange(1, len(history.batch_loss) + 1)
@@ -110,8 +129,13 @@ def training_report(path, history, filters, x_test, y_test, probs, title, grid=(
     _digit_grid(fig.add_subplot(outer[:, 1]), x_test[show, 0], labels, wrong, grid[1])
     n_wrong = int(np.sum(y_pred != y_test))
     shown = "all shown in red" if n_wrong <= len(show) else f"the first {len(show)} shown in red"
-    fig.text(0.66, 0.905, f"test digits and predicted labels: {n_wrong} of {len(y_test)} wrong, {shown}",
-             ha="center", fontsize=10)
+    fig.text(
+        0.66,
+        0.905,
+        f"test digits and predicted labels: {n_wrong} of {len(y_test)} wrong, {shown}",
+        ha="center",
+        fontsize=10,
+    )
     fig.suptitle(title, y=0.985, fontsize=12)
     fig.savefig(path, dpi=80)
     plt.close(fig)

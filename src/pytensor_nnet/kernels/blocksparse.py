@@ -116,10 +116,7 @@ class BlockIndexError(ValueError):
         if len(self.args) != 6:
             return super().__str__()
         name, b, i, value, n_blocks, blocks_from = self.args
-        return (
-            f"{name}[{b}, {i}] = {value} is not a valid block index: it must be in "
-            f"[0, {n_blocks}) ({blocks_from})"
-        )
+        return f"{name}[{b}, {i}] = {value} is not a valid block index: it must be in [0, {n_blocks}) ({blocks_from})"
 
 
 class BlockCountError(BlockShapeError):
@@ -210,14 +207,10 @@ def check_gemv_args(o_shape, W_shape, h_shape, input_idx, output_idx):
     # Distinct names: Numba also mixes up reassigned variables in a raise's arguments.
     b_in, i_in = first_bad_index(input_idx, W_shape[0])
     if b_in >= 0:
-        raise BlockIndexError(
-            "inputIdx", b_in, i_in, input_idx[b_in, i_in], W_shape[0], "iBlocks = W.shape[0]"
-        )
+        raise BlockIndexError("inputIdx", b_in, i_in, input_idx[b_in, i_in], W_shape[0], "iBlocks = W.shape[0]")
     b_out, j_out = first_bad_index(output_idx, W_shape[1])
     if b_out >= 0:
-        raise BlockIndexError(
-            "outputIdx", b_out, j_out, output_idx[b_out, j_out], W_shape[1], "oBlocks = W.shape[1]"
-        )
+        raise BlockIndexError("outputIdx", b_out, j_out, output_idx[b_out, j_out], W_shape[1], "oBlocks = W.shape[1]")
 
 
 @numba.njit(cache=True)
@@ -440,9 +433,7 @@ def gemv_into(out, W, h, input_idx, output_idx):
     """
     out_C = _c_contiguous(out)
     W_C, transposed = _contiguous_weights(W)
-    _gemv_core(
-        out_C, W_C, transposed, _c_contiguous(h), input_idx.astype(np.int64), output_idx.astype(np.int64)
-    )
+    _gemv_core(out_C, W_C, transposed, _c_contiguous(h), input_idx.astype(np.int64), output_idx.astype(np.int64))
     if out_C.ctypes.data != out.ctypes.data:  # a strided out: the loop worked on a copy
         _copy_into(out, out_C)
     return out
@@ -453,9 +444,7 @@ def gemv_kernel(o, W, h, input_idx, output_idx):
     """:func:`gemv_into` a copy of ``o`` (which may be read-only): ``o`` is left alone."""
     out = _fresh_c_copy(o)
     W_C, transposed = _contiguous_weights(W)
-    _gemv_core(
-        out, W_C, transposed, _c_contiguous(h), input_idx.astype(np.int64), output_idx.astype(np.int64)
-    )
+    _gemv_core(out, W_C, transposed, _c_contiguous(h), input_idx.astype(np.int64), output_idx.astype(np.int64))
     return out
 
 
@@ -467,9 +456,7 @@ def outer_into(out, x, y, x_idx, y_idx, alpha):
     ``b, i, j``; see :func:`block_outer` for the shapes. Compiled code.
     """
     out_C = _c_contiguous(out)
-    _outer_core(
-        out_C, _c_contiguous(x), _c_contiguous(y), x_idx.astype(np.int64), y_idx.astype(np.int64), alpha
-    )
+    _outer_core(out_C, _c_contiguous(x), _c_contiguous(y), x_idx.astype(np.int64), y_idx.astype(np.int64), alpha)
     if out_C.ctypes.data != out.ctypes.data:  # a strided out: the loop worked on a copy
         _copy_into(out, out_C)
     return out
@@ -479,9 +466,7 @@ def outer_into(out, x, y, x_idx, y_idx, alpha):
 def outer_kernel(o, x, y, x_idx, y_idx, alpha):
     """:func:`outer_into` a copy of ``o`` (which may be read-only): ``o`` is left alone."""
     out = _fresh_c_copy(o)
-    _outer_core(
-        out, _c_contiguous(x), _c_contiguous(y), x_idx.astype(np.int64), y_idx.astype(np.int64), alpha
-    )
+    _outer_core(out, _c_contiguous(x), _c_contiguous(y), x_idx.astype(np.int64), y_idx.astype(np.int64), alpha)
     return out
 
 

@@ -8,7 +8,7 @@ The column matrix of the batch is ``(C * kd * kh * kw, od * oh * ow * N)``:
 
 (zero in the padding): rows are ``(channel, *kernel taps)`` as in ``kernels.im2col``, columns
 are ``(*output position, image)`` in C order, the image index fastest - the layout of the
-CS231n ``im2col_cython`` helpers that the seed's hand-written backprop examples use, so that
+CS231n ``im2col_cython`` helpers that CS231n-style hand-written backprop code uses, so that
 ``dout.transpose(1, 2, 3, 0).reshape(F, -1)`` lines up with the columns.
 
 Both functions run the per-image kernels of ``kernels.im2col`` on blocks of ``BLOCK`` images

@@ -55,8 +55,18 @@ def flip_spatial(w, convdim):
     return w[(Ellipsis,) + (slice(None, None, -1),) * convdim]
 
 
-def run_3d(kind, a, b, size, convdim, geo, num_groups, unshared=False, filter_flip=False,
-           buffer_bytes=corr.DEFAULT_BUFFER_BYTES):
+def run_3d(
+    kind,
+    a,
+    b,
+    size,
+    convdim,
+    geo,
+    num_groups,
+    unshared=False,
+    filter_flip=False,
+    buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
+):
     """Run the compiled kernel ``kind`` on N-d arrays: lift them to their 3-d views, flip the
     filters (``filter_flip``), resolve the padding for the kernel size, call the kernel of
     ``kernels.corr`` (or ``kernels.unshared``) and drop the result back to N-d.
@@ -80,10 +90,10 @@ def run_3d(kind, a, b, size, convdim, geo, num_groups, unshared=False, filter_fl
         return unshared_kernels.as_3d_unshared(w, convdim) if unshared else as_3d_array(w, 2)
 
     if kind == "forward":
-        ksize = as_3d_geometry(b.shape[b.ndim - convdim:], 1)
+        ksize = as_3d_geometry(b.shape[b.ndim - convdim :], 1)
         args = (as_3d_array(a, 2), filters_3d(b))
     elif kind == "grad_inputs":
-        ksize = as_3d_geometry(a.shape[a.ndim - convdim:], 1)
+        ksize = as_3d_geometry(a.shape[a.ndim - convdim :], 1)
         args = (filters_3d(a), as_3d_array(b, 2), as_3d_geometry(size, 1))
     else:
         ksize = as_3d_geometry(size, 1)
@@ -91,11 +101,11 @@ def run_3d(kind, a, b, size, convdim, geo, num_groups, unshared=False, filter_fl
     pad_lo, pad_hi = shapes.resolve_pads(geo.pad_before, geo.pad_after, ksize, geo.dilation)
     out = kernel(*args, geo.stride, pad_lo, pad_hi, geo.dilation, num_groups, buffer_bytes)
     if kind != "grad_weights":
-        return out.reshape(out.shape[:2] + out.shape[5 - convdim:])
+        return out.reshape(out.shape[:2] + out.shape[5 - convdim :])
     if unshared:
         out = unshared_kernels.from_3d_unshared(out, convdim)
     else:
-        out = out.reshape(out.shape[:2] + out.shape[5 - convdim:])
+        out = out.reshape(out.shape[:2] + out.shape[5 - convdim :])
     return flip_spatial(out, convdim) if filter_flip else out
 
 
@@ -121,48 +131,123 @@ def _check_shapes(convdim, geo, border_mode, num_groups, image, filters, top, na
         return shapes.pick_sizes(known, layout)
 
     message = shapes.conv_shape_error(
-        convdim, num_groups, 0, sizes(image), sizes(filters), np.full(3, shapes.UNKNOWN, dtype=np.int64),
-        sizes(top), geo.stride, geo.pad_before, geo.pad_after, geo.dilation, repr(border_mode), names,
+        convdim,
+        num_groups,
+        0,
+        sizes(image),
+        sizes(filters),
+        np.full(3, shapes.UNKNOWN, dtype=np.int64),
+        sizes(top),
+        geo.stride,
+        geo.pad_before,
+        geo.pad_after,
+        geo.dilation,
+        repr(border_mode),
+        names,
     )
     if message:
         raise ValueError(message)
 
 
 def conv_forward(
-    x, w, border_mode="valid", subsample=None, filter_dilation=None, num_groups=1, filter_flip=True,
+    x,
+    w,
+    border_mode="valid",
+    subsample=None,
+    filter_dilation=None,
+    num_groups=1,
+    filter_flip=True,
     buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
 ):
     """Convolution (``filter_flip=True``) or correlation of ``x`` (N, C, *S) with ``w`` (M, C/g, *K)."""
     convdim, geo = _geometry(x.ndim, border_mode, subsample, filter_dilation)
     x, w = np.asarray(x), np.asarray(w)
-    _check_shapes(convdim, geo, border_mode, num_groups, x.shape, w.shape, None,
-                  ("x.shape", "w.shape", "top.shape", "subsample"))
+    _check_shapes(
+        convdim, geo, border_mode, num_groups, x.shape, w.shape, None, ("x.shape", "w.shape", "top.shape", "subsample")
+    )
     dtype = np.result_type(x, w)
-    return run_3d("forward", x.astype(dtype, copy=False), w.astype(dtype, copy=False), None, convdim, geo,
-                  num_groups, filter_flip=filter_flip, buffer_bytes=buffer_bytes)
+    return run_3d(
+        "forward",
+        x.astype(dtype, copy=False),
+        w.astype(dtype, copy=False),
+        None,
+        convdim,
+        geo,
+        num_groups,
+        filter_flip=filter_flip,
+        buffer_bytes=buffer_bytes,
+    )
 
 
 def conv_grad_inputs(
-    w, top, input_spatial_shape, border_mode="valid", subsample=None, filter_dilation=None, num_groups=1,
-    filter_flip=True, buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
+    w,
+    top,
+    input_spatial_shape,
+    border_mode="valid",
+    subsample=None,
+    filter_dilation=None,
+    num_groups=1,
+    filter_flip=True,
+    buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
 ):
     """Gradient wrt the input of :func:`conv_forward`: (N, C, *input_spatial_shape) from ``top`` (N, M, *O)."""
     convdim, geo = _geometry(top.ndim, border_mode, subsample, filter_dilation)
-    _check_shapes(convdim, geo, border_mode, num_groups, (None, None, *input_spatial_shape), np.shape(w),
-                  np.shape(top), ("input_spatial_shape", "w.shape", "top.shape", "subsample"))
+    _check_shapes(
+        convdim,
+        geo,
+        border_mode,
+        num_groups,
+        (None, None, *input_spatial_shape),
+        np.shape(w),
+        np.shape(top),
+        ("input_spatial_shape", "w.shape", "top.shape", "subsample"),
+    )
     dtype = np.result_type(w, top)
-    return run_3d("grad_inputs", np.asarray(w, dtype=dtype), np.asarray(top, dtype=dtype), input_spatial_shape,
-                  convdim, geo, num_groups, filter_flip=filter_flip, buffer_bytes=buffer_bytes)
+    return run_3d(
+        "grad_inputs",
+        np.asarray(w, dtype=dtype),
+        np.asarray(top, dtype=dtype),
+        input_spatial_shape,
+        convdim,
+        geo,
+        num_groups,
+        filter_flip=filter_flip,
+        buffer_bytes=buffer_bytes,
+    )
 
 
 def conv_grad_weights(
-    x, top, filter_spatial_shape, border_mode="valid", subsample=None, filter_dilation=None, num_groups=1,
-    filter_flip=True, buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
+    x,
+    top,
+    filter_spatial_shape,
+    border_mode="valid",
+    subsample=None,
+    filter_dilation=None,
+    num_groups=1,
+    filter_flip=True,
+    buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
 ):
     """Gradient wrt the filters of :func:`conv_forward`: (M, C // g, *filter_spatial_shape)."""
     convdim, geo = _geometry(x.ndim, border_mode, subsample, filter_dilation)
-    _check_shapes(convdim, geo, border_mode, num_groups, np.shape(x), (None, None, *filter_spatial_shape),
-                  np.shape(top), ("x.shape", "filter_spatial_shape", "top.shape", "subsample"))
+    _check_shapes(
+        convdim,
+        geo,
+        border_mode,
+        num_groups,
+        np.shape(x),
+        (None, None, *filter_spatial_shape),
+        np.shape(top),
+        ("x.shape", "filter_spatial_shape", "top.shape", "subsample"),
+    )
     dtype = np.result_type(x, top)
-    return run_3d("grad_weights", np.asarray(x, dtype=dtype), np.asarray(top, dtype=dtype), filter_spatial_shape,
-                  convdim, geo, num_groups, filter_flip=filter_flip, buffer_bytes=buffer_bytes)
+    return run_3d(
+        "grad_weights",
+        np.asarray(x, dtype=dtype),
+        np.asarray(top, dtype=dtype),
+        filter_spatial_shape,
+        convdim,
+        geo,
+        num_groups,
+        filter_flip=filter_flip,
+        buffer_bytes=buffer_bytes,
+    )

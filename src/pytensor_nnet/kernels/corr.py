@@ -9,7 +9,8 @@ Each function checks its shapes first and raises ``ValueError`` before any loop 
 memory. The batch is processed in chunks so that the column buffer
 ``(channels * taps, chunk * out_positions)`` stays under ``buffer_bytes`` (or one image's
 columns, if larger); each chunk is one GEMM per group. Chunks hold one image unless images
-have very few output positions (see ``MIN_GEMM_COLUMNS``). A 1x1x1 kernel with stride 1 and no padding skips im2col entirely.
+have very few output positions (see ``MIN_GEMM_COLUMNS``). A 1x1x1 kernel with stride 1 and no
+padding skips im2col entirely.
 
 These are correlations: flipping the kernel (true convolution) is the caller's business.
 """
@@ -31,9 +32,7 @@ def _check_groups(channels, w_in_per_group, n_filters, groups):
     if groups < 1:
         raise ValueError("num_groups must be >= 1")
     if channels != w_in_per_group * groups:
-        raise ValueError(
-            "input channels must equal filters' input channels (filters.shape[1]) * num_groups"
-        )
+        raise ValueError("input channels must equal filters' input channels (filters.shape[1]) * num_groups")
     if n_filters % groups != 0:
         raise ValueError("num_groups must divide the number of filters (output channels)")
 
@@ -114,7 +113,7 @@ def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
         for n in range(N):
             xn = x[n].reshape((C, P))
             for g in range(groups):
-                np.dot(w2[g * Mg:(g + 1) * Mg], xn[g * Cg:(g + 1) * Cg], yv[n, g * Mg:(g + 1) * Mg])
+                np.dot(w2[g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg], yv[n, g * Mg : (g + 1) * Mg])
         return y
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
     storage = np.empty(C * kd * kh * kw * chunk * P, dtype=x.dtype)
@@ -123,11 +122,11 @@ def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
         cols = _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out, storage)
         for g in range(groups):
             if nb == 1:
-                np.dot(w2[g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K], yv[n0, g * Mg:(g + 1) * Mg])
+                np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K], yv[n0, g * Mg : (g + 1) * Mg])
                 continue
-            res = np.dot(w2[g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K])
+            res = np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K])
             for i in range(nb):
-                yv[n0 + i, g * Mg:(g + 1) * Mg] = res[:, i * P:(i + 1) * P]
+                yv[n0 + i, g * Mg : (g + 1) * Mg] = res[:, i * P : (i + 1) * P]
     return y
 
 
@@ -138,7 +137,7 @@ def _matrix_in(storage, rows, cols):
     The chunk loops reuse one buffer: a fresh multi-megabyte array per chunk costs page faults
     on every first write (measured: as much as a third of a strided convolution).
     """
-    return storage[:rows * cols].reshape((rows, cols))
+    return storage[: rows * cols].reshape((rows, cols))
 
 
 @numba.njit(cache=True)
@@ -156,7 +155,7 @@ def _gather_top(topv, n0, nb, m0, Mg, P, dtype):
     """(Mg, nb * P) matrix of the output gradients of images n0..n0+nb, filters m0..m0+Mg."""
     buf = np.empty((Mg, nb * P), dtype=dtype)
     for i in range(nb):
-        buf[:, i * P:(i + 1) * P] = topv[n0 + i, m0:m0 + Mg]
+        buf[:, i * P : (i + 1) * P] = topv[n0 + i, m0 : m0 + Mg]
     return buf
 
 
@@ -179,9 +178,7 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
     ksize = (kd, kh, kw)
     out = conv_output_size_3d(in_size, ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
-        raise ValueError(
-            "the output gradient's spatial shape does not match a convolution of the given input shape"
-        )
+        raise ValueError("the output gradient's spatial shape does not match a convolution of the given input shape")
     D, H, W = in_size
     P = od * oh * ow
     K = Cg * kd * kh * kw
@@ -196,12 +193,12 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
     w2 = w.reshape((M, K))
     wt = np.empty((groups, K, Mg), dtype=w.dtype)
     for g in range(groups):
-        wt[g] = w2[g * Mg:(g + 1) * Mg].T
+        wt[g] = w2[g * Mg : (g + 1) * Mg].T
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
         for n in range(N):
             dxn = dx[n].reshape((C, P))
             for g in range(groups):
-                np.dot(wt[g], topv[n, g * Mg:(g + 1) * Mg], dxn[g * Cg:(g + 1) * Cg])
+                np.dot(wt[g], topv[n, g * Mg : (g + 1) * Mg], dxn[g * Cg : (g + 1) * Cg])
         return dx
     chunk = _chunk_size(N, C * kd * kh * kw, P, top.itemsize, buffer_bytes)
     storage = np.empty(C * kd * kh * kw * chunk * P, dtype=top.dtype)
@@ -210,10 +207,10 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
         cols = _matrix_in(storage, C * kd * kh * kw, nb * P)
         for g in range(groups):
             if nb == 1:
-                np.dot(wt[g], topv[n0, g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K])
+                np.dot(wt[g], topv[n0, g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K])
             else:
                 tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, top.dtype)
-                np.dot(wt[g], tb, cols[g * K:(g + 1) * K])
+                np.dot(wt[g], tb, cols[g * K : (g + 1) * K])
         for i in range(nb):
             col2im_add(cols, i * P, dx[n0 + i], ksize, stride, pad_lo, dilation, out)
     return dx
@@ -238,9 +235,7 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
     kd, kh, kw = ksize
     out = conv_output_size_3d((D, H, W), ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
-        raise ValueError(
-            "the output gradient's spatial shape does not match a convolution with the given filter shape"
-        )
+        raise ValueError("the output gradient's spatial shape does not match a convolution with the given filter shape")
     P = od * oh * ow
     K = Cg * kd * kh * kw
     Mg = M // groups
@@ -256,7 +251,7 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
         for n in range(N):
             xn = x[n].reshape((C, P))
             for g in range(groups):
-                dw2[g * Mg:(g + 1) * Mg] += np.dot(topv[n, g * Mg:(g + 1) * Mg], xn[g * Cg:(g + 1) * Cg].T)
+                dw2[g * Mg : (g + 1) * Mg] += np.dot(topv[n, g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg].T)
         return dw
     # A few images per GEMM: a longer reduction means fewer passes adding into ``dw``.
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes, GRAD_WEIGHTS_IMAGES)
@@ -267,11 +262,11 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
         cols = _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out, storage)
         for g in range(groups):
             if nb == 1:
-                np.dot(topv[n0, g * Mg:(g + 1) * Mg], cols[g * K:(g + 1) * K].T, prod)
+                np.dot(topv[n0, g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K].T, prod)
             else:
                 tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, x.dtype)
-                np.dot(tb, cols[g * K:(g + 1) * K].T, prod)
-            _add_into(dw2[g * Mg:(g + 1) * Mg], prod)
+                np.dot(tb, cols[g * K : (g + 1) * K].T, prod)
+            _add_into(dw2[g * Mg : (g + 1) * Mg], prod)
     return dw
 
 

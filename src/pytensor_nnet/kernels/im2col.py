@@ -24,6 +24,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+
 @numba.njit(cache=True, inline="always")
 def valid_range(out_size, stride, offset, in_size):
     """Output indices ``x`` in ``[lo, hi)`` with ``0 <= x * stride + offset < in_size``."""
@@ -69,7 +70,7 @@ def im2col_into(img, cols, col0, ksize, stride, pad, dilation, out):
                 iy = y * sh - ph + b * dh
                 base = col0 + (z * oh + y) * ow
                 if iz < 0 or iz >= D or iy < 0 or iy >= H:
-                    dst[base:base + ow] = 0
+                    dst[base : base + ow] = 0
                     continue
                 src = img[c, iz, iy]
                 # Unsigned indices (all >= 0 here): Numba then drops its negative-index

@@ -18,7 +18,8 @@ Layouts (lower-rank problems are reshaped by the caller, see :func:`as_3d_unshar
 images ``(N, C, D, H, W)``, outputs ``(N, M, od, oh, ow)``, weights
 ``(M, od, oh, ow, C // groups, kd, kh, kw)``: the legacy unshared layout
 ``(out, *out_spatial, in // groups, *kernel)`` in three spatial dims. Geometry arguments are
-3-tuples of ints as in ``kernels.corr`` (padding sizes resolved by the caller). Shapes are checked before any loop touches memory; the batch is
+3-tuples of ints as in ``kernels.corr`` (padding sizes resolved by the caller). Shapes are checked
+before any loop touches memory; the batch is
 processed in chunks whose patch buffer stays under ``buffer_bytes`` (at least one image).
 
 These are correlations: flipping the kernels (true convolution) is the caller's business.
@@ -77,7 +78,7 @@ def _gather_patches(x, n0, patches, cols, ksize, stride, pad, dilation, out):
     for i in range(nb):
         im2col_into(x[n0 + i], cols, 0, ksize, stride, pad, dilation, out)
         for g in range(groups):
-            block = cols[g * K:(g + 1) * K]
+            block = cols[g * K : (g + 1) * K]
             for p in range(P):
                 dst = patches[p, g, i]
                 for k in range(K):
@@ -90,7 +91,7 @@ def _scatter_patches_add(dpatches, n0, dx, cols, ksize, stride, pad, dilation, o
     P, groups, nb, K = dpatches.shape
     for i in range(nb):
         for g in range(groups):
-            block = cols[g * K:(g + 1) * K]
+            block = cols[g * K : (g + 1) * K]
             for p in range(P):
                 src = dpatches[p, g, i]
                 for k in range(K):
@@ -150,7 +151,7 @@ def unshared_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_byte
         res = np.empty((P, groups, nb, Mg), dtype=x.dtype)
         for p in range(P):
             for g in range(groups):
-                block[:] = w3[g * Mg:(g + 1) * Mg, p]
+                block[:] = w3[g * Mg : (g + 1) * Mg, p]
                 np.dot(patches[p, g], block.T, res[p, g])
         for i in range(nb):
             for m in range(M):
@@ -196,7 +197,7 @@ def unshared_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, grou
         dpatches = np.empty((P, groups, nb, K), dtype=top.dtype)
         for p in range(P):
             for g in range(groups):
-                block[:] = w3[g * Mg:(g + 1) * Mg, p]
+                block[:] = w3[g * Mg : (g + 1) * Mg, p]
                 np.dot(dy[p, g], block, dpatches[p, g])
         _scatter_patches_add(dpatches, n0, dx, cols, ksize, stride, pad, dilation, out)
     return dx
@@ -237,7 +238,7 @@ def unshared_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, group
             for p in range(P):
                 for g in range(groups):
                     np.dot(dyt[p, g], patches[p, g], block)
-                    dw[g * Mg:(g + 1) * Mg, p] += block
+                    dw[g * Mg : (g + 1) * Mg, p] += block
     return dw.reshape((M, od, oh, ow, Cg, kd, kh, kw))
 
 
@@ -248,11 +249,11 @@ def as_3d_unshared(w, convdim):
     if not w.flags.writeable:  # read-only arrays are another Numba type: avoid a recompile
         w = w.copy()
     ones = (1,) * (3 - convdim)
-    M, out, Cg, k = w.shape[0], w.shape[1:1 + convdim], w.shape[1 + convdim], w.shape[2 + convdim:]
+    M, out, Cg, k = w.shape[0], w.shape[1 : 1 + convdim], w.shape[1 + convdim], w.shape[2 + convdim :]
     return w.reshape((M,) + ones + tuple(out) + (Cg,) + ones + tuple(k))
 
 
 def from_3d_unshared(w, convdim):
     """Inverse of :func:`as_3d_unshared`."""
     M, Cg = w.shape[0], w.shape[4]
-    return w.reshape((M,) + w.shape[4 - convdim:4] + (Cg,) + w.shape[8 - convdim:])
+    return w.reshape((M,) + w.shape[4 - convdim : 4] + (Cg,) + w.shape[8 - convdim :])

@@ -65,9 +65,7 @@ def local_inplace_sparse_block_outer(fgraph, node):
 
 optdb.register(
     "blocksparse_inplace",
-    dfs_rewriter(
-        local_inplace_sparse_block_gemv, local_inplace_sparse_block_outer, name="blocksparse_inplace"
-    ),
+    dfs_rewriter(local_inplace_sparse_block_gemv, local_inplace_sparse_block_outer, name="blocksparse_inplace"),
     "fast_run",
     "inplace",
     # With the other destructive rewrites, after the destroy handler is added (49.5) and
@@ -119,9 +117,7 @@ def _scaled_gradient(fgraph, term, node):
     if isinstance(term.owner.op, SparseBlockOuter):
         outer_node, s = term.owner, None
     elif isinstance(term.owner.op, Elemwise) and isinstance(term.owner.op.scalar_op, ps.Mul):
-        is_outer = [
-            v.owner is not None and isinstance(v.owner.op, SparseBlockOuter) for v in term.owner.inputs
-        ]
+        is_outer = [v.owner is not None and isinstance(v.owner.op, SparseBlockOuter) for v in term.owner.inputs]
         if sum(is_outer) != 1:
             return None
         outer = term.owner.inputs[is_outer.index(True)]
@@ -134,9 +130,7 @@ def _scaled_gradient(fgraph, term, node):
     else:
         return None
     zeros = outer_node.inputs[0]
-    if not (
-        _is_alloc_of_zeros(zeros) or (zeros.owner is not None and isinstance(zeros.owner.op, BlockZeros))
-    ):
+    if not (_is_alloc_of_zeros(zeros) or (zeros.owner is not None and isinstance(zeros.owner.op, BlockZeros))):
         return None
     return outer_node, s
 
@@ -154,11 +148,7 @@ def local_sparse_block_outer_update(fgraph, node):
     shape_feature = getattr(fgraph, "shape_feature", None)
     for base, term, sign in candidates:
         found = _scaled_gradient(fgraph, term, node)
-        if (
-            found is None
-            or base.type.dtype != out.type.dtype
-            or base.type.broadcastable != out.type.broadcastable
-        ):
+        if found is None or base.type.dtype != out.type.dtype or base.type.broadcastable != out.type.broadcastable:
             continue
         outer_node, s = found
         zeros, x, y, x_idx, y_idx, alpha = outer_node.inputs

@@ -104,7 +104,9 @@ class StaticShape(Op):
             from pytensor.compile.mode import Mode
 
             self._fn = pytensor.function(
-                list(self.inner_inputs), list(self.inner_outputs), mode=Mode(linker="py", optimizer=None),
+                list(self.inner_inputs),
+                list(self.inner_outputs),
+                mode=Mode(linker="py", optimizer=None),
                 on_unused_input="ignore",
             )
         args = [np.asarray(v, dtype=p.type.dtype) for v, p in zip(values, self.inner_inputs)]

@@ -19,12 +19,12 @@ from pytensor_nnet.shapes.checks import (  # noqa: F401
     NOT_GIVEN,
     REGION,
     SHAPES_OK,
-    ShapeMismatchError,
     TOO_LARGE,
     TOP_CHANNELS,
     TOP_GROUPS,
     TOP_SPATIAL,
     UNKNOWN,
+    ShapeMismatchError,
     conv_output_sizes,
     conv_shape_error,
     conv_shape_problem,
@@ -58,4 +58,4 @@ from pytensor_nnet.shapes.conv import (  # noqa: F401
     resolve_pad,
     resolve_pads,
 )
-from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs
+from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs  # noqa: F401

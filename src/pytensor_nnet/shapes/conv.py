@@ -331,8 +331,8 @@ def assert_conv_shape(shape):
     Constant entries are checked now (``ValueError``); symbolic ones are wrapped in an
     ``Assert`` checked at run time. Returns the (possibly wrapped) shape as a tuple.
     """
-    from pytensor.raise_op import Assert
     import pytensor.tensor as pt
+    from pytensor.raise_op import Assert
 
     out = []
     for i, size in enumerate(shape):
@@ -354,8 +354,8 @@ def assert_shape(x, expected_shape, msg="Unexpected shape."):
 
     Returns ``x`` itself when nothing is to be checked.
     """
-    from pytensor.raise_op import Assert
     import pytensor.tensor as pt
+    from pytensor.raise_op import Assert
 
     if expected_shape is None or all(s is None for s in expected_shape):
         return x

@@ -1,13 +1,14 @@
-"""Sparse-matrix ops on ``pytensor.sparse`` types: fixed/fast basic ops (``basic``) and the
-legacy sparse sandbox (sparse-matrix convolution, sparse max pooling, random sparse ops).
+"""Sparse-matrix ops on ``pytensor.sparse`` types: corrected ``pytensor.sparse`` Ops (from
+:mod:`pytensor_nnet.sparse_basic`) and the legacy sparse sandbox (sparse-matrix convolution,
+sparse max pooling, random sparse ops).
 
 :func:`patch_pytensor_sparse` (opt-in) gives PyTensor's own sparse Ops the same Numba
 implementations and registers two sparse rewrites.
 """
 
-from pytensor_nnet.sparse.basic import *  # noqa: F401,F403
 from pytensor_nnet.sparse.convolution import *  # noqa: F401,F403
 from pytensor_nnet.sparse.random import *  # noqa: F401,F403
+from pytensor_nnet.sparse_basic.ops import *  # noqa: F401,F403
 
 
 def patch_pytensor_sparse():
@@ -18,6 +19,6 @@ def patch_pytensor_sparse():
     ``import pytensor_nnet`` alone never changes PyTensor's own Ops; the classes of
     :mod:`pytensor_nnet.sparse` always use these implementations. See ``docs/sparse.md``.
     """
-    from pytensor_nnet.dispatch.numba.sparse import patch_pytensor_sparse as patch
+    from pytensor_nnet.sparse_basic.patch import patch_pytensor_sparse as patch
 
     patch()

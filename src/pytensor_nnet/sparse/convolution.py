@@ -29,14 +29,14 @@ import pytensor.tensor as pt
 import scipy.sparse
 from pytensor.gradient import disconnected_type, grad_not_implemented
 from pytensor.graph.basic import Apply, Variable
-from pytensor_nnet.compat import Op
 from pytensor.raise_op import CheckAndRaise
 from pytensor.tensor import get_vector_length
 from pytensor.tensor.type import TensorType
 
 from pytensor_nnet import shapes
+from pytensor_nnet.compat import Op
 from pytensor_nnet.kernels import sparse_conv as kernels
-from pytensor_nnet.sparse.basic import CSM, structured_dot
+from pytensor_nnet.sparse_basic.ops import CSM, structured_dot
 
 __all__ = [
     "ConvolutionIndices",
@@ -111,9 +111,7 @@ class _Geometry:
 
     def local_csc_indices(self, nkern):
         """CSC ``(indices, indptr, kmap)`` and shape of the local-connections matrix."""
-        indices, indptr, kmap = kernels.local_csc_from_sources(
-            self.sources(), nkern, self.ksize, self.in_size
-        )
+        indices, indptr, kmap = kernels.local_csc_from_sources(self.sources(), nkern, self.ksize, self.in_size)
         return indices, indptr, kmap, (nkern * self.outsize, self.in_size)
 
     def patch_matrix(self, dtype):
@@ -165,9 +163,7 @@ def _resolve_geometry(inshp, kshp, step, mode, names):
         )
     if code != kernels.GEOMETRY_OK:  # pragma: no cover - excluded by the checks above
         raise ValueError(f"invalid geometry {in_name}={inshp}, {k_name}={kshp}, {step_name}={step}")
-    return _Geometry(
-        channels, in_sp, kshp, strides, tuple(int(p) for p in pads), tuple(int(o) for o in out_sp)
-    )
+    return _Geometry(channels, in_sp, kshp, strides, tuple(int(p) for p in pads), tuple(int(o) for o in out_sp))
 
 
 def _float_dtype(*variables):
@@ -199,9 +195,7 @@ def _check_dims(var, name, expected, runtime=True):
     if not pending or not runtime:
         return var
     message = "; ".join(m for _, _, m in pending)
-    return CheckAndRaise(ValueError, message)(
-        var, *(pt.eq(var.shape[axis], size) for axis, size, _ in pending)
-    )
+    return CheckAndRaise(ValueError, message)(var, *(pt.eq(var.shape[axis], size) for axis, size, _ in pending))
 
 
 def _check_matrix(var, name, meaning, ndim=2):
@@ -306,8 +300,7 @@ class ConvolutionIndices(Op):
         if nkern.ndim != 0 or not nkern.dtype.startswith(("int", "uint")):
             raise TypeError(f"nkern must be an integer scalar; got {nkern.type}")
         nd, n_in, n_strides = (
-            _static_length(v, name)
-            for v, name in ((kshp, "kshp"), (inshp, "inshp"), (strides, "strides"))
+            _static_length(v, name) for v, name in ((kshp, "kshp"), (inshp, "inshp"), (strides, "strides"))
         )
         if n_in not in (nd, nd + 1):
             raise ValueError(f"inshp must have {nd} or {nd + 1} entries to match kshp; got {n_in}")
@@ -337,6 +330,7 @@ class ConvolutionIndices(Op):
     def pullback(self, inputs, outputs, cotangents):
         return [disconnected_type() for _ in inputs]
 
+
 convolution_indices = ConvolutionIndices()
 
 
@@ -361,17 +355,12 @@ def _csr_parts(M):
 
 def _check_rows(n_rows, ksize, name):
     if ksize < 1 or n_rows % ksize:
-        raise ValueError(
-            f"the patch matrix has {n_rows} rows, not a multiple of {name} = {ksize}"
-        )
+        raise ValueError(f"the patch matrix has {n_rows} rows, not a multiple of {name} = {ksize}")
 
 
 def _check_columns(n_cols, in_size, name):
     if n_cols != in_size:
-        raise ValueError(
-            f"{name} has {in_size} columns but the patch matrix has {n_cols} "
-            "(it must be prod(imgshp))"
-        )
+        raise ValueError(f"{name} has {in_size} columns but the patch matrix has {n_cols} (it must be prod(imgshp))")
 
 
 def _common_float(op_name, *tensors):
@@ -459,8 +448,7 @@ class SparseConvGradImages(Op):
         _check_rows(n_rows, kerns.shape[1], "kerns.shape[1]")
         if gout.shape[1:] != (kerns.shape[0], n_rows // kerns.shape[1]):
             raise ValueError(
-                f"gout has shape {gout.shape}; expected (batch, {kerns.shape[0]}, "
-                f"{n_rows // kerns.shape[1]})"
+                f"gout has shape {gout.shape}; expected (batch, {kerns.shape[0]}, {n_rows // kerns.shape[1]})"
             )
         output_storage[0][0] = kernels.sparse_conv_grad_images(
             np.ascontiguousarray(kerns), np.ascontiguousarray(gout), data, indices, indptr, n_cols
@@ -514,7 +502,11 @@ class SparseConvGradKernels(Op):
                 f"and a patch matrix of {n_rows} rows"
             )
         output_storage[0][0] = kernels.sparse_conv_grad_kerns(
-            np.ascontiguousarray(images), np.ascontiguousarray(gout), data, indices, indptr,
+            np.ascontiguousarray(images),
+            np.ascontiguousarray(gout),
+            data,
+            indices,
+            indptr,
             n_rows // outsize,
         )
 
@@ -572,9 +564,7 @@ class SparseMaxPool(Op):
         data, indices, indptr, (n_rows, n_cols) = _csr_parts(M)
         _check_rows(n_rows, self.ksize, "ksize")
         _check_columns(n_cols, images.shape[1], "images")
-        output_storage[0][0] = kernels.sparse_max_pool_forward(
-            images, data, indices, indptr, self.ksize
-        )
+        output_storage[0][0] = kernels.sparse_max_pool_forward(images, data, indices, indptr, self.ksize)
 
     def infer_shape(self, fgraph, node, shapes):
         return [(shapes[0][0], shapes[1][0] // self.ksize)]
@@ -608,12 +598,8 @@ class SparseMaxPoolGrad(Op):
         _check_rows(n_rows, self.ksize, "ksize")
         _check_columns(n_cols, images.shape[1], "images")
         if gout.shape != (images.shape[0], n_rows // self.ksize):
-            raise ValueError(
-                f"gout has shape {gout.shape}; expected {(images.shape[0], n_rows // self.ksize)}"
-            )
-        output_storage[0][0] = kernels.sparse_max_pool_grad(
-            images, gout, data, indices, indptr, self.ksize
-        )
+            raise ValueError(f"gout has shape {gout.shape}; expected {(images.shape[0], n_rows // self.ksize)}")
+        output_storage[0][0] = kernels.sparse_max_pool_grad(images, gout, data, indices, indptr, self.ksize)
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[0]]

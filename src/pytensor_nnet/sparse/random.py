@@ -25,13 +25,14 @@ import pytensor.tensor as pt
 import scipy.sparse
 from pytensor.gradient import grad_undefined
 from pytensor.graph.basic import Apply, Constant
-from pytensor_nnet.compat import Op, shared_rng
 from pytensor.sparse.type import SparseTensorType
 from pytensor.tensor import get_vector_length
 from pytensor.tensor.random.type import RandomType
 from pytensor.tensor.random.utils import custom_rng_deepcopy
 
-from pytensor_nnet.kernels import sparse_conv as kernels
+from pytensor_nnet.compat import Op, shared_rng
+from pytensor_nnet.kernels import sparse_random as kernels
+from pytensor_nnet.kernels.sparse_conv import check_compressed
 
 __all__ = [
     "Poisson",
@@ -55,7 +56,7 @@ def _integer(var):
 def _checked(x):
     """``x`` (a scipy CSR/CSC matrix) after validating its compressed indices."""
     n_major, n_minor = x.shape if x.format == "csr" else x.shape[::-1]
-    kernels.check_compressed(x.indptr, x.indices, n_major, n_minor)
+    check_compressed(x.indptr, x.indices, n_major, n_minor)
     return x
 
 

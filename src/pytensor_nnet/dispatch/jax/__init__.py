@@ -1,7 +1,10 @@
 """``jax_funcify`` registrations (imported only when JAX is installed)."""
 
-from pytensor_nnet.dispatch.jax import conv  # noqa: F401
-from pytensor_nnet.dispatch.jax import blocksparse  # noqa: F401  (issue 5)
-from pytensor_nnet.dispatch.jax import sparse_conv  # noqa: F401  (issue 6)
-from pytensor_nnet.dispatch.jax import pool  # noqa: F401
-from pytensor_nnet.dispatch.jax import im2col  # noqa: F401
+from pytensor_nnet.dispatch.jax import (
+    blocksparse,  # noqa: F401
+    conv,  # noqa: F401
+    im2col,  # noqa: F401
+    pool,  # noqa: F401
+    sparse_conv,  # noqa: F401
+    sparse_random,  # noqa: F401
+)

@@ -45,9 +45,7 @@ def jax_funcify_SparseBlockGemv(op, **kwargs):
 @jax_funcify.register(SparseBlockOuter)
 def jax_funcify_SparseBlockOuter(op, **kwargs):
     def sparse_block_outer(o, x, y, x_idx, y_idx, alpha):
-        match_dims(
-            OUTER_LAYOUT, {"o": o.shape, "x": x.shape, "y": y.shape, "xIdx": x_idx.shape, "yIdx": y_idx.shape}
-        )
+        match_dims(OUTER_LAYOUT, {"o": o.shape, "x": x.shape, "y": y.shape, "xIdx": x_idx.shape, "yIdx": y_idx.shape})
         updates = alpha * jnp.einsum("bik,bjl->bijkl", x, y)
         # Broadcast indices (batch, xWin, 1) x (batch, 1, yWin): a scatter-add, so examples
         # hitting the same block accumulate.

@@ -33,7 +33,7 @@ def _unshared_forward(op):
     out_letters = "xyz"[:nd]
 
     def conv(img, kern):
-        kernel = kern.shape[2 + nd:]
+        kernel = kern.shape[2 + nd :]
         patches = jax.lax.conv_general_dilated_patches(
             img, kernel, op.subsample, _padding(op, kernel), rhs_dilation=op.filter_dilation
         )
@@ -127,7 +127,7 @@ def jax_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     def conv_grad_inputs(kern, topgrad, shape):
         given = tuple(static_shape(shape))
         op.check_inputs(node, kern.shape, topgrad.shape, given)
-        spatial = given[-op.convdim:]
+        spatial = given[-op.convdim :]
         in_per_group = kern.shape[1 + op.convdim] if op.unshared else kern.shape[1]
         img_shape = (topgrad.shape[0], in_per_group * op.num_groups) + spatial
         _, pullback = jax.vjp(lambda img: conv(img, kern), jnp.zeros(img_shape, dtype=out_dtype))
@@ -145,7 +145,7 @@ def jax_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     def conv_grad_weights(img, topgrad, shape):
         given = tuple(static_shape(shape))
         op.check_inputs(node, img.shape, topgrad.shape, given)
-        spatial = given[-op.convdim:]
+        spatial = given[-op.convdim :]
         out_spatial = tuple(topgrad.shape[2:]) if op.unshared else ()
         kern_shape = (topgrad.shape[1], *out_spatial, img.shape[1] // op.num_groups) + spatial
         _, pullback = jax.vjp(lambda kern: conv(img, kern), jnp.zeros(kern_shape, dtype=out_dtype))

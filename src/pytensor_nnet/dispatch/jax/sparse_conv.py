@@ -1,4 +1,4 @@
-"""JAX registrations for the sparse-convolution Ops.
+"""JAX registrations for the sparse-convolution and sparse max-pooling Ops.
 
 The convolution, its gradients and max pooling need the patch matrix ``M`` as a constant
 (as :func:`~pytensor_nnet.sparse.convolve` and :func:`~pytensor_nnet.sparse.max_pool` build
@@ -7,10 +7,10 @@ and the patch stack is then one sparse-dense product (JAX's natural primitive fo
 
 CPU-only (no JAX implementation, a clear ``NotImplementedError``):
 
-* ``ConvolutionIndices`` with symbolic shapes, and the random ``Poisson``, ``Binomial`` and
-  ``Multinomial``: their outputs' sizes depend on the input *values* (number of stored
-  entries), which a traced JAX function cannot have. ``ConvolutionIndices`` on constant
-  shapes is folded before JAX sees it.
+* ``ConvolutionIndices`` with symbolic shapes: its outputs' sizes depend on the input *values*
+  (number of stored entries), which a traced JAX function cannot have (the random sparse Ops
+  of ``sparse_random`` share this error). ``ConvolutionIndices`` on constant shapes is folded
+  before JAX sees it.
 * ``applySparseFilter``: it builds its weight matrix with ``pytensor.sparse.CSM``, which
   PyTensor's JAX backend does not support.
 """
@@ -27,7 +27,6 @@ from pytensor_nnet.sparse.convolution import (
     SparseMaxPool,
     SparseMaxPoolGrad,
 )
-from pytensor_nnet.sparse.random import Binomial, Multinomial, Poisson
 
 
 def _require_constant_patch_matrix(op, node, position):
@@ -106,9 +105,6 @@ def jax_funcify_SparseMaxPoolGrad(op, node, **kwargs):
 
 
 @jax_funcify.register(ConvolutionIndices)
-@jax_funcify.register(Poisson)
-@jax_funcify.register(Binomial)
-@jax_funcify.register(Multinomial)
 def jax_funcify_value_dependent_sizes(op, node, **kwargs):
     raise NotImplementedError(
         f"{op} has outputs whose size depends on input values, which JAX cannot trace; "

@@ -1,9 +1,12 @@
 """``numba_funcify`` registrations: every Op of the package runs in Numba mode without
 object-mode fallback. Each module registers the Ops of the package module of the same name."""
 
-from pytensor_nnet.dispatch.numba import conv  # noqa: F401
-from pytensor_nnet.dispatch.numba import blocksparse  # noqa: F401  (issue 5)
-from pytensor_nnet.dispatch.numba import sparse  # noqa: F401  (issue 7)
-from pytensor_nnet.dispatch.numba import sparse_conv  # noqa: F401  (issue 6)
-from pytensor_nnet.dispatch.numba import pool  # noqa: F401
-from pytensor_nnet.dispatch.numba import im2col  # noqa: F401
+from pytensor_nnet.dispatch.numba import (
+    blocksparse,  # noqa: F401
+    conv,  # noqa: F401
+    im2col,  # noqa: F401
+    pool,  # noqa: F401
+    sparse_conv,  # noqa: F401
+    sparse_random,  # noqa: F401
+)
+from pytensor_nnet.sparse_basic import numba as sparse_basic  # noqa: F401

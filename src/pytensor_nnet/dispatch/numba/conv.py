@@ -37,9 +37,7 @@ def _to_3d(convdim):
         return numba_basic.numba_njit(
             lambda a: np.ascontiguousarray(a).reshape((a.shape[0], a.shape[1], 1, a.shape[2], a.shape[3]))
         )
-    return numba_basic.numba_njit(
-        lambda a: np.ascontiguousarray(a).reshape((a.shape[0], a.shape[1], 1, 1, a.shape[2]))
-    )
+    return numba_basic.numba_njit(lambda a: np.ascontiguousarray(a).reshape((a.shape[0], a.shape[1], 1, 1, a.shape[2])))
 
 
 def _from_3d(convdim):
@@ -159,7 +157,9 @@ def _check_shapes(op):
     convdim, groups, unshared_flag = op.convdim, op.num_groups, int(op.unshared)
 
     def raise_error(image, filters, region, top):
-        raise ValueError(shapes.conv_shape_error(convdim, groups, unshared_flag, image, filters, region, top, *geometry))
+        raise ValueError(
+            shapes.conv_shape_error(convdim, groups, unshared_flag, image, filters, region, top, *geometry)
+        )
 
     @numba_basic.numba_njit
     def check(image, filters, top, has_top):
@@ -167,8 +167,17 @@ def _check_shapes(op):
         image_3d, filters_3d, region_3d = pick(image, image_map), pick(filters, filters_map), pick(filters, region_map)
         top_3d = pick(top, image_map) if has_top else pick(top, no_top)
         problem, _ = shapes.conv_shape_problem(
-            np.int64(convdim), np.int64(groups), np.int64(unshared_flag), image_3d, filters_3d, region_3d, top_3d,
-            _plain(stride), _plain(pad_before), _plain(pad_after), _plain(dilation),
+            np.int64(convdim),
+            np.int64(groups),
+            np.int64(unshared_flag),
+            image_3d,
+            filters_3d,
+            region_3d,
+            top_3d,
+            _plain(stride),
+            _plain(pad_before),
+            _plain(pad_after),
+            _plain(dilation),
         )
         if problem != shapes.SHAPES_OK:
             with numba.objmode():
@@ -237,8 +246,12 @@ def _cache_key(op, buffer_bytes, node=None):
     """Key of the compiled function: the Op's properties and what else it bakes in (the names
     in its messages; for a gradient Op, whether its ``shape`` input is the whole shape)."""
     return default_hash_key_from_props(
-        op, buffer_bytes=buffer_bytes, kernels=KERNEL_FINGERPRINT, cache_version=CACHE_VERSION,
-        arg_names=tuple(op.arg_names), full_shape=None if node is None else op.shape_is_full(node),
+        op,
+        buffer_bytes=buffer_bytes,
+        kernels=KERNEL_FINGERPRINT,
+        cache_version=CACHE_VERSION,
+        arg_names=tuple(op.arg_names),
+        full_shape=None if node is None else op.shape_is_full(node),
     )
 
 
@@ -259,7 +272,13 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
         filters = flip(kern_to_3d(kern))
         pad_lo, pad_hi = _pads(pad_before, pad_after, _kernel_size(filters), dilation)
         top = kernel(
-            to_3d(img), filters, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups),
+            to_3d(img),
+            filters,
+            _plain(stride),
+            pad_lo,
+            pad_hi,
+            _plain(dilation),
+            np.int64(groups),
             np.int64(buffer_bytes),
         )
         return from_3d(top)
@@ -284,7 +303,14 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         filters = flip(kern_to_3d(kern))
         pad_lo, pad_hi = _pads(pad_before, pad_after, _kernel_size(filters), dilation)
         img = kernel(
-            filters, to_3d(topgrad), in_size, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups),
+            filters,
+            to_3d(topgrad),
+            in_size,
+            _plain(stride),
+            pad_lo,
+            pad_hi,
+            _plain(dilation),
+            np.int64(groups),
             np.int64(buffer_bytes),
         )
         img = from_3d(img)
@@ -310,7 +336,14 @@ def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
         check_shapes(_sizes(img.shape), filters, _sizes(topgrad.shape), True)
         pad_lo, pad_hi = _pads(pad_before, pad_after, ksize, dilation)
         kern = kernel(
-            to_3d(img), to_3d(topgrad), ksize, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups),
+            to_3d(img),
+            to_3d(topgrad),
+            ksize,
+            _plain(stride),
+            pad_lo,
+            pad_hi,
+            _plain(dilation),
+            np.int64(groups),
             np.int64(buffer_bytes),
         )
         kern = kern_from_3d(flip(kern))

@@ -14,11 +14,13 @@ numpy inputs into tensors on torch's default device, so compiling and calling a 
 ``with torch.device("cuda"):`` runs it on the GPU (outputs come back as numpy arrays).
 """
 
-from pytensor_nnet.dispatch.pytorch import conv  # noqa: F401
-from pytensor_nnet.dispatch.pytorch import pool  # noqa: F401
-from pytensor_nnet.dispatch.pytorch import im2col  # noqa: F401
-from pytensor_nnet.dispatch.pytorch import blocksparse  # noqa: F401
-from pytensor_nnet.dispatch.pytorch import sparse_conv  # noqa: F401
-from pytensor_nnet.dispatch.pytorch import sparse_random  # noqa: F401
-from pytensor_nnet.dispatch.pytorch import sparse_basic  # noqa: F401
-from pytensor_nnet.dispatch.pytorch import fixes  # noqa: F401
+from pytensor_nnet.dispatch.pytorch import (
+    blocksparse,  # noqa: F401
+    conv,  # noqa: F401
+    fixes,  # noqa: F401
+    im2col,  # noqa: F401
+    pool,  # noqa: F401
+    sparse_conv,  # noqa: F401
+    sparse_random,  # noqa: F401
+)
+from pytensor_nnet.sparse_basic import pytorch as sparse_basic  # noqa: F401

@@ -87,7 +87,7 @@ def _static_spatial(op, node, spatial_of_output):
     """The gradient Op's spatial ``shape`` input, if the graph fixes it (constant or static type)."""
     shape = constant_ints(node, 2)
     if shape is not None:
-        return shape[-op.convdim:]  # the spatial shape, or the operand's whole shape
+        return shape[-op.convdim :]  # the spatial shape, or the operand's whole shape
     static = spatial_of_output(node.outputs[0].type.shape)
     if None not in static:
         return tuple(int(s) for s in static)
@@ -119,13 +119,31 @@ def _runtime_check(op, node):
     return check
 
 
-def _spatial(static, runtime_shape, deduced, nd):
-    """The spatial shape as ints: from the graph, the operands' shapes, or the run-time input."""
-    if static is not None:
-        return static
-    if None not in deduced:
-        return tuple(int(s) for s in deduced)
-    return as_ints(runtime_shape)[-nd:]
+def _missing_spatial(op, node, spatial_of_output, deduce):
+    """``spatial(operand, topgrad, shape)`` of a gradient Op: its run-time checks, then the
+    missing operand's spatial shape as ints, from the graph (constant or static type), else
+    the operands' shapes where they fix it (``deduce``: ``shapes.get_conv_grad*_shape``), else
+    the run-time ``shape`` input (the spatial shape or the operand's whole shape)."""
+    static = _static_spatial(op, node, spatial_of_output)
+    check = _runtime_check(op, node)
+
+    def spatial(operand, topgrad, shape):
+        check(operand.shape, topgrad.shape, shape)
+        if static is not None:
+            return static
+        deduced = deduce(
+            tuple(operand.shape),
+            tuple(topgrad.shape),
+            op.border_mode,
+            op.subsample,
+            op.filter_dilation,
+            op.num_groups,
+        )[2:]
+        if None not in deduced:
+            return tuple(int(s) for s in deduced)
+        return as_ints(shape)[-op.convdim :]
+
+    return spatial
 
 
 @pytorch_funcify.register(ops.AbstractConv)
@@ -150,18 +168,11 @@ def pytorch_funcify_AbstractConv(op, node, **kwargs):
 @pytorch_funcify.register(ops.AbstractConv_gradInputs)
 def pytorch_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     nd = op.convdim
-    static = _static_spatial(op, node, lambda shape: shape[2:])
+    missing_spatial = _missing_spatial(op, node, lambda shape: shape[2:], shapes.get_conv_gradinputs_shape)
     unshared = _Unshared(op) if op.unshared else None
 
-    check = _runtime_check(op, node)
-
     def abstract_conv_grad_inputs(kern, topgrad, shape):
-        check(kern.shape, topgrad.shape, shape)
-        deduced = () if static is not None else shapes.get_conv_gradinputs_shape(
-            tuple(kern.shape), tuple(topgrad.shape), op.border_mode, op.subsample, op.filter_dilation,
-            op.num_groups,
-        )[2:]
-        spatial = _spatial(static, shape, deduced, nd)
+        spatial = missing_spatial(kern, topgrad, shape)
         kern = _flip(op, kern)
         if unshared is not None:
             return unshared.grad_inputs(kern, topgrad, spatial)
@@ -170,9 +181,17 @@ def pytorch_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         padded = spatial if symmetric else tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads))
         in_shape = (topgrad.shape[0], kern.shape[1] * op.num_groups, *padded)
         grad = torch.ops.aten.convolution_backward(
-            topgrad, shape_only(topgrad, in_shape), kern, None, op.subsample,
-            [lo for lo, _ in pads] if symmetric else [0] * nd, op.filter_dilation, False, [0] * nd,
-            op.num_groups, [True, False, False],
+            topgrad,
+            shape_only(topgrad, in_shape),
+            kern,
+            None,
+            op.subsample,
+            [lo for lo, _ in pads] if symmetric else [0] * nd,
+            op.filter_dilation,
+            False,
+            [0] * nd,
+            op.num_groups,
+            [True, False, False],
         )[0]
         return grad if symmetric else crop(grad, pads)
 
@@ -182,18 +201,11 @@ def pytorch_funcify_AbstractConv_gradInputs(op, node, **kwargs):
 @pytorch_funcify.register(ops.AbstractConv_gradWeights)
 def pytorch_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     nd = op.convdim
-    static = _static_spatial(op, node, lambda shape: shape[-nd:])
+    missing_spatial = _missing_spatial(op, node, lambda shape: shape[-nd:], shapes.get_conv_gradweights_shape)
     unshared = _Unshared(op) if op.unshared else None
 
-    check = _runtime_check(op, node)
-
     def abstract_conv_grad_weights(img, topgrad, shape):
-        check(img.shape, topgrad.shape, shape)
-        deduced = () if static is not None else shapes.get_conv_gradweights_shape(
-            tuple(img.shape), tuple(topgrad.shape), op.border_mode, op.subsample, op.filter_dilation,
-            op.num_groups,
-        )[2:]
-        kernel = _spatial(static, shape, deduced, nd)
+        kernel = missing_spatial(img, topgrad, shape)
         if unshared is not None:
             return _flip(op, unshared.grad_weights(img, topgrad, kernel))
         pads = _pads(op, kernel)
@@ -203,8 +215,17 @@ def pytorch_funcify_AbstractConv_gradWeights(op, node, **kwargs):
             img, padding = F.pad(img, flat_pad(pads)), [0] * nd
         kern_shape = (topgrad.shape[1], img.shape[1] // op.num_groups, *kernel)
         grad = torch.ops.aten.convolution_backward(
-            topgrad, img, shape_only(img, kern_shape), None, op.subsample, padding,
-            op.filter_dilation, False, [0] * nd, op.num_groups, [False, True, False],
+            topgrad,
+            img,
+            shape_only(img, kern_shape),
+            None,
+            op.subsample,
+            padding,
+            op.filter_dilation,
+            False,
+            [0] * nd,
+            op.num_groups,
+            [False, True, False],
         )[1]
         return _flip(op, grad)
 

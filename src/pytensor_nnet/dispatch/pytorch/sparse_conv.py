@@ -35,6 +35,7 @@ from pytensor_nnet.sparse.convolution import (
     SparseMaxPoolGrad,
 )
 
+
 def _coo_tensor(matrix, dtype=None, **kwargs):
     coo = scipy.sparse.coo_matrix(matrix)
     indices = torch.as_tensor(np.stack([coo.row, coo.col]).astype(np.int64))

@@ -51,8 +51,10 @@ def window_taps(kernel, dilation, stride, out):
     from a padded array (any leading axes), the input element under that tap for every output
     position (strided slices over the trailing ``len(kernel)`` axes)."""
     for tap in itertools.product(*(range(k) for k in kernel)):
-        yield tap, (Ellipsis,) + tuple(
-            slice(t * d, t * d + s * (o - 1) + 1, s) for t, d, s, o in zip(tap, dilation, stride, out)
+        yield (
+            tap,
+            (Ellipsis,)
+            + tuple(slice(t * d, t * d + s * (o - 1) + 1, s) for t, d, s, o in zip(tap, dilation, stride, out)),
         )
 
 
@@ -72,9 +74,9 @@ def fold_windows(windows, padded_spatial, stride, dilation):
     """Adjoint of :func:`unfold_windows`: add the windows ``(*lead, *out, *kernel)`` back into
     a zero array ``(*lead, *padded_spatial)`` (overlapping windows accumulate)."""
     nd = len(padded_spatial)
-    kernel = tuple(windows.shape[windows.ndim - nd:])
-    out = tuple(windows.shape[windows.ndim - 2 * nd:windows.ndim - nd])
-    lead = tuple(windows.shape[:windows.ndim - 2 * nd])
+    kernel = tuple(windows.shape[windows.ndim - nd :])
+    out = tuple(windows.shape[windows.ndim - 2 * nd : windows.ndim - nd])
+    lead = tuple(windows.shape[: windows.ndim - 2 * nd])
     result = windows.new_zeros(lead + tuple(padded_spatial))
     for tap, index in window_taps(kernel, dilation, stride, out):
         result[index] += windows[(Ellipsis,) + tap]
@@ -84,5 +86,5 @@ def fold_windows(windows, padded_spatial, stride, dilation):
 def crop(x, pairs):
     """``x`` without the per-axis ``(before, after)`` padding of its trailing axes."""
     nd = len(pairs)
-    spatial = x.shape[x.ndim - nd:]
+    spatial = x.shape[x.ndim - nd :]
     return x[(Ellipsis,) + tuple(slice(lo, n - hi) for (lo, hi), n in zip(pairs, spatial))]

@@ -61,7 +61,8 @@ def attr(*args, **kwargs):
 
 
 def custom_name_func(testcase_func, param_num, param):
-    return f"{testcase_func.__name__}_{param_num}_" + re.sub(r"\W+", "_", "_".join(str(x) for x in param.args)).strip("_")
+    args = re.sub(r"\W+", "_", "_".join(str(x) for x in param.args)).strip("_")
+    return f"{testcase_func.__name__}_{param_num}_{args}"
 
 
 class InferShapeTester(unittest.TestCase):

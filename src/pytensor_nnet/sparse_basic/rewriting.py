@@ -25,8 +25,8 @@ import pytensor.sparse.math as psm
 import pytensor.tensor as pt
 from pytensor.compile import optdb
 from pytensor.graph.rewriting.basic import node_rewriter
-from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.blas import Dot22
+from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.math import Dot as DenseDot
 from pytensor.tensor.shape import specify_shape
 
@@ -56,11 +56,7 @@ def _as_scaled_sparse_dot(fgraph, var):
         return None
     if isinstance(owner.op, psm.Dot) and var.type.ndim == 2:
         return None, owner
-    if (
-        isinstance(owner.op, Elemwise)
-        and isinstance(owner.op.scalar_op, ps.Mul)
-        and len(owner.inputs) == 2
-    ):
+    if isinstance(owner.op, Elemwise) and isinstance(owner.op.scalar_op, ps.Mul) and len(owner.inputs) == 2:
         for dot_var, alpha in (owner.inputs, owner.inputs[::-1]):
             dot_owner = dot_var.owner
             if (
@@ -126,8 +122,6 @@ def usmm_fusion(fgraph, node):
     if new.type != out.type:
         new = specify_shape(new, out.type.shape)
     return [new]
-
-
 
 
 def _gradient_terms(var, fmt):
@@ -197,6 +191,7 @@ def register_sparse_rewrites():
     :func:`pytensor_nnet.sparse.patch_pytensor_sparse`; they act on PyTensor's own Ops)."""
     optdb["specialize"].register(USMM_FUSION, usmm_fusion, "numba")
     optdb["specialize"].register(CSM_GRAD_SAMPLED_DOT, csm_grad_sampled_dot, "fast_run")
+
 
 __all__ = [
     "USMM_FUSION",

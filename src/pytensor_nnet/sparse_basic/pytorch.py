@@ -1,4 +1,4 @@
-"""The ``pytensor.sparse`` Op subclasses of :mod:`pytensor_nnet.sparse.basic` in PyTorch mode.
+"""The ``pytensor.sparse`` Op subclasses of :mod:`pytensor_nnet.sparse_basic.ops` in PyTorch mode.
 
 They compute what PyTensor's parent Ops compute. PyTensor's PyTorch backend converts
 ``pytensor.sparse`` Ops only where it registers them; for each subclass whose parent has no
@@ -10,7 +10,7 @@ that ``torch.compile`` handles). A parent that gains a conversion is used as it 
 from pytensor.link.pytorch.dispatch import pytorch_funcify
 
 from pytensor_nnet.dispatch.pytorch.utils import unsupported
-from pytensor_nnet.sparse import basic
+from pytensor_nnet.sparse_basic import ops as basic
 
 _SPARSE_BACKENDS = "Numba (the default), C/Python"
 _OPS = (

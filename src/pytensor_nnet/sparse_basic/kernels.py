@@ -3,8 +3,8 @@
 Every kernel works on the raw arrays of a compressed matrix, ``(indptr, indices, data)``,
 so that one kernel serves both formats: a CSR matrix of shape ``(m, n)`` and a CSC matrix of
 shape ``(n, m)`` have the same arrays ("major" axis = rows for CSR, columns for CSC; "minor"
-axis = the other one). No PyTensor import: the Numba dispatch (``dispatch/numba/sparse.py``)
-unpacks scipy matrices and calls these.
+axis = the other one). No PyTensor import: the Numba implementations
+(:mod:`pytensor_nnet.sparse_basic.numba`) unpack scipy matrices and call these.
 
 Contract: the caller validates the structure with :func:`compressed_status` (and the dense
 shapes) *before* calling any other kernel, so the loops below never read or write out of
@@ -270,8 +270,7 @@ def sampled_dot(indptr, indices, major_is_row, g, b, out):
 
 
 @numba.njit(cache=True)
-def sampled_sparse_dot(x_indptr, x_indices, g_indptr, g_indices, g_data,
-                       b_indptr, b_indices, b_data, k, out):
+def sampled_sparse_dot(x_indptr, x_indices, g_indptr, g_indices, g_data, b_indptr, b_indices, b_data, k, out):
     """``out[p] = g[i] . b[j]`` for stored entries ``p = (i, j)`` of a CSR pattern ``x``.
 
     ``g`` (m, k) and ``b`` (n, k) are CSR matrices (rows may be unsorted, with duplicates): the
@@ -498,8 +497,7 @@ def _apply_op(op, a, b):
 
 
 @numba.njit(cache=True)
-def elementwise_binary(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, n_minor,
-                       op, acc_dtype, out_dtype):
+def elementwise_binary(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, n_minor, op, acc_dtype, out_dtype):
     """``A (op) B`` element-wise for two matrices with the same format and shape.
 
     Duplicates are summed first (in ``acc_dtype``), so the matrices are combined as the dense
