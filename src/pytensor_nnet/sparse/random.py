@@ -27,6 +27,7 @@ from pytensor.gradient import grad_undefined
 from pytensor.graph.basic import Apply, Constant
 from pytensor.sparse.type import SparseTensorType
 from pytensor.tensor import get_vector_length
+from pytensor.tensor.random.op import RNGConsumerOp
 from pytensor.tensor.random.type import RandomType
 from pytensor.tensor.random.utils import custom_rng_deepcopy
 
@@ -65,11 +66,17 @@ def multinomial_tolerance(dtype):
     return float(np.sqrt(np.finfo(dtype).eps))
 
 
-class SparseRandomOp(Op):
+class SparseRandomOp(Op, RNGConsumerOp):
     """Base class: inputs ``(rng, *params)``, outputs ``(next_rng, draws)``.
 
-    Subclasses implement ``make_params`` (checked parameter variables), ``output_type``
-    and ``draw(rng, *params)`` (numeric, advances ``rng``).
+    An ``RNGConsumerOp`` (``update`` maps the generator to the next one), so PyTensor's own
+    random-graph tools apply: e.g. a function that only uses the draws' shape (given by
+    ``infer_shape``) neither draws nor advances the generator, as for PyTensor's random
+    variables.
+
+    Subclasses implement ``make_params`` (checked parameter variables), ``output_type``,
+    ``draw(rng, *params)`` (numeric, advances ``rng``) and ``draws_shape(node, param_shapes)``
+    (the draws' shape from the parameters, so that asking for it does not draw).
     """
 
     def __call__(self, *params, rng=None, seed=None, return_next_rng=False):
@@ -103,6 +110,12 @@ class SparseRandomOp(Op):
         output_storage[1][0] = self.draw(rng, *inputs[1:])
         output_storage[0][0] = rng
 
+    def update(self, node):
+        return {node.inputs[0]: node.outputs[0]}
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [None, self.draws_shape(node, input_shapes[1:])]
+
     def pullback(self, inputs, outputs, cotangents):
         return [
             grad_undefined(self, i, inp, "sampling is not differentiable")
@@ -126,6 +139,9 @@ class Poisson(SparseRandomOp):
 
     def output_type(self, x):
         return x.type
+
+    def draws_shape(self, node, param_shapes):
+        return param_shapes[0]
 
     def draw(self, rng, x):
         _checked(x)
@@ -182,6 +198,10 @@ class Binomial(SparseRandomOp):
             static = tuple(int(v) for v in shape.data)
         return SparseTensorType(self.format, self.dtype, shape=static)
 
+    def draws_shape(self, node, param_shapes):
+        shape = node.inputs[3]
+        return (shape[0], shape[1])
+
     def draw(self, rng, n, p, shape):
         if shape.shape != (2,) or (shape < 0).any():
             raise ValueError(f"shape must be two non-negative ints; got {shape}")
@@ -224,6 +244,9 @@ class Multinomial(SparseRandomOp):
 
     def output_type(self, n, p):
         return p.type
+
+    def draws_shape(self, node, param_shapes):
+        return param_shapes[1]
 
     def draw(self, rng, n, p):
         _checked(p)
