@@ -266,8 +266,8 @@ def test_numba_runtime_geometry_and_symbolic_window():
         f(xv, [3, 2], [0, 2])
     with pytest.raises(ValueError, match="pad must be smaller than ws"):
         f(xv, [1, 2], [1, 1])
-    with pytest.raises(ValueError, match="larger than the padded input"):
-        f(xv, [3, 7], [1, 1])
+    yv, dxv = f(xv, [3, 7], [1, 1])  # the window is larger than the padded input: empty output
+    assert yv.shape == (2, 2, 6, 0) and not dxv.any()
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -374,7 +374,6 @@ def test_default_ignore_border_warns_and_means_false():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(ws=(6, 2), ignore_border=True), "ws=.* larger than the padded input on pooled axis 0"),
         (dict(ws=(3, 3), ignore_border=True, pad=(3, 0)), "pad must be smaller than ws"),
         (dict(ws=(3, 3), ignore_border=False, pad=(1, 1)), "requires ignore_border=True"),
         (dict(ws=(2, 2), ignore_border=True, mode="average"), "mode must be one of"),
@@ -394,10 +393,6 @@ def test_bad_input_raises_at_graph_build_time(kwargs, match):
 def test_bad_input_raises_at_run_time_when_shapes_are_dynamic():
     x = pt.tensor4("x")
     y = pool_2d(x, (4, 2), ignore_border=True)
-    for mode in ("NUMBA", PY_MODE):
-        f = pytensor.function([x], y, mode=mode)
-        with pytest.raises(ValueError, match="larger than the padded input"):
-            f(np.zeros((1, 1, 3, 5)))
     g = pytensor.function([x, gz := pt.tensor4("gz")], MaxPoolGrad(True)(x, y, gz, (4, 2)), mode="NUMBA")
     with pytest.raises(ValueError, match="output gradient's shape"):
         g(np.zeros((1, 1, 8, 4)), np.zeros((1, 1, 3, 2)))
@@ -467,3 +462,62 @@ def test_property_kernels_toolkit_and_reference_agree(geometry, seed):
             dx_toolkit = avg_pool_backward_im2col(gy, cache)
         np.testing.assert_allclose(out, y_ref, rtol=1e-12)
         np.testing.assert_allclose(dx_toolkit, dx_ref, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- legacy geometries
+# The oracle's (pytensor 2.8.11) output shapes for a window larger than the padded input with
+# ignore_border=True, on a (2, 1, 5, 5) input: an empty output, and a zero gradient.
+EMPTY_CASES = [
+    (dict(ws=(7, 7)), (2, 1, 0, 0)),
+    (dict(ws=(9, 9), stride=(3, 3)), (2, 1, 0, 0)),
+    (dict(ws=(20, 2), stride=(1, 1)), (2, 1, 0, 4)),
+    (dict(ws=(7, 7), mode="average_exc_pad"), (2, 1, 0, 0)),
+    (dict(ws=(3, 3), pad=(1, 1), stride=(7, 1), mode="sum"), (2, 1, 1, 5)),
+]
+
+
+@pytest.mark.parametrize("backend", backend_params("NUMBA", "PY", "JAX", "PYTORCH", pairs=True, slow=("PYTORCH",)))
+def test_window_larger_than_the_padded_input_gives_an_empty_output(backend):
+    _, mode = backend
+    x = pt.tensor4("x")
+    xv = np.arange(50, dtype=float).reshape(2, 1, 5, 5)
+    outputs, expected = [], []
+    for kwargs, shape in EMPTY_CASES:
+        y = pool_2d(x, ignore_border=True, **kwargs)
+        assert y.type.shape[2:] == (None, None)
+        outputs += [y, pytensor.grad(y.sum(), x)]
+        mode_name = kwargs.get("mode", "max")
+        params = (kwargs["ws"], True, kwargs.get("stride"), kwargs.get("pad", (0, 0)), mode_name)
+        expected += [pool_ref(xv, *params), pool_grad_ref(xv, np.ones(shape), *params)]
+    y = pool_2d(x, (9, 9), ignore_border=True, stride=(3, 3))
+    outputs.append(DownsampleFactorMaxGradGrad(True)(x, y, x, (9, 9), (3, 3), (0, 0)))
+    expected.append(np.zeros((2, 1, 0, 0)))
+    for got, want in zip(pytensor.function([x], outputs, mode=mode)(xv), expected):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    static = pool_2d(pt.tensor(shape=(2, 1, 5, 5)), (7, 2), ignore_border=True, stride=(1, 1))
+    assert static.type.shape == (2, 1, 0, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(ws=(2.5, 2.5)), "ws"),
+        (dict(ws=(2.0, 2)), "ws"),
+        (dict(ws=(2, 2), stride=(1.5, 1)), "stride"),
+        (dict(ws=(2, 2), pad=(0.5, 0)), "pad"),
+        (dict(ws=(pt.dscalar(), 2)), "ws"),
+    ],
+)
+def test_non_integer_geometry_is_a_type_error(kwargs, name):
+    # the legacy API raised TypeError("Pool downsample parameters must be ints."); never truncate
+    with pytest.raises(TypeError, match=f"{name} entries must be ints or symbolic int scalars"):
+        pool_2d(pt.tensor4(), ignore_border=True, **kwargs)
+
+
+def test_pad_must_stay_smaller_than_the_window_in_every_op():
+    x, gz = pt.tensor4("x"), pt.tensor4("gz")
+    with pytest.raises(ValueError, match="pad must be smaller than ws"):
+        Pool(ignore_border=True, mode="sum")(x, (2, 2), (1, 1), (2, 0))
+    with pytest.raises(ValueError, match="pad must be smaller than ws"):
+        AveragePoolGrad(ignore_border=True, mode="sum")(x, gz, (2, 2), (1, 1), (2, 0))

@@ -1,8 +1,12 @@
 """pytest plugin of the legacy suite: nose's generator tests become one item per yielded case,
-and the skip and expected-failure lists of ``expectations.py`` are applied by test ID."""
+the skip and expected-failure lists of ``expectations.py`` are applied by test ID, and
+``numpy.vstack``/``hstack``/``stack`` accept a generator again, as numpy < 1.24 did (the legacy
+block-sparse tests pass one)."""
 
+import functools
 import inspect
 
+import numpy as np
 import pytest
 
 from tests.legacy.expectations import SKIP, XFAIL
@@ -11,27 +15,45 @@ from tests.legacy.expectations import SKIP, XFAIL
 class YieldedCase(pytest.Item):
     """One case of a nose generator test: ``check(*args)``."""
 
-    def __init__(self, *, check, args, **kwargs):
+    def __init__(self, *, check, args, line, **kwargs):
         super().__init__(**kwargs)
         self.check = check
         self.args = args
+        self.line = line
 
     def runtest(self):
         self.check(*self.args)
 
     def reportinfo(self):
-        return self.path, None, self.nodeid
+        return self.path, self.line, self.name
 
 
 class GeneratorError(pytest.Item):
     """A generator test that failed before yielding its cases."""
 
-    def __init__(self, *, error, **kwargs):
+    def __init__(self, *, error, line, **kwargs):
         super().__init__(**kwargs)
         self.error = error
+        self.line = line
 
     def runtest(self):
         raise self.error
+
+    def reportinfo(self):
+        return self.path, self.line, self.name
+
+
+def _accepting_generators(stack):
+    @functools.wraps(stack)
+    def wrapper(arrays, *args, **kwargs):
+        return stack(list(arrays) if inspect.isgenerator(arrays) else arrays, *args, **kwargs)
+
+    return wrapper
+
+
+def pytest_configure(config):
+    for name in ("vstack", "hstack", "stack"):
+        setattr(np, name, _accepting_generators(getattr(np, name)))
 
 
 def _cases(collector, func):
@@ -47,12 +69,13 @@ def _cases(collector, func):
 def pytest_pycollect_makeitem(collector, name, obj):
     if not (inspect.isgeneratorfunction(obj) and collector.funcnamefilter(name)):
         return None
+    line = obj.__code__.co_firstlineno - 1
     try:
         cases = list(_cases(collector, obj))
     except Exception as error:  # the generator itself raised (e.g. a SkipTest)
-        return [GeneratorError.from_parent(collector, name=name, error=error)]
+        return [GeneratorError.from_parent(collector, name=name, error=error, line=line)]
     return [
-        YieldedCase.from_parent(collector, name=f"{name}[{i}]", check=case[0], args=case[1:])
+        YieldedCase.from_parent(collector, name=f"{name}[{i}]", check=case[0], args=case[1:], line=line)
         for i, case in enumerate(cases)
     ]
 

@@ -47,8 +47,18 @@ def fetch_sdist(cache):
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             f"theano=={VERSION}", "-d", str(cache)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"theano=={VERSION}",
+                "-d",
+                str(cache),
+            ],
             check=True,
         )
     return path
@@ -71,19 +81,33 @@ def build_tree(cache, names):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files", nargs="+", choices=sorted(FILES), default=sorted(FILES), metavar="NAME",
-                        help="legacy test files to run: " + ", ".join(sorted(FILES)) + " (default: all)")
+    parser.add_argument(
+        "--files",
+        nargs="+",
+        choices=sorted(FILES),
+        default=sorted(FILES),
+        metavar="NAME",
+        help="legacy test files to run: " + ", ".join(sorted(FILES)) + " (default: all)",
+    )
     args, pytest_args = parser.parse_known_args(argv)
     tree = build_tree(cache_dir(), args.files)
     sys.path[:0] = [str(tree), str(ROOT)]
     import pytest
 
-    return pytest.main([
-        *(str(tree / FILES[name]) for name in args.files),
-        "-c", str(HERE / "pytest.ini"), "--rootdir", str(tree),
-        "-p", "tests.legacy.plugin", "-p", "no:cacheprovider",
-        *pytest_args,
-    ])
+    return pytest.main(
+        [
+            *(str(tree / FILES[name]) for name in args.files),
+            "-c",
+            str(HERE / "pytest.ini"),
+            "--rootdir",
+            str(tree),
+            "-p",
+            "tests.legacy.plugin",
+            "-p",
+            "no:cacheprovider",
+            *pytest_args,
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,13 @@ def window_starts(n, ws, stride, pad, ignore_border):
     return starts
 
 
+def pool_output_spatial(x_shape, ws, stride, pad, ignore_border):
+    """Number of windows per pooled axis (0 where no window fits), by enumerating them."""
+    nd = len(ws)
+    stride = ws if stride is None else stride
+    return tuple(len(window_starts(n, w, s, p, ignore_border)) for n, w, s, p in zip(x_shape[-nd:], ws, stride, pad))
+
+
 def pool_windows(x_shape, ws, stride, pad, ignore_border):
     """Yield (output index, per-axis (start, lo, hi)) over all windows of the last len(ws) axes."""
     nd = len(ws)
@@ -50,10 +57,8 @@ def pool_ref(x, ws, ignore_border=True, stride=None, pad=None, mode="max"):
     """Legacy pooling of the last len(ws) axes of x."""
     nd = len(ws)
     pad = pad or (0,) * nd
-    out = None
-    for pos, axes, out_spatial in pool_windows(x.shape, ws, stride, pad, ignore_border):
-        if out is None:
-            out = np.zeros(x.shape[:-nd] + tuple(out_spatial), dtype=np.float64)
+    out = np.zeros(x.shape[:-nd] + pool_output_spatial(x.shape, ws, stride, pad, ignore_border), dtype=np.float64)
+    for pos, axes, _ in pool_windows(x.shape, ws, stride, pad, ignore_border):
         window = x[(Ellipsis,) + tuple(slice(lo, hi) for _, lo, hi in axes)]
         flat = window.reshape(window.shape[:-nd] + (-1,))
         if mode == "max":

@@ -268,3 +268,40 @@ def test_random_ops_are_cpu_only_in_jax():
     x, rng = ps.csr_matrix("x"), symbolic_rng()
     with pytest.raises(NotImplementedError, match="JAX cannot trace"):
         pytensor.function([rng, x], S.poisson(x, rng=rng), mode="JAX")
+
+
+# ----------------------------------------------------------------------------- shape inference
+def _shape_cases():
+    x = ps.csr_matrix("x", dtype="float64")
+    n, p, shape = pt.iscalar("n"), pt.dscalar("p"), pt.lvector("shape")
+    probs = ps.csc_matrix("probs", dtype="float64")
+    x_val = scipy.sparse.csr_matrix(np.array([[0, 2.0, 0], [1.0, 0, 3.0]]))
+    probs_val = scipy.sparse.csc_matrix(np.array([[0.5, 0.5, 0], [0, 0, 1.0]]))
+    return [
+        (S.Poisson, lambda rng: S.poisson(x, rng=rng, return_next_rng=True), [x], [x_val], (2, 3)),
+        (
+            S.Binomial,
+            lambda rng: S.csr_dbinomial(n, p, shape, rng=rng, return_next_rng=True),
+            [n, p, shape],
+            [5, 0.5, np.array([3, 4])],
+            (3, 4),
+        ),
+        (S.Multinomial, lambda rng: S.multinomial(n, probs, rng=rng, return_next_rng=True), [n, probs],
+         [4, probs_val], (2, 3)),
+    ]
+
+
+@pytest.mark.parametrize("mode", backend_params("NUMBA", "PY_FAST_RUN", "FAST_COMPILE"))
+def test_the_draws_shape_is_inferred_without_drawing(mode):
+    for op_class, make, inputs, values, expected in _shape_cases():
+        rng = shared_rng(seed=5)
+        next_rng, draws = make(rng)
+        state = rng.get_value().bit_generator.state
+        f = pytensor.function(inputs, draws.shape, updates={rng: next_rng}, mode=mode)
+        assert not any(isinstance(node.op, op_class) for node in f.maker.fgraph.toposort())
+        assert tuple(f(*values)) == expected
+        assert rng.get_value().bit_generator.state == state  # nothing drawn: the generator did not advance
+        # the draws themselves still advance it, and have the inferred shape
+        g = pytensor.function(inputs, draws, updates={rng: next_rng}, mode=mode)
+        assert g(*values).shape == expected
+        assert rng.get_value().bit_generator.state != state

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import warnings
 
+from pytensor.graph.basic import Constant
+
 from pytensor_nnet.conv.api import conv_nd
 
 
@@ -20,7 +22,7 @@ def conv2d(input, filters, image_shape=None, filter_shape=None, border_mode="val
     ----------
     input : 4-d tensor (batch, stack, rows, cols)
     filters : 4-d tensor (nb_filters, stack, filter_rows, filter_cols)
-    image_shape, filter_shape : tuple of 4 (int, None or constant), optional
+    image_shape, filter_shape : tuple of 4 (int, None or constant), or a constant vector, optional
         Static shape hints (checked).
     border_mode : {"valid", "full"}
     subsample : tuple of 2 ints
@@ -41,4 +43,13 @@ def conv2d(input, filters, image_shape=None, filter_shape=None, border_mode="val
     )
     if border_mode not in ("valid", "full"):
         raise ValueError(f"border_mode must be 'valid' or 'full' in the old conv2d; got {border_mode!r}")
+    image_shape, filter_shape = _constant_vector_as_tuple(image_shape), _constant_vector_as_tuple(filter_shape)
     return conv_nd(input, filters, 2, image_shape, filter_shape, border_mode, subsample, filter_flip=True)
+
+
+def _constant_vector_as_tuple(hint):
+    """The old interface also took a shape hint as a constant vector (``as_tensor_variable([3,
+    2, 7, 5])``): its entries as a tuple of ints."""
+    if isinstance(hint, Constant) and hint.ndim == 1:
+        return tuple(int(v) for v in hint.data)
+    return hint

@@ -88,8 +88,9 @@ def _sizes(shape):
 
 
 def _raise_if(message):
+    """Raise a shape error: operands, shape vectors and shape hints that disagree."""
     if message:
-        raise ValueError(message)
+        raise shapes.ShapeMismatchError(message)
 
 
 def _merge_static(static, hint, hint_name, what):
@@ -97,9 +98,7 @@ def _merge_static(static, hint, hint_name, what):
     disagree (the message of :func:`shapes.shape_hint_error`, also used at run time)."""
     if hint is None:
         return tuple(static)
-    message = shapes.shape_hint_error(_sizes(hint), _sizes(static), hint_name, what)
-    if message:
-        raise shapes.ShapeMismatchError(message)
+    _raise_if(shapes.shape_hint_error(_sizes(hint), _sizes(static), hint_name, what))
     return tuple(s if s is not None else h for s, h in zip(static, hint))
 
 

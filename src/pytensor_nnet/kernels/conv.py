@@ -146,7 +146,7 @@ def _check_shapes(convdim, geo, border_mode, num_groups, image, filters, top, na
         names,
     )
     if message:
-        raise ValueError(message)
+        raise shapes.ShapeMismatchError(message)
 
 
 def conv_forward(

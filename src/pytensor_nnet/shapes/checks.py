@@ -167,10 +167,10 @@ def conv_shape_error(convdim, num_groups, unshared, image, filters, region, top,
 
 
 class ShapeMismatchError(ValueError, AssertionError):
-    """An array's shape disagrees with the shape hint given for it (``input_shape``,
-    ``filter_shape``, ...). A ``ValueError`` like every other argument error of the package,
-    and an ``AssertionError``, which the legacy API raised for it: code written for either
-    catches it."""
+    """Shapes that disagree: an array and the shape hint given for it (``input_shape``,
+    ``filter_shape``, ...), or the operands of a convolution with each other. A ``ValueError``
+    like every other argument error of the package, and an ``AssertionError``, which the
+    legacy API raised for some of them: code written for either catches it."""
 
 
 @register_jitable

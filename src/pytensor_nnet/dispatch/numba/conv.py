@@ -157,7 +157,7 @@ def _check_shapes(op):
     convdim, groups, unshared_flag = op.convdim, op.num_groups, int(op.unshared)
 
     def raise_error(image, filters, region, top):
-        raise ValueError(
+        raise shapes.ShapeMismatchError(
             shapes.conv_shape_error(convdim, groups, unshared_flag, image, filters, region, top, *geometry)
         )
 
@@ -198,7 +198,7 @@ def _given_shape(op, node):
     spatial_map = _index_map((shapes.FILL_ONE,) * (3 - op.convdim) + tuple(range(length - op.convdim, length)))
 
     def raise_error(values):
-        raise ValueError(shapes.shape_vector_error(name, values, length, n_lead))
+        raise shapes.ShapeMismatchError(shapes.shape_vector_error(name, values, length, n_lead))
 
     @numba_basic.numba_njit
     def given_shape(vector):

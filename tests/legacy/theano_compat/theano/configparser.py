@@ -16,12 +16,16 @@ class _Config:
     one compile mode, ``cxx`` says that compiled kernels are available (ours are Numba)."""
 
     def __init__(self):
-        object.__setattr__(self, "_legacy", {
-            "mode": "FAST_RUN",
-            "cxx": "numba",
-            "blas": _Namespace(ldflags="numba"),
-            "conv": _Namespace(assert_shape=False),
-        })
+        object.__setattr__(
+            self,
+            "_legacy",
+            {
+                "mode": "FAST_RUN",
+                "cxx": "numba",
+                "blas": _Namespace(ldflags="numba"),
+                "conv": _Namespace(assert_shape=False),
+            },
+        )
 
     def __getattr__(self, name):
         legacy = object.__getattribute__(self, "_legacy")

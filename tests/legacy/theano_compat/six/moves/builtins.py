@@ -1,1 +1,6 @@
-from builtins import *  # noqa: F401,F403
+"""``six.moves.builtins``: the ``builtins`` module itself."""
+
+import builtins
+import sys
+
+sys.modules[__name__] = builtins

@@ -31,8 +31,10 @@ def get_default_mode():
 
 def Mode(linker=None, optimizer="fast_run"):
     """``theano.Mode``: the suite's linker; ``optimizer=None`` is no rewrites."""
-    return _PtMode(linker="py" if linker in (None, "vm", "cvm", "c|py", "c") else linker,
-                   optimizer=optimizer if optimizer is not None else "None")
+    return _PtMode(
+        linker="py" if linker in (None, "vm", "cvm", "c|py", "c") else linker,
+        optimizer=optimizer if optimizer is not None else "None",
+    )
 
 
 def function(inputs, outputs=None, mode=None, *args, **kwargs):

@@ -27,6 +27,20 @@ def tensor(dtype=None, broadcastable=None, name=None, shape=None, **kwargs):
     return _pt.tensor(dtype=dtype, shape=shape, name=name, **kwargs)
 
 
+def _legacy_constructor(constructor):
+    """``tensor4(name, dtype)``: the legacy positional ``dtype``."""
+
+    def build(name=None, dtype=None, **kwargs):
+        return constructor(name, dtype=dtype, **kwargs)
+
+    build.__name__ = constructor.__name__
+    return build
+
+
+for _name in ("scalar", "vector", "matrix", "row", "col", "tensor3", "tensor4", "tensor5", "tensor6", "tensor7"):
+    globals()[_name] = _legacy_constructor(getattr(_pt, _name))
+
+
 def DimShuffle(input_broadcastable, new_order, *args, **kwargs):
     """``DimShuffle(input_broadcastable, new_order)``: PyTensor's takes the input's rank."""
     return _DimShuffle(input_ndim=len(input_broadcastable), new_order=new_order)

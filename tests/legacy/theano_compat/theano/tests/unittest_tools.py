@@ -7,6 +7,7 @@ import unittest
 import numpy as np
 import pytensor
 from pytensor.gradient import verify_grad as _verify_grad
+from pytensor.tensor.math import _allclose
 
 from theano.compile.mode import get_default_mode, get_mode
 
@@ -38,17 +39,11 @@ verify_grad.E_grad = pytensor.gradient.GradientError
 
 
 def assert_allclose(expected, value, rtol=None, atol=None):
-    expected = np.asarray(expected)
-    value = np.asarray(value)
-    narrow = "float32" in (str(expected.dtype), str(value.dtype)) or "float16" in (
-        str(expected.dtype),
-        str(value.dtype),
-    )
-    if rtol is None:
-        rtol = 1e-3 if narrow else 1e-5
-    if atol is None:
-        atol = 1e-5 if narrow else 1e-8
-    np.testing.assert_allclose(value, expected, rtol=rtol, atol=atol)
+    """PyTensor's dtype-aware ``_allclose`` (numpy broadcasting, the legacy tolerances), with
+    numpy's report of the differences when it fails."""
+    if not _allclose(expected, value, rtol, atol):
+        np.testing.assert_allclose(value, expected, rtol=rtol or 1e-5, atol=atol or 1e-8)
+        raise AssertionError(f"not close: expected {expected!r}, got {value!r}")
 
 
 def attr(*args, **kwargs):

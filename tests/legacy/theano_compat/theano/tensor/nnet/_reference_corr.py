@@ -24,8 +24,13 @@ class _ReferenceCorr(Op):
         self.num_groups = num_groups
 
     def _params(self):
-        return dict(border_mode=self.border_mode, subsample=self.subsample, filter_flip=False,
-                    filter_dilation=self.filter_dilation, num_groups=self.num_groups)
+        return dict(
+            border_mode=self.border_mode,
+            subsample=self.subsample,
+            filter_flip=False,
+            filter_dilation=self.filter_dilation,
+            num_groups=self.num_groups,
+        )
 
     def make_node(self, a, b, shape=None):
         a, b = pt.as_tensor_variable(a), pt.as_tensor_variable(b)
