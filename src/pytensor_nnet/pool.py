@@ -22,8 +22,8 @@ One N-d implementation: every Op has an ``ndim`` prop (1, 2 or 3 pooled axes). `
 constants the output's static shape is known and bad values raise ``ValueError`` when the
 graph is built, otherwise when it runs.
 
-Differences from the legacy code (improvements): a window larger than the padded input with
-``ignore_border=True`` raises instead of returning an empty array; zero or negative strides,
+A window larger than the padded input with ``ignore_border=True`` gives an empty output, as
+in the legacy code. Differences from the legacy code (improvements): zero or negative strides,
 negative padding or ``pad >= ws`` raise ``ValueError`` (the legacy code crashed, returned
 garbage or raised ``NotImplementedError`` with a wrong message); ``average_exc_pad`` with
 padding has a gradient; ``ws``/``stride``/``pad`` may be single ints; tied maxima share

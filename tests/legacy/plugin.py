@@ -95,4 +95,5 @@ def pytest_collection_modifyitems(config, items):
             continue
         xfail = _lookup(XFAIL, item.nodeid)
         if xfail is not None:
-            item.add_marker(pytest.mark.xfail(strict=True, reason=xfail))
+            reason, doc = xfail
+            item.add_marker(pytest.mark.xfail(strict=True, reason=f"{reason} (docs/migration.md: {doc!r})"))
