@@ -52,8 +52,7 @@ SKIP = {
 
 XFAIL = {
     f"{_OLD_CONV}::test_wrong_info": (
-        "expects NotScalarConstantError for a symbolic int scalar in a shape hint; ours takes it as "
-        "an unknown entry",
+        "expects NotScalarConstantError for a symbolic int scalar in a shape hint; ours takes it as an unknown entry",
         "- Shape hints may be ints, `None`, integer constants of any dtype",
     ),
     f"{_OLD_CONV}::test_subsample": (

@@ -46,21 +46,13 @@ def fetch_sdist(cache):
     path = cache / SDIST
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                f"theano=={VERSION}",
-                "-d",
-                str(cache),
-            ],
-            check=True,
-        )
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
+        if subprocess.run([*command, f"theano=={VERSION}", "-d", str(cache)]).returncode != 0:
+            sys.exit(
+                f"pip could not download {SDIST} (pip prepares its metadata with its setup.py, which "
+                "needs Python < 3.12): download it once with Python 3.11, or put the file in "
+                f"{cache} (PYTENSOR_NNET_LEGACY_CACHE)"
+            )
     return path
 
 
