@@ -10,7 +10,7 @@ import pytensor.tensor as pt
 import pytest
 
 from pytensor_nnet import AbstractConv2d, conv2d, conv3d, shapes
-from tests.backends import backend_params
+from tests.backends import PY_MODE, backend_params
 from tests.reference.conv import conv_grads_ref, conv_ref
 
 MODES = pytest.mark.parametrize("mode", backend_params("NUMBA", "PY"))
@@ -89,3 +89,20 @@ def test_hint_mismatch_is_a_value_error_and_an_assertion_error(mode):
             f(*bad)
     with pytest.raises(AssertionError, match="does not match"):
         conv2d(pt.tensor(shape=(3, 5, 9, 11)), w[0], input_shape=(3, 5, 7, 11))
+
+
+def test_operands_that_disagree_raise_shape_mismatch_error():
+    # the hints' channels disagree: a ValueError, and the AssertionError of the legacy ConvOp
+    with pytest.raises(shapes.ShapeMismatchError, match=r"input channels \(input_shape\[1\] = 2\)"):
+        conv2d(pt.tensor4(), pt.tensor4(), input_shape=(3, 2, 8, 8), filter_shape=(4, 3, 5, 5))
+
+
+def test_the_old_interface_takes_a_constant_vector_hint():
+    from pytensor_nnet import conv
+
+    x, w = pt.tensor4("x"), pt.tensor4("w")
+    with pytest.warns(DeprecationWarning, match="old conv2d interface"):
+        y = conv.conv2d(x, w, pt.as_tensor_variable([3, 2, 7, 5]), pt.as_tensor_variable((4, 2, 3, 3)))
+    assert y.type.shape == (3, 4, 5, 3)
+    f = pytensor.function([x, w], y, mode=PY_MODE)
+    np.testing.assert_allclose(f(X, W), conv_ref(X, W), rtol=1e-10)
