@@ -59,8 +59,13 @@ def test_golden_fixtures_from_legacy_reference():
     for case in meta:
         nd, i = case["nd"], case["id"]
         x = xs[nd]
-        kwargs = dict(ws=tuple(case["ws"]), ignore_border=case["ignore_border"], stride=_opt(case["stride"]),
-                      pad=tuple(case["pad"]), mode=case["mode"])
+        kwargs = dict(
+            ws=tuple(case["ws"]),
+            ignore_border=case["ignore_border"],
+            stride=_opt(case["stride"]),
+            pad=tuple(case["pad"]),
+            mode=case["mode"],
+        )
         y = (pool_2d if nd == 2 else pool_3d)(x, **kwargs, max_grad_ties="all")
         want_y = data[f"{i}_y"]
         outputs.append(y)
@@ -68,14 +73,26 @@ def test_golden_fixtures_from_legacy_reference():
         dx = pytensor.grad(None, x, known_grads={y: pt.constant(_cotangent(want_y.shape))})
         outputs.append(dx)
         # the legacy gradient of average_exc_pad with padding raises; ours must equal the reference
-        want_dx = data[f"{i}_dx"] if case["dx_error"] is None else pool_grad_ref(
-            data[f"x{nd}"], _cotangent(want_y.shape), kwargs["ws"], kwargs["ignore_border"], kwargs["stride"],
-            kwargs["pad"], kwargs["mode"], ties="all")
+        want_dx = (
+            data[f"{i}_dx"]
+            if case["dx_error"] is None
+            else pool_grad_ref(
+                data[f"x{nd}"],
+                _cotangent(want_y.shape),
+                kwargs["ws"],
+                kwargs["ignore_border"],
+                kwargs["stride"],
+                kwargs["pad"],
+                kwargs["mode"],
+                ties="all",
+            )
+        )
         expected.append((want_dx, case, "dx"))
         if case["mode"] == "max":
             stride = kwargs["stride"] or kwargs["ws"]
             gg = DownsampleFactorMaxGradGrad(case["ignore_border"], ndim=nd, max_grad_ties="all")(
-                x, y, pt.constant(_cotangent(data[f"x{nd}"].shape) + 0.5), kwargs["ws"], stride, kwargs["pad"])
+                x, y, pt.constant(_cotangent(data[f"x{nd}"].shape) + 0.5), kwargs["ws"], stride, kwargs["pad"]
+            )
             outputs.append(gg)
             expected.append((data[f"{i}_ggz"], case, "ggz"))
     assert len(meta) == 144 and sum(c["dx_error"] is not None for c in meta) >= 10
@@ -186,8 +203,10 @@ def test_against_loop_reference_any_rank_and_leading_dims(dtype):
             gy = _cotangent(y_ref.shape)
             dx = pytensor.grad(None, x, known_grads={y: pt.constant(gy.astype(dtype))})
             outputs += [y, dx]
-            expected += [(y_ref, mode, shape), (pool_grad_ref(xv.astype("float64"), gy, ws, ib, stride, pad, mode),
-                                                 mode, shape)]
+            expected += [
+                (y_ref, mode, shape),
+                (pool_grad_ref(xv.astype("float64"), gy, ws, ib, stride, pad, mode), mode, shape),
+            ]
     f = pytensor.function(inputs, outputs, mode=PY_MODE)
     tol = 1e-5 if dtype == "float32" else 1e-12
     for got, (want, mode, shape) in zip(f(*values), expected):
@@ -260,8 +279,9 @@ def test_numba_runtime_geometry_and_symbolic_window():
     xv = np.random.default_rng(1).standard_normal((2, 2, 6, 5))
     yv, dxv = f(xv, [3, 2], [2, 2])
     np.testing.assert_allclose(yv, pool_ref(xv, (3, 2), True, (2, 2), (1, 0), "max"), atol=1e-12)
-    np.testing.assert_allclose(dxv, pool_grad_ref(xv, np.ones(yv.shape), (3, 2), True, (2, 2), (1, 0), "max"),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        dxv, pool_grad_ref(xv, np.ones(yv.shape), (3, 2), True, (2, 2), (1, 0), "max"), atol=1e-12
+    )
     with pytest.raises(ValueError, match="stride"):
         f(xv, [3, 2], [0, 2])
     with pytest.raises(ValueError, match="pad must be smaller than ws"):
@@ -278,8 +298,7 @@ def test_verify_grad_pool(mode):
     for ib, pad, stride in ((True, (1, 2), (2, 1)), (False, (0, 0), (2, 3))):
         verify_grad(lambda x: Pool(ib, mode=mode)(x, (3, 3), stride, pad), [xv], rng=rng, mode=PY_MODE)
     x3 = rng.permutation(2 * 4 * 3 * 5).reshape(2, 4, 3, 5) / 7.0
-    verify_grad(lambda x: pool_3d(x, (2, 2, 3), True, (1, 2, 2), (1, 0, 1), mode), [x3], rng=rng,
-                mode=PY_MODE)
+    verify_grad(lambda x: pool_3d(x, (2, 2, 3), True, (1, 2, 2), (1, 0, 1), mode), [x3], rng=rng, mode=PY_MODE)
 
 
 def test_verify_grad_of_the_gradient_ops():
@@ -292,13 +311,25 @@ def test_verify_grad_of_the_gradient_ops():
     y_val = pool_ref(xv, geometry[0], True, geometry[1], geometry[2], "max")
     x_const = pt.constant(xv)
     y_const = Pool(True)(x_const, *geometry)
-    verify_grad(lambda gz: MaxPoolGrad(True)(x_const, y_const, gz, *geometry), [rng.standard_normal(y_val.shape)],
-                rng=rng, mode=PY_MODE)
-    verify_grad(lambda gg: DownsampleFactorMaxGradGrad(True)(x_const, y_const, gg, *geometry),
-                [rng.standard_normal(xv.shape)], rng=rng, mode=PY_MODE)
+    verify_grad(
+        lambda gz: MaxPoolGrad(True)(x_const, y_const, gz, *geometry),
+        [rng.standard_normal(y_val.shape)],
+        rng=rng,
+        mode=PY_MODE,
+    )
+    verify_grad(
+        lambda gg: DownsampleFactorMaxGradGrad(True)(x_const, y_const, gg, *geometry),
+        [rng.standard_normal(xv.shape)],
+        rng=rng,
+        mode=PY_MODE,
+    )
     for mode in ("sum", "average_inc_pad", "average_exc_pad"):
-        verify_grad(lambda gz: AveragePoolGrad(True, mode=mode)(x_const, gz, *geometry),
-                    [rng.standard_normal(y_val.shape)], rng=rng, mode=PY_MODE)
+        verify_grad(
+            lambda gz: AveragePoolGrad(True, mode=mode)(x_const, gz, *geometry),
+            [rng.standard_normal(y_val.shape)],
+            rng=rng,
+            mode=PY_MODE,
+        )
 
 
 def test_second_derivative_of_max_pooling():
@@ -308,7 +339,7 @@ def test_second_derivative_of_max_pooling():
 
     def grad_of_square(x):
         y = pool_2d(x, (3, 2), ignore_border=True, stride=(2, 1), pad=(1, 1))
-        return pytensor.grad((y ** 2).sum(), x)
+        return pytensor.grad((y**2).sum(), x)
 
     verify_grad(grad_of_square, [xv], rng=rng, mode=PY_MODE)
     # and the exact value: d/dx sum(pool(x)^2) = 2 * MaxPoolGrad(x, y, y); its pullback of v is

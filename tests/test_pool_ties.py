@@ -113,8 +113,10 @@ def test_matches_pytorch_on_tied_inputs(backend):
         gy = pt.tensor(shape=(None,) * len(shape), name="gy")
         v = pt.tensor(shape=(None,) * len(shape), name="v")
         y = Pool(ib, ndim=len(ws))(x, ws, stride, pad)
-        outputs += [pytensor.grad(None, x, known_grads={y: gy}),
-                    DownsampleFactorMaxGradGrad(ib, ndim=len(ws))(x, y, v, ws, stride, pad)]
+        outputs += [
+            pytensor.grad(None, x, known_grads={y: gy}),
+            DownsampleFactorMaxGradGrad(ib, ndim=len(ws))(x, y, v, ws, stride, pad),
+        ]
         inputs += [x, gy, v]
     f = pytensor.function(inputs, outputs, mode=mode)
     for kind in ("zeros", "relu", "integers"):
@@ -131,8 +133,13 @@ def test_matches_pytorch_on_tied_inputs(backend):
             if kind != "relu":  # ties at the maximum for sure
                 assert not np.allclose(pool_grad_ref(xv, gyv, ws, ib, stride, pad, ties="all"), expected[-2])
         for got, want, i in zip(f(*values), expected, range(len(expected))):
-            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12,
-                                       err_msg=f"{name} {kind} {cases[i // 2]} {('dx', 'ggz')[i % 2]}")
+            np.testing.assert_allclose(
+                np.asarray(got),
+                want,
+                rtol=1e-12,
+                atol=1e-12,
+                err_msg=f"{name} {kind} {cases[i // 2]} {('dx', 'ggz')[i % 2]}",
+            )
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{len(c[1])}d")
@@ -196,18 +203,27 @@ def test_second_order_op_is_the_adjoint_on_tied_inputs(ties):
             grad_op.perform(None, [xv, y, gz, ws, stride, pad], out[0])
             adjoint_op.perform(None, [xv, y, v, ws, stride, pad], out[1])
             np.testing.assert_allclose(np.vdot(out[0][0][0], v), np.vdot(gz, out[1][0][0]), rtol=1e-12)
-            np.testing.assert_allclose(out[1][0][0], max_pool_grad_grad_ref(xv, v, ws, ib, stride, pad, ties),
-                                       atol=1e-12)
+            np.testing.assert_allclose(
+                out[1][0][0], max_pool_grad_grad_ref(xv, v, ws, ib, stride, pad, ties), atol=1e-12
+            )
     # the pullbacks of the two Ops are each other (verify_grad of the gradient graph in gz)
     shape, ws, stride, pad, ib = CASES[2]
     xv = rng.integers(0, 2, size=shape).astype("float64")
     x_const = pt.constant(xv)
     y_const = Pool(ib, max_grad_ties=ties)(x_const, ws, stride, pad)
     y_shape = pool_ref(xv, ws, ib, stride, pad).shape
-    verify_grad(lambda gz: pytensor.grad(None, x_const, known_grads={y_const: gz}), [rng.standard_normal(y_shape)],
-                rng=rng, mode=PY_MODE)
-    verify_grad(lambda v: DownsampleFactorMaxGradGrad(ib, max_grad_ties=ties)(x_const, y_const, v, ws, stride, pad),
-                [rng.standard_normal(shape)], rng=rng, mode=PY_MODE)
+    verify_grad(
+        lambda gz: pytensor.grad(None, x_const, known_grads={y_const: gz}),
+        [rng.standard_normal(y_shape)],
+        rng=rng,
+        mode=PY_MODE,
+    )
+    verify_grad(
+        lambda v: DownsampleFactorMaxGradGrad(ib, max_grad_ties=ties)(x_const, y_const, v, ws, stride, pad),
+        [rng.standard_normal(shape)],
+        rng=rng,
+        mode=PY_MODE,
+    )
 
 
 def test_hessian_vector_product_matches_pytorch_on_tied_inputs():
@@ -217,7 +233,7 @@ def test_hessian_vector_product_matches_pytorch_on_tied_inputs():
     for shape, ws, stride, pad, ib in (CASES[2], CASES[4]):
         x, v = pt.tensor(shape=(None,) * len(shape)), pt.tensor(shape=(None,) * len(shape))
         y = Pool(ib, ndim=len(ws))(x, ws, stride, pad)
-        gx = pytensor.grad((y ** 2).sum(), x)
+        gx = pytensor.grad((y**2).sum(), x)
         hvp = pytensor.grad((gx * v).sum(), x)
         f = pytensor.function([x, v], [gx, hvp], mode=PY_MODE)
         xv, vv = rng.integers(0, 3, size=shape).astype("float64"), rng.standard_normal(shape)
@@ -249,8 +265,11 @@ def test_max_grad_ties_is_a_prop_that_reaches_every_op():
     d_first, d_all = f(np.zeros((1, 1, 2, 2)))
     np.testing.assert_array_equal(d_first[0, 0], [[1, 0], [0, 0]])
     np.testing.assert_array_equal(d_all[0, 0], [[1, 1], [1, 1]])
-    for bad in (lambda: pool_2d(x, (2, 2), True, max_grad_ties="last"), lambda: MaxPoolGrad(True, max_grad_ties=1),
-                lambda: DownsampleFactorMaxGradGrad(True, max_grad_ties=None)):
+    for bad in (
+        lambda: pool_2d(x, (2, 2), True, max_grad_ties="last"),
+        lambda: MaxPoolGrad(True, max_grad_ties=1),
+        lambda: DownsampleFactorMaxGradGrad(True, max_grad_ties=None),
+    ):
         with pytest.raises(ValueError, match="max_grad_ties must be 'first'.*or 'all'"):
             bad()
 
@@ -267,8 +286,9 @@ def test_padding_never_wins_and_nan_counts_as_the_maximum():
     case = ((), (2, 2), (2, 2), (1, 1), True)
     for name, mode in installed_backends(*BACKENDS):
         f = pytensor.function([x, g], outs, mode=mode)
-        np.testing.assert_array_equal(np.asarray(f(xv, gv)[0]), _torch_grads(xv, gv, np.zeros(xv.shape), case)[0],
-                                      err_msg=name)
+        np.testing.assert_array_equal(
+            np.asarray(f(xv, gv)[0]), _torch_grads(xv, gv, np.zeros(xv.shape), case)[0], err_msg=name
+        )
         xn = np.zeros((1, 1, 3, 3))
         xn[0, 0, 0, 2] = xn[0, 0, 1, 0] = xn[0, 0, 1, 2] = xn[0, 0, 2, 1] = np.nan
         xn[0, 0, 0, 1] = 5.0
@@ -297,7 +317,7 @@ def _torch_logp_grad(data, targets):
         w, b, v, c = _split(theta)
         h = F.max_pool2d(torch.tanh(F.conv2d(x, w, b)), 2).reshape(4, 32)
         out = (h @ v)[:, 0] + c
-        logp = -0.5 * (theta ** 2).sum() - 0.5 * (((out - t) / 0.5) ** 2).sum()
+        logp = -0.5 * (theta**2).sum() - 0.5 * (((out - t) / 0.5) ** 2).sum()
         (grad,) = torch.autograd.grad(logp, theta)
         return logp.item(), grad.numpy()
 
@@ -310,7 +330,7 @@ def _pytensor_logp_grad(data, targets, ties):
     conv = conv2d(pt.constant(data), w, filter_flip=False) + b.dimshuffle("x", 0, "x", "x")
     h = pool_2d(pt.tanh(conv), (2, 2), ignore_border=True, max_grad_ties=ties).reshape((4, 32))
     out = pt.dot(h, v)[:, 0] + c
-    logp = -0.5 * (theta ** 2).sum() - 0.5 * (((out - targets) / 0.5) ** 2).sum()
+    logp = -0.5 * (theta**2).sum() - 0.5 * (((out - targets) / 0.5) ** 2).sum()
     f = pytensor.function([theta], [logp, pytensor.grad(logp, theta)], mode=PY_MODE)
     return lambda th: tuple(np.asarray(a) for a in f(th))
 
@@ -400,14 +420,19 @@ def test_jax_pooling_and_im2col_on_inputs_of_unknown_static_shape():
         if mode in ("max", "average_exc_pad"):  # the gradient of a sum allocates ones of the pooled shape
             outs.append(pytensor.grad(y.sum(), a))
         if mode == "max":  # second order: DownsampleFactorMaxGradGrad
-            ga = pytensor.grad((y ** 2).sum(), a)
+            ga = pytensor.grad((y**2).sum(), a)
             outs += [ga, pytensor.grad(ga, a)]
     y3 = pool_3d(xa, (2, 2, 3), ignore_border=False, stride=(1, 2, 2))
     outs += [y3, pytensor.grad(y3.sum(), a)]
     cols = Im2Col((3, 2), stride=(2, 1), pad=1)(xa)
-    ga = pytensor.grad((cols ** 2).sum(), a)
-    outs += [cols, pytensor.grad(cols.sum(), a), ga, pytensor.grad(ga, a),
-             Col2Im((3, 2), stride=(2, 1), pad=1)(cols, x.shape)]
+    ga = pytensor.grad((cols**2).sum(), a)
+    outs += [
+        cols,
+        pytensor.grad(cols.sum(), a),
+        ga,
+        pytensor.grad(ga, a),
+        Col2Im((3, 2), stride=(2, 1), pad=1)(cols, x.shape),
+    ]
     ops = {type(op) for op in _ops(outs)}
     assert {Pool, MaxPoolGrad, AveragePoolGrad, DownsampleFactorMaxGradGrad, Im2Col, Col2Im} <= ops
     f_jax = pytensor.function([a], outs, mode="JAX")

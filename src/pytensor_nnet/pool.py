@@ -138,9 +138,7 @@ def _legacy_alias(value, alias, alias_name, name, default=None):
         return value
     if value is not None and value != default:
         raise ValueError(f"give either {name} or its deprecated alias {alias_name}, not both")
-    warnings.warn(
-        f"the {alias_name!r} parameter is deprecated; use {name!r} instead", DeprecationWarning, stacklevel=4
-    )
+    warnings.warn(f"the {alias_name!r} parameter is deprecated; use {name!r} instead", DeprecationWarning, stacklevel=4)
     return alias
 
 
@@ -169,8 +167,10 @@ class WindowCount(Op):
 
     def make_node(self, *inputs):
         if len(inputs) < max(len(self.axes), 1):
-            raise ValueError(f"WindowCount needs {len(self.axes)} sizes (one per axis) and at least one input; "
-                             f"got {len(inputs)} inputs")
+            raise ValueError(
+                f"WindowCount needs {len(self.axes)} sizes (one per axis) and at least one input; "
+                f"got {len(inputs)} inputs"
+            )
         inputs = [pt.cast(pt.as_tensor_variable(v), "int64") for v in inputs]
         for v in inputs:
             if v.ndim != 0:
@@ -186,7 +186,7 @@ class WindowCount(Op):
             else:
                 count = maximum(conv_output_length(n, ws, stride, lo, hi, dilation), 0)
             total = total * count
-        for v in values[len(self.axes):]:
+        for v in values[len(self.axes) :]:
             total = total * v
         return total
 
@@ -217,8 +217,9 @@ class _PoolBase(Op):
         self.ndim = _check_ndim(ndim)
 
     @staticmethod
-    def out_shape(imgshape, ws=None, ignore_border=False, stride=None, pad=None, ndim=2, ds=None, st=None,
-                  padding=None):
+    def out_shape(
+        imgshape, ws=None, ignore_border=False, stride=None, pad=None, ndim=2, ds=None, st=None, padding=None
+    ):
         """Output shape of pooling an input of shape ``imgshape`` (legacy static method).
 
         Entries may be ints or symbolic scalars; the leading axes are unchanged.
@@ -237,8 +238,9 @@ class _PoolBase(Op):
             raise ValueError(f"imgshape must have at least {ndim} entries; got {imgshape}")
         spatial = imgshape[-ndim:]
         static = [v if isinstance(v, int | np.integer) else None for v in (*spatial, *ws, *stride, *pad)]
-        check_pool_args(static[:ndim], static[ndim:2 * ndim], static[2 * ndim:3 * ndim], static[3 * ndim:],
-                        ignore_border)
+        check_pool_args(
+            static[:ndim], static[ndim : 2 * ndim], static[2 * ndim : 3 * ndim], static[3 * ndim :], ignore_border
+        )
         out = [_out_size(n, w, s, p, ignore_border) for n, w, s, p in zip(spatial, ws, stride, pad)]
         return list(imgshape[:-ndim]) + out
 
@@ -246,12 +248,12 @@ class _PoolBase(Op):
     def _prepare(self, x, ws, stride, pad):
         """Geometry inputs, static checks, and the static output shape of pooling ``x``."""
         geometry, (ws_s, stride_s, pad_s) = _geometry_inputs(self.ndim, ws, stride, pad)
-        spatial = x.type.shape[-self.ndim:]
+        spatial = x.type.shape[-self.ndim :]
         check_pool_args(spatial, ws_s, stride_s, pad_s, self.ignore_border)
         out = []
         for n, w, s, p in zip(spatial, ws_s, stride_s, pad_s):
             out.append(None if None in (n, w, s, p) else _out_size(n, w, s, p, self.ignore_border))
-        return geometry, x.type.shape[:-self.ndim] + tuple(out)
+        return geometry, x.type.shape[: -self.ndim] + tuple(out)
 
     def _check_static_shape(self, var, expected, name):
         for s, e in zip(var.type.shape, expected):
@@ -265,28 +267,28 @@ class _PoolBase(Op):
         for name, v in (("ws", ws), ("stride", stride), ("pad", pad)):
             if len(v) != self.ndim:
                 raise ValueError(f"{name} must have {self.ndim} entries; got {v}")
-        check_pool_args(x_shape[-self.ndim:], ws, stride, pad, self.ignore_border)
+        check_pool_args(x_shape[-self.ndim :], ws, stride, pad, self.ignore_border)
         return as_3d_geometry(ws, 1), as_3d_geometry(stride, 1), as_3d_geometry(pad, 0)
 
     def _to_4d(self, a):
         """View ``a`` (*lead, *spatial) as (prod(lead), D, H, W)."""
         nd = self.ndim
-        spatial = a.shape[a.ndim - nd:]
-        lead = int(np.prod(a.shape[:a.ndim - nd], dtype=np.int64))
+        spatial = a.shape[a.ndim - nd :]
+        lead = int(np.prod(a.shape[: a.ndim - nd], dtype=np.int64))
         a = np.ascontiguousarray(a)
         if not a.flags.writeable:  # read-only arrays are another Numba type: avoid a recompile
             a = a.copy()
         return a.reshape((lead,) + as_3d_geometry(spatial, 1))
 
     def _from_4d(self, a4, lead_shape):
-        return a4.reshape(tuple(lead_shape) + a4.shape[4 - self.ndim:])
+        return a4.reshape(tuple(lead_shape) + a4.shape[4 - self.ndim :])
 
     def _geometry_entries(self, node, first):
         """``ws``, ``stride``, ``pad`` of ``node`` (inputs ``first`` to ``first + 2``) per axis:
         ints where known when the graph is built, scalar variables elsewhere."""
         return [
             [v if v is not None else var[i] for i, v in enumerate(static_entries(var, self.ndim))]
-            for var in node.inputs[first:first + 3]
+            for var in node.inputs[first : first + 3]
         ]
 
     def _geometry_disconnected(self):
@@ -329,9 +331,10 @@ class Pool(_PoolBase):
     def perform(self, node, inputs, output_storage):
         x, ws, stride, pad = inputs
         geo = self._kernel_geometry(x.shape, ws, stride, pad)
-        y = kernels.pool_forward(self._to_4d(x), *geo, self.ignore_border, kernels.MODES[self.mode],
-                                 kernels.lowest_value(x.dtype))
-        output_storage[0][0] = self._from_4d(y, x.shape[:x.ndim - self.ndim])
+        y = kernels.pool_forward(
+            self._to_4d(x), *geo, self.ignore_border, kernels.MODES[self.mode], kernels.lowest_value(x.dtype)
+        )
+        output_storage[0][0] = self._from_4d(y, x.shape[: x.ndim - self.ndim])
 
     def infer_shape(self, fgraph, node, input_shapes):
         x_shape = input_shapes[0]
@@ -347,7 +350,8 @@ class Pool(_PoolBase):
             return [pt.zeros_like(x, dtype=config.floatX), *self._geometry_disconnected()]
         if self.mode == "max":
             gx = MaxPoolGrad(self.ignore_border, ndim=self.ndim, max_grad_ties=self.max_grad_ties)(
-                x, outputs[0], gz, ws, stride, pad)
+                x, outputs[0], gz, ws, stride, pad
+            )
         else:
             gx = AveragePoolGrad(self.ignore_border, mode=self.mode, ndim=self.ndim)(x, gz, ws, stride, pad)
         return [gx, *self._geometry_disconnected()]
@@ -367,7 +371,7 @@ class _LinearPoolOp(_PoolBase):
     """Ops linear in their last data input (a gradient) and locally constant in the others."""
 
     def pushforward(self, inputs, outputs, tangents):
-        data = tangents[:self.n_data_inputs]
+        data = tangents[: self.n_data_inputs]
         if all(isinstance(t.type, DisconnectedType) for t in data):
             return [disconnected_type()]
         if isinstance(data[-1].type, DisconnectedType):
@@ -436,8 +440,14 @@ class MaxPoolGrad(PoolGrad):
     def perform(self, node, inputs, output_storage):
         x, maxout, gz, ws, stride, pad = inputs
         geo = self._kernel_geometry(x.shape, ws, stride, pad)
-        gx = kernels.max_pool_grad(self._to_4d(x), self._to_4d(maxout), self._to_4d(gz), *geo, self.ignore_border,
-                                   kernels.TIE_RULES[self.max_grad_ties])
+        gx = kernels.max_pool_grad(
+            self._to_4d(x),
+            self._to_4d(maxout),
+            self._to_4d(gz),
+            *geo,
+            self.ignore_border,
+            kernels.TIE_RULES[self.max_grad_ties],
+        )
         output_storage[0][0] = gx.reshape(x.shape)
 
     def infer_shape(self, fgraph, node, input_shapes):
@@ -472,9 +482,10 @@ class AveragePoolGrad(PoolGrad):
     def perform(self, node, inputs, output_storage):
         x, gz, ws, stride, pad = inputs
         ws3, stride3, pad3 = self._kernel_geometry(x.shape, ws, stride, pad)
-        in_size = as_3d_geometry(x.shape[x.ndim - self.ndim:], 1)
-        gx = kernels.average_pool_grad(self._to_4d(gz), in_size, ws3, stride3, pad3, self.ignore_border,
-                                       kernels.MODES[self.mode])
+        in_size = as_3d_geometry(x.shape[x.ndim - self.ndim :], 1)
+        gx = kernels.average_pool_grad(
+            self._to_4d(gz), in_size, ws3, stride3, pad3, self.ignore_border, kernels.MODES[self.mode]
+        )
         output_storage[0][0] = gx.reshape(x.shape)
 
     def infer_shape(self, fgraph, node, input_shapes):
@@ -516,9 +527,15 @@ class DownsampleFactorMaxGradGrad(_LinearPoolOp):
         geo = self._kernel_geometry(x.shape, ws, stride, pad)
         if gz.shape != x.shape:
             raise ValueError(f"gz must have the shape of x {x.shape}; got {gz.shape}")
-        ggz = kernels.max_pool_grad_grad(self._to_4d(x), self._to_4d(maxout), self._to_4d(gz), *geo,
-                                         self.ignore_border, kernels.TIE_RULES[self.max_grad_ties])
-        output_storage[0][0] = self._from_4d(ggz, x.shape[:x.ndim - self.ndim])
+        ggz = kernels.max_pool_grad_grad(
+            self._to_4d(x),
+            self._to_4d(maxout),
+            self._to_4d(gz),
+            *geo,
+            self.ignore_border,
+            kernels.TIE_RULES[self.max_grad_ties],
+        )
+        output_storage[0][0] = self._from_4d(ggz, x.shape[: x.ndim - self.ndim])
 
     def infer_shape(self, fgraph, node, input_shapes):
         return [input_shapes[1]]
@@ -536,8 +553,9 @@ def _pool_nd(ndim, fname, input, ws, ignore_border, stride, pad, mode, ds, st, p
         raise ValueError(f"{fname}: ws (the window shape) is required")
     input = pt.as_tensor_variable(input)
     if input.ndim < ndim:
-        raise ValueError(f"{fname} pools the last {ndim} axes: input must have at least {ndim} dimensions; "
-                         f"got {input.ndim}")
+        raise ValueError(
+            f"{fname} pools the last {ndim} axes: input must have at least {ndim} dimensions; got {input.ndim}"
+        )
     if ignore_border is None:
         warnings.warn(
             f"{fname}(): ignore_border was not given; it means False (partial windows at the end are kept), "
@@ -550,8 +568,18 @@ def _pool_nd(ndim, fname, input, ws, ignore_border, stride, pad, mode, ds, st, p
     return Pool(ignore_border, mode=mode, ndim=ndim, max_grad_ties=max_grad_ties)(input, ws, stride, pad)
 
 
-def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="max", ds=None, st=None,
-            padding=None, max_grad_ties="first"):
+def pool_2d(
+    input,
+    ws=None,
+    ignore_border=None,
+    stride=None,
+    pad=(0, 0),
+    mode="max",
+    ds=None,
+    st=None,
+    padding=None,
+    max_grad_ties="first",
+):
     """Pool the last two axes of ``input`` (legacy ``signal.pool.pool_2d``).
 
     Parameters
@@ -582,8 +610,18 @@ def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="m
     return _pool_nd(2, "pool_2d", input, ws, ignore_border, stride, pad, mode, ds, st, padding, max_grad_ties)
 
 
-def pool_3d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0, 0), mode="max", ds=None, st=None,
-            padding=None, max_grad_ties="first"):
+def pool_3d(
+    input,
+    ws=None,
+    ignore_border=None,
+    stride=None,
+    pad=(0, 0, 0),
+    mode="max",
+    ds=None,
+    st=None,
+    padding=None,
+    max_grad_ties="first",
+):
     """Pool the last three axes of ``input`` (legacy ``signal.pool.pool_3d``); see :func:`pool_2d`.
 
     ``input`` has shape (*lead, D, H, W); ``ws``, ``stride`` and ``pad`` have three entries.

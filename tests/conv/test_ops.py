@@ -92,8 +92,15 @@ def test_golden_fixtures_from_legacy_reference():
         bm = tuple(tuple(b) if isinstance(b, list) else b for b in bm) if isinstance(bm, list) else bm
         fn = conv2d if case["nd"] == 2 else conv3d
         x, w, gy = (pt.tensor(dtype=case["dtype"], shape=data[f"{i}_{k}"].shape) for k in ("x", "w", "gy"))
-        y = fn(x, w, border_mode=bm, subsample=tuple(case["subsample"]), filter_flip=case["filter_flip"],
-               filter_dilation=tuple(case["filter_dilation"]), num_groups=case["num_groups"])
+        y = fn(
+            x,
+            w,
+            border_mode=bm,
+            subsample=tuple(case["subsample"]),
+            filter_flip=case["filter_flip"],
+            filter_dilation=tuple(case["filter_dilation"]),
+            num_groups=case["num_groups"],
+        )
         dx, dw = pytensor.grad(None, [x, w], known_grads={y: gy})
         inputs += [x, w, gy]
         outputs += [y, dx, dw]
@@ -256,10 +263,18 @@ def test_column_buffer_bound_gives_same_result():
         ((2, 3, 5, 5), (3, 3, 3, 3), {"subsample": (0, 1)}, "subsample"),
         ((2, 3, 5, 5), (3, 3, 3, 3), {"filter_dilation": (1, -1)}, "filter_dilation"),
         ((2, 3, 5, 5), (3, 3, 3, 3), {"border_mode": "same"}, "border_mode"),
-        ((2, 3, 5, 5), (3, 3, 3, 3), {"input_shape": (2, 4, 5, 5)},
-         r"input_shape=\(2, 4, 5, 5\) does not match the shape \(2, 3, 5, 5\) of input"),
-        ((2, 3, 5, 5), (3, 3, 3, 3), {"filter_shape": (3, 3, 2, 3)},
-         r"filter_shape=\(3, 3, 2, 3\) does not match the shape \(3, 3, 3, 3\) of filters"),
+        (
+            (2, 3, 5, 5),
+            (3, 3, 3, 3),
+            {"input_shape": (2, 4, 5, 5)},
+            r"input_shape=\(2, 4, 5, 5\) does not match the shape \(2, 3, 5, 5\) of input",
+        ),
+        (
+            (2, 3, 5, 5),
+            (3, 3, 3, 3),
+            {"filter_shape": (3, 3, 2, 3)},
+            r"filter_shape=\(3, 3, 2, 3\) does not match the shape \(3, 3, 3, 3\) of filters",
+        ),
         ((2, 3, 5, 5), (3, 3, 3, 3), {"num_groups": 0}, "num_groups"),
     ],
 )
@@ -281,16 +296,32 @@ def test_wrong_ndim_names_the_argument():
 @pytest.mark.parametrize(
     "x_shape, w_shape, kwargs, match",
     [
-        ((2, 3, 5, 5), (4, 2, 3, 3), {},
-         r"input channels \(input.shape\[1\] = 3\) must equal filters' input channels \(filters.shape\[1\] = 2\) "
-         r"\* num_groups \(1\)"),
-        ((2, 4, 5, 5), (3, 2, 3, 3), {"num_groups": 2},
-         r"num_groups \(2\) must divide the number of filters \(filters.shape\[0\] = 3\)"),
-        ((2, 3, 2, 5), (4, 3, 3, 3), {},
-         r"the \(dilated\) filter \(filters.shape spatial \(3, 3\), filter_dilation \(1, 1\)\) is larger than the "
-         r"padded input \(input.shape spatial \(2, 5\), border_mode 'valid'\) on spatial axis 0"),
-        ((2, 3, 5, 5), (4, 3, 3, 3), {"input_shape": (None, None, 6, None)},
-         r"input_shape=\(None, None, 6, None\) does not match the shape \(2, 3, 5, 5\) of input"),
+        (
+            (2, 3, 5, 5),
+            (4, 2, 3, 3),
+            {},
+            r"input channels \(input.shape\[1\] = 3\) must equal filters' input channels \(filters.shape\[1\] = 2\) "
+            r"\* num_groups \(1\)",
+        ),
+        (
+            (2, 4, 5, 5),
+            (3, 2, 3, 3),
+            {"num_groups": 2},
+            r"num_groups \(2\) must divide the number of filters \(filters.shape\[0\] = 3\)",
+        ),
+        (
+            (2, 3, 2, 5),
+            (4, 3, 3, 3),
+            {},
+            r"the \(dilated\) filter \(filters.shape spatial \(3, 3\), filter_dilation \(1, 1\)\) is larger than the "
+            r"padded input \(input.shape spatial \(2, 5\), border_mode 'valid'\) on spatial axis 0",
+        ),
+        (
+            (2, 3, 5, 5),
+            (4, 3, 3, 3),
+            {"input_shape": (None, None, 6, None)},
+            r"input_shape=\(None, None, 6, None\) does not match the shape \(2, 3, 5, 5\) of input",
+        ),
     ],
 )
 def test_bad_input_raises_at_run_time(mode, x_shape, w_shape, kwargs, match):
@@ -306,19 +337,28 @@ def test_grad_ops_reject_inconsistent_shapes_at_run_time(mode):
     size = pt.ivector("size")
     f_gi = pytensor.function([w, gy, size], AbstractConv_gradInputs(2)(w, gy, size), mode=mode)
     f_gw = pytensor.function([x, gy, size], AbstractConv_gradWeights(2)(x, gy, size), mode=mode)
-    with pytest.raises(ValueError, match=r"output_grad.shape spatial \(5, 5\) does not match the convolution's "
-                                         r"output spatial shape \(6, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"output_grad.shape spatial \(5, 5\) does not match the convolution's "
+        r"output spatial shape \(6, 5\)",
+    ):
         f_gi(np.zeros((4, 3, 3, 3)), np.zeros((2, 4, 5, 5)), [8, 7])
-    with pytest.raises(ValueError, match=r"output_grad.shape spatial \(5, 5\) does not match the convolution's "
-                                         r"output spatial shape \(6, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"output_grad.shape spatial \(5, 5\) does not match the convolution's "
+        r"output spatial shape \(6, 5\)",
+    ):
         f_gw(np.zeros((2, 3, 7, 7)), np.zeros((2, 4, 5, 5)), [2, 3])
 
 
 def test_grad_ops_static_checks():
     with pytest.raises(ValueError, match=r"output_grad.shape spatial \(5, 5\) does not match"):
         AbstractConv_gradInputs(2)(pt.tensor(shape=(4, 3, 3, 3)), pt.tensor(shape=(2, 4, 5, 5)), [8, 7])
-    with pytest.raises(ValueError, match=r"channels differ: output_grad.shape\[1\] = 5 must equal the number of "
-                                         r"filters filters.shape\[0\] = 4"):
+    with pytest.raises(
+        ValueError,
+        match=r"channels differ: output_grad.shape\[1\] = 5 must equal the number of "
+        r"filters filters.shape\[0\] = 4",
+    ):
         AbstractConv_gradInputs(2)(pt.tensor(shape=(4, 3, 3, 3)), pt.tensor(shape=(2, 5, 5, 5)), [7, 7])
     with pytest.raises(ValueError, match="shape .* is required"):
         AbstractConv_gradInputs(2, subsample=(2, 2))(pt.tensor4(), pt.tensor4())

@@ -68,11 +68,15 @@ def test_gradients_of_a_linear_cost_check_the_forward_geometry(mode):
     for f in (f_gx, f_gw):
         _raises(f, _zeros((2, 6, 5, 5), (4, 2, 3, 3)), _channels(6, 2, 2))
         _raises(f, _zeros((2, 4, 5, 5), (3, 2, 3, 3)), "num_groups (2) must divide the number of filters")
-        _raises(f, _zeros((2, 3, 5, 5), (4, 1, 3, 3)),
-                "num_groups (2) must divide the input channels (input.shape[1] = 3)")
-        _raises(f, _zeros((2, 4, 5, 2), (4, 2, 3, 3)),
-                "the (dilated) filter (filters.shape spatial (3, 3), filter_dilation (1, 1)) is larger than the "
-                "padded input (input.shape spatial (5, 2), border_mode ((1, 1), (0, 0))) on spatial axis 1")
+        _raises(
+            f, _zeros((2, 3, 5, 5), (4, 1, 3, 3)), "num_groups (2) must divide the input channels (input.shape[1] = 3)"
+        )
+        _raises(
+            f,
+            _zeros((2, 4, 5, 2), (4, 2, 3, 3)),
+            "the (dilated) filter (filters.shape spatial (3, 3), filter_dilation (1, 1)) is larger than the "
+            "padded input (input.shape spatial (5, 2), border_mode ((1, 1), (0, 0))) on spatial axis 1",
+        )
     # consistent shapes: the gradients of the sum, against the reference
     rng = np.random.default_rng(0)
     xv, wv = rng.standard_normal((2, 4, 5, 5)), rng.standard_normal((4, 2, 3, 3))
@@ -92,9 +96,12 @@ def test_unshared_gradients_of_a_linear_cost(mode):
     x, w = pt.tensor4("x"), pt.tensor("w", shape=(None,) * 6)
     gx, gw = pytensor.grad(conv2d(x, w, unshared=True, num_groups=2).sum(), [x, w])
     f = pytensor.function([x, w], [gx, gw], mode=mode)
-    _raises(f, _zeros((2, 4, 5, 6), (6, 4, 4, 2, 3, 3)),
-            "the unshared filters' output region (filters.shape[1:3] = (4, 4)) must match the output's spatial "
-            "shape (3, 4) (input.shape spatial (5, 6), border_mode 'valid', subsample (1, 1), filter_dilation (1, 1))")
+    _raises(
+        f,
+        _zeros((2, 4, 5, 6), (6, 4, 4, 2, 3, 3)),
+        "the unshared filters' output region (filters.shape[1:3] = (4, 4)) must match the output's spatial "
+        "shape (3, 4) (input.shape spatial (5, 6), border_mode 'valid', subsample (1, 1), filter_dilation (1, 1))",
+    )
     _raises(f, _zeros((2, 4, 5, 6), (6, 3, 4, 3, 3, 3)), _channels(4, 3, 2, axis=3))
     gx_v, gw_v = f(*_zeros((2, 4, 5, 6), (6, 3, 4, 2, 3, 3)))
     assert gx_v.shape == (2, 4, 5, 6) and gw_v.shape == (6, 3, 4, 2, 3, 3)
@@ -105,17 +112,23 @@ def test_other_ranks(mode):
     x, w = pt.tensor5("x"), pt.tensor5("w")
     f = pytensor.function([x, w], pytensor.grad(conv3d(x, w, subsample=(1, 2, 1)).sum(), [x, w]), mode=mode)
     _raises(f, _zeros((1, 2, 4, 5, 4), (3, 1, 2, 2, 3)), _channels(2, 1, 1))
-    _raises(f, _zeros((1, 2, 4, 5, 2), (3, 2, 2, 2, 3)),
-            "the (dilated) filter (filters.shape spatial (2, 2, 3), filter_dilation (1, 1, 1)) is larger than the "
-            "padded input (input.shape spatial (4, 5, 2), border_mode 'valid') on spatial axis 2")
+    _raises(
+        f,
+        _zeros((1, 2, 4, 5, 2), (3, 2, 2, 2, 3)),
+        "the (dilated) filter (filters.shape spatial (2, 2, 3), filter_dilation (1, 1, 1)) is larger than the "
+        "padded input (input.shape spatial (4, 5, 2), border_mode 'valid') on spatial axis 2",
+    )
     assert [a.shape for a in f(*_zeros((1, 2, 4, 5, 4), (3, 2, 2, 2, 3)))] == [(1, 2, 4, 5, 4), (3, 2, 2, 2, 3)]
     x1, w1 = pt.tensor3("x"), pt.tensor3("w")
     y1 = ops.AbstractConv(1, filter_dilation=2)(x1, w1)
     f1 = pytensor.function([x1, w1], pytensor.grad(y1.sum(), [x1, w1]), mode=mode)
     _raises(f1, _zeros((2, 3, 6), (4, 2, 3)), _channels(3, 2, 1))
-    _raises(f1, _zeros((2, 3, 4), (4, 3, 3)),
-            "the (dilated) filter (filters.shape spatial (3,), filter_dilation (2,)) is larger than the padded "
-            "input (input.shape spatial (4,), border_mode 'valid') on spatial axis 0")
+    _raises(
+        f1,
+        _zeros((2, 3, 4), (4, 3, 3)),
+        "the (dilated) filter (filters.shape spatial (3,), filter_dilation (2,)) is larger than the padded "
+        "input (input.shape spatial (4,), border_mode 'valid') on spatial axis 0",
+    )
 
 
 # ----------------------------------------------------------------------------- public functions
@@ -130,14 +143,23 @@ def test_grad_wrt_inputs_checks_input_shape_at_run_time(mode):
     _raises(f, (gyv, wv, 3, 3, 8, 7), "batch sizes differ: output_grad.shape[0] = 2 must equal input_shape[0] = 3")
     _raises(f, (gyv, wv, 2, 5, 8, 7), _channels(5, 3, 1, image="input_shape"))
     _raises(f, (gyv, wv[:, :2], 2, 3, 8, 7), _channels(3, 2, 1, image="input_shape"))
-    _raises(f, (gyv[:, :3], wv, 2, 3, 8, 7),
-            "channels differ: output_grad.shape[1] = 3 must equal the number of filters filters.shape[0] = 4")
-    _raises(f, (gyv, wv, 2, 3, 10, 7),
-            "output_grad.shape spatial (3, 5) does not match the convolution's output spatial shape (4, 5) "
-            "(input_shape spatial (10, 7), border_mode 'valid', subsample (2, 1), filter_dilation (1, 1), "
-            "filters.shape spatial (3, 3))")
-    _raises(f, (gyv, wv, 2, 3, 8, 0),
-            "input_shape entries must be positive (batch and channels non-negative); got (2, 3, 8, 0)")
+    _raises(
+        f,
+        (gyv[:, :3], wv, 2, 3, 8, 7),
+        "channels differ: output_grad.shape[1] = 3 must equal the number of filters filters.shape[0] = 4",
+    )
+    _raises(
+        f,
+        (gyv, wv, 2, 3, 10, 7),
+        "output_grad.shape spatial (3, 5) does not match the convolution's output spatial shape (4, 5) "
+        "(input_shape spatial (10, 7), border_mode 'valid', subsample (2, 1), filter_dilation (1, 1), "
+        "filters.shape spatial (3, 3))",
+    )
+    _raises(
+        f,
+        (gyv, wv, 2, 3, 8, 0),
+        "input_shape entries must be positive (batch and channels non-negative); got (2, 3, 8, 0)",
+    )
 
 
 @MODES
@@ -148,17 +170,24 @@ def test_grad_wrt_weights_checks_filter_shape_at_run_time(mode):
     f = pytensor.function([x, gy, m, c, rows, cols], dw, mode=mode)
     xv, gyv = _zeros((2, 4, 6, 5), (2, 6, 6, 5))
     assert f(xv, gyv, 6, 2, 3, 3).shape == (6, 2, 3, 3)
-    _raises(f, (xv, gyv, 8, 2, 3, 3),
-            "channels differ: output_grad.shape[1] = 6 must equal the number of filters filter_shape[0] = 8")
+    _raises(
+        f,
+        (xv, gyv, 8, 2, 3, 3),
+        "channels differ: output_grad.shape[1] = 6 must equal the number of filters filter_shape[0] = 8",
+    )
     _raises(f, (xv, gyv, 6, 1, 3, 3), _channels(4, 1, 2, filters="filter_shape"))
     _raises(f, (xv[:1], gyv, 6, 2, 3, 3), "batch sizes differ: output_grad.shape[0] = 2 must equal input.shape[0] = 1")
     _raises(f, (xv[:, :3], gyv, 6, 2, 3, 3), "num_groups (2) must divide the input channels (input.shape[1] = 3)")
-    _raises(f, (xv, gyv[:, :5], 6, 2, 3, 3),
-            "num_groups (2) must divide the number of filters (output_grad.shape[1] = 5)")
-    _raises(f, (xv, gyv, 6, 2, 3, 4),
-            "output_grad.shape spatial (6, 5) does not match the convolution's output spatial shape (6, 6) "
-            "(input.shape spatial (6, 5), border_mode 'half', subsample (1, 1), filter_dilation (1, 1), "
-            "filter_shape spatial (3, 4))")
+    _raises(
+        f, (xv, gyv[:, :5], 6, 2, 3, 3), "num_groups (2) must divide the number of filters (output_grad.shape[1] = 5)"
+    )
+    _raises(
+        f,
+        (xv, gyv, 6, 2, 3, 4),
+        "output_grad.shape spatial (6, 5) does not match the convolution's output spatial shape (6, 6) "
+        "(input.shape spatial (6, 5), border_mode 'half', subsample (1, 1), filter_dilation (1, 1), "
+        "filter_shape spatial (3, 4))",
+    )
 
 
 @MODES
@@ -171,17 +200,21 @@ def test_conv2d_transpose_names_its_own_arguments_at_run_time(mode):
     assert f(xv, wv, 1, 1, 6, 7).shape == (1, 1, 6, 7)
     _raises(f, (xv, wv, 2, 1, 6, 7), "batch sizes differ: input.shape[0] = 1 must equal output_shape[0] = 2")
     _raises(f, (xv, wv, 1, 3, 6, 7), _channels(3, 1, 1, image="output_shape"))
-    _raises(f, (xv, wv, 1, 1, 8, 6),
-            "input.shape spatial (3, 3) does not match the convolution's output spatial shape (4, 3) "
-            "(output_shape spatial (8, 6), border_mode 'valid', input_dilation (2, 2), filter_dilation (1, 1), "
-            "filters.shape spatial (2, 2))")
+    _raises(
+        f,
+        (xv, wv, 1, 1, 8, 6),
+        "input.shape spatial (3, 3) does not match the convolution's output spatial shape (4, 3) "
+        "(output_shape spatial (8, 6), border_mode 'valid', input_dilation (2, 2), filter_dilation (1, 1), "
+        "filters.shape spatial (2, 2))",
+    )
 
 
 def test_public_functions_check_static_shapes_with_the_same_messages():
     """Static shapes: the same messages when the graph is built."""
     gy, w = pt.tensor(shape=(2, 4, 3, 5)), pt.tensor(shape=(4, 3, 3, 3))
-    with pytest.raises(ValueError, match=re.escape(
-            "batch sizes differ: output_grad.shape[0] = 2 must equal input_shape[0] = 3")):
+    with pytest.raises(
+        ValueError, match=re.escape("batch sizes differ: output_grad.shape[0] = 2 must equal input_shape[0] = 3")
+    ):
         conv2d_grad_wrt_inputs(gy, w, (3, 3, 8, 7), subsample=(2, 1))
     with pytest.raises(ValueError, match=re.escape(_channels(5, 3, 1, image="input_shape"))):
         conv2d_grad_wrt_inputs(gy, w, (2, 5, 8, 7), subsample=(2, 1))
@@ -226,20 +259,28 @@ def test_gradient_ops_check_their_shape_input(mode):
     _raises(f_gi, (wv, gyv, [7]), "shape must have 2 entries; got 1")
     _raises(f_gw, (xv, gyv, [3, 3, 3]), "shape must have 2 entries; got 3")
     _raises(f_gi, (wv, gyv, [7, -1]), "shape entries must be positive (batch and channels non-negative); got (7, -1)")
-    _raises(f_gi, (wv, gyv, [8, 7]),
-            "output_grad.shape spatial (5, 5) does not match the convolution's output spatial shape (6, 5)")
-    _raises(f_gw, (xv, gyv, [2, 3]),
-            "output_grad.shape spatial (5, 5) does not match the convolution's output spatial shape (6, 5)")
+    _raises(
+        f_gi,
+        (wv, gyv, [8, 7]),
+        "output_grad.shape spatial (5, 5) does not match the convolution's output spatial shape (6, 5)",
+    )
+    _raises(
+        f_gw,
+        (xv, gyv, [2, 3]),
+        "output_grad.shape spatial (5, 5) does not match the convolution's output spatial shape (6, 5)",
+    )
     _raises(f_gw, (xv[:1], gyv, [3, 3]), "batch sizes differ: output_grad.shape[0] = 2 must equal input.shape[0] = 1")
     assert f_gi(wv, gyv, [7, 7]).shape == (2, 3, 7, 7) and f_gw(xv, gyv, [3, 3]).shape == (4, 3, 3, 3)
 
 
 def test_hint_messages_name_the_public_arguments():
-    with pytest.raises(ValueError, match=re.escape(
-            "input_shape=(2, 4, 5, 5) does not match the shape (2, 3, 5, 5) of input")):
+    with pytest.raises(
+        ValueError, match=re.escape("input_shape=(2, 4, 5, 5) does not match the shape (2, 3, 5, 5) of input")
+    ):
         conv2d(pt.tensor(shape=(2, 3, 5, 5)), pt.tensor4(), input_shape=(2, 4, 5, 5))
-    with pytest.raises(ValueError, match=re.escape(
-            "filter_shape=(3, 3, 2, 3) does not match the shape (3, 3, 3, 3) of filters")):
+    with pytest.raises(
+        ValueError, match=re.escape("filter_shape=(3, 3, 2, 3) does not match the shape (3, 3, 3, 3) of filters")
+    ):
         conv2d(pt.tensor4(), pt.tensor(shape=(3, 3, 3, 3)), filter_shape=(3, 3, 2, 3))
     with pytest.raises(ValueError, match=re.escape(_channels(3, 2, 1, "input_shape", "filter_shape"))):
         conv2d(pt.tensor4(), pt.tensor4(), input_shape=(2, 3, 5, 5), filter_shape=(4, 2, 3, 3))
@@ -247,8 +288,11 @@ def test_hint_messages_name_the_public_arguments():
         conv2d(pt.tensor4(), pt.tensor4(), input_shape=(2, -3, 5, 5))
     x, w = pt.tensor4("x"), pt.tensor4("w")
     f = pytensor.function([x, w], conv2d(x, w, input_shape=(None, None, 6, None)), mode=PY_FAST_RUN)
-    _raises(f, _zeros((2, 3, 5, 5), (4, 3, 3, 3)),
-            "input_shape=(None, None, 6, None) does not match the shape (2, 3, 5, 5) of input")
+    _raises(
+        f,
+        _zeros((2, 3, 5, 5), (4, 3, 3, 3)),
+        "input_shape=(None, None, 6, None) does not match the shape (2, 3, 5, 5) of input",
+    )
 
 
 @numba.njit
@@ -289,8 +333,13 @@ def test_numpy_kernels_give_the_same_messages():
     x, w = np.ones((2, 3, 5, 5)), np.ones((4, 3, 3, 3))
     with pytest.raises(ValueError, match=re.escape(_channels(3, 2, 1, "x.shape", "w.shape"))):
         kernels.conv_forward(x, w[:, :2])
-    with pytest.raises(ValueError, match=re.escape("top.shape spatial (3, 4) does not match the convolution's output "
-                                                   "spatial shape (3, 3) (input_spatial_shape spatial (5, 5)")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "top.shape spatial (3, 4) does not match the convolution's output "
+            "spatial shape (3, 3) (input_spatial_shape spatial (5, 5)"
+        ),
+    ):
         kernels.conv_grad_inputs(w, np.ones((2, 4, 3, 4)), (5, 5))
     with pytest.raises(ValueError, match=re.escape("batch sizes differ: top.shape[0] = 1 must equal x.shape[0] = 2")):
         kernels.conv_grad_weights(x, np.ones((1, 4, 3, 3)), (3, 3))

@@ -59,9 +59,7 @@ def poisson_means(fmt, dtype):
 def test_poisson_statistics_and_seeding(mode):
     x = ps.csr_matrix("x")
     means = poisson_means("csr", "float64")
-    first, second, again = draw_twice(
-        lambda rng: S.poisson(x, rng=rng, return_next_rng=True), [x], [means], mode
-    )
+    first, second, again = draw_twice(lambda rng: S.poisson(x, rng=rng, return_next_rng=True), [x], [means], mode)
     assert_same_sparse(first, again)  # reproducible from the seed
     assert (first != second).nnz > 0  # the state advances
     assert first.format == "csr" and first.dtype == "float64" and first.shape == means.shape
@@ -76,11 +74,16 @@ def test_poisson_statistics_and_seeding(mode):
 
 def test_poisson_same_draws_in_every_backend_and_format():
     results = []
-    for mode, fmt, dtype in [("NUMBA", "csr", "float64"), ("FAST_COMPILE", "csr", "float64"),
-                             ("NUMBA", "csc", "float32"), ("FAST_COMPILE", "csc", "float32")]:
+    for mode, fmt, dtype in [
+        ("NUMBA", "csr", "float64"),
+        ("FAST_COMPILE", "csr", "float64"),
+        ("NUMBA", "csc", "float32"),
+        ("FAST_COMPILE", "csc", "float32"),
+    ]:
         x = ps.matrix(fmt, dtype=dtype)
-        out, _, _ = draw_twice(lambda rng: S.poisson(x, rng=rng, return_next_rng=True),
-                               [x], [poisson_means(fmt, dtype)], mode, seed=3)
+        out, _, _ = draw_twice(
+            lambda rng: S.poisson(x, rng=rng, return_next_rng=True), [x], [poisson_means(fmt, dtype)], mode, seed=3
+        )
         assert out.format == fmt and out.dtype == dtype
         results.append(out)
     assert_same_sparse(results[0], results[1])
@@ -122,7 +125,9 @@ def test_binomial_statistics_and_seeding(mode):
     n, p, shape = pt.lscalar("n"), pt.dscalar("p"), pt.lvector("shape")
     first, second, again = draw_twice(
         lambda rng: S.csr_dbinomial(n, p, shape, rng=rng, return_next_rng=True),
-        [n, p, shape], [12, 0.3, [120, 90]], mode,
+        [n, p, shape],
+        [12, 0.3, [120, 90]],
+        mode,
     )
     assert_same_sparse(first, again)
     assert (first != second).nnz > 0
@@ -133,8 +138,12 @@ def test_binomial_statistics_and_seeding(mode):
 
 def test_binomial_formats_dtypes_and_legacy_instances():
     seen = []
-    for op, mode in [(S.csr_fbinomial, "NUMBA"), (S.csc_fbinomial, "NUMBA"),
-                     (S.Binomial("csc", "int64"), "FAST_COMPILE"), (S.csr_dbinomial, "FAST_COMPILE")]:
+    for op, mode in [
+        (S.csr_fbinomial, "NUMBA"),
+        (S.csc_fbinomial, "NUMBA"),
+        (S.Binomial("csc", "int64"), "FAST_COMPILE"),
+        (S.csr_dbinomial, "FAST_COMPILE"),
+    ]:
         out, _, _ = draw_twice(lambda rng: op(5, 0.4, (7, 9), rng=rng, return_next_rng=True), [], [], mode, seed=8)
         assert out.format == op.format and out.dtype == op.dtype and out.shape == (7, 9)
         seen.append(out.toarray())
@@ -201,8 +210,10 @@ def test_multinomial_statistics_and_seeding(mode):
     np.testing.assert_array_equal(first.indices, P.indices)
     np.testing.assert_array_equal(first.sum(axis=1).A.ravel(), trials)
     counts = first.toarray()
-    for rows, trial, cols, probs in [(slice(0, None, 2), 10, [0, 2, 5], [0.2, 0.5, 0.3]),
-                                     (slice(1, None, 2), 25, [1, 4], [0.1, 0.9])]:
+    for rows, trial, cols, probs in [
+        (slice(0, None, 2), 10, [0, 2, 5], [0.2, 0.5, 0.3]),
+        (slice(1, None, 2), 25, [1, 4], [0.1, 0.9]),
+    ]:
         for col, prob in zip(cols, probs):
             assert_mean_var(counts[rows, col], trial * prob, trial * prob * (1 - prob))
 
@@ -211,8 +222,13 @@ def test_multinomial_csc_scalar_n_float32_and_backends_agree():
     results = []
     for fmt, mode in [("csr", "NUMBA"), ("csr", "FAST_COMPILE"), ("csc", "NUMBA"), ("csc", "FAST_COMPILE")]:
         p = ps.matrix(fmt, dtype="float32")
-        out, _, _ = draw_twice(lambda rng: S.multinomial(7, p, rng=rng, return_next_rng=True),
-                               [p], [multinomial_p(fmt, "float32", 40)], mode, seed=5)
+        out, _, _ = draw_twice(
+            lambda rng: S.multinomial(7, p, rng=rng, return_next_rng=True),
+            [p],
+            [multinomial_p(fmt, "float32", 40)],
+            mode,
+            seed=5,
+        )
         assert out.format == fmt and out.dtype == "float32"
         np.testing.assert_array_equal(out.sum(axis=1).A.ravel(), 7)
         results.append(out.toarray())
@@ -286,8 +302,13 @@ def _shape_cases():
             [5, 0.5, np.array([3, 4])],
             (3, 4),
         ),
-        (S.Multinomial, lambda rng: S.multinomial(n, probs, rng=rng, return_next_rng=True), [n, probs],
-         [4, probs_val], (2, 3)),
+        (
+            S.Multinomial,
+            lambda rng: S.multinomial(n, probs, rng=rng, return_next_rng=True),
+            [n, probs],
+            [4, probs_val],
+            (2, 3),
+        ),
     ]
 
 

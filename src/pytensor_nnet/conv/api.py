@@ -49,23 +49,51 @@ def _check_hint_length(hint, length, name):
 
 
 def conv_nd(
-    input, filters, convdim, input_shape=None, filter_shape=None, border_mode="valid", subsample=None,
-    filter_flip=True, filter_dilation=None, num_groups=1, unshared=False,
+    input,
+    filters,
+    convdim,
+    input_shape=None,
+    filter_shape=None,
+    border_mode="valid",
+    subsample=None,
+    filter_flip=True,
+    filter_dilation=None,
+    num_groups=1,
+    unshared=False,
 ):
     """N-d forward convolution (``convdim`` spatial dims); see :func:`conv2d` for the parameters."""
     _check_hint_length(input_shape, convdim + 2, "input_shape")
     _check_hint_length(filter_shape, shapes.filter_ndim(convdim, unshared), "filter_shape")
     op = _op(
-        AbstractConv, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
-        subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
-        num_groups=num_groups, unshared=unshared, arg_names=FORWARD_NAMES,
+        AbstractConv,
+        convdim,
+        imshp=input_shape,
+        kshp=filter_shape,
+        border_mode=border_mode,
+        subsample=subsample,
+        filter_flip=filter_flip,
+        filter_dilation=filter_dilation,
+        num_groups=num_groups,
+        unshared=unshared,
+        arg_names=FORWARD_NAMES,
     )
     return op(pt.as_tensor_variable(input), pt.as_tensor_variable(filters))
 
 
 def conv_nd_grad_wrt_inputs(
-    output_grad, filters, input_shape, convdim, filter_shape=None, border_mode="valid", subsample=None,
-    filter_flip=True, filter_dilation=None, num_groups=1, unshared=False, *, arg_names=GRAD_INPUTS_NAMES,
+    output_grad,
+    filters,
+    input_shape,
+    convdim,
+    filter_shape=None,
+    border_mode="valid",
+    subsample=None,
+    filter_flip=True,
+    filter_dilation=None,
+    num_groups=1,
+    unshared=False,
+    *,
+    arg_names=GRAD_INPUTS_NAMES,
 ):
     """N-d gradient of a convolution wrt its input; see :func:`conv2d_grad_wrt_inputs`.
 
@@ -78,9 +106,17 @@ def conv_nd_grad_wrt_inputs(
     _check_hint_length(filter_shape, shapes.filter_ndim(convdim, unshared), arg_names.filters_hint)
     input_shape = tuple(input_shape)
     op = _op(
-        AbstractConv_gradInputs, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
-        subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
-        num_groups=num_groups, unshared=unshared, arg_names=arg_names,
+        AbstractConv_gradInputs,
+        convdim,
+        imshp=input_shape,
+        kshp=filter_shape,
+        border_mode=border_mode,
+        subsample=subsample,
+        filter_flip=filter_flip,
+        filter_dilation=filter_dilation,
+        num_groups=num_groups,
+        unshared=unshared,
+        arg_names=arg_names,
     )
     output_grad, filters = pt.as_tensor_variable(output_grad), pt.as_tensor_variable(filters)
     if output_grad.ndim != convdim + 2 or filters.ndim != shapes.filter_ndim(convdim, unshared):
@@ -91,8 +127,17 @@ def conv_nd_grad_wrt_inputs(
 
 
 def conv_nd_grad_wrt_weights(
-    input, output_grad, filter_shape, convdim, input_shape=None, border_mode="valid", subsample=None,
-    filter_flip=True, filter_dilation=None, num_groups=1, unshared=False,
+    input,
+    output_grad,
+    filter_shape,
+    convdim,
+    input_shape=None,
+    border_mode="valid",
+    subsample=None,
+    filter_flip=True,
+    filter_dilation=None,
+    num_groups=1,
+    unshared=False,
 ):
     """N-d gradient of a convolution wrt its filters; see :func:`conv2d_grad_wrt_weights`."""
     if filter_shape is None:
@@ -101,9 +146,17 @@ def conv_nd_grad_wrt_weights(
     _check_hint_length(filter_shape, shapes.filter_ndim(convdim, unshared), "filter_shape")
     filter_shape = tuple(filter_shape)
     op = _op(
-        AbstractConv_gradWeights, convdim, imshp=input_shape, kshp=filter_shape, border_mode=border_mode,
-        subsample=subsample, filter_flip=filter_flip, filter_dilation=filter_dilation,
-        num_groups=num_groups, unshared=unshared, arg_names=GRAD_WEIGHTS_NAMES,
+        AbstractConv_gradWeights,
+        convdim,
+        imshp=input_shape,
+        kshp=filter_shape,
+        border_mode=border_mode,
+        subsample=subsample,
+        filter_flip=filter_flip,
+        filter_dilation=filter_dilation,
+        num_groups=num_groups,
+        unshared=unshared,
+        arg_names=GRAD_WEIGHTS_NAMES,
     )
     input, output_grad = pt.as_tensor_variable(input), pt.as_tensor_variable(output_grad)
     if input.ndim != convdim + 2 or output_grad.ndim != convdim + 2:
@@ -114,8 +167,18 @@ def conv_nd_grad_wrt_weights(
 
 
 def conv2d(
-    input, filters, input_shape=None, filter_shape=None, border_mode="valid", subsample=(1, 1),
-    filter_flip=True, image_shape=None, filter_dilation=(1, 1), num_groups=1, unshared=False, **kwargs,
+    input,
+    filters,
+    input_shape=None,
+    filter_shape=None,
+    border_mode="valid",
+    subsample=(1, 1),
+    filter_flip=True,
+    image_shape=None,
+    filter_dilation=(1, 1),
+    num_groups=1,
+    unshared=False,
+    **kwargs,
 ):
     """Convolve a mini-batch of 2d feature-map stacks with a set of 2d filters (CNN layer).
 
@@ -152,21 +215,35 @@ def conv2d(
     4-d tensor (batch, out_channels, out_rows, out_cols)
     """
     if image_shape is not None:
-        warnings.warn(
-            "image_shape is deprecated in conv2d; use input_shape", DeprecationWarning, stacklevel=2
-        )
+        warnings.warn("image_shape is deprecated in conv2d; use input_shape", DeprecationWarning, stacklevel=2)
         if input_shape is not None:
             raise ValueError("give input_shape or its deprecated alias image_shape, not both")
         input_shape = image_shape
     return conv_nd(
-        input, filters, 2, input_shape, filter_shape, border_mode, subsample, filter_flip,
-        filter_dilation, num_groups, unshared,
+        input,
+        filters,
+        2,
+        input_shape,
+        filter_shape,
+        border_mode,
+        subsample,
+        filter_flip,
+        filter_dilation,
+        num_groups,
+        unshared,
     )
 
 
 def conv3d(
-    input, filters, input_shape=None, filter_shape=None, border_mode="valid", subsample=(1, 1, 1),
-    filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1,
+    input,
+    filters,
+    input_shape=None,
+    filter_shape=None,
+    border_mode="valid",
+    subsample=(1, 1, 1),
+    filter_flip=True,
+    filter_dilation=(1, 1, 1),
+    num_groups=1,
 ):
     """Convolve a mini-batch of 3d feature-map stacks with a set of 3d filters.
 
@@ -176,14 +253,30 @@ def conv3d(
     ``(before, after)`` pairs (an extension: the legacy conv3d only had symmetric padding).
     """
     return conv_nd(
-        input, filters, 3, input_shape, filter_shape, border_mode, subsample, filter_flip,
-        filter_dilation, num_groups,
+        input,
+        filters,
+        3,
+        input_shape,
+        filter_shape,
+        border_mode,
+        subsample,
+        filter_flip,
+        filter_dilation,
+        num_groups,
     )
 
 
 def conv2d_grad_wrt_inputs(
-    output_grad, filters, input_shape, filter_shape=None, border_mode="valid", subsample=(1, 1),
-    filter_flip=True, filter_dilation=(1, 1), num_groups=1, unshared=False,
+    output_grad,
+    filters,
+    input_shape,
+    filter_shape=None,
+    border_mode="valid",
+    subsample=(1, 1),
+    filter_flip=True,
+    filter_dilation=(1, 1),
+    num_groups=1,
+    unshared=False,
 ):
     """Gradient of a 2d convolution wrt its input (a transposed convolution).
 
@@ -192,14 +285,31 @@ def conv2d_grad_wrt_inputs(
     or symbolic scalars) -> (batch, in_channels, rows, cols).
     """
     return conv_nd_grad_wrt_inputs(
-        output_grad, filters, input_shape, 2, filter_shape, border_mode, subsample, filter_flip,
-        filter_dilation, num_groups, unshared,
+        output_grad,
+        filters,
+        input_shape,
+        2,
+        filter_shape,
+        border_mode,
+        subsample,
+        filter_flip,
+        filter_dilation,
+        num_groups,
+        unshared,
     )
 
 
 def conv2d_grad_wrt_weights(
-    input, output_grad, filter_shape, input_shape=None, border_mode="valid", subsample=(1, 1),
-    filter_flip=True, filter_dilation=(1, 1), num_groups=1, unshared=False,
+    input,
+    output_grad,
+    filter_shape,
+    input_shape=None,
+    border_mode="valid",
+    subsample=(1, 1),
+    filter_flip=True,
+    filter_dilation=(1, 1),
+    num_groups=1,
+    unshared=False,
 ):
     """Gradient of a 2d convolution wrt its filters.
 
@@ -208,28 +318,67 @@ def conv2d_grad_wrt_weights(
     two entries required -> (out_channels, in_channels // num_groups, fr, fc).
     """
     return conv_nd_grad_wrt_weights(
-        input, output_grad, filter_shape, 2, input_shape, border_mode, subsample, filter_flip,
-        filter_dilation, num_groups, unshared,
+        input,
+        output_grad,
+        filter_shape,
+        2,
+        input_shape,
+        border_mode,
+        subsample,
+        filter_flip,
+        filter_dilation,
+        num_groups,
+        unshared,
     )
 
 
 def conv3d_grad_wrt_inputs(
-    output_grad, filters, input_shape, filter_shape=None, border_mode="valid", subsample=(1, 1, 1),
-    filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1,
+    output_grad,
+    filters,
+    input_shape,
+    filter_shape=None,
+    border_mode="valid",
+    subsample=(1, 1, 1),
+    filter_flip=True,
+    filter_dilation=(1, 1, 1),
+    num_groups=1,
 ):
     """Gradient of a 3d convolution wrt its input; see :func:`conv2d_grad_wrt_inputs` (5-d shapes)."""
     return conv_nd_grad_wrt_inputs(
-        output_grad, filters, input_shape, 3, filter_shape, border_mode, subsample, filter_flip,
-        filter_dilation, num_groups,
+        output_grad,
+        filters,
+        input_shape,
+        3,
+        filter_shape,
+        border_mode,
+        subsample,
+        filter_flip,
+        filter_dilation,
+        num_groups,
     )
 
 
 def conv3d_grad_wrt_weights(
-    input, output_grad, filter_shape, input_shape=None, border_mode="valid", subsample=(1, 1, 1),
-    filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1,
+    input,
+    output_grad,
+    filter_shape,
+    input_shape=None,
+    border_mode="valid",
+    subsample=(1, 1, 1),
+    filter_flip=True,
+    filter_dilation=(1, 1, 1),
+    num_groups=1,
 ):
     """Gradient of a 3d convolution wrt its filters; see :func:`conv2d_grad_wrt_weights` (5-d shapes)."""
     return conv_nd_grad_wrt_weights(
-        input, output_grad, filter_shape, 3, input_shape, border_mode, subsample, filter_flip,
-        filter_dilation, num_groups,
+        input,
+        output_grad,
+        filter_shape,
+        3,
+        input_shape,
+        border_mode,
+        subsample,
+        filter_flip,
+        filter_dilation,
+        num_groups,
     )

@@ -60,8 +60,9 @@ def _shape_hint(hint, length, name):
     if hint is None:
         return None
     if isinstance(hint, Variable):
-        raise ValueError(f"{name} must be a tuple or list (of ints, None or symbolic int scalars), not a symbolic "
-                         f"vector; got {hint}")
+        raise ValueError(
+            f"{name} must be a tuple or list (of ints, None or symbolic int scalars), not a symbolic vector; got {hint}"
+        )
     hint = tuple(hint)
     if len(hint) != length:
         raise ValueError(f"{name} must have {length} entries; got {hint!r}")
@@ -131,14 +132,18 @@ def _as_shape_vector(shape, convdim, full_length, name):
             )
         missing = [i for i, s in enumerate(shape) if s is None]
         if missing:
-            raise ValueError(f"{name}[{missing[0]}] is required (an int or a symbolic int scalar); got {tuple(shape)!r}")
+            raise ValueError(
+                f"{name}[{missing[0]}] is required (an int or a symbolic int scalar); got {tuple(shape)!r}"
+            )
         shape = stack_ints(shape)
     shape = pt.as_tensor_variable(shape)
     if shape.ndim != 1 or not shape.dtype.startswith(("int", "uint")):
         raise TypeError(f"{name} must be an int vector of length {convdim} or {full_length}; got {shape.type}")
     length = shape.type.shape[0]
     if length not in (None, convdim, full_length):
-        raise ValueError(f"{name} must have {convdim} (spatial sizes) or {full_length} entries; got a vector of {length}")
+        raise ValueError(
+            f"{name} must have {convdim} (spatial sizes) or {full_length} entries; got a vector of {length}"
+        )
     shape = as_int64(shape)
     values = static_entries(shape, length or convdim)
     n_lead = 2 if len(values) == full_length else 0
@@ -253,7 +258,9 @@ class BaseAbstractConv(Op):
         self.convdim = int(convdim)
         self.border_mode = shapes.normalize_border_mode(border_mode, convdim)
         self.subsample = shapes.per_axis(subsample, convdim, "subsample", default=1, wording=shapes.axes.CONV_OP)
-        self.filter_dilation = shapes.per_axis(filter_dilation, convdim, "filter_dilation", default=1, wording=shapes.axes.CONV_OP)
+        self.filter_dilation = shapes.per_axis(
+            filter_dilation, convdim, "filter_dilation", default=1, wording=shapes.axes.CONV_OP
+        )
         self.filter_flip = bool(filter_flip)
         self.num_groups = int(num_groups)
         self.unshared = bool(unshared)
@@ -277,7 +284,7 @@ class BaseAbstractConv(Op):
 
     def _kern_spatial(self, kern):
         """The kernel's spatial sizes (a shape tuple or a symbolic shape)."""
-        return kern[len(kern) - self.convdim:] if isinstance(kern, tuple) else kern[-self.convdim:]
+        return kern[len(kern) - self.convdim :] if isinstance(kern, tuple) else kern[-self.convdim :]
 
     def _kern_shape(self, n_filters, out_spatial, in_per_group, kernel_spatial):
         """Filter shape from its parts (``out_spatial`` only enters unshared filters)."""
@@ -320,7 +327,11 @@ class BaseAbstractConv(Op):
         """The geometry and name arguments of :func:`shapes.conv_shape_error` for this Op."""
         geo = self.geometry
         return (
-            geo.stride, geo.pad_before, geo.pad_after, geo.dilation, repr(self.border_mode),
+            geo.stride,
+            geo.pad_before,
+            geo.pad_after,
+            geo.dilation,
+            repr(self.border_mode),
             tuple(names or self.arg_names[:4]),
         )
 
@@ -331,16 +342,24 @@ class BaseAbstractConv(Op):
         pick = shapes.pick_sizes
         top = pick(image, (shapes.NOT_GIVEN,) * 5) if top is None else pick(top, image_map)
         return shapes.conv_shape_error(
-            self.convdim, self.num_groups, int(self.unshared), pick(image, image_map), pick(filters, filters_map),
-            pick(filters, region_map), top, *self.check_args(names),
+            self.convdim,
+            self.num_groups,
+            int(self.unshared),
+            pick(image, image_map),
+            pick(filters, filters_map),
+            pick(filters, region_map),
+            top,
+            *self.check_args(names),
         )
 
     def _check_shapes(self, img_shape, kern_shape, top_shape=None, names=None):
         """Raise when a convolution of ``img_shape`` by ``kern_shape`` (giving ``top_shape``) is
         impossible (None entries: not known); return the output shape."""
-        _raise_if(self._shape_error(
-            _sizes(img_shape), _sizes(kern_shape), None if top_shape is None else _sizes(top_shape), names
-        ))
+        _raise_if(
+            self._shape_error(
+                _sizes(img_shape), _sizes(kern_shape), None if top_shape is None else _sizes(top_shape), names
+            )
+        )
         return shapes.get_conv_output_shape(
             img_shape, kern_shape, self.border_mode, self.subsample, self.filter_dilation
         )
@@ -357,9 +376,9 @@ class BaseAbstractConv(Op):
         """Raise this Op's run-time shape errors for concrete operand shapes (the backends that
         trace shapes, JAX and PyTorch, call it so that every backend gives the same messages)."""
         self._check_runtime(tuple(img_shape), tuple(kern_shape))
-        _raise_if(self._shape_error(
-            _sizes(img_shape), _sizes(kern_shape), None if top_shape is None else _sizes(top_shape)
-        ))
+        _raise_if(
+            self._shape_error(_sizes(img_shape), _sizes(kern_shape), None if top_shape is None else _sizes(top_shape))
+        )
 
     def full_shape_length(self):
         """Entries of a gradient Op's ``shape`` input when it gives the whole operand shape."""
@@ -407,8 +426,18 @@ class BaseAbstractConv(Op):
     def _run(self, kind, a, b, size=None):
         """Run the compiled kernel ``kind`` ("forward", "grad_inputs", "grad_weights") on N-d
         operands with this Op's geometry (see :func:`kernels.conv.run_3d`)."""
-        return run_3d(kind, a, b, size, self.convdim, self.geometry, self.num_groups, self.unshared,
-                      self.filter_flip, COLUMN_BUFFER_BYTES)
+        return run_3d(
+            kind,
+            a,
+            b,
+            size,
+            self.convdim,
+            self.geometry,
+            self.num_groups,
+            self.unshared,
+            self.filter_flip,
+            COLUMN_BUFFER_BYTES,
+        )
 
 
 class AbstractConv(BaseAbstractConv):
@@ -440,7 +469,9 @@ class AbstractConv(BaseAbstractConv):
 
     def infer_shape(self, fgraph, node, input_shapes):
         img_shape, kern_shape = input_shapes
-        out = shapes.get_conv_output_shape(img_shape, kern_shape, self.border_mode, self.subsample, self.filter_dilation)
+        out = shapes.get_conv_output_shape(
+            img_shape, kern_shape, self.border_mode, self.subsample, self.filter_dilation
+        )
         # a filter larger than the padded input gives sizes < 1: 0 lets an allocation of that
         # shape (the output gradient of a linear cost) succeed, so that the gradient Ops that
         # read it raise the message that names the shapes
@@ -584,7 +615,9 @@ class AbstractConv_gradWeights(BaseAbstractConv):
         self._check_shapes(img_shape, given, topgrad.type.shape)
         channels = img_shape[1]
         implied = self._kern_shape(
-            topgrad.type.shape[1], topgrad.type.shape[2:], None if channels is None else channels // self.num_groups,
+            topgrad.type.shape[1],
+            topgrad.type.shape[2:],
+            None if channels is None else channels // self.num_groups,
             (None,) * cd,
         )
         kern_shape = tuple(g if g is not None else i for g, i in zip(given, implied))
@@ -606,9 +639,11 @@ class AbstractConv_gradWeights(BaseAbstractConv):
     def _default_shape(self, img_shape, top_shape):
         if self.kshp is not None and None not in self._kern_spatial(self.kshp):
             return list(self._kern_spatial(self.kshp))
-        guess = self._kern_spatial(shapes.get_conv_gradweights_shape(
-            img_shape, top_shape, self.border_mode, self.subsample, self.filter_dilation, self.num_groups
-        ))
+        guess = self._kern_spatial(
+            shapes.get_conv_gradweights_shape(
+                img_shape, top_shape, self.border_mode, self.subsample, self.filter_dilation, self.num_groups
+            )
+        )
         if None in guess:
             raise ValueError(
                 "shape (the filters' spatial shape) is required: it cannot be deduced when "
@@ -627,7 +662,7 @@ class AbstractConv_gradWeights(BaseAbstractConv):
     def perform(self, node, inputs, output_storage):
         img, topgrad, shape = inputs
         given = self.check_inputs(node, img.shape, topgrad.shape, shape)
-        kern = self._run("grad_weights", img, topgrad, given[len(given) - self.convdim:])
+        kern = self._run("grad_weights", img, topgrad, given[len(given) - self.convdim :])
         self._check_runtime(kern_shape=kern.shape)
         output_storage[0][0] = np.ascontiguousarray(kern, dtype=node.outputs[0].dtype)
 
@@ -667,21 +702,55 @@ def _like(grad, var):
 def _legacy_class(base, convdim, doc):
     """Legacy fixed-rank Op class, e.g. ``AbstractConv2d``: ``base`` with ``convdim`` bound."""
 
-    def __init__(self, imshp=None, kshp=None, border_mode="valid", subsample=None, filter_flip=True,
-                 filter_dilation=None, num_groups=1, unshared=False, *, arg_names=None):
-        base.__init__(self, convdim, imshp, kshp, border_mode, subsample, filter_flip, filter_dilation,
-                      num_groups, unshared, arg_names=arg_names)
+    def __init__(
+        self,
+        imshp=None,
+        kshp=None,
+        border_mode="valid",
+        subsample=None,
+        filter_flip=True,
+        filter_dilation=None,
+        num_groups=1,
+        unshared=False,
+        *,
+        arg_names=None,
+    ):
+        base.__init__(
+            self,
+            convdim,
+            imshp,
+            kshp,
+            border_mode,
+            subsample,
+            filter_flip,
+            filter_dilation,
+            num_groups,
+            unshared,
+            arg_names=arg_names,
+        )
 
     name = base.__name__.replace("AbstractConv", f"AbstractConv{convdim}d")
     return type(name, (base,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
 
 
-AbstractConv2d = _legacy_class(AbstractConv, 2, "Forward 2d convolution (legacy name): ``AbstractConv`` with convdim=2.")
-AbstractConv3d = _legacy_class(AbstractConv, 3, "Forward 3d convolution (legacy name): ``AbstractConv`` with convdim=3.")
-AbstractConv2d_gradInputs = _legacy_class(AbstractConv_gradInputs, 2, "Gradient wrt inputs of a 2d convolution (legacy name).")
-AbstractConv3d_gradInputs = _legacy_class(AbstractConv_gradInputs, 3, "Gradient wrt inputs of a 3d convolution (legacy name).")
-AbstractConv2d_gradWeights = _legacy_class(AbstractConv_gradWeights, 2, "Gradient wrt weights of a 2d convolution (legacy name).")
-AbstractConv3d_gradWeights = _legacy_class(AbstractConv_gradWeights, 3, "Gradient wrt weights of a 3d convolution (legacy name).")
+AbstractConv2d = _legacy_class(
+    AbstractConv, 2, "Forward 2d convolution (legacy name): ``AbstractConv`` with convdim=2."
+)
+AbstractConv3d = _legacy_class(
+    AbstractConv, 3, "Forward 3d convolution (legacy name): ``AbstractConv`` with convdim=3."
+)
+AbstractConv2d_gradInputs = _legacy_class(
+    AbstractConv_gradInputs, 2, "Gradient wrt inputs of a 2d convolution (legacy name)."
+)
+AbstractConv3d_gradInputs = _legacy_class(
+    AbstractConv_gradInputs, 3, "Gradient wrt inputs of a 3d convolution (legacy name)."
+)
+AbstractConv2d_gradWeights = _legacy_class(
+    AbstractConv_gradWeights, 2, "Gradient wrt weights of a 2d convolution (legacy name)."
+)
+AbstractConv3d_gradWeights = _legacy_class(
+    AbstractConv_gradWeights, 3, "Gradient wrt weights of a 3d convolution (legacy name)."
+)
 
 LEGACY_CLASSES = {
     (AbstractConv, 2): AbstractConv2d,

@@ -24,8 +24,18 @@ def _valid_sizes(in_size, kernel, stride, dilation, pads):
     return lo, lo + stride - 1
 
 
-def _check_output_shape(output_shape, input, filters, filter_shape, convdim, border_mode, input_dilation,
-                        filter_dilation, num_groups, unshared):
+def _check_output_shape(
+    output_shape,
+    input,
+    filters,
+    filter_shape,
+    convdim,
+    border_mode,
+    input_dilation,
+    filter_dilation,
+    num_groups,
+    unshared,
+):
     """Static checks that a forward convolution of ``output_shape`` gives ``input``'s shape."""
     if output_shape is None or len(tuple(output_shape)) != convdim + 2:
         raise ValueError(
@@ -50,12 +60,10 @@ def _check_output_shape(output_shape, input, filters, filter_shape, convdim, bor
     if out[0] is not None and in_shape[0] is not None and out[0] != in_shape[0]:
         raise ValueError(f"output_shape[0] ({out[0]}) must equal the batch size of input ({in_shape[0]})")
     if kern[0] is not None and in_shape[1] is not None and kern[0] != in_shape[1]:
-        raise ValueError(
-            f"input channels (input.shape[1] = {in_shape[1]}) must equal filters.shape[0] ({kern[0]})"
-        )
+        raise ValueError(f"input channels (input.shape[1] = {in_shape[1]}) must equal filters.shape[0] ({kern[0]})")
     if shapes.check_conv_gradinputs_shape(out, tuple(kern), in_shape, border_mode, input_dilation, filter_dilation):
         return
-    kernel = kern[len(kern) - convdim:]
+    kernel = kern[len(kern) - convdim :]
     ranges = None
     if None not in kernel and None not in in_shape[2:]:
         pads = shapes.conv_padding(border_mode, kernel, filter_dilation)
@@ -73,8 +81,17 @@ def _check_output_shape(output_shape, input, filters, filter_shape, convdim, bor
 
 
 def conv_nd_transpose(
-    input, filters, output_shape, convdim, filter_shape=None, border_mode="valid", input_dilation=None,
-    filter_flip=True, filter_dilation=None, num_groups=1, unshared=False,
+    input,
+    filters,
+    output_shape,
+    convdim,
+    filter_shape=None,
+    border_mode="valid",
+    input_dilation=None,
+    filter_flip=True,
+    filter_dilation=None,
+    num_groups=1,
+    unshared=False,
 ):
     """N-d transposed convolution (``convdim`` spatial dims); see :func:`conv2d_transpose`."""
     input, filters = pt.as_tensor_variable(input), pt.as_tensor_variable(filters)
@@ -90,17 +107,45 @@ def conv_nd_transpose(
         )
     if filter_shape is not None and len(tuple(filter_shape)) != filters.ndim:
         raise ValueError(f"filter_shape must have {filters.ndim} entries; got {tuple(filter_shape)!r}")
-    _check_output_shape(output_shape, input, filters, filter_shape, convdim, border_mode, input_dilation,
-                        filter_dilation, num_groups, unshared)
+    _check_output_shape(
+        output_shape,
+        input,
+        filters,
+        filter_shape,
+        convdim,
+        border_mode,
+        input_dilation,
+        filter_dilation,
+        num_groups,
+        unshared,
+    )
     return conv_nd_grad_wrt_inputs(
-        input, filters, tuple(output_shape), convdim, filter_shape, border_mode, input_dilation, filter_flip,
-        filter_dilation, num_groups, unshared, arg_names=TRANSPOSE_NAMES,
+        input,
+        filters,
+        tuple(output_shape),
+        convdim,
+        filter_shape,
+        border_mode,
+        input_dilation,
+        filter_flip,
+        filter_dilation,
+        num_groups,
+        unshared,
+        arg_names=TRANSPOSE_NAMES,
     )
 
 
 def conv2d_transpose(
-    input, filters, output_shape, filter_shape=None, border_mode="valid", input_dilation=(1, 1),
-    filter_flip=True, filter_dilation=(1, 1), num_groups=1, unshared=False,
+    input,
+    filters,
+    output_shape,
+    filter_shape=None,
+    border_mode="valid",
+    input_dilation=(1, 1),
+    filter_flip=True,
+    filter_dilation=(1, 1),
+    num_groups=1,
+    unshared=False,
 ):
     """Transposed 2d convolution of a mini-batch of feature-map stacks (a "deconvolution").
 
@@ -146,14 +191,30 @@ def conv2d_transpose(
     ``output_shape[2:] = (in - 1) * s - 2 * p + d * (k - 1) + 1 + q``.
     """
     return conv_nd_transpose(
-        input, filters, output_shape, 2, filter_shape, border_mode, input_dilation, filter_flip,
-        filter_dilation, num_groups, unshared,
+        input,
+        filters,
+        output_shape,
+        2,
+        filter_shape,
+        border_mode,
+        input_dilation,
+        filter_flip,
+        filter_dilation,
+        num_groups,
+        unshared,
     )
 
 
 def conv3d_transpose(
-    input, filters, output_shape, filter_shape=None, border_mode="valid", input_dilation=(1, 1, 1),
-    filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1,
+    input,
+    filters,
+    output_shape,
+    filter_shape=None,
+    border_mode="valid",
+    input_dilation=(1, 1, 1),
+    filter_flip=True,
+    filter_dilation=(1, 1, 1),
+    num_groups=1,
 ):
     """Transposed 3d convolution; see :func:`conv2d_transpose` (5-d tensors, 3 entries per axis).
 
@@ -162,6 +223,14 @@ def conv3d_transpose(
     (Not in the legacy API; PyTorch's ``conv_transpose3d`` with ``filter_flip=False``.)
     """
     return conv_nd_transpose(
-        input, filters, output_shape, 3, filter_shape, border_mode, input_dilation, filter_flip,
-        filter_dilation, num_groups,
+        input,
+        filters,
+        output_shape,
+        3,
+        filter_shape,
+        border_mode,
+        input_dilation,
+        filter_flip,
+        filter_dilation,
+        num_groups,
     )

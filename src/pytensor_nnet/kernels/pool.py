@@ -217,10 +217,18 @@ def _check_out(x_shape, out_shape, ws, stride, pad, ignore_border, name):
 def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border, ties):
     """Gradient of max pooling wrt ``x`` (B, D, H, W), given ``maxout`` (B, od, oh, ow) and its
     gradient ``gz`` (B, od, oh, ow); ``ties`` is ``TIES_FIRST`` or ``TIES_ALL``."""
-    _check_out(x.shape, gz.shape, ws, stride, pad, ignore_border,
-               "pooling: the output gradient's shape does not match the pooling of x")
-    _check_out(x.shape, maxout.shape, ws, stride, pad, ignore_border,
-               "pooling: maxout's shape does not match the pooling of x")
+    _check_out(
+        x.shape,
+        gz.shape,
+        ws,
+        stride,
+        pad,
+        ignore_border,
+        "pooling: the output gradient's shape does not match the pooling of x",
+    )
+    _check_out(
+        x.shape, maxout.shape, ws, stride, pad, ignore_border, "pooling: maxout's shape does not match the pooling of x"
+    )
     if ties == TIES_ALL:
         return _max_pool_grad_all(x, maxout, gz, ws, stride, pad, ignore_border)
     return _max_pool_grad_first(x, gz, ws, stride, pad, ignore_border)
@@ -234,8 +242,9 @@ def max_pool_grad_grad(x, maxout, ggx, ws, stride, pad, ignore_border, ties):
     B, D, H, W = x.shape
     if ggx.shape[0] != B or ggx.shape[1] != D or ggx.shape[2] != H or ggx.shape[3] != W:
         raise ValueError("pooling: the second-order gradient must have the shape of x")
-    _check_out(x.shape, maxout.shape, ws, stride, pad, ignore_border,
-               "pooling: maxout's shape does not match the pooling of x")
+    _check_out(
+        x.shape, maxout.shape, ws, stride, pad, ignore_border, "pooling: maxout's shape does not match the pooling of x"
+    )
     if ties == TIES_ALL:
         return _max_pool_grad_grad_all(x, maxout, ggx, ws, stride, pad, ignore_border)
     return _max_pool_grad_grad_first(x, ggx, ws, stride, pad, ignore_border)
@@ -288,8 +297,12 @@ def _first_argmax_row(x, b, oz, oy, ws, stride, pad, lo, hi, row_best, row_arg, 
 @numba.njit(cache=True)
 def _first_argmax_scratch(x, ow):
     W = x.shape[3]
-    return (np.empty(W, dtype=x.dtype), np.empty(W, dtype=np.int64), np.empty(ow, dtype=x.dtype),
-            np.empty(ow, dtype=np.int64))
+    return (
+        np.empty(W, dtype=x.dtype),
+        np.empty(W, dtype=np.int64),
+        np.empty(ow, dtype=x.dtype),
+        np.empty(ow, dtype=np.int64),
+    )
 
 
 @numba.njit(cache=True)
@@ -413,8 +426,15 @@ def average_pool_grad(gz, in_size, ws, stride, pad, ignore_border, mode):
     """
     D, H, W = in_size
     B = gz.shape[0]
-    od, oh, ow = _check_out((B, D, H, W), gz.shape, ws, stride, pad, ignore_border,
-                            "pooling: the output gradient's shape does not match the pooling of x")
+    od, oh, ow = _check_out(
+        (B, D, H, W),
+        gz.shape,
+        ws,
+        stride,
+        pad,
+        ignore_border,
+        "pooling: the output gradient's shape does not match the pooling of x",
+    )
     gx = np.zeros((B, D, H, W), dtype=gz.dtype)
     lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
     dz, dy, dx = _divisor_row((D, H, W), ws, stride, pad, (od, oh, ow), mode)

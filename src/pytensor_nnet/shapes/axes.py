@@ -133,4 +133,3 @@ def per_axis(value, ndim, name, *, default=None, minimum=1, wording=SPATIAL):
 
 def _text(template, name, ndim, minimum, value):
     return template.format(name=name, ndim=ndim, minimum=minimum, value=value)
-

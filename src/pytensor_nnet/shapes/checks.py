@@ -22,7 +22,15 @@ FILL_ONE = -1
 NOT_GIVEN = -2
 #: Problem codes of :func:`conv_shape_problem`.
 (
-    SHAPES_OK, FILTER_GROUPS, TOP_GROUPS, INPUT_GROUPS, CHANNELS, BATCH, TOP_CHANNELS, TOO_LARGE, TOP_SPATIAL,
+    SHAPES_OK,
+    FILTER_GROUPS,
+    TOP_GROUPS,
+    INPUT_GROUPS,
+    CHANNELS,
+    BATCH,
+    TOP_CHANNELS,
+    TOO_LARGE,
+    TOP_SPATIAL,
     REGION,
 ) = range(10)
 
@@ -61,8 +69,9 @@ def conv_output_sizes(image, filters, stride, pad_before, pad_after, dilation):
 
 
 @register_jitable
-def conv_shape_problem(convdim, num_groups, unshared, image, filters, region, top, stride, pad_before, pad_after,
-                       dilation):
+def conv_shape_problem(
+    convdim, num_groups, unshared, image, filters, region, top, stride, pad_before, pad_after, dilation
+):
     """The first inconsistency of a convolution of ``image`` by ``filters`` giving ``top``, as
     ``(code, spatial axis)``; ``(SHAPES_OK, 0)`` when there is none.
 
@@ -111,8 +120,21 @@ def _tuple_text(values):
     return "(" + parts[0] + ",)" if len(parts) == 1 else "(" + ", ".join(parts) + ")"
 
 
-def conv_shape_error(convdim, num_groups, unshared, image, filters, region, top, stride, pad_before, pad_after,
-                     dilation, border_mode, names):
+def conv_shape_error(
+    convdim,
+    num_groups,
+    unshared,
+    image,
+    filters,
+    region,
+    top,
+    stride,
+    pad_before,
+    pad_after,
+    dilation,
+    border_mode,
+    names,
+):
     """The message for the problem :func:`conv_shape_problem` finds (same arguments), or ``""``.
 
     ``border_mode`` is the text shown for it; ``names`` the expressions naming the three shapes
@@ -125,7 +147,7 @@ def conv_shape_error(convdim, num_groups, unshared, image, filters, region, top,
         return ""
     image_name, filters_name, top_name, subsample_name = names
     groups, first = num_groups, 3 - convdim
-    image_spatial, filters_spatial = _tuple_text(image[2 + first:]), _tuple_text(filters[2 + first:])
+    image_spatial, filters_spatial = _tuple_text(image[2 + first :]), _tuple_text(filters[2 + first :])
     if code == FILTER_GROUPS:
         return f"num_groups ({groups}) must divide the number of filters ({filters_name}[0] = {filters[0]})"
     if code == TOP_GROUPS:
@@ -157,7 +179,7 @@ def conv_shape_error(convdim, num_groups, unshared, image, filters, region, top,
     )
     if code == TOP_SPATIAL:
         return (
-            f"{top_name} spatial {_tuple_text(top[2 + first:])} does not match the convolution's output spatial "
+            f"{top_name} spatial {_tuple_text(top[2 + first :])} does not match the convolution's output spatial "
             f"shape {out} ({geometry}, {filters_name} spatial {filters_spatial})"
         )
     return (

@@ -72,20 +72,14 @@ def normalize_border_mode(border_mode, convdim):
     if is_int(border_mode) or (isinstance(border_mode, np.integer)):
         border_mode = (int(border_mode),) * convdim
     if not isinstance(border_mode, tuple | list):
-        raise ValueError(
-            f"border_mode must be 'valid', 'full', 'half', an int or a tuple; got {border_mode!r}"
-        )
+        raise ValueError(f"border_mode must be 'valid', 'full', 'half', an int or a tuple; got {border_mode!r}")
     if len(border_mode) != convdim:
-        raise ValueError(
-            f"border_mode must have one entry per spatial dimension ({convdim}); got {border_mode!r}"
-        )
+        raise ValueError(f"border_mode must have one entry per spatial dimension ({convdim}); got {border_mode!r}")
     pads = []
     for entry in border_mode:
         pair = entry if isinstance(entry, tuple | list) else (entry, entry)
         if len(pair) != 2 or not all(is_int(p) or isinstance(p, np.integer) for p in pair):
-            raise ValueError(
-                f"border_mode entries must be ints or (before, after) pairs of ints; got {border_mode!r}"
-            )
+            raise ValueError(f"border_mode entries must be ints or (before, after) pairs of ints; got {border_mode!r}")
         if any(p < 0 for p in pair):
             raise ValueError(f"border_mode padding must be non-negative; got {border_mode!r}")
         pads.append((int(pair[0]), int(pair[1])))
@@ -219,8 +213,7 @@ def get_conv_output_shape(image_shape, kernel_shape, border_mode, subsample, fil
     subsample, dilation, modes = _per_axis_args(subsample, filter_dilation, border_mode, convdim)
     kshp = tuple(kernel_shape[-convdim:])
     out = tuple(
-        get_conv_shape_1axis(image_shape[2 + i], kshp[i], modes[i], subsample[i], dilation[i])
-        for i in range(convdim)
+        get_conv_shape_1axis(image_shape[2 + i], kshp[i], modes[i], subsample[i], dilation[i]) for i in range(convdim)
     )
     return (image_shape[0], kernel_shape[0]) + out
 
@@ -263,9 +256,7 @@ def get_conv_gradweights_shape(
     convdim = len(image_shape) - 2
     subsample, dilation, modes = _per_axis_args(subsample, filter_dilation, border_mode, convdim)
     kshp = tuple(
-        get_conv_gradweights_shape_1axis(
-            image_shape[2 + i], top_shape[2 + i], modes[i], subsample[i], dilation[i]
-        )
+        get_conv_gradweights_shape_1axis(image_shape[2 + i], top_shape[2 + i], modes[i], subsample[i], dilation[i])
         for i in range(convdim)
     )
     in_channels = image_shape[1]
@@ -291,9 +282,7 @@ def get_conv_gradinputs_shape_1axis(kernel_shape, top_shape, border_mode, subsam
     return top_shape + dil_kernel - 1 - before - after
 
 
-def get_conv_gradinputs_shape(
-    kernel_shape, top_shape, border_mode, subsample, filter_dilation=None, num_groups=1
-):
+def get_conv_gradinputs_shape(kernel_shape, top_shape, border_mode, subsample, filter_dilation=None, num_groups=1):
     """Image shape ``(batch, in_channels, *spatial)`` from the kernel and output shapes.
 
     Spatial entries are ``None`` where the stride makes them ambiguous.
@@ -310,9 +299,7 @@ def get_conv_gradinputs_shape(
     return (top_shape[0], in_channels) + spatial
 
 
-def check_conv_gradinputs_shape(
-    image_shape, kernel_shape, output_shape, border_mode, subsample, filter_dilation=None
-):
+def check_conv_gradinputs_shape(image_shape, kernel_shape, output_shape, border_mode, subsample, filter_dilation=None):
     """False if a convolution of ``image_shape`` by ``kernel_shape`` cannot give ``output_shape``.
 
     True when the shapes agree, and also when a size needed for the check is unknown or
@@ -339,9 +326,7 @@ def assert_conv_shape(shape):
         minimum = 0 if i < 2 else 1
         if size is None or _is_known(size):
             if size is not None and size < minimum:
-                raise ValueError(
-                    f"The convolution would produce an invalid shape (dim[{i}]: {size} < {minimum})."
-                )
+                raise ValueError(f"The convolution would produce an invalid shape (dim[{i}]: {size} < {minimum}).")
             out.append(size)
             continue
         msg = f"The convolution would produce an invalid shape (dim[{i}] < {minimum})."

@@ -98,10 +98,7 @@ class SparseRandomOp(Op, RNGConsumerOp):
 
     def make_node(self, rng, *params):
         if not isinstance(getattr(rng, "type", None), RandomType):
-            raise TypeError(
-                f"rng must be a random generator variable (pytensor.tensor.random.shared_rng); "
-                f"got {rng!r}"
-            )
+            raise TypeError(f"rng must be a random generator variable (pytensor.tensor.random.shared_rng); got {rng!r}")
         params = self.make_params(*params)
         return Apply(self, [rng, *params], [rng.type(), self.output_type(*params)()])
 
@@ -117,10 +114,7 @@ class SparseRandomOp(Op, RNGConsumerOp):
         return [None, self.draws_shape(node, input_shapes[1:])]
 
     def pullback(self, inputs, outputs, cotangents):
-        return [
-            grad_undefined(self, i, inp, "sampling is not differentiable")
-            for i, inp in enumerate(inputs)
-        ]
+        return [grad_undefined(self, i, inp, "sampling is not differentiable") for i, inp in enumerate(inputs)]
 
 
 class Poisson(SparseRandomOp):
@@ -145,9 +139,7 @@ class Poisson(SparseRandomOp):
 
     def draw(self, rng, x):
         _checked(x)
-        data, indices, indptr = kernels.poisson_sample(
-            rng, np.ascontiguousarray(x.data), x.indices, x.indptr
-        )
+        data, indices, indptr = kernels.poisson_sample(rng, np.ascontiguousarray(x.data), x.indices, x.indptr)
         cls = scipy.sparse.csr_matrix if x.format == "csr" else scipy.sparse.csc_matrix
         return cls((data, indices, indptr), shape=x.shape)
 
@@ -206,9 +198,7 @@ class Binomial(SparseRandomOp):
         if shape.shape != (2,) or (shape < 0).any():
             raise ValueError(f"shape must be two non-negative ints; got {shape}")
         rows, cols = (int(v) for v in shape)
-        data, indices, indptr = kernels.binomial_sample(
-            rng, int(n), float(p), rows, cols, np.dtype(self.dtype)
-        )
+        data, indices, indptr = kernels.binomial_sample(rng, int(n), float(p), rows, cols, np.dtype(self.dtype))
         out = scipy.sparse.csr_matrix((data, indices, indptr), shape=(rows, cols))
         return out if self.format == "csr" else out.tocsc()
 

@@ -52,7 +52,7 @@ class _Geometry:
 
     def __init__(self, op, x_shape, ws, stride, pad):
         self.lead = len(x_shape) - op.ndim
-        spatial = tuple(int(s) for s in x_shape[self.lead:])
+        spatial = tuple(int(s) for s in x_shape[self.lead :])
         check_pool_args(spatial, ws, stride, pad, op.ignore_border)
         self.spatial, self.ws, self.stride, self.pad = spatial, ws, stride, pad
         self.out = tuple(pool_output_size(n, k, s, p, op.ignore_border) for n, k, s, p in zip(spatial, ws, stride, pad))
@@ -83,7 +83,7 @@ class _Geometry:
             return jnp.zeros(padded_shape, dtype=values.dtype)
         offsets = np.unravel_index(tap, self.ws)
         config = [(0, 0, 0)] * self.lead
-        for t, s, o, n in zip(offsets, self.stride, self.out, padded_shape[self.lead:]):
+        for t, s, o, n in zip(offsets, self.stride, self.out, padded_shape[self.lead :]):
             config.append((int(t), int(n) - (int(t) + s * (o - 1) + 1), s - 1))
         return jax.lax.pad(values, jnp.zeros((), dtype=values.dtype), config)
 
@@ -119,7 +119,7 @@ def jax_funcify_Pool(op, node, **kwargs):
     def pool_op(x, *geometry_inputs):
         geo = _Geometry(op, x.shape, ws, stride, pad)
         if 0 in geo.out:  # a window larger than the padded input: an empty output
-            return jnp.zeros(x.shape[:geo.lead] + geo.out, dtype=x.dtype)
+            return jnp.zeros(x.shape[: geo.lead] + geo.out, dtype=x.dtype)
         if op.mode == "max":
             return geo.reduce(x, np.array(lowest, dtype=x.dtype), jax.lax.max)
         return _average(geo, x)
@@ -165,9 +165,9 @@ def _first_max_tap(geo, xp):
 def _max_pool_grad_first(geo, xp, maxout, gz):
     winner = _first_max_tap(geo, xp)
     zero = jnp.zeros((), dtype=gz.dtype)
-    return geo.unpadded(sum(
-        geo.placed(jnp.where(winner == t, gz, zero), t, xp.shape) for t in range(int(np.prod(geo.ws)))
-    ))
+    return geo.unpadded(
+        sum(geo.placed(jnp.where(winner == t, gz, zero), t, xp.shape) for t in range(int(np.prod(geo.ws))))
+    )
 
 
 def _max_pool_grad_grad_first(geo, xp, maxout, gg):
@@ -181,9 +181,9 @@ def _max_pool_grad_grad_first(geo, xp, maxout, gg):
 
 def _max_pool_grad_all(geo, xp, maxout, gz):
     zero = jnp.zeros((), dtype=gz.dtype)
-    return geo.unpadded(sum(
-        geo.placed(jnp.where(xp[idx] == maxout, gz, zero), t, xp.shape) for t, idx in enumerate(geo.taps())
-    ))
+    return geo.unpadded(
+        sum(geo.placed(jnp.where(xp[idx] == maxout, gz, zero), t, xp.shape) for t, idx in enumerate(geo.taps()))
+    )
 
 
 def _max_pool_grad_grad_all(geo, xp, maxout, gg):

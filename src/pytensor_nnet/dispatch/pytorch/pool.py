@@ -59,8 +59,8 @@ class _Geometry:
         for name, values in (("ws", ws), ("stride", stride), ("pad", pad)):
             if len(values) != nd:
                 raise ValueError(f"{name} must have {nd} entries; got {values}")
-        self.lead = tuple(int(s) for s in x_shape[:len(x_shape) - nd])
-        self.spatial = tuple(int(s) for s in x_shape[len(x_shape) - nd:])
+        self.lead = tuple(int(s) for s in x_shape[: len(x_shape) - nd])
+        self.spatial = tuple(int(s) for s in x_shape[len(x_shape) - nd :])
         check_pool_args(self.spatial, ws, stride, pad, op.ignore_border)
         self.ws, self.stride, self.pad, self.mode = ws, stride, pad, op.mode
         self.out = tuple(
@@ -130,7 +130,7 @@ def _average(geo, x, dtype):
 def _max_pool(geo, x, lowest):
     xp = geo.padded(x, lowest)
     if x.is_floating_point():
-        flat = xp.reshape((-1, 1) + tuple(xp.shape[xp.ndim - len(geo.ws):]))
+        flat = xp.reshape((-1, 1) + tuple(xp.shape[xp.ndim - len(geo.ws) :]))
         y = _MAX_POOL[len(geo.ws)](flat, geo.ws, geo.stride)
         y = y[(Ellipsis,) + tuple(slice(0, o) for o in geo.out)]
         return y.reshape(geo.lead + geo.out)
