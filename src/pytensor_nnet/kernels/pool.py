@@ -46,7 +46,7 @@ import numba
 import numpy as np
 
 from pytensor_nnet.kernels.im2col import valid_range
-from pytensor_nnet.shapes.pool import pool_output_size
+from pytensor_nnet.shapes.pool import pool_output_size, window_divisor
 
 MAX, SUM, AVERAGE_INC_PAD, AVERAGE_EXC_PAD = 0, 1, 2, 3
 #: Mode names of the legacy API and their kernel codes.
@@ -107,12 +107,7 @@ def window_divisors(n, ws, stride, pad, out, include_pad):
     (``include_pad``) or its number of input elements."""
     div = np.empty(out, dtype=np.int64)
     for o in range(out):
-        start = o * stride - pad
-        end = min(start + ws, n + pad)
-        if include_pad:
-            div[o] = end - start
-        else:
-            div[o] = min(end, n) - max(start, 0)
+        div[o] = window_divisor(o, n, ws, stride, pad, include_pad)
     return div
 
 

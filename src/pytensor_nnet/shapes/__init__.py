@@ -58,4 +58,9 @@ from pytensor_nnet.shapes.conv import (  # noqa: F401
     resolve_pad,
     resolve_pads,
 )
-from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs  # noqa: F401
+from pytensor_nnet.shapes.pool import (  # noqa: F401
+    check_pool_args,
+    pool_output_size,
+    pool_pad_pairs,
+    window_divisor,
+)

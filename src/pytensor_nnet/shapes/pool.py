@@ -51,6 +51,18 @@ def pool_output_size(n, ws, stride, pad, ignore_border):
     return max(0, (n - 1 - ws + stride) // stride) + 1
 
 
+@register_jitable
+def window_divisor(o, n, ws, stride, pad, include_pad):
+    """Legacy divisor of output index ``o`` on one axis of size ``n``: the window's size in the
+    padded input (``include_pad``, ``average_inc_pad``) or its number of input elements
+    (``average_exc_pad``). Plain Python (for the graph-side and traced backends) and Numba."""
+    start = o * stride - pad
+    end = min(start + ws, n + pad)
+    if include_pad:
+        return end - start
+    return min(end, n) - max(start, 0)
+
+
 def pool_pad_pairs(in_spatial, ws, stride, pad, ignore_border):
     """Per axis, the ``(before, after)`` padding that makes every window of the pooling whole.
 

@@ -36,7 +36,7 @@ from pytensor_nnet.dispatch.pytorch.utils import (
     window_taps,
 )
 from pytensor_nnet.kernels import pool as kernels
-from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs
+from pytensor_nnet.shapes.pool import check_pool_args, pool_output_size, pool_pad_pairs, window_divisor
 
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 #: Tie rule of the legacy Ops, which have no ``max_grad_ties`` prop.
@@ -94,7 +94,7 @@ class _Geometry:
         for axis, (n, k, s, p, o) in enumerate(zip(self.spatial, self.ws, self.stride, self.pad, self.out)):
             shape = [1] * len(self.out)
             shape[axis] = o
-            per_axis = kernels.window_divisors(n, k, s, p, o, include)
+            per_axis = [window_divisor(i, n, k, s, p, include) for i in range(o)]
             per_axis = torch.tensor(per_axis, dtype=dtype, device=device).reshape(shape)
             total = per_axis if total is None else total * per_axis
         return total
