@@ -462,8 +462,7 @@ class AbstractConv(BaseAbstractConv):
 
     def perform(self, node, inputs, output_storage):
         img, kern = inputs
-        self._check_runtime(img.shape, kern.shape)
-        _raise_if(self._shape_error(_sizes(img.shape), _sizes(kern.shape)))
+        self.check_geometry(img.shape, kern.shape)
         top = self._run("forward", img, kern)
         output_storage[0][0] = top.astype(node.outputs[0].dtype, copy=False)
 
