@@ -257,7 +257,9 @@ class BaseAbstractConv(Op):
             raise ValueError(f"num_groups must be a positive int; got {num_groups!r}")
         self.convdim = int(convdim)
         self.border_mode = shapes.normalize_border_mode(border_mode, convdim)
-        self.subsample = shapes.per_axis(subsample, convdim, "subsample", default=1, wording=shapes.axes.CONV_OP)
+        self.subsample = shapes.per_axis(
+            subsample, convdim, self.arg_names.subsample, default=1, wording=shapes.axes.CONV_OP
+        )
         self.filter_dilation = shapes.per_axis(
             filter_dilation, convdim, "filter_dilation", default=1, wording=shapes.axes.CONV_OP
         )

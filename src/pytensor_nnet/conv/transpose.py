@@ -24,60 +24,35 @@ def _valid_sizes(in_size, kernel, stride, dilation, pads):
     return lo, lo + stride - 1
 
 
-def _check_output_shape(
-    output_shape,
-    input,
-    filters,
-    filter_shape,
-    convdim,
-    border_mode,
-    input_dilation,
-    filter_dilation,
-    num_groups,
-    unshared,
-):
-    """Static checks that a forward convolution of ``output_shape`` gives ``input``'s shape."""
+def _check_output_shape(output_shape, convdim):
+    """The argument checks of ``output_shape`` (length, required and positive entries); the
+    geometry is the gradient Op's to check, with the forward convolution's messages."""
     if output_shape is None or len(tuple(output_shape)) != convdim + 2:
         raise ValueError(
             f"output_shape must have {convdim + 2} entries (batch, channels, *spatial); got {output_shape!r}"
         )
-    out = tuple(constant_int(s) for s in output_shape)
-    for i, (given, known) in enumerate(zip(output_shape, out)):
+    for i, given in enumerate(output_shape):
+        known = constant_int(given)
         if i >= 2 and given is None:
             raise ValueError(f"output_shape[{i}] (a spatial size) is required: several sizes are possible")
         if known is not None and known < (0 if i < 2 else 1):
             raise ValueError(f"output_shape entries must be positive; got output_shape={output_shape!r}")
-    kern = list(filters.type.shape)
+
+
+def _possible_sizes(input, filters, filter_shape, convdim, border_mode, input_dilation, filter_dilation):
+    """Inclusive ranges of the spatial ``output_shape`` sizes possible for ``input``'s static
+    spatial shape (None unless the sizes are static): the hint of a mismatch message."""
+    kernel = list(filters.type.shape[filters.ndim - convdim :])
     if filter_shape is not None:
-        kern = [k if k is not None else constant_int(h) for k, h in zip(kern, filter_shape)]
-    in_shape = input.type.shape
-    in_per_group = kern[1 + convdim] if unshared else kern[1]
-    if out[1] is not None and in_per_group is not None and out[1] != in_per_group * num_groups:
-        raise ValueError(
-            f"output_shape[1] ({out[1]}) must equal the filters' output channels "
-            f"(filters.shape[{1 + convdim if unshared else 1}] = {in_per_group}) * num_groups ({num_groups})"
-        )
-    if out[0] is not None and in_shape[0] is not None and out[0] != in_shape[0]:
-        raise ValueError(f"output_shape[0] ({out[0]}) must equal the batch size of input ({in_shape[0]})")
-    if kern[0] is not None and in_shape[1] is not None and kern[0] != in_shape[1]:
-        raise ValueError(f"input channels (input.shape[1] = {in_shape[1]}) must equal filters.shape[0] ({kern[0]})")
-    if shapes.check_conv_gradinputs_shape(out, tuple(kern), in_shape, border_mode, input_dilation, filter_dilation):
-        return
-    kernel = kern[len(kern) - convdim :]
-    ranges = None
-    if None not in kernel and None not in in_shape[2:]:
-        pads = shapes.conv_padding(border_mode, kernel, filter_dilation)
-        ranges = [
-            _valid_sizes(n, k, s, d, p)
-            for n, k, s, d, p in zip(in_shape[2:], kernel, input_dilation, filter_dilation, pads)
-        ]
-    raise ValueError(
-        f"output_shape {tuple(output_shape)} is not a possible output for an input of spatial shape "
-        f"{tuple(in_shape[2:])}: the forward convolution of an image of that shape (filters "
-        f"{tuple(kern)}, border_mode {border_mode!r}, stride input_dilation={input_dilation}, "
-        f"filter_dilation={filter_dilation}) does not give input's shape; possible output_shape "
-        f"spatial sizes per axis (inclusive ranges): {ranges}"
-    )
+        hint = tuple(filter_shape)[len(tuple(filter_shape)) - convdim :]
+        kernel = [k if k is not None else constant_int(h) for k, h in zip(kernel, hint)]
+    in_spatial = input.type.shape[2:]
+    if None in kernel or None in in_spatial:
+        return None
+    stride = shapes.per_axis(input_dilation, convdim, "input_dilation", default=1, wording=shapes.axes.TRANSPOSE)
+    dilation = shapes.per_axis(filter_dilation, convdim, "filter_dilation", default=1, wording=shapes.axes.TRANSPOSE)
+    pads = shapes.conv_padding(shapes.normalize_border_mode(border_mode, convdim), kernel, dilation)
+    return [_valid_sizes(*sizes) for sizes in zip(in_spatial, kernel, stride, dilation, pads)]
 
 
 def conv_nd_transpose(
@@ -93,11 +68,12 @@ def conv_nd_transpose(
     num_groups=1,
     unshared=False,
 ):
-    """N-d transposed convolution (``convdim`` spatial dims); see :func:`conv2d_transpose`."""
+    """N-d transposed convolution (``convdim`` spatial dims); see :func:`conv2d_transpose`.
+
+    Every geometry argument is normalised and checked once, by the gradient Op (with the
+    names of this function); a spatial size mismatch adds the possible ``output_shape`` sizes.
+    """
     input, filters = pt.as_tensor_variable(input), pt.as_tensor_variable(filters)
-    input_dilation = shapes.per_axis(input_dilation or 1, convdim, "input_dilation", wording=shapes.axes.TRANSPOSE)
-    filter_dilation = shapes.per_axis(filter_dilation or 1, convdim, "filter_dilation", wording=shapes.axes.TRANSPOSE)
-    border_mode = shapes.normalize_border_mode(border_mode, convdim)
     if input.ndim != convdim + 2:
         raise ValueError(f"input must be a {convdim + 2}-d tensor; got a {input.ndim}-d tensor")
     if filters.ndim != shapes.filter_ndim(convdim, unshared):
@@ -105,34 +81,34 @@ def conv_nd_transpose(
             f"filters must be a {shapes.filter_ndim(convdim, unshared)}-d tensor"
             f"{' (unshared)' if unshared else ''}; got a {filters.ndim}-d tensor"
         )
-    if filter_shape is not None and len(tuple(filter_shape)) != filters.ndim:
-        raise ValueError(f"filter_shape must have {filters.ndim} entries; got {tuple(filter_shape)!r}")
-    _check_output_shape(
-        output_shape,
-        input,
-        filters,
-        filter_shape,
-        convdim,
-        border_mode,
-        input_dilation,
-        filter_dilation,
-        num_groups,
-        unshared,
-    )
-    return conv_nd_grad_wrt_inputs(
-        input,
-        filters,
-        tuple(output_shape),
-        convdim,
-        filter_shape,
-        border_mode,
-        input_dilation,
-        filter_flip,
-        filter_dilation,
-        num_groups,
-        unshared,
-        arg_names=TRANSPOSE_NAMES,
-    )
+    _check_output_shape(output_shape, convdim)
+    try:
+        return conv_nd_grad_wrt_inputs(
+            input,
+            filters,
+            tuple(output_shape),
+            convdim,
+            filter_shape,
+            border_mode,
+            input_dilation,
+            filter_flip,
+            filter_dilation,
+            num_groups,
+            unshared,
+            arg_names=TRANSPOSE_NAMES,
+        )
+    except shapes.ShapeMismatchError as error:
+        possible = None
+        if "spatial" in str(error):
+            args = (border_mode, input_dilation, filter_dilation)
+            possible = _possible_sizes(input, filters, filter_shape, convdim, *args)
+        if possible is None:
+            raise
+        raise shapes.ShapeMismatchError(
+            f"output_shape {tuple(output_shape)} is not a possible output for an input of spatial shape "
+            f"{tuple(input.type.shape[2:])}: {error}; possible output_shape spatial sizes per axis "
+            f"(inclusive ranges): {possible}"
+        ) from None
 
 
 def conv2d_transpose(
