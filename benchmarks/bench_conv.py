@@ -1,13 +1,17 @@
 """conv2d benchmarks behind the numbers of the README (not part of the test suite).
 
     python benchmarks/bench_conv.py                 # everything
-    python benchmarks/bench_conv.py --only table    # or: compile, memory
+    python benchmarks/bench_conv.py --only table    # or: compile, latency, memory
 
 - table: forward and forward+backward on the five shapes of ``pytensor_nnet.bench.SHAPES``,
   float32 and float64, beside PyTorch, JAX and the legacy ops (with ``PYTENSOR_NNET_LEGACY_BENCH``),
   in one sitting (see ``pytensor_nnet.bench``);
-- compile: cold (empty Numba and PyTensor caches) and warm (second process) time to build,
-  compile and first-call a conv2d + grad function, in fresh processes;
+- compile: time to build and first-call a float32 conv2d + relu + pool_2d + grad function in
+  fresh processes: cold (empty Numba and PyTensor caches), warm (a second process), the second
+  dtype (float64, after the float32 one), and a new graph (another border mode) with warm caches;
+- latency: time per call of the log-density and its gradient of a small CNN (batch 100 of 1x8x8
+  images, 4 filters 3x3, 2x2 max pool, dense layer to 10 classes) in PyTensor's default mode,
+  beside ``jax.jit`` and PyTorch eager on the same data, interleaved, median of 3 repeats;
 - memory: peak extra RSS of a conv2d forward and of forward+backward on a batch whose
   whole-batch im2col buffer would need 3.7 GB, in fresh processes.
 """
@@ -20,18 +24,77 @@ import sys
 import tempfile
 
 COMPILE_SNIPPET = r"""
-import time, json
+import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, pytensor, pytensor.tensor as pt
 from pytensor_nnet import conv2d
+from pytensor_nnet.pool import pool_2d
 t1 = time.perf_counter()
-X, W = pt.tensor4("x"), pt.tensor4("w")
-y = conv2d(X, W, border_mode=1, subsample=(2, 2))
-f = pytensor.function([X, W], [y, *pytensor.grad((y ** 2).sum(), [X, W])])
+dtype, border = sys.argv[1], int(sys.argv[2])
+X, W = pt.tensor4("x", dtype=dtype), pt.tensor4("w", dtype=dtype)
+h = pt.maximum(conv2d(X, W, border_mode=border), 0)
+loss = (pool_2d(h, (2, 2), ignore_border=True) ** 2).sum()
+f = pytensor.function([X, W], [loss, *pytensor.grad(loss, [X, W])])
 t2 = time.perf_counter()
-f(np.ones((2, 3, 9, 9)), np.ones((4, 3, 3, 3)))
+f(np.ones((16, 3, 16, 16), dtype), np.ones((8, 3, 3, 3), dtype))
 t3 = time.perf_counter()
 print(json.dumps(dict(import_s=t1 - t0, compile_s=t2 - t1, first_call_s=t3 - t2)))
+"""
+
+LATENCY_SNIPPET = r"""
+import json, sys, time
+import numpy as np
+which, repeats = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(0)
+N, classes = 100, 10
+images = rng.standard_normal((N, 1, 8, 8)).astype("float64")
+labels = rng.integers(0, classes, N)
+onehot = np.eye(classes)[labels]
+params = [rng.standard_normal(s) * 0.3 for s in ((4, 1, 3, 3), (4,), (36, classes), (classes,))]
+
+if which == "pytensor":
+    import pytensor, pytensor.tensor as pt
+    from pytensor_nnet import conv2d
+    from pytensor_nnet.pool import pool_2d
+    X, Y = pt.constant(images), pt.constant(onehot)
+    w, b, v, c = (pt.tensor(f"p{i}", shape=p.shape, dtype="float64") for i, p in enumerate(params))
+    h = pt.tanh(conv2d(X, w) + b[None, :, None, None])
+    z = pool_2d(h, (2, 2), ignore_border=True).reshape((N, 36)) @ v + c
+    logp = (Y * pt.special.log_softmax(z, axis=-1)).sum() - 0.5 * sum((p ** 2).sum() for p in (w, b, v, c))
+    f = pytensor.function([w, b, v, c], [logp, *pytensor.grad(logp, [w, b, v, c])])
+    call = lambda: f(*params)
+elif which == "jax":
+    import jax, jax.numpy as jnp
+    jax.config.update("jax_enable_x64", True)
+    X, Y = jnp.asarray(images), jnp.asarray(onehot)
+    def logp(w, b, v, c):
+        h = jnp.tanh(jax.lax.conv_general_dilated(X, w, (1, 1), "VALID") + b[None, :, None, None])
+        pooled = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+        z = pooled.reshape((N, 36)) @ v + c
+        return (Y * jax.nn.log_softmax(z, axis=-1)).sum() - 0.5 * sum((p ** 2).sum() for p in (w, b, v, c))
+    f = jax.jit(jax.value_and_grad(logp, argnums=(0, 1, 2, 3)))
+    jparams = [jnp.asarray(p) for p in params]
+    call = lambda: jax.block_until_ready(f(*jparams))
+else:
+    import torch
+    torch.set_num_threads(2)
+    X, Y = torch.from_numpy(images), torch.from_numpy(onehot)
+    tparams = [torch.from_numpy(p).requires_grad_() for p in params]
+    def call():
+        w, b, v, c = tparams
+        h = torch.tanh(torch.nn.functional.conv2d(X, w) + b[None, :, None, None])
+        z = torch.nn.functional.max_pool2d(h, 2).reshape(N, 36) @ v + c
+        logp = (Y * torch.log_softmax(z, dim=-1)).sum() - 0.5 * sum((p ** 2).sum() for p in tparams)
+        return torch.autograd.grad(logp, tparams)
+for _ in range(20):
+    call()
+times = []
+for _ in range(repeats):
+    start = time.perf_counter()
+    for _ in range(200):
+        call()
+    times.append((time.perf_counter() - start) / 200)
+print(json.dumps(dict(which=which, ms=[t * 1e3 for t in times])))
 """
 
 MEMORY_SNIPPET = r"""
@@ -74,13 +137,37 @@ def compile_times():
             NUMBA_CACHE_DIR=os.path.join(tmp, "numba"),
             PYTENSOR_FLAGS=f"compiledir={os.path.join(tmp, 'pytensor')}",
         )
-        cold = run_snippet(COMPILE_SNIPPET, env)
-        warm = run_snippet(COMPILE_SNIPPET, env)
-    print("\nconv2d + grad function (Numba mode), fresh processes:")
-    print(f"{'':6s} {'import s':>9s} {'compile s':>10s} {'first call s':>13s} {'total s':>8s}")
-    for name, r in (("cold", cold), ("warm", warm)):
+        runs = [
+            ("cold (empty caches)", ("float32", "1")),
+            ("warm (second process)", ("float32", "1")),
+            ("second dtype (float64)", ("float64", "1")),
+            ("new graph (border 2)", ("float32", "2")),
+        ]
+        results = [(name, run_snippet(COMPILE_SNIPPET, env, args)) for name, args in runs]
+    print("\nconv2d + relu + pool_2d + grad function (Numba mode), fresh processes, in this order:")
+    print(f"{'':24s} {'import s':>9s} {'build s':>8s} {'first call s':>13s} {'total s':>8s}")
+    for name, r in results:
         total = r["import_s"] + r["compile_s"] + r["first_call_s"]
-        print(f"{name:6s} {r['import_s']:9.2f} {r['compile_s']:10.2f} {r['first_call_s']:13.2f} {total:8.2f}")
+        print(f"{name:24s} {r['import_s']:9.2f} {r['compile_s']:8.2f} {r['first_call_s']:13.2f} {total:8.2f}")
+
+
+def available(module):
+    return subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def latency(repeats=3):
+    """Per-call time of a small CNN's logp + gradient, interleaved across the peers."""
+    peers = ["pytensor"] + [name for name, module in (("jax", "jax"), ("torch", "torch")) if available(module)]
+    times = {name: [] for name in peers}
+    for _ in range(repeats):
+        for name in peers:
+            times[name] += run_snippet(LATENCY_SNIPPET, args=(name, "3"))["ms"]
+    ours = sorted(times["pytensor"])[len(times["pytensor"]) // 2]
+    print("\nlogp + gradient of a small CNN (batch 100 of 1x8x8, 4 filters 3x3, 2x2 max pool, dense 36->10), float64:")
+    print(f"{'':10s} {'ms/call (median)':>17s} {'x (peer / ours)':>16s}")
+    for name in peers:
+        median = sorted(times[name])[len(times[name]) // 2]
+        print(f"{name:10s} {median:17.3f} {median / ours:16.2f}")
 
 
 def memory():
@@ -96,7 +183,7 @@ def memory():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["table", "compile", "memory"])
+    parser.add_argument("--only", choices=["table", "compile", "latency", "memory"])
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     if args.only in (None, "table"):
@@ -105,6 +192,8 @@ def main():
         bench_main(["--dtype", "both", "--reps", str(args.reps)])
     if args.only in (None, "compile"):
         compile_times()
+    if args.only in (None, "latency"):
+        latency()
     if args.only in (None, "memory"):
         memory()
 

@@ -83,30 +83,51 @@ def _chunk_size(batch, rows, positions, itemsize, buffer_bytes, wanted=0):
 
 
 @numba.njit(cache=True)
+def forward_output_size(x_shape, w_shape, stride, pad_lo, pad_hi, dilation):
+    """The output's spatial size (od, oh, ow) of :func:`corr_forward`; raises when the
+    (dilated) filter does not fit the padded input."""
+    out = conv_output_size_3d(
+        (x_shape[2], x_shape[3], x_shape[4]), (w_shape[2], w_shape[3], w_shape[4]), stride, pad_lo, pad_hi, dilation
+    )
+    if out[0] < 1 or out[1] < 1 or out[2] < 1:
+        raise ValueError("the (dilated) filter is larger than the padded input")
+    return out
+
+
+@numba.njit(cache=True)
 def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """Correlate images ``x`` (N, C, D, H, W) with filters ``w`` (M, C // groups, kd, kh, kw).
 
     Returns ``y`` of shape (N, M, od, oh, ow).
     """
+    _check_geometry(stride, dilation)
+    od, oh, ow = forward_output_size(x.shape, w.shape, stride, pad_lo, pad_hi, dilation)
+    y = np.empty((x.shape[0], w.shape[0], od, oh, ow), dtype=x.dtype)
+    corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+    return y
+
+
+@numba.njit(cache=True)
+def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+    """:func:`corr_forward` writing into a given ``y`` (N, M, od, oh, ow) (any content)."""
     N, C, D, H, W = x.shape
     M, Cg, kd, kh, kw = w.shape
     _check_groups(C, Cg, M, groups)
     _check_geometry(stride, dilation)
     ksize = (kd, kh, kw)
-    out = conv_output_size_3d((D, H, W), ksize, stride, pad_lo, pad_hi, dilation)
-    if out[0] < 1 or out[1] < 1 or out[2] < 1:
-        raise ValueError("the (dilated) filter is larger than the padded input")
+    out = forward_output_size(x.shape, w.shape, stride, pad_lo, pad_hi, dilation)
+    if y.shape[0] != N or y.shape[1] != M or y.shape[2] != out[0] or y.shape[3] != out[1] or y.shape[4] != out[2]:
+        raise ValueError("the output array's shape does not match the convolution")
     od, oh, ow = out
     P = od * oh * ow
     K = Cg * kd * kh * kw
     Mg = M // groups
     if _use_direct(Cg, groups):
-        y = np.zeros((N, M, od, oh, ow), dtype=x.dtype)
+        y[...] = 0
         direct_forward(x, w, y, stride, pad_lo, dilation, groups)
-        return y
-    y = np.empty((N, M, od, oh, ow), dtype=x.dtype)
+        return
     if N == 0 or M == 0:
-        return y
+        return
     yv = y.reshape((N, M, P))
     w2 = w.reshape((M, K))
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
@@ -114,7 +135,7 @@ def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
             xn = x[n].reshape((C, P))
             for g in range(groups):
                 np.dot(w2[g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg], yv[n, g * Mg : (g + 1) * Mg])
-        return y
+        return
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
     storage = np.empty(C * kd * kh * kw * chunk * P, dtype=x.dtype)
     for n0 in range(0, N, chunk):
@@ -127,7 +148,6 @@ def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
             res = np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K])
             for i in range(nb):
                 yv[n0 + i, g * Mg : (g + 1) * Mg] = res[:, i * P : (i + 1) * P]
-    return y
 
 
 @numba.njit(cache=True)
@@ -165,9 +185,25 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
 
     ``in_size`` is the (D, H, W) image size; with strides it cannot be deduced from ``top``.
     """
+    for i in range(3):
+        if in_size[i] < 1:
+            raise ValueError("input shape must be positive")
+    if groups < 1:
+        raise ValueError("num_groups must be >= 1")
+    dx = np.zeros((top.shape[0], w.shape[1] * groups, in_size[0], in_size[1], in_size[2]), dtype=top.dtype)
+    corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+    return dx
+
+
+@numba.njit(cache=True)
+def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+    """:func:`corr_grad_inputs` accumulating into a given, zero-filled ``dx`` (N, C, D, H, W)."""
     M, Cg, kd, kh, kw = w.shape
     N, Mt, od, oh, ow = top.shape
     C = Cg * groups
+    in_size = (dx.shape[2], dx.shape[3], dx.shape[4])
+    if dx.shape[0] != N or dx.shape[1] != C:
+        raise ValueError("the input gradient array's shape does not match the convolution")
     if Mt != M:
         raise ValueError("output gradient channels (topgrad.shape[1]) must equal the number of filters")
     _check_groups(C, Cg, M, groups)
@@ -179,16 +215,14 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
     out = conv_output_size_3d(in_size, ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError("the output gradient's spatial shape does not match a convolution of the given input shape")
-    D, H, W = in_size
     P = od * oh * ow
     K = Cg * kd * kh * kw
     Mg = M // groups
-    dx = np.zeros((N, C, D, H, W), dtype=top.dtype)
     if N == 0 or M == 0:
-        return dx
+        return
     if _use_direct(Cg, groups):
         direct_grad_inputs(w, top, dx, stride, pad_lo, dilation, groups)
-        return dx
+        return
     topv = top.reshape((N, M, P))
     w2 = w.reshape((M, K))
     wt = np.empty((groups, K, Mg), dtype=w.dtype)
@@ -199,7 +233,7 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
             dxn = dx[n].reshape((C, P))
             for g in range(groups):
                 np.dot(wt[g], topv[n, g * Mg : (g + 1) * Mg], dxn[g * Cg : (g + 1) * Cg])
-        return dx
+        return
     chunk = _chunk_size(N, C * kd * kh * kw, P, top.itemsize, buffer_bytes)
     storage = np.empty(C * kd * kh * kw * chunk * P, dtype=top.dtype)
     for n0 in range(0, N, chunk):
@@ -213,12 +247,25 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
                 np.dot(wt[g], tb, cols[g * K : (g + 1) * K])
         for i in range(nb):
             col2im_add(cols, i * P, dx[n0 + i], ksize, stride, pad_lo, dilation, out)
-    return dx
 
 
 @numba.njit(cache=True)
 def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """Gradient wrt the filters of :func:`corr_forward`: ``dw`` (M, C // groups, *ksize)."""
+    for i in range(3):
+        if ksize[i] < 1:
+            raise ValueError("filter shape must be positive")
+    if groups < 1 or x.shape[1] % groups != 0:
+        raise ValueError("num_groups must divide the input channels and the number of filters")
+    dw = np.zeros((top.shape[1], x.shape[1] // groups, ksize[0], ksize[1], ksize[2]), dtype=x.dtype)
+    corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+    return dw
+
+
+@numba.njit(cache=True)
+def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+    """:func:`corr_grad_weights` accumulating into a given, zero-filled ``dw`` (M, C // groups, *ksize)."""
+    ksize = (dw.shape[2], dw.shape[3], dw.shape[4])
     N, C, D, H, W = x.shape
     Nt, M, od, oh, ow = top.shape
     if Nt != N:
@@ -233,18 +280,19 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
             raise ValueError("filter shape must be positive")
     Cg = C // groups
     kd, kh, kw = ksize
+    if dw.shape[0] != M or dw.shape[1] != Cg:
+        raise ValueError("the filter gradient array's shape does not match the convolution")
     out = conv_output_size_3d((D, H, W), ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError("the output gradient's spatial shape does not match a convolution with the given filter shape")
     P = od * oh * ow
     K = Cg * kd * kh * kw
     Mg = M // groups
-    dw = np.zeros((M, Cg, kd, kh, kw), dtype=x.dtype)
     if N == 0 or M == 0:
-        return dw
+        return
     if _use_direct(Cg, groups):
         direct_grad_weights(x, top, dw, stride, pad_lo, dilation, groups)
-        return dw
+        return
     dw2 = dw.reshape((M, K))
     topv = top.reshape((N, M, P))
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
@@ -252,7 +300,7 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
             xn = x[n].reshape((C, P))
             for g in range(groups):
                 dw2[g * Mg : (g + 1) * Mg] += np.dot(topv[n, g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg].T)
-        return dw
+        return
     # A few images per GEMM: a longer reduction means fewer passes adding into ``dw``.
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes, GRAD_WEIGHTS_IMAGES)
     storage = np.empty(C * kd * kh * kw * chunk * P, dtype=x.dtype)
@@ -267,7 +315,6 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
                 tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, x.dtype)
                 np.dot(tb, cols[g * K : (g + 1) * K].T, prod)
             _add_into(dw2[g * Mg : (g + 1) * Mg], prod)
-    return dw
 
 
 @numba.njit(cache=True)

@@ -152,6 +152,15 @@ def pool_forward(x, ws, stride, pad, ignore_border, mode, lowest):
     check_geometry((D, H, W), ws, stride, pad, ignore_border)
     od, oh, ow = pool_out_size((D, H, W), ws, stride, pad, ignore_border)
     y = np.empty((B, od, oh, ow), dtype=x.dtype)
+    pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest)
+    return y
+
+
+@numba.njit(cache=True)
+def pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
+    """:func:`pool_forward` writing into a given ``y`` (B, od, oh, ow) (any content)."""
+    B, D, H, W = x.shape
+    od, oh, ow = _check_out(x.shape, y.shape, ws, stride, pad, ignore_border, "pooling: wrong output array shape")
     lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
     dz, dy, dx = _divisor_row((D, H, W), ws, stride, pad, (od, oh, ow), mode)
     sw, pw = stride[2], pad[2]
@@ -195,7 +204,6 @@ def pool_forward(x, ws, stride, pad, ignore_border, mode, lowest):
                     zy = dz[oz] * dy[oy]
                     for ox in range(ow):
                         dst[ox] = acc[ox] / (zy * dx[ox])
-    return y
 
 
 @numba.njit(cache=True)
@@ -212,6 +220,16 @@ def _check_out(x_shape, out_shape, ws, stride, pad, ignore_border, name):
 def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border, ties):
     """Gradient of max pooling wrt ``x`` (B, D, H, W), given ``maxout`` (B, od, oh, ow) and its
     gradient ``gz`` (B, od, oh, ow); ``ties`` is ``TIES_FIRST`` or ``TIES_ALL``."""
+    gx = np.zeros(x.shape, dtype=gz.dtype)
+    max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties)
+    return gx
+
+
+@numba.njit(cache=True)
+def max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties):
+    """:func:`max_pool_grad` accumulating into a given, zero-filled ``gx`` (B, D, H, W)."""
+    if gx.shape != x.shape:
+        raise ValueError("pooling: wrong gradient array shape")
     _check_out(
         x.shape,
         gz.shape,
@@ -225,8 +243,9 @@ def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border, ties):
         x.shape, maxout.shape, ws, stride, pad, ignore_border, "pooling: maxout's shape does not match the pooling of x"
     )
     if ties == TIES_ALL:
-        return _max_pool_grad_all(x, maxout, gz, ws, stride, pad, ignore_border)
-    return _max_pool_grad_first(x, gz, ws, stride, pad, ignore_border)
+        _max_pool_grad_all(x, maxout, gz, gx, ws, stride, pad)
+    else:
+        _max_pool_grad_first(x, gz, gx, ws, stride, pad)
 
 
 @numba.njit(cache=True)
@@ -301,11 +320,11 @@ def _first_argmax_scratch(x, ow):
 
 
 @numba.njit(cache=True)
-def _max_pool_grad_first(x, gz, ws, stride, pad, ignore_border):
+def _max_pool_grad_first(x, gz, gx_out, ws, stride, pad):
     """Each window's gradient goes to its first maximum; overlapping windows accumulate."""
     B, D, H, W = x.shape
     od, oh, ow = gz.shape[1], gz.shape[2], gz.shape[3]
-    gx = np.zeros((B, D * H * W), dtype=gz.dtype)
+    gx = gx_out.reshape((B, D * H * W))
     lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
     row_best, row_arg, best, arg = _first_argmax_scratch(x, ow)
     for b in range(B):
@@ -317,7 +336,6 @@ def _max_pool_grad_first(x, gz, ws, stride, pad, ignore_border):
                 for ox in range(ow):
                     if arg[ox] >= 0:
                         dst[arg[ox]] += g[ox]
-    return gx.reshape((B, D, H, W))
 
 
 @numba.njit(cache=True)
@@ -341,7 +359,7 @@ def _max_pool_grad_grad_first(x, ggx, ws, stride, pad, ignore_border):
 
 
 @numba.njit(cache=True)
-def _max_pool_grad_all(x, maxout, gz, ws, stride, pad, ignore_border):
+def _max_pool_grad_all(x, maxout, gz, gx, ws, stride, pad):
     """Legacy rule: every element equal to its window's maximum receives the window's gradient.
 
     Per output row, the maxima and gradients of tap ``e`` of the last axis are first spread
@@ -352,7 +370,6 @@ def _max_pool_grad_all(x, maxout, gz, ws, stride, pad, ignore_border):
     """
     B, D, H, W = x.shape
     od, oh, ow = gz.shape[1], gz.shape[2], gz.shape[3]
-    gx = np.zeros((B, D, H, W), dtype=gz.dtype)
     zero = gx.dtype.type(0)
     kw, sw, pw = ws[2], stride[2], pad[2]
     lo, hi = _tap_ranges(ow, kw, sw, pw, W)
@@ -380,7 +397,6 @@ def _max_pool_grad_all(x, maxout, gz, ws, stride, pad, ignore_border):
                             rm, rg = row_max[e], row_grad[e]
                             for i in range(W):  # whole rows: indices known >= 0, so it vectorises
                                 dst[i] += rg[i] if src[i] == rm[i] else zero
-    return gx
 
 
 @numba.njit(cache=True)
@@ -419,8 +435,15 @@ def average_pool_grad(gz, in_size, ws, stride, pad, ignore_border, mode):
     Separable: per output row, the window taps of the last axis spread the scaled gradients
     into one row, which is then added (contiguous, vectorised) to every input row of the window.
     """
-    D, H, W = in_size
-    B = gz.shape[0]
+    gx = np.zeros((gz.shape[0], in_size[0], in_size[1], in_size[2]), dtype=gz.dtype)
+    average_pool_grad_into(gz, gx, ws, stride, pad, ignore_border, mode)
+    return gx
+
+
+@numba.njit(cache=True)
+def average_pool_grad_into(gz, gx, ws, stride, pad, ignore_border, mode):
+    """:func:`average_pool_grad` accumulating into a given, zero-filled ``gx`` (B, D, H, W)."""
+    B, D, H, W = gx.shape
     od, oh, ow = _check_out(
         (B, D, H, W),
         gz.shape,
@@ -430,7 +453,6 @@ def average_pool_grad(gz, in_size, ws, stride, pad, ignore_border, mode):
         ignore_border,
         "pooling: the output gradient's shape does not match the pooling of x",
     )
-    gx = np.zeros((B, D, H, W), dtype=gz.dtype)
     lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
     dz, dy, dx = _divisor_row((D, H, W), ws, stride, pad, (od, oh, ow), mode)
     sw, pw = stride[2], pad[2]
@@ -458,4 +480,3 @@ def average_pool_grad(gz, in_size, ws, stride, pad, ignore_border, mode):
                         dst = gx[b, iz, iy]
                         for i in range(W):
                             dst[i] += row[i]
-    return gx

@@ -17,39 +17,185 @@ from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, regi
 
 from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
+from pytensor_nnet.dispatch.numba import boundary
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import corr, direct, unshared
 from pytensor_nnet.kernels import im2col as im2col_kernels
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 #: The cache key follows the code (see ``fingerprint``): this module, the Ops (whose index maps
 #: the checks bake in), the shared shape checks and every kernel it calls.
 KERNEL_FINGERPRINT = source_fingerprint(
-    sys.modules[__name__], ops, shapes.axes, shapes.conv, shapes.checks, corr, direct, im2col_kernels, unshared
+    sys.modules[__name__],
+    boundary,
+    ops,
+    shapes.axes,
+    shapes.conv,
+    shapes.checks,
+    corr,
+    direct,
+    im2col_kernels,
+    unshared,
 )
+
+# The kernels of shared filters are called across the boundary of ``boundary``: ``meta`` holds
+# the three operands' 5-d shapes, then stride, pad_lo, pad_hi, dilation (3 each), groups and
+# the column-buffer bound.
+_META_LENGTH = 29
+
+
+@numba.njit(cache=True)
+def _boundary_operands(a, b, out, meta):
+    m = numba.carray(meta, (_META_LENGTH,))
+    a_arr = numba.carray(a, (m[0], m[1], m[2], m[3], m[4]))
+    b_arr = numba.carray(b, (m[5], m[6], m[7], m[8], m[9]))
+    out_arr = numba.carray(out, (m[10], m[11], m[12], m[13], m[14]))
+    geometry = ((m[15], m[16], m[17]), (m[18], m[19], m[20]), (m[21], m[22], m[23]), (m[24], m[25], m[26]))
+    return a_arr, b_arr, out_arr, geometry, m[27], m[28]
+
+
+def corr_forward_c(a, b, c, out, meta):
+    """C entry point of ``corr.corr_forward_into``: images ``a``, filters ``b``, output ``out``."""
+    x, w, y, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes = _boundary_operands(a, b, out, meta)
+    try:
+        corr.corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+    except Exception:
+        return boundary.KERNEL_REFUSED
+    return 0
+
+
+def corr_grad_inputs_c(a, b, c, out, meta):
+    """C entry point of ``corr.corr_grad_inputs_into``: filters ``a``, output gradient ``b``,
+    zero-filled input gradient ``out``."""
+    w, top, dx, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes = _boundary_operands(a, b, out, meta)
+    try:
+        corr.corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+    except Exception:
+        return boundary.KERNEL_REFUSED
+    return 0
+
+
+def corr_grad_weights_c(a, b, c, out, meta):
+    """C entry point of ``corr.corr_grad_weights_into``: images ``a``, output gradient ``b``,
+    zero-filled filter gradient ``out``."""
+    x, top, dw, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes = _boundary_operands(a, b, out, meta)
+    try:
+        corr.corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+    except Exception:
+        return boundary.KERNEL_REFUSED
+    return 0
+
+
+@numba.njit(cache=True)
+def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+    meta = np.empty(_META_LENGTH, dtype=np.int64)
+    for i in range(5):
+        meta[i] = a.shape[i]
+        meta[5 + i] = b.shape[i]
+        meta[10 + i] = out.shape[i]
+    for i in range(3):
+        meta[15 + i] = stride[i]
+        meta[18 + i] = pad_lo[i]
+        meta[21 + i] = pad_hi[i]
+        meta[24 + i] = dilation[i]
+    meta[27] = groups
+    meta[28] = buffer_bytes
+    return meta
+
+
+def _boundary_call(entry, dtype):
+    """Compiled ``call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)`` of
+    the boundary kernel ``entry`` for ``dtype`` (C-contiguous 5-d operands; ``out`` is written)."""
+    kernel = boundary.external_kernel(entry, dtype, KERNEL_FINGERPRINT)
+
+    @numba_basic.numba_njit
+    def call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+        meta = _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+        if kernel(a.ctypes, b.ctypes, a.ctypes, out.ctypes, meta.ctypes) != 0:
+            raise ValueError("the convolution kernel refused its arguments (an internal error: please report it)")
+
+    return call
+
+
+# The reshapes and flips below are module-level functions, cached on disk with the kernels:
+# a new graph links them instead of compiling a closure of its own (each closure costs a
+# fraction of a second of Numba compile time, per node and per graph).
+
+
+@numba.njit(cache=True)
+def _1d_to_3d(a):
+    return np.ascontiguousarray(a).reshape((a.shape[0], a.shape[1], 1, 1, a.shape[2]))
+
+
+@numba.njit(cache=True)
+def _2d_to_3d(a):
+    return np.ascontiguousarray(a).reshape((a.shape[0], a.shape[1], 1, a.shape[2], a.shape[3]))
+
+
+@numba.njit(cache=True)
+def _3d_to_3d(a):
+    return np.ascontiguousarray(a)
+
+
+@numba.njit(cache=True)
+def _3d_to_1d(a):
+    return a.reshape((a.shape[0], a.shape[1], a.shape[4]))
+
+
+@numba.njit(cache=True)
+def _3d_to_2d(a):
+    return a.reshape((a.shape[0], a.shape[1], a.shape[3], a.shape[4]))
+
+
+@numba.njit(cache=True)
+def _3d_to_3d_view(a):
+    return a
+
+
+@numba.njit(cache=True)
+def _unshared_1d_to_3d(w):
+    return np.ascontiguousarray(w).reshape((w.shape[0], 1, 1, w.shape[1], w.shape[2], 1, 1, w.shape[3]))
+
+
+@numba.njit(cache=True)
+def _unshared_2d_to_3d(w):
+    return np.ascontiguousarray(w).reshape(
+        (w.shape[0], 1, w.shape[1], w.shape[2], w.shape[3], 1, w.shape[4], w.shape[5])
+    )
+
+
+@numba.njit(cache=True)
+def _unshared_3d_to_1d(w):
+    return w.reshape((w.shape[0], w.shape[3], w.shape[4], w.shape[7]))
+
+
+@numba.njit(cache=True)
+def _unshared_3d_to_2d(w):
+    return w.reshape((w.shape[0], w.shape[2], w.shape[3], w.shape[4], w.shape[6], w.shape[7]))
+
+
+@numba.njit(cache=True)
+def _flip_filters(w):
+    """Contiguous copy of 3-d-view filters with their three kernel axes reversed."""
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1])
+
+
+@numba.njit(cache=True)
+def _flip_unshared_filters(w):
+    return np.ascontiguousarray(w[:, :, :, :, :, ::-1, ::-1, ::-1])
 
 
 def _to_3d(convdim):
     """Compiled reshape of a (N, C, *spatial) array with ``convdim`` spatial dims to (N, C, D, H, W)."""
-    if convdim == 3:
-        return numba_basic.numba_njit(lambda a: np.ascontiguousarray(a))
-    if convdim == 2:
-        return numba_basic.numba_njit(
-            lambda a: np.ascontiguousarray(a).reshape((a.shape[0], a.shape[1], 1, a.shape[2], a.shape[3]))
-        )
-    return numba_basic.numba_njit(lambda a: np.ascontiguousarray(a).reshape((a.shape[0], a.shape[1], 1, 1, a.shape[2])))
+    return {1: _1d_to_3d, 2: _2d_to_3d, 3: _3d_to_3d}[convdim]
 
 
 def _from_3d(convdim):
     """Compiled inverse of :func:`_to_3d`."""
-    if convdim == 3:
-        return numba_basic.numba_njit(lambda a: a)
-    if convdim == 2:
-        return numba_basic.numba_njit(lambda a: a.reshape((a.shape[0], a.shape[1], a.shape[3], a.shape[4])))
-    return numba_basic.numba_njit(lambda a: a.reshape((a.shape[0], a.shape[1], a.shape[4])))
+    return {1: _3d_to_1d, 2: _3d_to_2d, 3: _3d_to_3d_view}[convdim]
 
 
-@numba_basic.numba_njit
+@numba.njit(cache=True)
 def _plain(t):
     """The 3-tuple ``t`` as run-time int64s.
 
@@ -61,13 +207,13 @@ def _plain(t):
     return (np.int64(t[0]), np.int64(t[1]), np.int64(t[2]))
 
 
-@numba_basic.numba_njit
+@numba.njit(cache=True)
 def _kernel_size(w):
     """The kernel size ``(kd, kh, kw)`` of 3-d-view filters (5-d, or 8-d unshared)."""
     return (w.shape[-3], w.shape[-2], w.shape[-1])
 
 
-@numba_basic.numba_njit
+@numba.njit(cache=True)
 def _pads(pad_before, pad_after, ksize, dilation):
     """The padding sizes of the Op's geometry (``shapes.resolve_pads``) as run-time int64s."""
     return shapes.resolve_pads(_plain(pad_before), _plain(pad_after), _plain(ksize), _plain(dilation))
@@ -75,37 +221,19 @@ def _pads(pad_before, pad_after, ksize, dilation):
 
 def _unshared_to_3d(convdim):
     """Compiled view of unshared filters (M, *out, Cg, *k) as (M, od, oh, ow, Cg, kd, kh, kw)."""
-    if convdim == 3:
-        return numba_basic.numba_njit(lambda w: np.ascontiguousarray(w))
-    if convdim == 2:
-        return numba_basic.numba_njit(
-            lambda w: np.ascontiguousarray(w).reshape(
-                (w.shape[0], 1, w.shape[1], w.shape[2], w.shape[3], 1, w.shape[4], w.shape[5])
-            )
-        )
-    return numba_basic.numba_njit(
-        lambda w: np.ascontiguousarray(w).reshape((w.shape[0], 1, 1, w.shape[1], w.shape[2], 1, 1, w.shape[3]))
-    )
+    return {1: _unshared_1d_to_3d, 2: _unshared_2d_to_3d, 3: _3d_to_3d}[convdim]
 
 
 def _unshared_from_3d(convdim):
     """Compiled inverse of :func:`_unshared_to_3d`."""
-    if convdim == 3:
-        return numba_basic.numba_njit(lambda w: w)
-    if convdim == 2:
-        return numba_basic.numba_njit(
-            lambda w: w.reshape((w.shape[0], w.shape[2], w.shape[3], w.shape[4], w.shape[6], w.shape[7]))
-        )
-    return numba_basic.numba_njit(lambda w: w.reshape((w.shape[0], w.shape[3], w.shape[4], w.shape[7])))
+    return {1: _unshared_3d_to_1d, 2: _unshared_3d_to_2d, 3: _3d_to_3d_view}[convdim]
 
 
 def _maybe_flip(flip, unshared_filters=False):
     """Compiled flip of the three kernel axes of 3-d-view filters (5-d, or 8-d unshared)."""
     if not flip:
-        return numba_basic.numba_njit(lambda w: w)
-    if unshared_filters:
-        return numba_basic.numba_njit(lambda w: np.ascontiguousarray(w[:, :, :, :, :, ::-1, ::-1, ::-1]))
-    return numba_basic.numba_njit(lambda w: np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1]))
+        return _3d_to_3d_view
+    return _flip_unshared_filters if unshared_filters else _flip_filters
 
 
 def _index_map(indices):
@@ -113,7 +241,7 @@ def _index_map(indices):
     return np.asarray(tuple(indices), dtype=np.int64)
 
 
-@numba_basic.numba_njit
+@numba.njit(cache=True)
 def _sizes(shape):
     """An array shape (a tuple) as an int64 array, the form the shared checks take."""
     out = np.empty(len(shape), dtype=np.int64)
@@ -161,29 +289,45 @@ def _check_shapes(op):
             shapes.conv_shape_error(convdim, groups, unshared_flag, image, filters, region, top, *geometry)
         )
 
+    params = np.array([convdim, groups, unshared_flag], dtype=np.int64)
+    geometry_sizes = np.array([stride, pad_before, pad_after, dilation], dtype=np.int64)
+    maps = np.stack([image_map, filters_map, _index_map(region_map.tolist() + [shapes.NOT_GIVEN] * 2), no_top])
+
     @numba_basic.numba_njit
     def check(image, filters, top, has_top):
-        pick = shapes.pick_sizes
-        image_3d, filters_3d, region_3d = pick(image, image_map), pick(filters, filters_map), pick(filters, region_map)
-        top_3d = pick(top, image_map) if has_top else pick(top, no_top)
-        problem, _ = shapes.conv_shape_problem(
-            np.int64(convdim),
-            np.int64(groups),
-            np.int64(unshared_flag),
-            image_3d,
-            filters_3d,
-            region_3d,
-            top_3d,
-            _plain(stride),
-            _plain(pad_before),
-            _plain(pad_after),
-            _plain(dilation),
+        problem, image_3d, filters_3d, region_3d, top_3d = _conv_problem(
+            params, geometry_sizes, maps, image, filters, top, has_top
         )
         if problem != shapes.SHAPES_OK:
             with numba.objmode():
                 raise_error(image_3d, filters_3d, region_3d, top_3d)
 
     return check
+
+
+@numba.njit(cache=True)
+def _conv_problem(params, geometry, maps, image, filters, top, has_top):
+    """``shapes.conv_shape_problem`` of N-d size arrays picked to 3-d by the index maps
+    (rows: image, filters, region (first 3 entries), no top); returns the problem code and
+    the 3-d size arrays. ``params``: convdim, groups, unshared; ``geometry``: stride,
+    pad_before, pad_after, dilation (3 each)."""
+    pick = shapes.pick_sizes
+    image_3d, filters_3d, region_3d = pick(image, maps[0]), pick(filters, maps[1]), pick(filters, maps[2, :3])
+    top_3d = pick(top, maps[0]) if has_top else pick(top, maps[3])
+    problem, _ = shapes.conv_shape_problem(
+        params[0],
+        params[1],
+        params[2],
+        image_3d,
+        filters_3d,
+        region_3d,
+        top_3d,
+        (geometry[0, 0], geometry[0, 1], geometry[0, 2]),
+        (geometry[1, 0], geometry[1, 1], geometry[1, 2]),
+        (geometry[2, 0], geometry[2, 1], geometry[2, 2]),
+        (geometry[3, 0], geometry[3, 1], geometry[3, 2]),
+    )
+    return problem, image_3d, filters_3d, region_3d, top_3d
 
 
 def _given_shape(op, node):
@@ -212,7 +356,7 @@ def _given_shape(op, node):
     return given_shape
 
 
-@numba_basic.numba_njit
+@numba.njit(cache=True)
 def _vector_sizes(vector):
     """A shape vector (any int dtype) as an int64 array."""
     out = np.empty(vector.shape[0], dtype=np.int64)
@@ -255,13 +399,37 @@ def _cache_key(op, buffer_bytes, node=None):
     )
 
 
+def _kernel_call(op, node, kind):
+    """Compiled ``call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)`` of
+    the kernel ``kind`` for the node's dtype, filling a preallocated ``out``."""
+    if op.unshared:  # locally connected filters: the kernels allocate; linked into the graph
+        kernel = getattr(unshared, "unshared_" + kind)
+        if kind == "forward":
+
+            @numba_basic.numba_njit
+            def call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+                out[...] = kernel(a, b, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+
+            return call
+
+        @numba_basic.numba_njit
+        def call_with_size(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+            size = (out.shape[-3], out.shape[-2], out.shape[-1])
+            out[...] = kernel(a, b, size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+
+        return call_with_size
+    entry = {"forward": corr_forward_c, "grad_inputs": corr_grad_inputs_c, "grad_weights": corr_grad_weights_c}[kind]
+    return _boundary_call(entry, node.outputs[0].dtype)
+
+
 @register_funcify_and_cache_key(ops.AbstractConv)
 def numba_funcify_AbstractConv(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
-    kern_to_3d, _, family, prefix = _filters_3d(op, to_3d, from_3d)
-    kernel = getattr(family, prefix + "forward")
+    kern_to_3d, _, _, _ = _filters_3d(op, to_3d, from_3d)
+    call = _kernel_call(op, node, "forward")
     check_shapes = _check_shapes(op)
+    dtype = np.dtype(node.outputs[0].dtype)
 
     @numba_basic.numba_njit
     def abstract_conv(img, kern):
@@ -269,17 +437,15 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
         check_kern(kern.shape)
         image = _sizes(img.shape)
         check_shapes(image, _sizes(kern.shape), image, False)
+        x = to_3d(img)
         filters = flip(kern_to_3d(kern))
         pad_lo, pad_hi = _pads(pad_before, pad_after, _kernel_size(filters), dilation)
-        top = kernel(
-            to_3d(img),
-            filters,
-            _plain(stride),
-            pad_lo,
-            pad_hi,
-            _plain(dilation),
-            np.int64(groups),
-            np.int64(buffer_bytes),
+        od, oh, ow = corr.forward_output_size(
+            x.shape, (0, 0) + _kernel_size(filters), _plain(stride), pad_lo, pad_hi, _plain(dilation)
+        )
+        top = np.empty((x.shape[0], filters.shape[0], od, oh, ow), dtype=dtype)
+        call(
+            x, filters, top, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups), np.int64(buffer_bytes)
         )
         return from_3d(top)
 
@@ -290,10 +456,12 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
 def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
-    kern_to_3d, _, family, prefix = _filters_3d(op, to_3d, from_3d)
-    kernel = getattr(family, prefix + "grad_inputs")
+    kern_to_3d, _, _, _ = _filters_3d(op, to_3d, from_3d)
+    call = _kernel_call(op, node, "grad_inputs")
     check_shapes = _check_shapes(op)
     given_shape = _given_shape(op, node)
+    dtype = np.dtype(node.outputs[0].dtype)
+    in_channels = _in_channels(op)
 
     @numba_basic.numba_njit
     def abstract_conv_grad_inputs(kern, topgrad, shape):
@@ -301,11 +469,13 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         check_kern(kern.shape)
         check_shapes(image, _sizes(kern.shape), _sizes(topgrad.shape), True)
         filters = flip(kern_to_3d(kern))
+        top = to_3d(topgrad)
         pad_lo, pad_hi = _pads(pad_before, pad_after, _kernel_size(filters), dilation)
-        img = kernel(
+        img = np.zeros((top.shape[0], in_channels(filters), in_size[0], in_size[1], in_size[2]), dtype=dtype)
+        call(
             filters,
-            to_3d(topgrad),
-            in_size,
+            top,
+            img,
             _plain(stride),
             pad_lo,
             pad_hi,
@@ -324,10 +494,12 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
 def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
-    _, kern_from_3d, family, prefix = _filters_3d(op, to_3d, from_3d)
-    kernel = getattr(family, prefix + "grad_weights")
+    _, kern_from_3d, _, _ = _filters_3d(op, to_3d, from_3d)
+    call = _kernel_call(op, node, "grad_weights")
     check_shapes = _check_shapes(op)
     given_shape = _given_shape(op, node)
+    dtype = np.dtype(node.outputs[0].dtype)
+    filters_shape = _filters_shape(op)
 
     @numba_basic.numba_njit
     def abstract_conv_grad_weights(img, topgrad, shape):
@@ -335,19 +507,33 @@ def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
         check_img(img.shape)
         check_shapes(_sizes(img.shape), filters, _sizes(topgrad.shape), True)
         pad_lo, pad_hi = _pads(pad_before, pad_after, ksize, dilation)
-        kern = kernel(
-            to_3d(img),
-            to_3d(topgrad),
-            ksize,
-            _plain(stride),
-            pad_lo,
-            pad_hi,
-            _plain(dilation),
-            np.int64(groups),
-            np.int64(buffer_bytes),
-        )
+        x = to_3d(img)
+        top = to_3d(topgrad)
+        kern = np.zeros(filters_shape(x, top, ksize), dtype=dtype)
+        call(x, top, kern, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups), np.int64(buffer_bytes))
         kern = kern_from_3d(flip(kern))
         check_kern(kern.shape)
         return kern
 
     return abstract_conv_grad_weights, _cache_key(op, buffer_bytes, node)
+
+
+def _in_channels(op):
+    """Compiled number of input channels from 3-d-view filters (5-d, or 8-d unshared)."""
+    groups = op.num_groups
+    if op.unshared:
+        return numba_basic.numba_njit(lambda w: w.shape[4] * groups)
+    return numba_basic.numba_njit(lambda w: w.shape[1] * groups)
+
+
+def _filters_shape(op):
+    """Compiled 3-d-view filter shape (5-d, or 8-d unshared) from the 3-d images, output
+    gradient and kernel size."""
+    groups = op.num_groups
+    if op.unshared:
+        return numba_basic.numba_njit(
+            lambda x, top, k: (
+                (top.shape[1], top.shape[2], top.shape[3], top.shape[4], x.shape[1] // groups) + (k[0], k[1], k[2])
+            )
+        )
+    return numba_basic.numba_njit(lambda x, top, k: (top.shape[1], x.shape[1] // groups, k[0], k[1], k[2]))

@@ -14,13 +14,14 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 
+import numba
 import numpy as np
 from numba.np.unsafe.ndarray import to_fixed_tuple
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
 from pytensor_nnet import pool
-from pytensor_nnet.dispatch.numba import utils
+from pytensor_nnet.dispatch.numba import boundary, utils
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.dispatch.numba.utils import to_3d_tuple
 from pytensor_nnet.kernels import im2col as im2col_kernels
@@ -29,10 +30,92 @@ from pytensor_nnet.shapes import conv as conv_shapes
 from pytensor_nnet.shapes import conv_output_length, pool_output_size
 from pytensor_nnet.shapes import pool as pool_shapes
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
-KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], utils, kernels, im2col_kernels, conv_shapes, pool_shapes)
+KERNEL_FINGERPRINT = source_fingerprint(
+    sys.modules[__name__], boundary, utils, kernels, im2col_kernels, conv_shapes, pool_shapes
+)
+
+# The pooling kernels are called across the boundary of ``boundary``: ``meta`` holds the
+# (B, D, H, W) shapes of the input side (x or its gradient) and of the pooled side (output,
+# maxout, output gradient), ws, stride, pad (3 each), ignore_border and the mode or tie rule.
+_META_LENGTH = 19
+
+
+@numba.njit(cache=True)
+def _boundary_operands(meta):
+    m = numba.carray(meta, (_META_LENGTH,))
+    image, pooled = (m[0], m[1], m[2], m[3]), (m[4], m[5], m[6], m[7])
+    geometry = ((m[8], m[9], m[10]), (m[11], m[12], m[13]), (m[14], m[15], m[16]))
+    return image, pooled, geometry, m[17] != 0, m[18]
+
+
+def pool_forward_c(a, b, c, out, meta):
+    """C entry point of ``kernels.pool.pool_forward_into``: ``a`` x, ``b`` the lowest value
+    (one element), ``out`` the pooled output."""
+    image, pooled, (ws, stride, pad), ignore_border, mode = _boundary_operands(meta)
+    x, y = numba.carray(a, image), numba.carray(out, pooled)
+    try:
+        kernels.pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, b[0])
+    except Exception:
+        return boundary.KERNEL_REFUSED
+    return 0
+
+
+def max_pool_grad_c(a, b, c, out, meta):
+    """C entry point of ``kernels.pool.max_pool_grad_into``: ``a`` x, ``b`` maxout, ``c`` its
+    gradient, ``out`` the zero-filled gradient of x."""
+    image, pooled, (ws, stride, pad), ignore_border, ties = _boundary_operands(meta)
+    x, gx = numba.carray(a, image), numba.carray(out, image)
+    maxout, gz = numba.carray(b, pooled), numba.carray(c, pooled)
+    try:
+        kernels.max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties)
+    except Exception:
+        return boundary.KERNEL_REFUSED
+    return 0
+
+
+def average_pool_grad_c(a, b, c, out, meta):
+    """C entry point of ``kernels.pool.average_pool_grad_into``: ``a`` the output gradient,
+    ``out`` the zero-filled gradient of x."""
+    image, pooled, (ws, stride, pad), ignore_border, mode = _boundary_operands(meta)
+    gz, gx = numba.carray(a, pooled), numba.carray(out, image)
+    try:
+        kernels.average_pool_grad_into(gz, gx, ws, stride, pad, ignore_border, mode)
+    except Exception:
+        return boundary.KERNEL_REFUSED
+    return 0
+
+
+@numba.njit(cache=True)
+def _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code):
+    meta = np.empty(_META_LENGTH, dtype=np.int64)
+    for i in range(4):
+        meta[i] = image[i]
+        meta[4 + i] = pooled[i]
+    for i in range(3):
+        meta[8 + i] = ws[i]
+        meta[11 + i] = stride[i]
+        meta[14 + i] = pad[i]
+    meta[17] = ignore_border
+    meta[18] = code
+    return meta
+
+
+@lru_cache
+def _boundary_call(entry, dtype):
+    """Compiled ``call(a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code)`` of
+    the boundary kernel ``entry`` for ``dtype`` (C-contiguous 4-d operands; ``out`` is written)."""
+    kernel = boundary.external_kernel(entry, dtype, KERNEL_FINGERPRINT)
+
+    @numba_basic.numba_njit
+    def call(a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code):
+        meta = _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code)
+        if kernel(a.ctypes, b.ctypes, c.ctypes, out.ctypes, meta.ctypes) != 0:
+            raise ValueError("the pooling kernel refused its arguments (an internal error: please report it)")
+
+    return call
 
 
 def _cache_key(op, node):
@@ -90,15 +173,66 @@ def numba_funcify_Pool(op, node, **kwargs):
     to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
     geometry = _geometry(op.ndim)
     ignore_border, mode = op.ignore_border, kernels.MODES[op.mode]
-    lowest = kernels.lowest_value(node.inputs[0].type.dtype)
-    kernel = kernels.pool_forward
+    dtype = np.dtype(node.inputs[0].type.dtype)
+    lowest = np.full(1, kernels.lowest_value(dtype), dtype=dtype)
+    call = _boundary_call(pool_forward_c, dtype)
 
     @numba_basic.numba_njit
     def pool_op(x, ws, stride, pad):
         ws3, stride3, pad3 = geometry(ws, stride, pad)
-        return from_4d(kernel(to_4d(x), ws3, stride3, pad3, ignore_border, mode, lowest), x)
+        x4 = to_4d(x)
+        image = x4.shape
+        kernels.check_geometry(image[1:], ws3, stride3, pad3, ignore_border)
+        od, oh, ow = kernels.pool_out_size(image[1:], ws3, stride3, pad3, ignore_border)
+        y = np.empty((image[0], od, oh, ow), dtype=dtype)
+        call(x4, lowest, x4, y, image, y.shape, ws3, stride3, pad3, ignore_border, mode)
+        return from_4d(y, x)
 
     return pool_op, _cache_key(op, node)
+
+
+@register_funcify_and_cache_key(pool.MaxPoolGrad)
+def numba_funcify_MaxPoolGrad(op, node, **kwargs):
+    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
+    geometry = _geometry(op.ndim)
+    ignore_border = op.ignore_border
+    ties = kernels.TIE_RULES[op.max_grad_ties]
+    dtype = np.dtype(node.outputs[0].type.dtype)
+    if any(var.type.dtype != dtype for var in node.inputs[:2]):  # mixed dtypes: linked into the graph
+        return _max_pair(op, node, kernels.max_pool_grad, 0)
+    call = _boundary_call(max_pool_grad_c, dtype)
+
+    @numba_basic.numba_njit
+    def max_pool_grad(x, maxout, gz, ws, stride, pad):
+        ws3, stride3, pad3 = geometry(ws, stride, pad)
+        if gz.shape != maxout.shape:
+            raise ValueError("pooling: the output gradient's shape does not match maxout's")
+        x4, maxout4, gz4 = to_4d(x), to_4d(maxout), to_4d(gz)
+        gx = np.zeros(x4.shape, dtype=dtype)
+        call(x4, maxout4, gz4, gx, x4.shape, gz4.shape, ws3, stride3, pad3, ignore_border, ties)
+        return from_4d(gx, x)
+
+    return max_pool_grad, _cache_key(op, node)
+
+
+@register_funcify_and_cache_key(pool.AveragePoolGrad)
+def numba_funcify_AveragePoolGrad(op, node, **kwargs):
+    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
+    geometry = _geometry(op.ndim)
+    ignore_border, mode = op.ignore_border, kernels.MODES[op.mode]
+    dtype = np.dtype(node.outputs[0].type.dtype)
+    call = _boundary_call(average_pool_grad_c, dtype)
+
+    @numba_basic.numba_njit
+    def average_pool_grad(x, gz, ws, stride, pad):
+        ws3, stride3, pad3 = geometry(ws, stride, pad)
+        x4 = to_4d(x)
+        gz4 = to_4d(gz)
+        gx = np.zeros(x4.shape, dtype=dtype)
+        call(gz4, gz4, gz4, gx, x4.shape, gz4.shape, ws3, stride3, pad3, ignore_border, mode)
+        return from_4d(gx, x)
+
+    return average_pool_grad, _cache_key(op, node)
 
 
 def _max_pair(op, node, kernel, like):
@@ -120,28 +254,6 @@ def _max_pair(op, node, kernel, like):
         return from_4d(out, x) if like == 0 else from_4d(out, maxout)
 
     return max_pair, _cache_key(op, node)
-
-
-@register_funcify_and_cache_key(pool.MaxPoolGrad)
-def numba_funcify_MaxPoolGrad(op, node, **kwargs):
-    return _max_pair(op, node, kernels.max_pool_grad, 0)
-
-
-@register_funcify_and_cache_key(pool.AveragePoolGrad)
-def numba_funcify_AveragePoolGrad(op, node, **kwargs):
-    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
-    geometry = _geometry(op.ndim)
-    ignore_border, mode = op.ignore_border, kernels.MODES[op.mode]
-    kernel = kernels.average_pool_grad
-
-    @numba_basic.numba_njit
-    def average_pool_grad(x, gz, ws, stride, pad):
-        ws3, stride3, pad3 = geometry(ws, stride, pad)
-        x4 = to_4d(x)
-        in_size = (x4.shape[1], x4.shape[2], x4.shape[3])
-        return from_4d(kernel(to_4d(gz), in_size, ws3, stride3, pad3, ignore_border, mode), x)
-
-    return average_pool_grad, _cache_key(op, node)
 
 
 @register_funcify_and_cache_key(pool.DownsampleFactorMaxGradGrad)
