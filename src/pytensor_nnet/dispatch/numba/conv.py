@@ -18,14 +18,23 @@ from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, regi
 from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
-from pytensor_nnet.kernels import corr, direct, unshared
+from pytensor_nnet.kernels import blas_threads, corr, direct, unshared
 from pytensor_nnet.kernels import im2col as im2col_kernels
 
 CACHE_VERSION = 4
 #: The cache key follows the code (see ``fingerprint``): this module, the Ops (whose index maps
 #: the checks bake in), the shared shape checks and every kernel it calls.
 KERNEL_FINGERPRINT = source_fingerprint(
-    sys.modules[__name__], ops, shapes.axes, shapes.conv, shapes.checks, corr, direct, im2col_kernels, unshared
+    sys.modules[__name__],
+    ops,
+    shapes.axes,
+    shapes.conv,
+    shapes.checks,
+    corr,
+    direct,
+    im2col_kernels,
+    unshared,
+    blas_threads,
 )
 
 
