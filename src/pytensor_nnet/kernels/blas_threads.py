@@ -195,10 +195,11 @@ def load_average(typingctx):
 
 
 #: GEMMs of fewer flops (2 * M * K * N) than this always run on one BLAS thread. Measured
-#: (``benchmarks/bench_blas_threads.py``, float32, 2 cores, quiet): two threads pay from about
-#: 3 MFLOP (0.71x the one-thread time at 3.2 MFLOP, 0.58x at 12.8 MFLOP); below, the
-#: thread hand-off is a large part of the product. Under load the threads lose at every size
-#: measured (up to 15 GFLOP, often by 2-30x), which :func:`machine_is_busy` catches.
+#: (``benchmarks/bench_blas_threads.py``, float32, 2 cores, no added load): two threads pay
+#: from about 3 MFLOP (0.71x the one-thread time at 3.2 MFLOP, 0.52-0.61x from 12.8 to 58
+#: MFLOP; a 0.6 MFLOP GEMM took the same time either way). With two busy processes beside
+#: them the threads lost at nearly every size measured, up to 15 GFLOP (at 3.2 MFLOP:
+#: 0.04-0.23 ms on one thread, 1.6-7 ms on two in most runs): :func:`machine_is_busy`.
 SINGLE_THREAD_MAX_FLOPS = 4_000_000
 
 
