@@ -41,6 +41,35 @@ t3 = time.perf_counter()
 print(json.dumps(dict(import_s=t1 - t0, compile_s=t2 - t1, first_call_s=t3 - t2)))
 """
 
+LENET_SNIPPET = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np, pytensor, pytensor.tensor as pt
+from pytensor_nnet import conv2d
+from pytensor_nnet.pool import pool_2d
+from pytensor_nnet.nnet import softmax
+t1 = time.perf_counter()
+batch = int(sys.argv[1])
+rng = np.random.default_rng(0)
+shapes = [(20, 1, 5, 5), (20,), (50, 20, 5, 5), (50,), (800, 500), (500,), (500, 10), (10,)]
+params = [pytensor.shared(rng.standard_normal(s).astype("float32") * 0.1) for s in shapes]
+w1, b1, w2, b2, w3, b3, w4, b4 = params
+x, y = pt.tensor4("x", dtype="float32"), pt.ivector("y")
+h = pt.tanh(pool_2d(conv2d(x, w1, input_shape=(batch, 1, 28, 28), filter_shape=shapes[0]), (2, 2), ignore_border=True)
+            + b1.dimshuffle("x", 0, "x", "x"))
+h = pt.tanh(pool_2d(conv2d(h, w2, input_shape=(batch, 20, 12, 12), filter_shape=shapes[2]), (2, 2), ignore_border=True)
+            + b2.dimshuffle("x", 0, "x", "x"))
+h = pt.tanh(h.flatten(2) @ w3 + b3)
+p = softmax(h @ w4 + b4)
+cost = -pt.mean(pt.log(p)[pt.arange(y.shape[0]), y])
+updates = [(q, q - np.float32(0.1) * g) for q, g in zip(params, pytensor.grad(cost, params))]
+train = pytensor.function([x, y], cost, updates=updates)
+t2 = time.perf_counter()
+train(np.ones((batch, 1, 28, 28), "float32"), np.zeros(batch, "int32"))
+t3 = time.perf_counter()
+print(json.dumps(dict(import_s=t1 - t0, compile_s=t2 - t1, first_call_s=t3 - t2)))
+"""
+
 LATENCY_SNIPPET = r"""
 import json, sys, time
 import numpy as np
@@ -144,9 +173,14 @@ def compile_times():
             ("new graph (border 2)", ("float32", "2")),
         ]
         results = [(name, run_snippet(COMPILE_SNIPPET, env, args)) for name, args in runs]
+        lenet = [(f"LeNet step, batch {batch}", run_snippet(LENET_SNIPPET, env, (str(batch),))) for batch in (100, 50)]
     print("\nconv2d + relu + pool_2d + grad function (Numba mode), fresh processes, in this order:")
     print(f"{'':24s} {'import s':>9s} {'build s':>8s} {'first call s':>13s} {'total s':>8s}")
     for name, r in results:
+        total = r["import_s"] + r["compile_s"] + r["first_call_s"]
+        print(f"{name:24s} {r['import_s']:9.2f} {r['compile_s']:8.2f} {r['first_call_s']:13.2f} {total:8.2f}")
+    print("Theano LeNet tutorial's training function (shape hints with the batch size), same caches, then:")
+    for name, r in lenet:
         total = r["import_s"] + r["compile_s"] + r["first_call_s"]
         print(f"{name:24s} {r['import_s']:9.2f} {r['compile_s']:8.2f} {r['first_call_s']:13.2f} {total:8.2f}")
 

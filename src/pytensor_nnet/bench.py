@@ -7,6 +7,9 @@ installed, and the legacy PyTensor 2.8.11 ops when a command that times them is 
 DTYPE`` must print one line per shape, ``NAME fwd MS ... MS`` (the fourth number is forward +
 backward), e.g. ``/path/to/legacy-venv/bin/python peer_conv_bench.py``; without it the legacy
 column is left out.
+``--load N`` runs N busy-loop processes (pure Python spinning on one core each) for the whole
+measurement, to see how the kernels behave on an oversubscribed machine; the last line gives
+the 1-minute load average at the start and at the end (it lags: the end is the telling one).
 "Forward + backward" computes y, dL/dx and dL/dw from a given output gradient. Times are
 the best of ``--reps`` runs; ratios ``peer / ours`` above 1 mean we are faster. The machine
 is noisy: compare ratios from one run.
@@ -15,6 +18,7 @@ is noisy: compare ratios from one run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import subprocess
@@ -142,6 +146,31 @@ def legacy_peer(command, dtype):
     return results
 
 
+#: What each ``--load`` process runs: a busy loop, one core's worth of load.
+BUSY_LOOP = "while True: pass"
+
+
+@contextlib.contextmanager
+def background_load(n):
+    """Run ``n`` busy-loop processes (each keeps one core busy) while the block runs."""
+    procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(n)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+def load_averages():
+    """The 1-minute load average, or None where the platform has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def installed(module):
     import importlib.util
 
@@ -203,6 +232,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="one tiny shape, one rep (smoke test)")
     parser.add_argument("--peers", default="auto", help="comma-separated: torch,jax,legacy (default: all available)")
     parser.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run N busy-loop processes during the measurement (an oversubscribed machine; default 0)",
+    )
+    parser.add_argument(
         "--legacy",
         default=None,
         help=f"command timing the legacy ops (default: ${LEGACY_BENCH_VAR}; unset: no legacy column)",
@@ -219,5 +255,10 @@ def main(argv=None):
     missing = [p for p in ("torch", "jax") if p not in peers]
     if missing:
         print(f"peers not installed or not selected: {', '.join(missing)}", file=sys.stderr)
-    run(shapes, dtypes, reps, peers, legacy_command)
+    with background_load(args.load):
+        before = load_averages()
+        run(shapes, dtypes, reps, peers, legacy_command)
+        after = load_averages()
+    if before is not None:
+        print(f"\nbackground load: {args.load} busy processes; 1-min load average {before:.2f} -> {after:.2f}")
     return 0

@@ -12,6 +12,9 @@ columns, if larger); each chunk is one GEMM per group. Chunks hold one image unl
 have very few output positions (see ``MIN_GEMM_COLUMNS``). A 1x1x1 kernel with stride 1 and no
 padding skips im2col entirely.
 
+The GEMMs run on one BLAS thread unless they are large and the machine is quiet
+(``kernels.blas_threads.limit_threads``, decided once per call, undone before returning).
+
 These are correlations: flipping the kernel (true convolution) is the caller's business.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
 from pytensor_nnet.shapes.conv import conv_output_size_3d
@@ -131,13 +135,16 @@ def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_
     yv = y.reshape((N, M, P))
     w2 = w.reshape((M, K))
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
+        threads = limit_threads(2 * Mg * K * P)
         for n in range(N):
             xn = x[n].reshape((C, P))
             for g in range(groups):
                 np.dot(w2[g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg], yv[n, g * Mg : (g + 1) * Mg])
+        restore_threads(threads)
         return
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
     storage = np.empty(C * kd * kh * kw * chunk * P, dtype=x.dtype)
+    threads = limit_threads(2 * Mg * K * chunk * P)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
         cols = _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out, storage)
@@ -148,6 +155,7 @@ def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_
             res = np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K])
             for i in range(nb):
                 yv[n0 + i, g * Mg : (g + 1) * Mg] = res[:, i * P : (i + 1) * P]
+    restore_threads(threads)
 
 
 @numba.njit(cache=True)
@@ -229,13 +237,16 @@ def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, 
     for g in range(groups):
         wt[g] = w2[g * Mg : (g + 1) * Mg].T
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
+        threads = limit_threads(2 * Mg * K * P)
         for n in range(N):
             dxn = dx[n].reshape((C, P))
             for g in range(groups):
                 np.dot(wt[g], topv[n, g * Mg : (g + 1) * Mg], dxn[g * Cg : (g + 1) * Cg])
+        restore_threads(threads)
         return
     chunk = _chunk_size(N, C * kd * kh * kw, P, top.itemsize, buffer_bytes)
     storage = np.empty(C * kd * kh * kw * chunk * P, dtype=top.dtype)
+    threads = limit_threads(2 * Mg * K * chunk * P)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
         cols = _matrix_in(storage, C * kd * kh * kw, nb * P)
@@ -247,6 +258,7 @@ def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, 
                 np.dot(wt[g], tb, cols[g * K : (g + 1) * K])
         for i in range(nb):
             col2im_add(cols, i * P, dx[n0 + i], ksize, stride, pad_lo, dilation, out)
+    restore_threads(threads)
 
 
 @numba.njit(cache=True)
@@ -296,15 +308,18 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
     dw2 = dw.reshape((M, K))
     topv = top.reshape((N, M, P))
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
+        threads = limit_threads(2 * Mg * K * P)
         for n in range(N):
             xn = x[n].reshape((C, P))
             for g in range(groups):
                 dw2[g * Mg : (g + 1) * Mg] += np.dot(topv[n, g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg].T)
+        restore_threads(threads)
         return
     # A few images per GEMM: a longer reduction means fewer passes adding into ``dw``.
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes, GRAD_WEIGHTS_IMAGES)
     storage = np.empty(C * kd * kh * kw * chunk * P, dtype=x.dtype)
     prod = np.empty((Mg, K), dtype=x.dtype)
+    threads = limit_threads(2 * Mg * K * chunk * P)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
         cols = _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out, storage)
@@ -315,6 +330,7 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
                 tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, x.dtype)
                 np.dot(tb, cols[g * K : (g + 1) * K].T, prod)
             _add_into(dw2[g * Mg : (g + 1) * Mg], prod)
+    restore_threads(threads)
 
 
 @numba.njit(cache=True)

@@ -141,6 +141,14 @@ def _divisor_row(in_size, ws, stride, pad, out, mode):
     )
 
 
+@numba.njit(cache=True, inline="always")
+def _copy_row(dst, src):
+    """``dst[:] = src`` for 1-d arrays of one length, as a plain loop: Numba's slice assignment
+    brings a shape-mismatch message builder that costs seconds of compile time per kernel."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
 @numba.njit(cache=True)
 def pool_forward(x, ws, stride, pad, ignore_border, mode, lowest):
     """Pool ``x`` (B, D, H, W) -> (B, od, oh, ow). ``lowest`` (of x's dtype) starts a max.
@@ -171,7 +179,7 @@ def pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
             zlo, zhi = _window(oz, stride[0], pad[0], ws[0], D)
             for oy in range(oh):
                 ylo, yhi = _window(oy, stride[1], pad[1], ws[1], H)
-                row[:] = x[b, zlo, ylo]
+                _copy_row(row, x[b, zlo, ylo])
                 for iz in range(zlo, zhi):
                     for iy in range(ylo, yhi):
                         if iz == zlo and iy == ylo:
@@ -199,7 +207,7 @@ def pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
                             acc[ox] += row[ox * sw + off]
                 dst = y[b, oz, oy]
                 if mode == MAX or mode == SUM:
-                    dst[:] = acc
+                    _copy_row(dst, acc)
                 else:
                     zy = dz[oz] * dy[oy]
                     for ox in range(ow):
@@ -466,7 +474,7 @@ def average_pool_grad_into(gz, gx, ws, stride, pad, ignore_border, mode):
                 zy = dz[oz] * dy[oy]
                 g = gz[b, oz, oy]
                 if mode == SUM:
-                    scaled[:] = g
+                    _copy_row(scaled, g)
                 else:
                     for ox in range(ow):
                         scaled[ox] = g[ox] / (zy * dx[ox])

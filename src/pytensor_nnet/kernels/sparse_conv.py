@@ -18,13 +18,16 @@ does that conversion.
 Sparse matrices are passed as their compressed parts ``(data, indices, indptr)``;
 ``check_compressed`` validates them before any loop indexes with them, so no kernel reads or
 writes out of bounds. Loops are serial: they are memory-bound, and BLAS (``np.dot``) owns
-the threads.
+the threads; its per-image GEMMs run on one BLAS thread unless they are large and the machine
+is quiet (``kernels.blas_threads.limit_threads``).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 
 __all__ = [
     "GEOMETRY_OK",
@@ -276,9 +279,11 @@ def sparse_conv_forward(kerns, images, data, indices, indptr):
     outsize = (indptr.shape[0] - 1) // ksize
     out = np.empty((batch, nkern, outsize), kerns.dtype)
     patches = np.empty((outsize, ksize), kerns.dtype)
+    threads = limit_threads(2 * nkern * ksize * outsize)
     for b in range(batch):
         _gather_patches(images[b], data, indices, indptr, patches)
         np.dot(kerns, patches.T, out[b])
+    restore_threads(threads)
     return out
 
 
@@ -293,9 +298,11 @@ def sparse_conv_grad_images(kerns, gout, data, indices, indptr, in_size):
     ksize = kerns.shape[1]
     dimages = np.zeros((batch, in_size), kerns.dtype)
     dpatches = np.empty((outsize, ksize), kerns.dtype)
+    threads = limit_threads(2 * nkern * ksize * outsize)
     for b in range(batch):
         np.dot(np.ascontiguousarray(gout[b]).T, kerns, dpatches)
         _scatter_patches(dpatches, data, indices, indptr, dimages[b])
+    restore_threads(threads)
     return dimages
 
 
@@ -306,10 +313,12 @@ def sparse_conv_grad_kerns(images, gout, data, indices, indptr, ksize):
     dkerns = np.zeros((nkern, ksize), gout.dtype)
     patches = np.empty((outsize, ksize), gout.dtype)
     step = np.empty((nkern, ksize), gout.dtype)
+    threads = limit_threads(2 * nkern * ksize * outsize)
     for b in range(batch):
         _gather_patches(images[b], data, indices, indptr, patches)
         np.dot(np.ascontiguousarray(gout[b]), patches, step)
         dkerns += step
+    restore_threads(threads)
     return dkerns
 
 

@@ -22,6 +22,10 @@ images ``(N, C, D, H, W)``, outputs ``(N, M, od, oh, ow)``, weights
 before any loop touches memory; the batch is
 processed in chunks whose patch buffer stays under ``buffer_bytes`` (at least one image).
 
+The per-position GEMMs are small (a chunk of images by one position's patch): they run on
+one BLAS thread unless they are large and the machine is quiet
+(``kernels.blas_threads.limit_threads``).
+
 These are correlations: flipping the kernels (true convolution) is the caller's business.
 """
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
 from pytensor_nnet.shapes.conv import conv_output_size_3d
 
@@ -144,6 +149,7 @@ def unshared_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_byte
     block = np.empty((Mg, K), dtype=x.dtype)
     cols = np.empty((C * kd * kh * kw, P), dtype=x.dtype)
     chunk = _chunk_size(N, P * C * kd * kh * kw, x.itemsize, buffer_bytes)
+    threads = limit_threads(2 * chunk * K * Mg)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
         patches = np.empty((P, groups, nb, K), dtype=x.dtype)
@@ -159,6 +165,7 @@ def unshared_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_byte
                 dst = yv[n0 + i, m]
                 for p in range(P):
                     dst[p] = res[p, g, i, j]
+    restore_threads(threads)
     return y
 
 
@@ -191,6 +198,7 @@ def unshared_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, grou
     top3 = np.ascontiguousarray(top).reshape((N, M, P))
     cols = np.empty((C * kd * kh * kw, P), dtype=top.dtype)
     chunk = _chunk_size(N, P * C * kd * kh * kw, top.itemsize, buffer_bytes)
+    threads = limit_threads(2 * chunk * K * Mg)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
         dy = _top_by_position(top3, n0, nb, groups, False)
@@ -200,6 +208,7 @@ def unshared_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, grou
                 block[:] = w3[g * Mg : (g + 1) * Mg, p]
                 np.dot(dy[p, g], block, dpatches[p, g])
         _scatter_patches_add(dpatches, n0, dx, cols, ksize, stride, pad, dilation, out)
+    restore_threads(threads)
     return dx
 
 
@@ -230,6 +239,7 @@ def unshared_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, group
         top3 = np.ascontiguousarray(top).reshape((N, M, P))
         cols = np.empty((C * kd * kh * kw, P), dtype=x.dtype)
         chunk = _chunk_size(N, P * C * kd * kh * kw, x.itemsize, buffer_bytes)
+        threads = limit_threads(2 * chunk * K * Mg)
         for n0 in range(0, N, chunk):
             nb = min(chunk, N - n0)
             patches = np.empty((P, groups, nb, K), dtype=x.dtype)
@@ -239,6 +249,7 @@ def unshared_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, group
                 for g in range(groups):
                     np.dot(dyt[p, g], patches[p, g], block)
                     dw[g * Mg : (g + 1) * Mg, p] += block
+        restore_threads(threads)
     return dw.reshape((M, od, oh, ow, Cg, kd, kh, kw))
 
 

@@ -19,7 +19,7 @@ from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
 from pytensor_nnet.dispatch.numba import boundary
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
-from pytensor_nnet.kernels import corr, direct, unshared
+from pytensor_nnet.kernels import blas_threads, corr, direct, unshared
 from pytensor_nnet.kernels import im2col as im2col_kernels
 
 CACHE_VERSION = 5
@@ -36,6 +36,7 @@ KERNEL_FINGERPRINT = source_fingerprint(
     direct,
     im2col_kernels,
     unshared,
+    blas_threads,
 )
 
 # The kernels of shared filters are called across the boundary of ``boundary``: ``meta`` holds

@@ -18,6 +18,7 @@ from pytensor.link.numba.dispatch.basic import (
 from pytensor.tensor import get_vector_length
 
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
+from pytensor_nnet.kernels import blas_threads
 from pytensor_nnet.kernels import sparse_conv as kernels
 from pytensor_nnet.sparse.convolution import (
     ConvolutionIndices,
@@ -29,7 +30,7 @@ from pytensor_nnet.sparse.convolution import (
 )
 
 CACHE_VERSION = 1
-KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], kernels)
+KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], kernels, blas_threads)
 
 _check_compressed = kernels.check_compressed
 _geometry = kernels.geometry
