@@ -154,7 +154,7 @@ def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_
                 continue
             res = np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K])
             for i in range(nb):
-                yv[n0 + i, g * Mg : (g + 1) * Mg] = res[:, i * P : (i + 1) * P]
+                _copy_2d(yv[n0 + i, g * Mg : (g + 1) * Mg], res[:, i * P : (i + 1) * P])
     restore_threads(threads)
 
 
@@ -183,7 +183,7 @@ def _gather_top(topv, n0, nb, m0, Mg, P, dtype):
     """(Mg, nb * P) matrix of the output gradients of images n0..n0+nb, filters m0..m0+Mg."""
     buf = np.empty((Mg, nb * P), dtype=dtype)
     for i in range(nb):
-        buf[:, i * P : (i + 1) * P] = topv[n0 + i, m0 : m0 + Mg]
+        _copy_2d(buf[:, i * P : (i + 1) * P], topv[n0 + i, m0 : m0 + Mg])
     return buf
 
 
@@ -235,7 +235,7 @@ def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, 
     w2 = w.reshape((M, K))
     wt = np.empty((groups, K, Mg), dtype=w.dtype)
     for g in range(groups):
-        wt[g] = w2[g * Mg : (g + 1) * Mg].T
+        _copy_2d(wt[g], w2[g * Mg : (g + 1) * Mg].T)
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
         threads = limit_threads(2 * Mg * K * P)
         for n in range(N):
@@ -312,7 +312,9 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
         for n in range(N):
             xn = x[n].reshape((C, P))
             for g in range(groups):
-                dw2[g * Mg : (g + 1) * Mg] += np.dot(topv[n, g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg].T)
+                _add_into(
+                    dw2[g * Mg : (g + 1) * Mg], np.dot(topv[n, g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg].T)
+                )
         restore_threads(threads)
         return
     # A few images per GEMM: a longer reduction means fewer passes adding into ``dw``.
@@ -339,3 +341,12 @@ def _add_into(dst, src):
     for i in range(dst.shape[0]):
         for j in range(dst.shape[1]):
             dst[i, j] += src[i, j]
+
+
+@numba.njit(cache=True, inline="always")
+def _copy_2d(dst, src):
+    """``dst[...] = src`` for 2-d arrays of one shape, as plain loops: Numba's slice assignment
+    brings a shape-mismatch message builder that costs seconds of compile time per kernel."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[i, j]
