@@ -10,8 +10,8 @@ Candidates
 - ``scipy``: ``A @ B`` (forward), ``A.T @ G`` (gradient of B); for the gradient of A's stored
   entries (``G @ B.T`` sampled at A's pattern, no scipy primitive) a numpy gather + einsum.
 - ``pytensor numba`` / ``pytensor py``: PyTensor 3's own implementations, compiled *before*
-  ``pytensor_nnet`` is imported (importing it replaces the Numba implementations).
-- ``nnet numba``: the same PyTensor graphs compiled after ``import pytensor_nnet``.
+  ``pytensor_nnet.sparse.patch_pytensor_sparse()`` gives PyTensor's sparse Ops ours.
+- ``nnet numba``: the same PyTensor graphs compiled after the (opt-in) patch.
 
 Rows ``dot`` / ``structured_dot`` use ``pytensor.sparse.dot`` / ``structured_dot``; the
 backward rows differentiate ``sum(G * dot(A, B))`` with respect to ``B`` and (structured_dot,
@@ -130,12 +130,13 @@ def main():
     dtypes = ("float64", "float32")
     problems = {dt: problem(args.size, args.k, args.density, dt) for dt in dtypes}
 
-    # PyTensor's own implementations, compiled before pytensor_nnet replaces them
+    # PyTensor's own implementations, compiled before the opt-in patch replaces them
     pytensor_numba = {dt: compile_all(graphs(dt, ps.dot, ps.structured_dot), "NUMBA") for dt in dtypes}
     pytensor_py = {dt: compile_all(graphs(dt, ps.dot, ps.structured_dot), "FAST_COMPILE") for dt in dtypes}
 
-    import pytensor_nnet  # noqa: F401  (registers the kernels and rewrites)
     import pytensor_nnet.sparse as nsp
+
+    nsp.patch_pytensor_sparse()  # our kernels and rewrites for PyTensor's own sparse Ops
 
     nnet_numba = {dt: compile_all(graphs(dt, ps.dot, ps.structured_dot), "NUMBA") for dt in dtypes}
     nnet_numba_ours = {dt: compile_all(graphs(dt, nsp.dot, None), "NUMBA") for dt in dtypes}
