@@ -12,6 +12,10 @@ columns, if larger); each chunk is one GEMM per group. Chunks hold one image unl
 have very few output positions (see ``MIN_GEMM_COLUMNS``). A 1x1x1 kernel with stride 1 and no
 padding skips im2col entirely.
 
+Depthwise problems and stride-1 3x3 ones leave this path for ``kernels.direct`` and
+``kernels.winograd``: see ``kernels.select`` for the rule, and the ``excluded`` argument of
+the entry points.
+
 These are correlations: flipping the kernel (true convolution) is the caller's business.
 """
 
@@ -20,8 +24,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
+from pytensor_nnet.kernels.winograd import winograd_forward, winograd_grad_inputs
 from pytensor_nnet.shapes.conv import conv_output_size_3d
 
 DEFAULT_BUFFER_BYTES = 64 * 2**20
@@ -54,12 +60,6 @@ def _is_pointwise(ksize, stride, pad_lo, pad_hi):
     return True
 
 
-@numba.njit(cache=True)
-def _use_direct(in_per_group, groups):
-    """Depthwise-like: im2col + GEMM would be ``groups`` GEMVs on a taps-times larger buffer."""
-    return in_per_group == 1 and groups > 1
-
-
 #: Images are batched into one GEMM only while a chunk has fewer output positions than this:
 #: measured on 2 cores, one GEMM per image (its column buffer stays in cache, and its result
 #: lands in place) beats a batched GEMM plus the scatter of its result, unless images are tiny.
@@ -83,10 +83,11 @@ def _chunk_size(batch, rows, positions, itemsize, buffer_bytes, wanted=0):
 
 
 @numba.njit(cache=True)
-def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """Correlate images ``x`` (N, C, D, H, W) with filters ``w`` (M, C // groups, kd, kh, kw).
 
-    Returns ``y`` of shape (N, M, od, oh, ow).
+    Returns ``y`` of shape (N, M, od, oh, ow). ``excluded``: algorithms not to use (a mask of
+    ``select.excluded_mask``); the algorithm is ``select.choose``'s.
     """
     N, C, D, H, W = x.shape
     M, Cg, kd, kh, kw = w.shape
@@ -100,13 +101,15 @@ def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     P = od * oh * ow
     K = Cg * kd * kh * kw
     Mg = M // groups
-    if _use_direct(Cg, groups):
-        y = np.zeros((N, M, od, oh, ow), dtype=x.dtype)
-        direct_forward(x, w, y, stride, pad_lo, dilation, groups)
-        return y
     y = np.empty((N, M, od, oh, ow), dtype=x.dtype)
     if N == 0 or M == 0:
         return y
+    algorithm = select.choose(select.FORWARD, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded)
+    if algorithm == select.DIRECT:
+        direct_forward(x, w, y, stride, pad_lo, dilation, groups)
+        return y
+    if algorithm == select.WINOGRAD:
+        return winograd_forward(x, w, pad_lo, pad_hi, groups)
     yv = y.reshape((N, M, P))
     w2 = w.reshape((M, K))
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
@@ -160,7 +163,7 @@ def _gather_top(topv, n0, nb, m0, Mg, P, dtype):
 
 
 @numba.njit(cache=True)
-def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """Gradient wrt the images of :func:`corr_forward`: ``dx`` (N, C, *in_size) from ``top``.
 
     ``in_size`` is the (D, H, W) image size; with strides it cannot be deduced from ``top``.
@@ -183,12 +186,18 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
     P = od * oh * ow
     K = Cg * kd * kh * kw
     Mg = M // groups
-    dx = np.zeros((N, C, D, H, W), dtype=top.dtype)
     if N == 0 or M == 0:
-        return dx
-    if _use_direct(Cg, groups):
+        return np.zeros((N, C, D, H, W), dtype=top.dtype)
+    algorithm = select.choose(
+        select.GRAD_INPUTS, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    )
+    if algorithm == select.DIRECT:
+        dx = np.empty((N, C, D, H, W), dtype=top.dtype)
         direct_grad_inputs(w, top, dx, stride, pad_lo, dilation, groups)
         return dx
+    if algorithm == select.WINOGRAD:
+        return winograd_grad_inputs(w, top, pad_lo, pad_hi, groups)
+    dx = np.zeros((N, C, D, H, W), dtype=top.dtype)
     topv = top.reshape((N, M, P))
     w2 = w.reshape((M, K))
     wt = np.empty((groups, K, Mg), dtype=w.dtype)
@@ -217,7 +226,7 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
 
 
 @numba.njit(cache=True)
-def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """Gradient wrt the filters of :func:`corr_forward`: ``dw`` (M, C // groups, *ksize)."""
     N, C, D, H, W = x.shape
     Nt, M, od, oh, ow = top.shape
@@ -242,7 +251,10 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
     dw = np.zeros((M, Cg, kd, kh, kw), dtype=x.dtype)
     if N == 0 or M == 0:
         return dw
-    if _use_direct(Cg, groups):
+    algorithm = select.choose(
+        select.GRAD_WEIGHTS, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    )
+    if algorithm == select.DIRECT:
         direct_grad_weights(x, top, dw, stride, pad_lo, dilation, groups)
         return dw
     dw2 = dw.reshape((M, K))

@@ -2,8 +2,9 @@
 
 They call the same compiled kernels as ``perform`` (``kernels.corr``, or ``kernels.unshared``
 for locally connected filters), with the Op's parameters baked in as constants; the
-batch-chunk bound ``COLUMN_BUFFER_BYTES`` is read when the function is compiled and is part
-of the cache key.
+batch-chunk bound ``COLUMN_BUFFER_BYTES`` and the algorithms excluded by the environment
+variable ``PYTENSOR_NNET_CONV_EXCLUDE`` (see ``kernels.select``) are read when the function
+is compiled and are part of the cache key.
 """
 
 from __future__ import annotations
@@ -18,14 +19,24 @@ from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, regi
 from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
-from pytensor_nnet.kernels import corr, direct, unshared
+from pytensor_nnet.kernels import corr, direct, select, unshared, winograd
 from pytensor_nnet.kernels import im2col as im2col_kernels
 
 CACHE_VERSION = 4
 #: The cache key follows the code (see ``fingerprint``): this module, the Ops (whose index maps
 #: the checks bake in), the shared shape checks and every kernel it calls.
 KERNEL_FINGERPRINT = source_fingerprint(
-    sys.modules[__name__], ops, shapes.axes, shapes.conv, shapes.checks, corr, direct, im2col_kernels, unshared
+    sys.modules[__name__],
+    ops,
+    shapes.axes,
+    shapes.conv,
+    shapes.checks,
+    corr,
+    direct,
+    im2col_kernels,
+    select,
+    unshared,
+    winograd,
 )
 
 
@@ -226,7 +237,7 @@ def _setup(op):
     return (
         geo,
         op.num_groups,
-        ops.COLUMN_BUFFER_BYTES,
+        (ops.COLUMN_BUFFER_BYTES, select.excluded_mask()),
         _to_3d(op.convdim),
         _from_3d(op.convdim),
         _maybe_flip(op.filter_flip, op.unshared),
@@ -236,18 +247,36 @@ def _setup(op):
 
 
 def _filters_3d(op, to_3d, from_3d):
-    """(kern_to_3d, kern_from_3d, kernel family prefix) for the Op's kind of filters."""
+    """(kern_to_3d, kern_from_3d, kernel family, kernel prefix) for the Op's kind of filters."""
     if op.unshared:
         return _unshared_to_3d(op.convdim), _unshared_from_3d(op.convdim), unshared, "unshared_"
     return to_3d, from_3d, corr, "corr_"
 
 
-def _cache_key(op, buffer_bytes, node=None):
-    """Key of the compiled function: the Op's properties and what else it bakes in (the names
-    in its messages; for a gradient Op, whether its ``shape`` input is the whole shape)."""
+def _kernel(family, prefix, kind, excluded):
+    """The compiled kernel ``kind`` of the family; the ``kernels.corr`` ones get the mask of
+    excluded algorithms as their last argument (a run-time int64, see :func:`_plain`)."""
+    kernel = getattr(family, prefix + kind)
+    if family is not corr:
+        return kernel
+    if kind == "forward":
+        return numba_basic.numba_njit(
+            lambda a, b, s, lo, hi, d, g, buf: kernel(a, b, s, lo, hi, d, g, buf, np.int64(excluded))
+        )
+    return numba_basic.numba_njit(
+        lambda a, b, size, s, lo, hi, d, g, buf: kernel(a, b, size, s, lo, hi, d, g, buf, np.int64(excluded))
+    )
+
+
+def _cache_key(op, baked, node=None):
+    """Key of the compiled function: the Op's properties and what else it bakes in (the column
+    buffer bound, the excluded algorithms, the names in its messages; for a gradient Op,
+    whether its ``shape`` input is the whole shape)."""
+    buffer_bytes, excluded = baked
     return default_hash_key_from_props(
         op,
         buffer_bytes=buffer_bytes,
+        excluded_algorithms=excluded,
         kernels=KERNEL_FINGERPRINT,
         cache_version=CACHE_VERSION,
         arg_names=tuple(op.arg_names),
@@ -257,10 +286,11 @@ def _cache_key(op, buffer_bytes, node=None):
 
 @register_funcify_and_cache_key(ops.AbstractConv)
 def numba_funcify_AbstractConv(op, node, **kwargs):
-    geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
+    geo, groups, baked, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
+    buffer_bytes = baked[0]
     stride, pad_before, pad_after, dilation = geo
     kern_to_3d, _, family, prefix = _filters_3d(op, to_3d, from_3d)
-    kernel = getattr(family, prefix + "forward")
+    kernel = _kernel(family, prefix, "forward", baked[1])
     check_shapes = _check_shapes(op)
 
     @numba_basic.numba_njit
@@ -283,15 +313,16 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
         )
         return from_3d(top)
 
-    return abstract_conv, _cache_key(op, buffer_bytes)
+    return abstract_conv, _cache_key(op, baked)
 
 
 @register_funcify_and_cache_key(ops.AbstractConv_gradInputs)
 def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
-    geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
+    geo, groups, baked, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
+    buffer_bytes = baked[0]
     stride, pad_before, pad_after, dilation = geo
     kern_to_3d, _, family, prefix = _filters_3d(op, to_3d, from_3d)
-    kernel = getattr(family, prefix + "grad_inputs")
+    kernel = _kernel(family, prefix, "grad_inputs", baked[1])
     check_shapes = _check_shapes(op)
     given_shape = _given_shape(op, node)
 
@@ -317,15 +348,16 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         check_img(img.shape)
         return img
 
-    return abstract_conv_grad_inputs, _cache_key(op, buffer_bytes, node)
+    return abstract_conv_grad_inputs, _cache_key(op, baked, node)
 
 
 @register_funcify_and_cache_key(ops.AbstractConv_gradWeights)
 def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
-    geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
+    geo, groups, baked, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
+    buffer_bytes = baked[0]
     stride, pad_before, pad_after, dilation = geo
     _, kern_from_3d, family, prefix = _filters_3d(op, to_3d, from_3d)
-    kernel = getattr(family, prefix + "grad_weights")
+    kernel = _kernel(family, prefix, "grad_weights", baked[1])
     check_shapes = _check_shapes(op)
     given_shape = _given_shape(op, node)
 
@@ -350,4 +382,4 @@ def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
         check_kern(kern.shape)
         return kern
 
-    return abstract_conv_grad_weights, _cache_key(op, buffer_bytes, node)
+    return abstract_conv_grad_weights, _cache_key(op, baked, node)
