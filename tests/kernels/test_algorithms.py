@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.conv import conv_forward, conv_grad_inputs, conv_grad_weights
-from pytensor_nnet.kernels.winograd import winograd_forward, winograd_grad_inputs
+from pytensor_nnet.kernels.winograd import winograd_forward, winograd_grad_inputs, winograd_grad_weights
 from tests.reference.conv import conv_grads_ref, conv_ref
 
 
@@ -102,10 +102,12 @@ def test_winograd_matches_reference(problem):
     assert y.dtype == dtype
     np.testing.assert_allclose(y.reshape(y_ref.shape), y_ref, rtol=tol, atol=tol)
     gy = rng.standard_normal(y_ref.shape)
-    dx_ref, _ = conv_grads_ref(x.astype(float), w.astype(float), gy, **params)
+    dx_ref, dw_ref = conv_grads_ref(x.astype(float), w.astype(float), gy, **params)
     dx = winograd_grad_inputs(w5, gy.astype(dtype).reshape(y.shape), lo, hi, groups)
-    assert dx.dtype == dtype
+    dw = winograd_grad_weights(x5, gy.astype(dtype).reshape(y.shape), lo, hi, groups)
+    assert dx.dtype == dw.dtype == dtype
     np.testing.assert_allclose(dx.reshape(x.shape), dx_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dw.reshape(w.shape), dw_ref, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -118,7 +120,7 @@ def test_winograd_matches_reference(problem):
     ],
 )
 def test_selected_winograd_matches_reference(x_shape, w_shape, params, dtype):
-    """Problems the selection sends to Winograd (forward, input gradient), through the wrappers."""
+    """Problems the selection sends to Winograd, through the wrappers."""
     _check_against_reference(x_shape, w_shape, params, dtype, seed=3)
     _check_against_reference(x_shape, w_shape, params, dtype, seed=3, exclude="winograd")
 
@@ -134,7 +136,7 @@ def _choice(
     [
         ((select.FORWARD, 64, 64, 1, (1, 3, 3)), "winograd"),  # resnet 3x3
         ((select.GRAD_INPUTS, 64, 64, 1, (1, 3, 3)), "winograd"),
-        ((select.GRAD_WEIGHTS, 64, 64, 1, (1, 3, 3)), "gemm"),
+        ((select.GRAD_WEIGHTS, 64, 64, 1, (1, 3, 3)), "winograd"),
         ((select.FORWARD, 1, 1, 128, (1, 3, 3)), "direct"),  # depthwise
         ((select.GRAD_INPUTS, 1, 2, 128, (1, 3, 3)), "direct"),
         ((select.GRAD_WEIGHTS, 1, 1, 128, (1, 3, 3)), "direct"),

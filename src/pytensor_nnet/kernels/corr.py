@@ -27,7 +27,7 @@ import numpy as np
 from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
-from pytensor_nnet.kernels.winograd import winograd_forward, winograd_grad_inputs
+from pytensor_nnet.kernels.winograd import winograd_forward, winograd_grad_inputs, winograd_grad_weights
 from pytensor_nnet.shapes.conv import conv_output_size_3d
 
 DEFAULT_BUFFER_BYTES = 64 * 2**20
@@ -257,6 +257,8 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
     if algorithm == select.DIRECT:
         direct_grad_weights(x, top, dw, stride, pad_lo, dilation, groups)
         return dw
+    if algorithm == select.WINOGRAD:
+        return winograd_grad_weights(x, top, pad_lo, pad_hi, groups)
     dw2 = dw.reshape((M, K))
     topv = top.reshape((N, M, P))
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):

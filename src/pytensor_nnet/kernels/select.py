@@ -6,10 +6,10 @@ dispatch pick alike). The algorithms, and the rule, tried in this order:
 - ``"direct"`` (``kernels.direct``), every direction: filters with one input channel per
   group and more than one group (depthwise). im2col + GEMM would be ``groups`` matrix-vector
   products over a ``taps``-times inflated buffer.
-- ``"winograd"`` (``kernels.winograd``, F(2x2, 3x3)), forward and gradient wrt the inputs:
-  a 3x3 window over the last two axes (kernel depth 1, no depth padding), stride 1, no
-  dilation, paddings in [0, 2], at least ``WINOGRAD_MIN_CHANNELS`` input and output channels
-  per group and ``WINOGRAD_MIN_POSITIONS`` output positions per plane. It does 2.25x fewer
+- ``"winograd"`` (``kernels.winograd``, F(2x2, 3x3)), every direction: a 3x3 window over
+  the last two axes (kernel depth 1, no depth padding), stride 1, no dilation, paddings in
+  [0, 2], at least ``WINOGRAD_MIN_CHANNELS`` input and output channels per group and
+  ``WINOGRAD_MIN_POSITIONS`` output positions per plane. It does 2.25x fewer
   multiplies than the GEMM; below those sizes its transforms cost more than that saves.
 - ``"gemm"`` (im2col + GEMM, ``kernels.corr``) otherwise; it handles every problem.
 
@@ -80,11 +80,7 @@ def choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, o
     output size, ``excluded`` a mask of :func:`excluded_mask`."""
     if Cg == 1 and groups > 1 and _allowed(DIRECT, excluded):
         return DIRECT
-    if (
-        direction != GRAD_WEIGHTS
-        and _allowed(WINOGRAD, excluded)
-        and winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out)
-    ):
+    if _allowed(WINOGRAD, excluded) and winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out):
         return WINOGRAD
     return GEMM
 

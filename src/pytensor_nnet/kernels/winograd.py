@@ -20,7 +20,8 @@ shapes (see ``kernels.select.winograd_applies``).
 
 The gradient wrt the inputs of a stride-1 correlation is a stride-1 correlation of the output
 gradient with the flipped, channel-transposed filters (see :func:`winograd_grad_inputs`), so
-it runs through the same code.
+it runs through the same code; the gradient wrt the filters runs the transforms' adjoints
+(see :func:`winograd_grad_weights`).
 """
 
 from __future__ import annotations
@@ -188,3 +189,117 @@ def winograd_grad_inputs(w, top, pad_lo, pad_hi, groups):
     lo = (0, 2 - pad_lo[1], 2 - pad_lo[2])
     hi = (0, 2 - pad_hi[1], 2 - pad_hi[2])
     return winograd_correlate(top, filter_transform(wt), lo, hi, groups)
+
+
+#: Tiles per block of the filter gradient: its GEMMs reduce over the tiles, and every block adds
+#: its ``(16, M, Cg)`` product into the total, so blocks are larger than ``TILE_BLOCK``.
+GRAD_WEIGHTS_TILE_BLOCK = 1024
+
+
+@numba.njit(cache=True)
+def _top_transform(Q, m, ty0, ty1, tw, Gt, rows):
+    """``Gt[p, m, (ty - ty0) * tw + tx] = (A g A^T)[p // 4, p % 4]`` for the 2x2 tile
+    ``g = Q[m, 2ty:2ty + 2, 2tx:2tx + 2]`` of the zero-extended output gradient ``Q``
+    (M, 2 th, 2 tw); ``A g`` is ``(g0, g0 + g1, g0 - g1, -g1)`` along each axis (the adjoint of
+    the output transform). ``rows`` (4, 2 tw) is scratch."""
+    one, two = np.uint64(1), np.uint64(2)
+    for ty in range(ty0, ty1):
+        r0, r1 = Q[m, 2 * ty], Q[m, 2 * ty + 1]
+        a0, a1, a2, a3 = rows[0], rows[1], rows[2], rows[3]
+        for j in range(np.uint64(2 * tw)):
+            a0[j] = r0[j]
+            a1[j] = r0[j] + r1[j]
+            a2[j] = r0[j] - r1[j]
+            a3[j] = -r1[j]
+        t0 = np.uint64((ty - ty0) * tw)
+        for i in range(4):
+            a = rows[i]
+            v0, v1, v2, v3 = Gt[4 * i, m], Gt[4 * i + 1, m], Gt[4 * i + 2, m], Gt[4 * i + 3, m]
+            for tx in range(np.uint64(tw)):
+                e, o = a[two * tx], a[two * tx + one]
+                v0[t0 + tx] = e
+                v1[t0 + tx] = e + o
+                v2[t0 + tx] = e - o
+                v3[t0 + tx] = -o
+
+
+@numba.njit(cache=True)
+def _filter_transform_adjoint(dU, dw):
+    """``dw[m, c, 0] = G^T dU[:, m, c] G`` (``dU`` (16, M, Cg) as 4x4 tiles; ``dw``
+    (M, Cg, 1, 3, 3)), the adjoint of :func:`filter_transform`. Computed in float64."""
+    M, Cg = dw.shape[0], dw.shape[1]
+    t = np.empty((3, 4))
+    for m in range(M):
+        for c in range(Cg):
+            for j in range(4):
+                u0, u1, u2, u3 = (
+                    float(dU[j, m, c]),
+                    float(dU[4 + j, m, c]),
+                    float(dU[8 + j, m, c]),
+                    float(dU[12 + j, m, c]),
+                )
+                t[0, j] = u0 + 0.5 * (u1 + u2)
+                t[1, j] = 0.5 * (u1 - u2)
+                t[2, j] = 0.5 * (u1 + u2) + u3
+            for a in range(3):
+                u0, u1, u2, u3 = t[a, 0], t[a, 1], t[a, 2], t[a, 3]
+                dw[m, c, 0, a, 0] = u0 + 0.5 * (u1 + u2)
+                dw[m, c, 0, a, 1] = 0.5 * (u1 - u2)
+                dw[m, c, 0, a, 2] = 0.5 * (u1 + u2) + u3
+
+
+@numba.njit(cache=True)
+def winograd_grad_weights(x, top, pad_lo, pad_hi, groups):
+    """Gradient wrt the filters of :func:`winograd_forward`: ``dw`` (M, C // groups, 1, 3, 3)
+    from images ``x`` (N, C, D, H, W) and ``top`` (N, M, D, oh, ow).
+
+    The forward pass is ``y_tile = A^T [U * V] A`` with ``U = G g G^T``, so
+    ``dU[p] = sum_tiles (A dy_tile A^T)[p] V[p]^T``, one GEMM per position and group reducing
+    over the tiles, and ``dw = G^T dU G``.
+    """
+    N, C, D, H, W = x.shape
+    M = top.shape[1]
+    oh, ow = top.shape[3], top.shape[4]
+    Cg, Mg = C // groups, M // groups
+    ph, pw = pad_lo[1], pad_lo[2]
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    Hp, Wp = 2 * th + 2, 2 * tw + 2
+    h_in, w_in = min(H, Hp - ph), min(W, Wp - pw)
+    P = np.zeros((C, Hp, Wp), dtype=x.dtype)
+    Q = np.zeros((M, 2 * th, 2 * tw), dtype=x.dtype)
+    rows = np.empty((4, max(Wp, 2 * tw)), dtype=x.dtype)
+    block_rows = max(1, min(th, GRAD_WEIGHTS_TILE_BLOCK // tw))
+    v_store = np.empty(16 * C * block_rows * tw, dtype=x.dtype)
+    g_store = np.empty(16 * M * block_rows * tw, dtype=x.dtype)
+    dU = np.zeros((16, M, Cg), dtype=x.dtype)
+    prod = np.empty((Mg, Cg), dtype=x.dtype)
+    for n in range(N):
+        for z in range(D):
+            for c in range(C):
+                for r in range(h_in):
+                    src, dst = x[n, c, z, r], P[c, ph + r]
+                    for i in range(np.uint64(w_in)):
+                        dst[np.uint64(pw) + i] = src[i]
+            for m in range(M):
+                for r in range(oh):
+                    src, dst = top[n, m, z, r], Q[m, r]
+                    for i in range(np.uint64(ow)):
+                        dst[i] = src[i]
+            for ty0 in range(0, th, block_rows):
+                ty1 = min(th, ty0 + block_rows)
+                T = (ty1 - ty0) * tw
+                V = v_store[: 16 * C * T].reshape((16, C, T))
+                Gt = g_store[: 16 * M * T].reshape((16, M, T))
+                _input_transform(P, ty0, ty1, tw, V, rows[:, :Wp])
+                for m in range(M):
+                    _top_transform(Q, m, ty0, ty1, tw, Gt, rows[:, : 2 * tw])
+                for p in range(16):
+                    for g in range(groups):
+                        np.dot(Gt[p, g * Mg : (g + 1) * Mg], V[p, g * Cg : (g + 1) * Cg].T, prod)
+                        acc = dU[p, g * Mg : (g + 1) * Mg]
+                        for i in range(Mg):
+                            for j in range(Cg):
+                                acc[i, j] += prod[i, j]
+    dw = np.empty((M, Cg, 1, 3, 3), dtype=x.dtype)
+    _filter_transform_adjoint(dU, dw)
+    return dw
