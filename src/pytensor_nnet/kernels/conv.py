@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pytensor_nnet import shapes
-from pytensor_nnet.kernels import corr
+from pytensor_nnet.kernels import corr, select
 from pytensor_nnet.kernels import unshared as unshared_kernels
 from pytensor_nnet.kernels.im2col import as_3d_array, as_3d_geometry
 
@@ -66,6 +66,7 @@ def run_3d(
     unshared=False,
     filter_flip=False,
     buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
+    exclude=None,
 ):
     """Run the compiled kernel ``kind`` on N-d arrays: lift them to their 3-d views, flip the
     filters (``filter_flip``), resolve the padding for the kernel size, call the kernel of
@@ -80,7 +81,8 @@ def run_3d(
       shape; returns the filters' shape.
 
     Filters are (M, C // num_groups, *K), or with ``unshared`` (M, *O, C // num_groups, *K).
-    ``geo`` is a :class:`KernelGeometry`.
+    ``geo`` is a :class:`KernelGeometry`. ``exclude``: names of algorithms not to use (see
+    ``kernels.select``; default: the ``PYTENSOR_NNET_CONV_EXCLUDE`` environment variable).
     """
     prefix = "unshared_" if unshared else "corr_"
     kernel = getattr(unshared_kernels if unshared else corr, prefix + kind)
@@ -99,7 +101,11 @@ def run_3d(
         ksize = as_3d_geometry(size, 1)
         args = (as_3d_array(a, 2), as_3d_array(b, 2), ksize)
     pad_lo, pad_hi = shapes.resolve_pads(geo.pad_before, geo.pad_after, ksize, geo.dilation)
-    out = kernel(*args, geo.stride, pad_lo, pad_hi, geo.dilation, num_groups, buffer_bytes)
+    if unshared:
+        out = kernel(*args, geo.stride, pad_lo, pad_hi, geo.dilation, num_groups, buffer_bytes)
+    else:
+        excluded = select.excluded_mask(exclude)
+        out = kernel(*args, geo.stride, pad_lo, pad_hi, geo.dilation, num_groups, buffer_bytes, excluded)
     if kind != "grad_weights":
         return out.reshape(out.shape[:2] + out.shape[5 - convdim :])
     if unshared:
@@ -158,8 +164,11 @@ def conv_forward(
     num_groups=1,
     filter_flip=True,
     buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
+    exclude=None,
 ):
-    """Convolution (``filter_flip=True``) or correlation of ``x`` (N, C, *S) with ``w`` (M, C/g, *K)."""
+    """Convolution (``filter_flip=True``) or correlation of ``x`` (N, C, *S) with ``w`` (M, C/g, *K).
+
+    ``exclude``: names of algorithms not to use (see ``kernels.select``)."""
     convdim, geo = _geometry(x.ndim, border_mode, subsample, filter_dilation)
     x, w = np.asarray(x), np.asarray(w)
     _check_shapes(
@@ -176,6 +185,7 @@ def conv_forward(
         num_groups,
         filter_flip=filter_flip,
         buffer_bytes=buffer_bytes,
+        exclude=exclude,
     )
 
 
@@ -189,6 +199,7 @@ def conv_grad_inputs(
     num_groups=1,
     filter_flip=True,
     buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
+    exclude=None,
 ):
     """Gradient wrt the input of :func:`conv_forward`: (N, C, *input_spatial_shape) from ``top`` (N, M, *O)."""
     convdim, geo = _geometry(top.ndim, border_mode, subsample, filter_dilation)
@@ -213,6 +224,7 @@ def conv_grad_inputs(
         num_groups,
         filter_flip=filter_flip,
         buffer_bytes=buffer_bytes,
+        exclude=exclude,
     )
 
 
@@ -226,6 +238,7 @@ def conv_grad_weights(
     num_groups=1,
     filter_flip=True,
     buffer_bytes=corr.DEFAULT_BUFFER_BYTES,
+    exclude=None,
 ):
     """Gradient wrt the filters of :func:`conv_forward`: (M, C // g, *filter_spatial_shape)."""
     convdim, geo = _geometry(x.ndim, border_mode, subsample, filter_dilation)
@@ -250,4 +263,5 @@ def conv_grad_weights(
         num_groups,
         filter_flip=filter_flip,
         buffer_bytes=buffer_bytes,
+        exclude=exclude,
     )

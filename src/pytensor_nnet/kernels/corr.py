@@ -15,6 +15,10 @@ padding skips im2col entirely.
 The GEMMs run on one BLAS thread unless they are large and the machine is quiet
 (``kernels.blas_threads.limit_threads``, decided once per call, undone before returning).
 
+Depthwise problems and stride-1 3x3 ones leave this path for ``kernels.direct`` and
+``kernels.winograd``: see ``kernels.select`` for the rule, and the ``excluded`` argument of
+the entry points.
+
 These are correlations: flipping the kernel (true convolution) is the caller's business.
 """
 
@@ -23,9 +27,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
+from pytensor_nnet.kernels.winograd import winograd_forward_into, winograd_grad_inputs_into, winograd_grad_weights
 from pytensor_nnet.shapes.conv import conv_output_size_3d
 
 DEFAULT_BUFFER_BYTES = 64 * 2**20
@@ -56,12 +62,6 @@ def _is_pointwise(ksize, stride, pad_lo, pad_hi):
         if ksize[i] != 1 or stride[i] != 1 or pad_lo[i] != 0 or pad_hi[i] != 0:
             return False
     return True
-
-
-@numba.njit(cache=True)
-def _use_direct(in_per_group, groups):
-    """Depthwise-like: im2col + GEMM would be ``groups`` GEMVs on a taps-times larger buffer."""
-    return in_per_group == 1 and groups > 1
 
 
 #: Images are batched into one GEMM only while a chunk has fewer output positions than this:
@@ -99,7 +99,7 @@ def forward_output_size(x_shape, w_shape, stride, pad_lo, pad_hi, dilation):
 
 
 @numba.njit(cache=True)
-def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """Correlate images ``x`` (N, C, D, H, W) with filters ``w`` (M, C // groups, kd, kh, kw).
 
     Returns ``y`` of shape (N, M, od, oh, ow).
@@ -107,12 +107,12 @@ def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     _check_geometry(stride, dilation)
     od, oh, ow = forward_output_size(x.shape, w.shape, stride, pad_lo, pad_hi, dilation)
     y = np.empty((x.shape[0], w.shape[0], od, oh, ow), dtype=x.dtype)
-    corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+    corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
     return y
 
 
 @numba.njit(cache=True)
-def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_forward` writing into a given ``y`` (N, M, od, oh, ow) (any content)."""
     N, C, D, H, W = x.shape
     M, Cg, kd, kh, kw = w.shape
@@ -126,11 +126,14 @@ def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_
     P = od * oh * ow
     K = Cg * kd * kh * kw
     Mg = M // groups
-    if _use_direct(Cg, groups):
-        y[...] = 0
+    if N == 0 or M == 0:
+        return
+    algorithm = select.choose(select.FORWARD, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded)
+    if algorithm == select.DIRECT:
         direct_forward(x, w, y, stride, pad_lo, dilation, groups)
         return
-    if N == 0 or M == 0:
+    if algorithm == select.WINOGRAD:
+        winograd_forward_into(x, w, y, pad_lo, pad_hi, groups)
         return
     yv = y.reshape((N, M, P))
     w2 = w.reshape((M, K))
@@ -188,7 +191,7 @@ def _gather_top(topv, n0, nb, m0, Mg, P, dtype):
 
 
 @numba.njit(cache=True)
-def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """Gradient wrt the images of :func:`corr_forward`: ``dx`` (N, C, *in_size) from ``top``.
 
     ``in_size`` is the (D, H, W) image size; with strides it cannot be deduced from ``top``.
@@ -199,12 +202,12 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
     if groups < 1:
         raise ValueError("num_groups must be >= 1")
     dx = np.zeros((top.shape[0], w.shape[1] * groups, in_size[0], in_size[1], in_size[2]), dtype=top.dtype)
-    corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+    corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
     return dx
 
 
 @numba.njit(cache=True)
-def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_grad_inputs` accumulating into a given, zero-filled ``dx`` (N, C, D, H, W)."""
     M, Cg, kd, kh, kw = w.shape
     N, Mt, od, oh, ow = top.shape
@@ -228,8 +231,14 @@ def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, 
     Mg = M // groups
     if N == 0 or M == 0:
         return
-    if _use_direct(Cg, groups):
+    algorithm = select.choose(
+        select.GRAD_INPUTS, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    )
+    if algorithm == select.DIRECT:
         direct_grad_inputs(w, top, dx, stride, pad_lo, dilation, groups)
+        return
+    if algorithm == select.WINOGRAD:
+        winograd_grad_inputs_into(w, top, dx, pad_lo, pad_hi, groups)
         return
     topv = top.reshape((N, M, P))
     w2 = w.reshape((M, K))
@@ -262,7 +271,7 @@ def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, 
 
 
 @numba.njit(cache=True)
-def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """Gradient wrt the filters of :func:`corr_forward`: ``dw`` (M, C // groups, *ksize)."""
     for i in range(3):
         if ksize[i] < 1:
@@ -270,12 +279,12 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
     if groups < 1 or x.shape[1] % groups != 0:
         raise ValueError("num_groups must divide the input channels and the number of filters")
     dw = np.zeros((top.shape[1], x.shape[1] // groups, ksize[0], ksize[1], ksize[2]), dtype=x.dtype)
-    corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+    corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
     return dw
 
 
 @numba.njit(cache=True)
-def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_grad_weights` accumulating into a given, zero-filled ``dw`` (M, C // groups, *ksize)."""
     ksize = (dw.shape[2], dw.shape[3], dw.shape[4])
     N, C, D, H, W = x.shape
@@ -302,8 +311,14 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
     Mg = M // groups
     if N == 0 or M == 0:
         return
-    if _use_direct(Cg, groups):
+    algorithm = select.choose(
+        select.GRAD_WEIGHTS, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    )
+    if algorithm == select.DIRECT:
         direct_grad_weights(x, top, dw, stride, pad_lo, dilation, groups)
+        return
+    if algorithm == select.WINOGRAD:
+        _copy_2d(_as_rows(dw), _as_rows(winograd_grad_weights(x, top, pad_lo, pad_hi, groups)))
         return
     dw2 = dw.reshape((M, K))
     topv = top.reshape((N, M, P))
@@ -350,3 +365,9 @@ def _copy_2d(dst, src):
     for i in range(dst.shape[0]):
         for j in range(dst.shape[1]):
             dst[i, j] = src[i, j]
+
+
+@numba.njit(cache=True)
+def _as_rows(a):
+    """A C-contiguous 5-d array as a 2-d (a.shape[0], rest) view."""
+    return a.reshape((a.shape[0], a.size // max(a.shape[0], 1)))

@@ -2,13 +2,22 @@
 
 That is depthwise convolution (``groups == channels``, any channel multiplier) and
 single-channel inputs. Each output channel ``m`` reads only input channel
-``m // (M // groups)``, so the GEMM of the im2col path degenerates into ``groups`` tiny GEMVs
-over a ``taps``-times inflated buffer; here each tap is one pass of a multiply-add over a
-contiguous output row instead (vectorised along the last axis).
+``c = m // (M // groups)``, so the GEMM of the im2col path would degenerate into ``groups``
+tiny GEMVs over a ``taps``-times inflated buffer. Here each input plane is copied once into a
+zero-padded buffer ``(Dp, Hp, Wp)`` (``Dp = D + pad_lo + pad_hi`` etc.), so no loop needs a
+bounds test, and every filter tap is one multiply-add over a contiguous run of memory:
+
+- stride 1 on every axis: output position ``(z, r, i)`` reads padded index
+  ``(z + a*dd, r + b*dh, i + e*dw)``, i.e. flat index ``q + offset(tap)`` with
+  ``q = (z * Hp + r) * Wp + i``. So the whole output volume is computed on the padded grid
+  ``q in [0, L)``, ``L = ((od - 1) * Hp + oh - 1) * Wp + ow``, by one unit-stride axpy of
+  length ``L`` per tap (the few grid points outside the output are computed and dropped), and
+  the gradients are the adjoint axpys / dot products on the same grid;
+- otherwise one axpy of length ``ow`` (input step ``sw``) per output row and tap.
 
 Same 5-d layout, 3-d geometry and padding conventions as ``kernels.corr`` (``pad`` is the
 resolved *before* padding, ``out`` the output size); the callers in ``kernels.corr`` check
-shapes before calling.
+shapes before calling. The loops are serial (see ``kernels.im2col``).
 """
 
 from __future__ import annotations
@@ -16,98 +25,299 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from pytensor_nnet.kernels.im2col import valid_range
+#: Grid points per block of the stride-1 loops: a block of the output (or gradient) plus the
+#: input it reads stay in the L1 cache while all taps pass over it.
+BLOCK = 1024
 
 
 @numba.njit(cache=True)
-def _direct_axpy(x, y, w, stride, pad, dilation, groups, adjoint):
-    """``y[n, m] += w[m, 0, tap] * x[n, c, window(tap)]`` for every tap, or its adjoint
-    ``x[n, c, window(tap)] += w[m, 0, tap] * y[n, m]`` when ``adjoint`` (c = m // (M // groups))."""
-    N, C, D, H, W = x.shape
-    M, _, kd, kh, kw = w.shape
-    _, _, od, oh, ow = y.shape
-    sd, sh, sw = stride
+def _padded_dims(in_size, out, ksize, stride, pad, dilation):
+    """Size ``(Dp, Hp, Wp)`` of the zero-padded plane: the input plus the before padding,
+    extended to cover every position a window reads (and never less than the input)."""
+    dims = [0, 0, 0]
+    for i in range(3):
+        reach = (out[i] - 1) * stride[i] + (ksize[i] - 1) * dilation[i] + 1
+        dims[i] = max(pad[i] + in_size[i], reach)
+    return dims[0], dims[1], dims[2]
+
+
+@numba.njit(cache=True)
+def _tap_offsets(ksize, dilation, Hp, Wp):
+    """Flat offset in the padded plane of each tap ``(a, b, e)``, in C order."""
+    kd, kh, kw = ksize
+    offs = np.empty(kd * kh * kw, dtype=np.int64)
+    t = 0
+    for a in range(kd):
+        for b in range(kh):
+            for e in range(kw):
+                offs[t] = (a * dilation[0] * Hp + b * dilation[1]) * Wp + e * dilation[2]
+                t += 1
+    return offs
+
+
+@numba.njit(cache=True, inline="always")
+def _copy_run(src, s0, dst, d0, n):
+    """``dst[d0:d0 + n] = src[s0:s0 + n]`` (1-d arrays) as a loop with unsigned indices: for
+    rows of tens of elements a slice assignment costs more in Numba's view set-up than the
+    copy itself."""
+    s = src[s0:]
+    d = dst[d0:]
+    for i in range(np.uint64(n)):
+        d[i] = s[i]
+
+
+@numba.njit(cache=True)
+def _copy_in(src, pad, dst):
+    """Write plane ``src`` (D, H, W) into the interior of the padded plane ``dst`` (Dp, Hp, Wp)."""
+    D, H, W = src.shape
     pd, ph, pw = pad
-    dd, dh, dw = dilation
-    Mg = M // groups
+    for z in range(D):
+        for r in range(H):
+            _copy_run(src[z, r], 0, dst[pd + z, ph + r], pw, W)
+
+
+@numba.njit(cache=True)
+def _copy_out(src, pad, dst):
+    """Read the interior of the padded plane ``src`` into ``dst`` (D, H, W) (``_copy_in``'s adjoint)."""
+    D, H, W = dst.shape
+    pd, ph, pw = pad
+    for z in range(D):
+        for r in range(H):
+            _copy_run(src[pd + z, ph + r], pw, dst[z, r], 0, W)
+
+
+@numba.njit(cache=True)
+def _grid_to_out(grid, Hp, Wp, out_plane):
+    """Output points of the stride-1 grid (flat, see the module doc) into ``out_plane`` (od, oh, ow)."""
+    od, oh, ow = out_plane.shape
+    for z in range(od):
+        for r in range(oh):
+            _copy_run(grid, (z * Hp + r) * Wp, out_plane[z, r], 0, ow)
+
+
+@numba.njit(cache=True)
+def _out_to_grid(out_plane, Hp, Wp, grid):
+    """Inverse of :func:`_grid_to_out`; the grid points outside the output are left as they are."""
+    od, oh, ow = out_plane.shape
+    for z in range(od):
+        for r in range(oh):
+            _copy_run(out_plane[z, r], 0, grid, (z * Hp + r) * Wp, ow)
+
+
+@numba.njit(cache=True)
+def _unit_stride(stride):
+    return stride[0] == 1 and stride[1] == 1 and stride[2] == 1
+
+
+@numba.njit(cache=True)
+def _grid_gather(src, offs, weights, dst, L, accumulate):
+    """``dst[q] = sum_t weights[t] * src[q + offs[t]]`` for ``q < L`` (``+=`` if ``accumulate``).
+
+    Taps go four at a time, so each block of ``dst`` is loaded and stored once per four taps
+    (the products of a chunk are summed in registers).
+    """
+    T = offs.shape[0]
+    for q0 in range(0, L, BLOCK):
+        n = np.uint64(min(BLOCK, L - q0))
+        d = dst[q0:]
+        t = 0
+        while t < T:
+            # Unsigned indices (all >= 0): no negative-index wraparound, so LLVM vectorises.
+            if T - t >= 4:
+                w0, w1, w2, w3 = weights[t], weights[t + 1], weights[t + 2], weights[t + 3]
+                s0 = src[q0 + offs[t] :]
+                s1 = src[q0 + offs[t + 1] :]
+                s2 = src[q0 + offs[t + 2] :]
+                s3 = src[q0 + offs[t + 3] :]
+                if t == 0 and not accumulate:
+                    for i in range(n):
+                        d[i] = w0 * s0[i] + w1 * s1[i] + w2 * s2[i] + w3 * s3[i]
+                else:
+                    for i in range(n):
+                        d[i] += w0 * s0[i] + w1 * s1[i] + w2 * s2[i] + w3 * s3[i]
+                t += 4
+            else:
+                w0 = weights[t]
+                s0 = src[q0 + offs[t] :]
+                if t == 0 and not accumulate:
+                    for i in range(n):
+                        d[i] = w0 * s0[i]
+                else:
+                    for i in range(n):
+                        d[i] += w0 * s0[i]
+                t += 1
+
+
+@numba.njit(cache=True)
+def _rows_axpy(src, offs, weights, dst, stride, Hp, Wp, adjoint):
+    """Strided form of :func:`_grid_gather` (``+=``), or its adjoint: ``dst`` (od, oh, ow) row
+    by row, ``src`` the flat padded plane; output ``(z, r, i)`` reads
+    ``src[(z * sd * Hp + r * sh) * Wp + i * sw + offs[t]]``."""
+    od, oh, ow = dst.shape
+    sd, sh, sw = stride
     step = np.uint64(sw)
-    for n in range(N):
-        for m in range(M):
-            c = m // Mg
-            for a in range(kd):
-                for b in range(kh):
-                    for e in range(kw):
-                        wv = w[m, 0, a, b, e]
-                        x_off = e * dw - pw
-                        lo, hi = valid_range(ow, sw, x_off, W)
-                        for z in range(od):
-                            iz = z * sd - pd + a * dd
-                            if iz < 0 or iz >= D:
-                                continue
-                            for r in range(oh):
-                                iy = r * sh - ph + b * dh
-                                if iy < 0 or iy >= H:
-                                    continue
-                                x_row = x[n, c, iz, iy]
-                                y_row = y[n, m, z, r]
-                                # Unsigned indices (all >= 0): no negative-index wraparound,
-                                # so LLVM vectorises the axpy (see kernels.im2col).
-                                x0 = np.uint64(lo * sw + x_off)
-                                y0 = np.uint64(lo)
-                                if adjoint:
-                                    for i in range(np.uint64(hi - lo)):
-                                        x_row[x0 + step * i] += wv * y_row[y0 + i]
-                                else:
-                                    for i in range(np.uint64(hi - lo)):
-                                        y_row[y0 + i] += wv * x_row[x0 + step * i]
+    for z in range(od):
+        for r in range(oh):
+            row = dst[z, r]
+            base = (z * sd * Hp + r * sh) * Wp
+            for t in range(offs.shape[0]):
+                wv = weights[t]
+                s0 = np.uint64(base + offs[t])
+                if adjoint:
+                    for i in range(np.uint64(ow)):
+                        src[s0 + step * i] += wv * row[i]
+                else:
+                    for i in range(np.uint64(ow)):
+                        row[i] += wv * src[s0 + step * i]
+
+
+@numba.njit(cache=True)
+def _buffers(in_size, out, ksize, stride, pad, dilation, dtype):
+    """Zeroed padded plane (flat and 3-d views), tap offsets, stride-1 grid length, Hp, Wp."""
+    Dp, Hp, Wp = _padded_dims(in_size, out, ksize, stride, pad, dilation)
+    flat = np.zeros(Dp * Hp * Wp, dtype=dtype)
+    od, oh, ow = out
+    L = ((od - 1) * Hp + oh - 1) * Wp + ow
+    return flat, flat.reshape((Dp, Hp, Wp)), _tap_offsets(ksize, dilation, Hp, Wp), L, Hp, Wp
 
 
 @numba.njit(cache=True)
 def direct_forward(x, w, y, stride, pad, dilation, groups):
-    """``y[n, m] = sum_taps w[m, 0, tap] * x[n, m // (M // groups), window(tap)]`` (``y`` must be zeroed)."""
-    _direct_axpy(x, y, w, stride, pad, dilation, groups, False)
+    """``y[n, m] = sum_taps w[m, 0, tap] * x[n, m // (M // groups), window(tap)]``.
+
+    ``x`` (N, C, D, H, W), ``w`` (M, 1, kd, kh, kw), ``y`` (N, M, od, oh, ow) is overwritten.
+    """
+    N, C, D, H, W = x.shape
+    M = w.shape[0]
+    ksize = (w.shape[2], w.shape[3], w.shape[4])
+    out = (y.shape[2], y.shape[3], y.shape[4])
+    Mg = M // groups
+    flat, plane, offs, L, Hp, Wp = _buffers((D, H, W), out, ksize, stride, pad, dilation, x.dtype)
+    taps = w.reshape((M, offs.shape[0]))
+    unit = _unit_stride(stride)
+    grid = np.empty(L if unit else 0, dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            _copy_in(x[n, c], pad, plane)
+            for m in range(c * Mg, (c + 1) * Mg):
+                if unit:
+                    _grid_gather(flat, offs, taps[m], grid, L, False)
+                    _grid_to_out(grid, Hp, Wp, y[n, m])
+                else:
+                    y[n, m] = 0
+                    _rows_axpy(flat, offs, taps[m], y[n, m], stride, Hp, Wp, False)
 
 
 @numba.njit(cache=True)
 def direct_grad_inputs(w, top, dx, stride, pad, dilation, groups):
-    """Adjoint of :func:`direct_forward` wrt ``x``: accumulate into ``dx`` (zero it first)."""
-    _direct_axpy(dx, top, w, stride, pad, dilation, groups, True)
+    """Adjoint of :func:`direct_forward` wrt ``x``: ``dx`` (N, C, D, H, W) is overwritten.
+
+    With stride 1 it is a gather too: the padded ``dx`` at flat index ``p`` is
+    ``sum_t w[t] * grid[p - offs[t]]``, ``grid`` the output gradient on the stride-1 grid
+    (zero elsewhere); ``ext`` holds that grid shifted by the largest offset, so the reads are
+    ``ext[p + (offs[-1] - offs[t])]``, all in bounds.
+    """
+    N, C, D, H, W = dx.shape
+    M = w.shape[0]
+    ksize = (w.shape[2], w.shape[3], w.shape[4])
+    out = (top.shape[2], top.shape[3], top.shape[4])
+    Mg = M // groups
+    flat, plane, offs, L, Hp, Wp = _buffers((D, H, W), out, ksize, stride, pad, dilation, dx.dtype)
+    taps = w.reshape((M, offs.shape[0]))
+    unit = _unit_stride(stride)
+    shift = offs[offs.shape[0] - 1]
+    flipped = shift - offs
+    size = flat.shape[0]
+    ext = np.zeros(size + shift if unit else 0, dtype=dx.dtype)
+    for n in range(N):
+        for c in range(C):
+            if not unit:
+                flat[:] = 0
+            for m in range(c * Mg, (c + 1) * Mg):
+                if unit:
+                    _out_to_grid(top[n, m], Hp, Wp, ext[shift:])
+                    _grid_gather(ext, flipped, taps[m], flat, size, m > c * Mg)
+                else:
+                    _rows_axpy(flat, offs, taps[m], top[n, m], stride, Hp, Wp, True)
+            _copy_out(plane, pad, dx[n, c])
 
 
 # ``reassoc`` lets LLVM reorder the sum of each filter tap's products, so it vectorises the
-# reduction (measured 3x faster); the result differs from a sequential sum by rounding only.
+# reduction; the result differs from a sequential sum by rounding only.
 @numba.njit(cache=True, fastmath={"reassoc"})
+def _grid_dots(src, offs, grid, L, acc, zero):
+    """``acc[t] += sum_{q < L} grid[q] * src[q + offs[t]]``, four taps per pass over ``grid``
+    (``zero``: a zero of the arrays' dtype, so that the sums stay in that precision)."""
+    T = offs.shape[0]
+    for q0 in range(0, L, BLOCK):
+        n = np.uint64(min(BLOCK, L - q0))
+        g = grid[q0:]
+        t = 0
+        while t < T:
+            if T - t >= 4:
+                s0 = src[q0 + offs[t] :]
+                s1 = src[q0 + offs[t + 1] :]
+                s2 = src[q0 + offs[t + 2] :]
+                s3 = src[q0 + offs[t + 3] :]
+                a0 = a1 = a2 = a3 = zero
+                for i in range(n):
+                    gi = g[i]
+                    a0 += gi * s0[i]
+                    a1 += gi * s1[i]
+                    a2 += gi * s2[i]
+                    a3 += gi * s3[i]
+                acc[t] += a0
+                acc[t + 1] += a1
+                acc[t + 2] += a2
+                acc[t + 3] += a3
+                t += 4
+            else:
+                s0 = src[q0 + offs[t] :]
+                a0 = zero
+                for i in range(n):
+                    a0 += g[i] * s0[i]
+                acc[t] += a0
+                t += 1
+
+
+@numba.njit(cache=True, fastmath={"reassoc"})
+def _rows_dots(src, offs, top_plane, stride, Hp, Wp, acc, zero):
+    """Strided form of :func:`_grid_dots` (see :func:`_rows_axpy`)."""
+    od, oh, ow = top_plane.shape
+    sd, sh, sw = stride
+    step = np.uint64(sw)
+    for z in range(od):
+        for r in range(oh):
+            row = top_plane[z, r]
+            base = (z * sd * Hp + r * sh) * Wp
+            for t in range(offs.shape[0]):
+                s0 = np.uint64(base + offs[t])
+                total = zero
+                for i in range(np.uint64(ow)):
+                    total += row[i] * src[s0 + step * i]
+                acc[t] += total
+
+
+@numba.njit(cache=True)
 def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
     """Gradient of :func:`direct_forward` wrt ``w``: ``dw_out`` (M, 1, kd, kh, kw) is overwritten."""
     N, C, D, H, W = x.shape
-    M, _, kd, kh, kw = dw_out.shape
-    _, _, od, oh, ow = top.shape
-    sd, sh, sw = stride
-    pd, ph, pw = pad
-    dd, dh, dw = dilation
+    M = dw_out.shape[0]
+    ksize = (dw_out.shape[2], dw_out.shape[3], dw_out.shape[4])
+    out = (top.shape[2], top.shape[3], top.shape[4])
     Mg = M // groups
-    step = np.uint64(sw)
-    for m in range(M):
-        c = m // Mg
-        for a in range(kd):
-            for b in range(kh):
-                for e in range(kw):
-                    x_off = e * dw - pw
-                    lo, hi = valid_range(ow, sw, x_off, W)
-                    acc = 0.0
-                    for n in range(N):
-                        for z in range(od):
-                            iz = z * sd - pd + a * dd
-                            if iz < 0 or iz >= D:
-                                continue
-                            for r in range(oh):
-                                iy = r * sh - ph + b * dh
-                                if iy < 0 or iy >= H:
-                                    continue
-                                src = x[n, c, iz, iy]
-                                g = top[n, m, z, r]
-                                x0 = np.uint64(lo * sw + x_off)
-                                g0 = np.uint64(lo)
-                                for i in range(np.uint64(hi - lo)):
-                                    acc += g[g0 + i] * src[x0 + step * i]
-                    dw_out[m, 0, a, b, e] = acc
+    flat, plane, offs, L, Hp, Wp = _buffers((D, H, W), out, ksize, stride, pad, dilation, x.dtype)
+    acc = np.zeros((M, offs.shape[0]), dtype=x.dtype)
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    unit = _unit_stride(stride)
+    grid = np.zeros(L if unit else 0, dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            _copy_in(x[n, c], pad, plane)
+            for m in range(c * Mg, (c + 1) * Mg):
+                if unit:
+                    _out_to_grid(top[n, m], Hp, Wp, grid)
+                    _grid_dots(flat, offs, grid, L, acc[m], zero)
+                else:
+                    _rows_dots(flat, offs, top[n, m], stride, Hp, Wp, acc[m], zero)
+    dw_out[:] = acc.reshape(dw_out.shape)

@@ -2,8 +2,9 @@
 
 They call the same compiled kernels as ``perform`` (``kernels.corr``, or ``kernels.unshared``
 for locally connected filters), with the Op's parameters baked in as constants; the
-batch-chunk bound ``COLUMN_BUFFER_BYTES`` is read when the function is compiled and is part
-of the cache key.
+batch-chunk bound ``COLUMN_BUFFER_BYTES`` and the algorithms excluded by the environment
+variable ``PYTENSOR_NNET_CONV_EXCLUDE`` (see ``kernels.select``) are read when the function
+is compiled and are part of the cache key.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
 from pytensor_nnet.dispatch.numba import boundary
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
-from pytensor_nnet.kernels import blas_threads, corr, direct, unshared
+from pytensor_nnet.kernels import blas_threads, corr, direct, select, unshared, winograd
 from pytensor_nnet.kernels import im2col as im2col_kernels
 
 CACHE_VERSION = 5
@@ -37,12 +38,14 @@ KERNEL_FINGERPRINT = source_fingerprint(
     im2col_kernels,
     unshared,
     blas_threads,
+    select,
+    winograd,
 )
 
 # The kernels of shared filters are called across the boundary of ``boundary``: ``meta`` holds
-# the three operands' 5-d shapes, then stride, pad_lo, pad_hi, dilation (3 each), groups and
-# the column-buffer bound.
-_META_LENGTH = 29
+# the three operands' 5-d shapes, then stride, pad_lo, pad_hi, dilation (3 each), groups, the
+# column-buffer bound and the mask of excluded algorithms (``kernels.select``).
+_META_LENGTH = 30
 
 
 @numba.njit(cache=True)
@@ -52,14 +55,14 @@ def _boundary_operands(a, b, out, meta):
     b_arr = numba.carray(b, (m[5], m[6], m[7], m[8], m[9]))
     out_arr = numba.carray(out, (m[10], m[11], m[12], m[13], m[14]))
     geometry = ((m[15], m[16], m[17]), (m[18], m[19], m[20]), (m[21], m[22], m[23]), (m[24], m[25], m[26]))
-    return a_arr, b_arr, out_arr, geometry, m[27], m[28]
+    return a_arr, b_arr, out_arr, geometry, m[27], m[28], m[29]
 
 
 def corr_forward_c(a, b, c, out, meta):
     """C entry point of ``corr.corr_forward_into``: images ``a``, filters ``b``, output ``out``."""
-    x, w, y, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes = _boundary_operands(a, b, out, meta)
+    x, w, y, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
     try:
-        corr.corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+        corr.corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
     except Exception:
         return boundary.KERNEL_REFUSED
     return 0
@@ -68,9 +71,9 @@ def corr_forward_c(a, b, c, out, meta):
 def corr_grad_inputs_c(a, b, c, out, meta):
     """C entry point of ``corr.corr_grad_inputs_into``: filters ``a``, output gradient ``b``,
     zero-filled input gradient ``out``."""
-    w, top, dx, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes = _boundary_operands(a, b, out, meta)
+    w, top, dx, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
     try:
-        corr.corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+        corr.corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
     except Exception:
         return boundary.KERNEL_REFUSED
     return 0
@@ -79,16 +82,16 @@ def corr_grad_inputs_c(a, b, c, out, meta):
 def corr_grad_weights_c(a, b, c, out, meta):
     """C entry point of ``corr.corr_grad_weights_into``: images ``a``, output gradient ``b``,
     zero-filled filter gradient ``out``."""
-    x, top, dw, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes = _boundary_operands(a, b, out, meta)
+    x, top, dw, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
     try:
-        corr.corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+        corr.corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
     except Exception:
         return boundary.KERNEL_REFUSED
     return 0
 
 
 @numba.njit(cache=True)
-def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     meta = np.empty(_META_LENGTH, dtype=np.int64)
     for i in range(5):
         meta[i] = a.shape[i]
@@ -101,17 +104,18 @@ def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_b
         meta[24 + i] = dilation[i]
     meta[27] = groups
     meta[28] = buffer_bytes
+    meta[29] = excluded
     return meta
 
 
-def _boundary_call(entry, dtype):
+def _boundary_call(entry, dtype, excluded=0):
     """Compiled ``call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)`` of
     the boundary kernel ``entry`` for ``dtype`` (C-contiguous 5-d operands; ``out`` is written)."""
     kernel = boundary.external_kernel(entry, dtype, KERNEL_FINGERPRINT)
 
     @numba_basic.numba_njit
     def call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
-        meta = _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+        meta = _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, np.int64(excluded))
         if kernel(a.ctypes, b.ctypes, a.ctypes, out.ctypes, meta.ctypes) != 0:
             raise ValueError("the convolution kernel refused its arguments (an internal error: please report it)")
 
@@ -393,6 +397,7 @@ def _cache_key(op, buffer_bytes, node=None):
     return default_hash_key_from_props(
         op,
         buffer_bytes=buffer_bytes,
+        excluded_algorithms=select.excluded_mask(),
         kernels=KERNEL_FINGERPRINT,
         cache_version=CACHE_VERSION,
         arg_names=tuple(op.arg_names),
@@ -420,7 +425,7 @@ def _kernel_call(op, node, kind):
 
         return call_with_size
     entry = {"forward": corr_forward_c, "grad_inputs": corr_grad_inputs_c, "grad_weights": corr_grad_weights_c}[kind]
-    return _boundary_call(entry, node.outputs[0].dtype)
+    return _boundary_call(entry, node.outputs[0].dtype, select.excluded_mask())
 
 
 @register_funcify_and_cache_key(ops.AbstractConv)

@@ -1,0 +1,178 @@
+"""The specialised convolution algorithms (depthwise direct, Winograd) against the slow
+reference, and the selection rule of ``kernels.select``."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytensor_nnet.kernels import select
+from pytensor_nnet.kernels.conv import conv_forward, conv_grad_inputs, conv_grad_weights
+from pytensor_nnet.kernels.winograd import winograd_forward, winograd_grad_inputs, winograd_grad_weights
+from tests.reference.conv import conv_grads_ref, conv_ref
+
+
+def _check_against_reference(x_shape, w_shape, params, dtype, seed, exclude=None):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    y = conv_forward(x, w, **params, exclude=exclude)
+    tol = 2e-4 if dtype == "float32" else 1e-10
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, conv_ref(x.astype(float), w.astype(float), **params), rtol=tol, atol=tol)
+    gy = rng.standard_normal(y.shape)
+    dx_ref, dw_ref = conv_grads_ref(x.astype(float), w.astype(float), gy, **params)
+    dx = conv_grad_inputs(w, gy.astype(dtype), x_shape[2:], **params, exclude=exclude)
+    dw = conv_grad_weights(x, gy.astype(dtype), w_shape[2:], **params, exclude=exclude)
+    assert dx.dtype == dw.dtype == dtype
+    np.testing.assert_allclose(dx, dx_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol)
+
+
+@st.composite
+def depthwise_problems(draw):
+    nd = draw(st.integers(1, 3))
+    groups = draw(st.integers(2, 4))
+    multiplier = draw(st.integers(1, 3))
+    kernel = [draw(st.integers(1, 4)) for _ in range(nd)]
+    dilation = [draw(st.integers(1, 2)) for _ in range(nd)]
+    subsample = [draw(st.sampled_from([1, 1, 2, 3])) for _ in range(nd)]
+    border_mode = draw(
+        st.one_of(
+            st.sampled_from(["valid", "full", "half"]),
+            st.tuples(*[st.tuples(st.integers(0, 3), st.integers(0, 3)) for _ in range(nd)]),
+        )
+    )
+    spatial = [(k - 1) * d + 1 + draw(st.integers(0, 9)) for k, d in zip(kernel, dilation)]
+    return dict(
+        x_shape=(draw(st.integers(1, 2)), groups, *spatial),
+        w_shape=(groups * multiplier, 1, *kernel),
+        params=dict(
+            border_mode=border_mode,
+            subsample=tuple(subsample),
+            filter_dilation=tuple(dilation),
+            num_groups=groups,
+            filter_flip=draw(st.booleans()),
+        ),
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        seed=draw(st.integers(0, 2**16)),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(depthwise_problems())
+def test_direct_depthwise_matches_reference(problem):
+    _check_against_reference(**problem)
+
+
+@st.composite
+def winograd_problems(draw):
+    groups = draw(st.integers(1, 2))
+    cg = draw(st.sampled_from([1, 3, 16]))
+    mg = draw(st.sampled_from([1, 2, 16]))
+    pads = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(2))
+    spatial = [draw(st.integers(1, 13)) for _ in range(2)]
+    spatial = [max(s, 3 - p[0] - p[1]) for s, p in zip(spatial, pads)]
+    depth = draw(st.sampled_from([(), (draw(st.integers(1, 3)),)]))
+    return dict(
+        x_shape=(draw(st.integers(1, 3)), cg * groups, *depth, *spatial),
+        w_shape=(mg * groups, cg, *([1] if depth else []), 3, 3),
+        pads=pads,
+        groups=groups,
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        seed=draw(st.integers(0, 2**16)),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(winograd_problems())
+def test_winograd_matches_reference(problem):
+    """The Winograd kernels, called directly (the selection would skip the small problems)."""
+    rng = np.random.default_rng(problem["seed"])
+    dtype, groups, pads = problem["dtype"], problem["groups"], problem["pads"]
+    x = rng.standard_normal(problem["x_shape"]).astype(dtype)
+    w = rng.standard_normal(problem["w_shape"]).astype(dtype)
+    border_mode = ((0, 0),) * (x.ndim - 4) + pads
+    params = dict(border_mode=border_mode, num_groups=groups, filter_flip=False)
+    x5, w5 = x.reshape((x.shape[0], x.shape[1], -1, *x.shape[-2:])), w.reshape((w.shape[0], w.shape[1], 1, 3, 3))
+    lo, hi = (0, pads[0][0], pads[1][0]), (0, pads[0][1], pads[1][1])
+    y = winograd_forward(x5, w5, lo, hi, groups)
+    y_ref = conv_ref(x.astype(float), w.astype(float), **params)
+    tol = 2e-4 if dtype == "float32" else 1e-10
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y.reshape(y_ref.shape), y_ref, rtol=tol, atol=tol)
+    gy = rng.standard_normal(y_ref.shape)
+    dx_ref, dw_ref = conv_grads_ref(x.astype(float), w.astype(float), gy, **params)
+    dx = winograd_grad_inputs(w5, gy.astype(dtype).reshape(y.shape), lo, hi, groups)
+    dw = winograd_grad_weights(x5, gy.astype(dtype).reshape(y.shape), lo, hi, groups)
+    assert dx.dtype == dw.dtype == dtype
+    np.testing.assert_allclose(dx.reshape(x.shape), dx_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dw.reshape(w.shape), dw_ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "x_shape, w_shape, params",
+    [
+        ((2, 16, 9, 8), (16, 16, 3, 3), dict(border_mode="half")),
+        ((1, 32, 12, 11), (32, 16, 3, 3), dict(border_mode=((2, 0), (1, 2)), num_groups=2)),
+        ((2, 16, 3, 10, 9), (20, 16, 1, 3, 3), dict(border_mode=((0, 0), (1, 1), (0, 2)))),
+    ],
+)
+def test_selected_winograd_matches_reference(x_shape, w_shape, params, dtype):
+    """Problems the selection sends to Winograd, through the wrappers."""
+    _check_against_reference(x_shape, w_shape, params, dtype, seed=3)
+    _check_against_reference(x_shape, w_shape, params, dtype, seed=3, exclude="winograd")
+
+
+def _choice(
+    direction, Cg, Mg, groups, ksize, stride=(1, 1, 1), pad=(0, 1, 1), dilation=(1, 1, 1), out=(1, 28, 28), **kw
+):
+    return select.algorithm_name(direction, Cg, Mg, groups, ksize, stride, pad, pad, dilation, out, **kw)
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ((select.FORWARD, 64, 64, 1, (1, 3, 3)), "winograd"),  # resnet 3x3
+        ((select.GRAD_INPUTS, 64, 64, 1, (1, 3, 3)), "winograd"),
+        ((select.GRAD_WEIGHTS, 64, 64, 1, (1, 3, 3)), "winograd"),
+        ((select.FORWARD, 1, 1, 128, (1, 3, 3)), "direct"),  # depthwise
+        ((select.GRAD_INPUTS, 1, 2, 128, (1, 3, 3)), "direct"),
+        ((select.GRAD_WEIGHTS, 1, 1, 128, (1, 3, 3)), "direct"),
+        ((select.FORWARD, 8, 64, 1, (1, 3, 3)), "gemm"),  # too few input channels
+        ((select.FORWARD, 64, 64, 1, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), (1, 7, 7)), "gemm"),  # small
+        ((select.FORWARD, 64, 64, 1, (1, 3, 3), (1, 2, 2)), "gemm"),  # strided
+        ((select.FORWARD, 64, 64, 1, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 2, 2)), "gemm"),  # dilated
+        ((select.FORWARD, 64, 64, 1, (1, 3, 3), (1, 1, 1), (0, 3, 3)), "gemm"),  # pad > 2
+        ((select.FORWARD, 64, 64, 1, (3, 3, 3)), "gemm"),  # 3-d window
+        ((select.FORWARD, 64, 64, 1, (1, 5, 5)), "gemm"),
+        ((select.FORWARD, 1, 20, 1, (1, 5, 5)), "gemm"),  # lenet
+        ((select.FORWARD, 256, 256, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0)), "gemm"),  # pointwise
+    ],
+)
+def test_selection_rule(args, expected):
+    assert _choice(*args, excluded=()) == expected
+
+
+def test_exclusion_by_argument_and_environment(monkeypatch):
+    resnet = (select.FORWARD, 64, 64, 1, (1, 3, 3))
+    depthwise = (select.FORWARD, 1, 1, 128, (1, 3, 3))
+    assert _choice(*resnet, excluded="winograd") == "gemm"
+    assert _choice(*depthwise, excluded=["direct"]) == "gemm"
+    monkeypatch.setenv(select.EXCLUDE_VAR, "winograd, direct")
+    assert select.excluded_mask() == (1 << select.WINOGRAD) | (1 << select.DIRECT)
+    assert _choice(*resnet) == "gemm"
+    assert _choice(*depthwise) == "gemm"
+    monkeypatch.setenv(select.EXCLUDE_VAR, "")
+    assert _choice(*resnet) == "winograd"
+
+
+@pytest.mark.parametrize("names, match", [("fft", "unknown"), ("gemm", "cannot be excluded")])
+def test_exclusion_errors(names, match):
+    with pytest.raises(ValueError, match=match):
+        select.excluded_mask(names)
+
+
+def test_depthwise_runs_through_gemm_when_direct_is_excluded():
+    _check_against_reference((2, 3, 7, 6), (6, 1, 3, 2), dict(border_mode="half", num_groups=3), "float64", 5, "direct")
