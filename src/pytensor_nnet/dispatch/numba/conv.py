@@ -10,6 +10,7 @@ is compiled and are part of the cache key.
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 
 import numba
 import numpy as np
@@ -108,9 +109,11 @@ def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_b
     return meta
 
 
+@lru_cache
 def _boundary_call(entry, dtype, excluded=0):
     """Compiled ``call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)`` of
-    the boundary kernel ``entry`` for ``dtype`` (C-contiguous 5-d operands; ``out`` is written)."""
+    the boundary kernel ``entry`` for ``dtype`` (C-contiguous 5-d operands; ``out`` is written).
+    One per entry, dtype and mask in a process: the nodes of every graph share it."""
     kernel = boundary.external_kernel(entry, dtype, KERNEL_FINGERPRINT)
 
     @numba_basic.numba_njit
@@ -385,10 +388,10 @@ def _setup(op):
 
 
 def _filters_3d(op, to_3d, from_3d):
-    """(kern_to_3d, kern_from_3d, kernel family prefix) for the Op's kind of filters."""
+    """(kern_to_3d, kern_from_3d) for the Op's kind of filters."""
     if op.unshared:
-        return _unshared_to_3d(op.convdim), _unshared_from_3d(op.convdim), unshared, "unshared_"
-    return to_3d, from_3d, corr, "corr_"
+        return _unshared_to_3d(op.convdim), _unshared_from_3d(op.convdim)
+    return to_3d, from_3d
 
 
 def _cache_key(op, buffer_bytes, node=None):
@@ -406,36 +409,45 @@ def _cache_key(op, buffer_bytes, node=None):
 
 
 def _kernel_call(op, node, kind):
-    """Compiled ``call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)`` of
-    the kernel ``kind`` for the node's dtype, filling a preallocated ``out``."""
+    """Compiled ``run(a, b, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)``
+    returning the result of the kernel ``kind`` (shape ``out_shape``, the node's dtype)."""
     if op.unshared:  # locally connected filters: the kernels allocate; linked into the graph
         kernel = getattr(unshared, "unshared_" + kind)
         if kind == "forward":
 
             @numba_basic.numba_njit
-            def call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
-                out[...] = kernel(a, b, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+            def run(a, b, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+                return kernel(a, b, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
 
-            return call
+            return run
 
         @numba_basic.numba_njit
-        def call_with_size(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
-            size = (out.shape[-3], out.shape[-2], out.shape[-1])
-            out[...] = kernel(a, b, size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+        def run_with_size(a, b, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+            size = (out_shape[-3], out_shape[-2], out_shape[-1])
+            return kernel(a, b, size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
 
-        return call_with_size
+        return run_with_size
     entry = {"forward": corr_forward_c, "grad_inputs": corr_grad_inputs_c, "grad_weights": corr_grad_weights_c}[kind]
-    return _boundary_call(entry, node.outputs[0].dtype, select.excluded_mask())
+    dtype = np.dtype(node.outputs[0].dtype)
+    fill = _boundary_call(entry, dtype.name, select.excluded_mask())
+    zero_filled = kind != "forward"  # the gradients accumulate into their output
+
+    @numba_basic.numba_njit
+    def run_across_boundary(a, b, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+        out = np.zeros(out_shape, dtype=dtype) if zero_filled else np.empty(out_shape, dtype=dtype)
+        fill(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+        return out
+
+    return run_across_boundary
 
 
 @register_funcify_and_cache_key(ops.AbstractConv)
 def numba_funcify_AbstractConv(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
-    kern_to_3d, _, _, _ = _filters_3d(op, to_3d, from_3d)
+    kern_to_3d, _ = _filters_3d(op, to_3d, from_3d)
     call = _kernel_call(op, node, "forward")
     check_shapes = _check_shapes(op)
-    dtype = np.dtype(node.outputs[0].dtype)
 
     @numba_basic.numba_njit
     def abstract_conv(img, kern):
@@ -449,9 +461,16 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
         od, oh, ow = corr.forward_output_size(
             x.shape, (0, 0) + _kernel_size(filters), _plain(stride), pad_lo, pad_hi, _plain(dilation)
         )
-        top = np.empty((x.shape[0], filters.shape[0], od, oh, ow), dtype=dtype)
-        call(
-            x, filters, top, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups), np.int64(buffer_bytes)
+        top = call(
+            x,
+            filters,
+            (x.shape[0], filters.shape[0], od, oh, ow),
+            _plain(stride),
+            pad_lo,
+            pad_hi,
+            _plain(dilation),
+            np.int64(groups),
+            np.int64(buffer_bytes),
         )
         return from_3d(top)
 
@@ -462,11 +481,10 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
 def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
-    kern_to_3d, _, _, _ = _filters_3d(op, to_3d, from_3d)
+    kern_to_3d, _ = _filters_3d(op, to_3d, from_3d)
     call = _kernel_call(op, node, "grad_inputs")
     check_shapes = _check_shapes(op)
     given_shape = _given_shape(op, node)
-    dtype = np.dtype(node.outputs[0].dtype)
     in_channels = _in_channels(op)
 
     @numba_basic.numba_njit
@@ -477,11 +495,10 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         filters = flip(kern_to_3d(kern))
         top = to_3d(topgrad)
         pad_lo, pad_hi = _pads(pad_before, pad_after, _kernel_size(filters), dilation)
-        img = np.zeros((top.shape[0], in_channels(filters), in_size[0], in_size[1], in_size[2]), dtype=dtype)
-        call(
+        img = call(
             filters,
             top,
-            img,
+            (top.shape[0], in_channels(filters), in_size[0], in_size[1], in_size[2]),
             _plain(stride),
             pad_lo,
             pad_hi,
@@ -500,11 +517,10 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
 def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
     geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     stride, pad_before, pad_after, dilation = geo
-    _, kern_from_3d, _, _ = _filters_3d(op, to_3d, from_3d)
+    _, kern_from_3d = _filters_3d(op, to_3d, from_3d)
     call = _kernel_call(op, node, "grad_weights")
     check_shapes = _check_shapes(op)
     given_shape = _given_shape(op, node)
-    dtype = np.dtype(node.outputs[0].dtype)
     filters_shape = _filters_shape(op)
 
     @numba_basic.numba_njit
@@ -515,8 +531,17 @@ def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
         pad_lo, pad_hi = _pads(pad_before, pad_after, ksize, dilation)
         x = to_3d(img)
         top = to_3d(topgrad)
-        kern = np.zeros(filters_shape(x, top, ksize), dtype=dtype)
-        call(x, top, kern, _plain(stride), pad_lo, pad_hi, _plain(dilation), np.int64(groups), np.int64(buffer_bytes))
+        kern = call(
+            x,
+            top,
+            filters_shape(x, top, ksize),
+            _plain(stride),
+            pad_lo,
+            pad_hi,
+            _plain(dilation),
+            np.int64(groups),
+            np.int64(buffer_bytes),
+        )
         kern = kern_from_3d(flip(kern))
         check_kern(kern.shape)
         return kern
