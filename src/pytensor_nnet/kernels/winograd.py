@@ -126,6 +126,17 @@ def _output_transform(Mt, m, ty0, ty1, tw, out_plane, sums):
 
 
 @numba.njit(cache=True)
+def _copy_planes(x, n, z, P, ph, pw, h_in, w_in):
+    """``P[c, ph + r, pw + i] = x[n, c, z, r, i]`` for the first ``h_in`` rows and ``w_in``
+    columns of every channel (the padding around them stays as it is)."""
+    for c in range(x.shape[1]):
+        for r in range(h_in):
+            src, dst = x[n, c, z, r], P[c, ph + r]
+            for i in range(np.uint64(w_in)):
+                dst[np.uint64(pw) + i] = src[i]
+
+
+@numba.njit(cache=True)
 def winograd_correlate(x, U, pad_lo, pad_hi, groups):
     """Correlate ``x`` (N, C, D, H, W) with the transformed filters ``U`` (16, M, C // groups)
     (see :func:`filter_transform`); stride 1, 3x3 window. Returns ``y`` (N, M, D, oh, ow)."""
@@ -161,11 +172,7 @@ def winograd_correlate_into(x, U, y, pad_lo, pad_hi, groups):
     threads = limit_threads(2 * Mg * Cg * block_rows * tw)
     for n in range(N):
         for z in range(D):
-            for c in range(C):
-                for r in range(h_in):
-                    src, dst = x[n, c, z, r], P[c, ph + r]
-                    for i in range(np.uint64(w_in)):
-                        dst[np.uint64(pw) + i] = src[i]
+            _copy_planes(x, n, z, P, ph, pw, h_in, w_in)
             for ty0 in range(0, th, block_rows):
                 ty1 = min(th, ty0 + block_rows)
                 T = (ty1 - ty0) * tw
@@ -314,11 +321,7 @@ def winograd_grad_weights(x, top, pad_lo, pad_hi, groups):
     threads = limit_threads(2 * Mg * Cg * block_rows * tw)
     for n in range(N):
         for z in range(D):
-            for c in range(C):
-                for r in range(h_in):
-                    src, dst = x[n, c, z, r], P[c, ph + r]
-                    for i in range(np.uint64(w_in)):
-                        dst[np.uint64(pw) + i] = src[i]
+            _copy_planes(x, n, z, P, ph, pw, h_in, w_in)
             for m in range(M):
                 for r in range(oh):
                     src, dst = top[n, m, z, r], Q[m, r]
