@@ -176,3 +176,65 @@ def test_exclusion_errors(names, match):
 
 def test_depthwise_runs_through_gemm_when_direct_is_excluded():
     _check_against_reference((2, 3, 7, 6), (6, 1, 3, 2), dict(border_mode="half", num_groups=3), "float64", 5, "direct")
+
+
+@st.composite
+def strided_problems(draw):
+    """Strides whose axes have a dilation that is a multiple of the stride, or one tap."""
+    nd = draw(st.integers(1, 3))
+    subsample, dilation, kernel = [], [], []
+    for _ in range(nd):
+        s = draw(st.integers(1, 3))
+        k = draw(st.integers(1, 3))
+        subsample.append(s)
+        kernel.append(k)
+        dilation.append(draw(st.sampled_from([1, 2])) * (s if k > 1 else draw(st.integers(1, 2))))
+    groups = draw(st.integers(1, 2))
+    border_mode = draw(
+        st.one_of(
+            st.sampled_from(["valid", "full", "half"]),
+            st.tuples(*[st.tuples(st.integers(0, 4), st.integers(0, 4)) for _ in range(nd)]),
+        )
+    )
+    spatial = [(k - 1) * d + 1 + draw(st.integers(0, 8)) for k, d in zip(kernel, dilation)]
+    return dict(
+        x_shape=(draw(st.integers(1, 2)), groups * draw(st.sampled_from([1, 2, 16])), *spatial),
+        w_shape=(groups * draw(st.integers(1, 3)), None, *kernel),
+        params=dict(
+            border_mode=border_mode,
+            subsample=tuple(subsample),
+            filter_dilation=tuple(dilation),
+            num_groups=groups,
+            filter_flip=draw(st.booleans()),
+        ),
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        seed=draw(st.integers(0, 2**16)),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(strided_problems())
+def test_strided_problems_reduced_to_stride_one_match_reference(problem):
+    groups = problem["params"]["num_groups"]
+    w_shape = list(problem["w_shape"])
+    w_shape[1] = problem["x_shape"][1] // groups
+    problem = dict(problem, w_shape=tuple(w_shape))
+    _check_against_reference(**problem)
+    _check_against_reference(**problem, exclude="subsample")
+
+
+@pytest.mark.parametrize(
+    "in_size, ksize, stride, pad, dilation, expected",
+    [
+        ((1, 64, 64), (1, 3, 3), (1, 2, 2), (0, 2, 2), (1, 2, 2), "subsampled winograd"),  # strided_dil
+        ((1, 56, 56), (1, 1, 1), (1, 2, 2), (0, 0, 0), (1, 1, 1), "subsampled gemm"),  # ResNet shortcut
+        ((1, 56, 56), (1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1), "gemm"),  # plain stride 2
+        ((1, 56, 56), (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), "winograd"),
+    ],
+)
+def test_selection_after_the_strided_reduction(in_size, ksize, stride, pad, dilation, expected):
+    out = tuple((i + 2 * p - d * (k - 1) - 1) // s + 1 for i, k, s, p, d in zip(in_size, ksize, stride, pad, dilation))
+    args = (select.FORWARD, 32, 64, 1, ksize, stride, pad, pad, dilation, out)
+    assert select.algorithm_name(*args, excluded=(), in_size=in_size) == expected
+    without = "gemm" if expected.startswith("subsampled") else expected
+    assert select.algorithm_name(*args, excluded=("subsample",), in_size=in_size) == without

@@ -122,13 +122,25 @@ def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_
     out = forward_output_size(x.shape, w.shape, stride, pad_lo, pad_hi, dilation)
     if y.shape[0] != N or y.shape[1] != M or y.shape[2] != out[0] or y.shape[3] != out[1] or y.shape[4] != out[2]:
         raise ValueError("the output array's shape does not match the convolution")
-    od, oh, ow = out
-    P = od * oh * ow
-    K = Cg * kd * kh * kw
-    Mg = M // groups
     if N == 0 or M == 0:
         return
-    algorithm = select.choose(select.FORWARD, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded)
+    algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
+        select.FORWARD, (D, H, W), Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    )
+    xs = _subsample(x, phase, stride, size) if reduced else x
+    _forward_with(algorithm, xs, w, y, st, lo, hi, dil, groups, buffer_bytes)
+
+
+@numba.njit(cache=True)
+def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+    """The forward correlation by ``algorithm`` (a code of ``kernels.select``), shapes checked."""
+    N, C = x.shape[0], x.shape[1]
+    M, Cg, kd, kh, kw = w.shape
+    ksize = (kd, kh, kw)
+    out = (y.shape[2], y.shape[3], y.shape[4])
+    P = out[0] * out[1] * out[2]
+    K = Cg * kd * kh * kw
+    Mg = M // groups
     if algorithm == select.DIRECT:
         direct_forward(x, w, y, stride, pad_lo, dilation, groups)
         return
@@ -226,14 +238,30 @@ def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, 
     out = conv_output_size_3d(in_size, ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError("the output gradient's spatial shape does not match a convolution of the given input shape")
-    P = od * oh * ow
-    K = Cg * kd * kh * kw
-    Mg = M // groups
     if N == 0 or M == 0:
         return
-    algorithm = select.choose(
-        select.GRAD_INPUTS, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
+        select.GRAD_INPUTS, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
     )
+    if not reduced:
+        _grad_inputs_with(algorithm, w, top, dx, st, lo, hi, dil, groups, buffer_bytes)
+        return
+    dxs = np.zeros((N, C, size[0], size[1], size[2]), dtype=dx.dtype)
+    _grad_inputs_with(algorithm, w, top, dxs, st, lo, hi, dil, groups, buffer_bytes)
+    _scatter_add(dxs, dx, phase, stride)
+
+
+@numba.njit(cache=True)
+def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+    """The input gradient by ``algorithm`` (a code of ``kernels.select``), shapes checked."""
+    M, Cg, kd, kh, kw = w.shape
+    N = top.shape[0]
+    C = Cg * groups
+    ksize = (kd, kh, kw)
+    out = (top.shape[2], top.shape[3], top.shape[4])
+    P = out[0] * out[1] * out[2]
+    K = Cg * kd * kh * kw
+    Mg = M // groups
     if algorithm == select.DIRECT:
         direct_grad_inputs(w, top, dx, stride, pad_lo, dilation, groups)
         return
@@ -306,14 +334,27 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
     out = conv_output_size_3d((D, H, W), ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError("the output gradient's spatial shape does not match a convolution with the given filter shape")
-    P = od * oh * ow
-    K = Cg * kd * kh * kw
-    Mg = M // groups
     if N == 0 or M == 0:
         return
-    algorithm = select.choose(
-        select.GRAD_WEIGHTS, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
+        select.GRAD_WEIGHTS, (D, H, W), Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
     )
+    xs = _subsample(x, phase, stride, size) if reduced else x
+    _grad_weights_with(algorithm, xs, top, dw, st, lo, hi, dil, groups, buffer_bytes)
+
+
+@numba.njit(cache=True)
+def _grad_weights_with(algorithm, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+    """The filter gradient by ``algorithm`` (a code of ``kernels.select``), shapes checked."""
+    N, C = x.shape[0], x.shape[1]
+    M = top.shape[1]
+    ksize = (dw.shape[2], dw.shape[3], dw.shape[4])
+    kd, kh, kw = ksize
+    Cg = C // groups
+    out = (top.shape[2], top.shape[3], top.shape[4])
+    P = out[0] * out[1] * out[2]
+    K = Cg * kd * kh * kw
+    Mg = M // groups
     if algorithm == select.DIRECT:
         direct_grad_weights(x, top, dw, stride, pad_lo, dilation, groups)
         return
@@ -348,6 +389,33 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
                 np.dot(tb, cols[g * K : (g + 1) * K].T, prod)
             _add_into(dw2[g * Mg : (g + 1) * Mg], prod)
     restore_threads(threads)
+
+
+@numba.njit(cache=True)
+def _subsample(x, phase, stride, size):
+    """Contiguous ``x[:, :, phase[0] :: stride[0], ...]``, ``size`` points per spatial axis."""
+    N, C = x.shape[0], x.shape[1]
+    xs = np.empty((N, C, size[0], size[1], size[2]), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(size[0]):
+                for j in range(size[1]):
+                    src, dst = x[n, c, phase[0] + stride[0] * i, phase[1] + stride[1] * j], xs[n, c, i, j]
+                    for k in range(size[2]):
+                        dst[k] = src[phase[2] + stride[2] * k]
+    return xs
+
+
+@numba.njit(cache=True)
+def _scatter_add(dxs, dx, phase, stride):
+    """``dx[:, :, phase[0] :: stride[0], ...] += dxs`` (the inverse of :func:`_subsample`)."""
+    for n in range(dxs.shape[0]):
+        for c in range(dxs.shape[1]):
+            for i in range(dxs.shape[2]):
+                for j in range(dxs.shape[3]):
+                    src, dst = dxs[n, c, i, j], dx[n, c, phase[0] + stride[0] * i, phase[1] + stride[1] * j]
+                    for k in range(dxs.shape[4]):
+                        dst[phase[2] + stride[2] * k] += src[k]
 
 
 @numba.njit(cache=True)

@@ -56,52 +56,57 @@ def _tap_offsets(ksize, dilation, Hp, Wp):
 
 
 @numba.njit(cache=True, inline="always")
-def _copy_run(src, s0, dst, d0, n):
-    """``dst[d0:d0 + n] = src[s0:s0 + n]`` (1-d arrays) as a loop with unsigned indices: for
-    rows of tens of elements a slice assignment costs more in Numba's view set-up than the
-    copy itself."""
-    s = src[s0:]
-    d = dst[d0:]
-    for i in range(np.uint64(n)):
-        d[i] = s[i]
+def _copy_rows(src, s0, s_row, dst, d0, d_row, rows, n):
+    """``dst[d0 + r * d_row + i] = src[s0 + r * s_row + i]`` for ``r < rows``, ``i < n``, on
+    flat arrays, with unsigned index arithmetic: for rows of tens of elements, taking a view
+    per row (Numba's slicing) costs more than the copy itself (measured: half of a depthwise
+    forward pass went to row views)."""
+    n = np.uint64(n)
+    for r in range(np.uint64(rows)):
+        sb = np.uint64(s0) + r * np.uint64(s_row)
+        db = np.uint64(d0) + r * np.uint64(d_row)
+        for i in range(n):
+            dst[db + i] = src[sb + i]
 
 
 @numba.njit(cache=True)
 def _copy_in(src, pad, dst):
     """Write plane ``src`` (D, H, W) into the interior of the padded plane ``dst`` (Dp, Hp, Wp)."""
     D, H, W = src.shape
+    Hp, Wp = dst.shape[1], dst.shape[2]
     pd, ph, pw = pad
+    flat_src, flat_dst = src.reshape(src.size), dst.reshape(dst.size)
     for z in range(D):
-        for r in range(H):
-            _copy_run(src[z, r], 0, dst[pd + z, ph + r], pw, W)
+        _copy_rows(flat_src, z * H * W, W, flat_dst, ((pd + z) * Hp + ph) * Wp + pw, Wp, H, W)
 
 
 @numba.njit(cache=True)
 def _copy_out(src, pad, dst):
     """Read the interior of the padded plane ``src`` into ``dst`` (D, H, W) (``_copy_in``'s adjoint)."""
     D, H, W = dst.shape
+    Hp, Wp = src.shape[1], src.shape[2]
     pd, ph, pw = pad
+    flat_src, flat_dst = src.reshape(src.size), dst.reshape(dst.size)
     for z in range(D):
-        for r in range(H):
-            _copy_run(src[pd + z, ph + r], pw, dst[z, r], 0, W)
+        _copy_rows(flat_src, ((pd + z) * Hp + ph) * Wp + pw, Wp, flat_dst, z * H * W, W, H, W)
 
 
 @numba.njit(cache=True)
 def _grid_to_out(grid, Hp, Wp, out_plane):
     """Output points of the stride-1 grid (flat, see the module doc) into ``out_plane`` (od, oh, ow)."""
     od, oh, ow = out_plane.shape
+    flat_out = out_plane.reshape(out_plane.size)
     for z in range(od):
-        for r in range(oh):
-            _copy_run(grid, (z * Hp + r) * Wp, out_plane[z, r], 0, ow)
+        _copy_rows(grid, z * Hp * Wp, Wp, flat_out, z * oh * ow, ow, oh, ow)
 
 
 @numba.njit(cache=True)
 def _out_to_grid(out_plane, Hp, Wp, grid):
     """Inverse of :func:`_grid_to_out`; the grid points outside the output are left as they are."""
     od, oh, ow = out_plane.shape
+    flat_out = out_plane.reshape(out_plane.size)
     for z in range(od):
-        for r in range(oh):
-            _copy_run(out_plane[z, r], 0, grid, (z * Hp + r) * Wp, ow)
+        _copy_rows(flat_out, z * oh * ow, ow, grid, z * Hp * Wp, Wp, oh, ow)
 
 
 @numba.njit(cache=True)
@@ -114,37 +119,34 @@ def _grid_gather(src, offs, weights, dst, L, accumulate):
     """``dst[q] = sum_t weights[t] * src[q + offs[t]]`` for ``q < L`` (``+=`` if ``accumulate``).
 
     Taps go four at a time, so each block of ``dst`` is loaded and stored once per four taps
-    (the products of a chunk are summed in registers).
+    (the products of a chunk are summed in registers). Indices are unsigned (all >= 0): no
+    negative-index wraparound, so LLVM vectorises.
     """
     T = offs.shape[0]
-    for q0 in range(0, L, BLOCK):
-        n = np.uint64(min(BLOCK, L - q0))
-        d = dst[q0:]
+    for block in range(0, L, BLOCK):
+        q0 = np.uint64(block)
+        q1 = q0 + np.uint64(min(BLOCK, L - block))
         t = 0
         while t < T:
-            # Unsigned indices (all >= 0): no negative-index wraparound, so LLVM vectorises.
             if T - t >= 4:
                 w0, w1, w2, w3 = weights[t], weights[t + 1], weights[t + 2], weights[t + 3]
-                s0 = src[q0 + offs[t] :]
-                s1 = src[q0 + offs[t + 1] :]
-                s2 = src[q0 + offs[t + 2] :]
-                s3 = src[q0 + offs[t + 3] :]
+                o0, o1 = np.uint64(offs[t]), np.uint64(offs[t + 1])
+                o2, o3 = np.uint64(offs[t + 2]), np.uint64(offs[t + 3])
                 if t == 0 and not accumulate:
-                    for i in range(n):
-                        d[i] = w0 * s0[i] + w1 * s1[i] + w2 * s2[i] + w3 * s3[i]
+                    for q in range(q0, q1):
+                        dst[q] = w0 * src[q + o0] + w1 * src[q + o1] + w2 * src[q + o2] + w3 * src[q + o3]
                 else:
-                    for i in range(n):
-                        d[i] += w0 * s0[i] + w1 * s1[i] + w2 * s2[i] + w3 * s3[i]
+                    for q in range(q0, q1):
+                        dst[q] += w0 * src[q + o0] + w1 * src[q + o1] + w2 * src[q + o2] + w3 * src[q + o3]
                 t += 4
             else:
-                w0 = weights[t]
-                s0 = src[q0 + offs[t] :]
+                w0, o0 = weights[t], np.uint64(offs[t])
                 if t == 0 and not accumulate:
-                    for i in range(n):
-                        d[i] = w0 * s0[i]
+                    for q in range(q0, q1):
+                        dst[q] = w0 * src[q + o0]
                 else:
-                    for i in range(n):
-                        d[i] += w0 * s0[i]
+                    for q in range(q0, q1):
+                        dst[q] += w0 * src[q + o0]
                 t += 1
 
 

@@ -13,6 +13,15 @@ dispatch pick alike). The algorithms, and the rule, tried in this order:
   multiplies than the GEMM; below those sizes its transforms cost more than that saves.
 - ``"gemm"`` (im2col + GEMM, ``kernels.corr``) otherwise; it handles every problem.
 
+Before choosing, a strided problem whose dilation is a multiple of its stride on every strided
+axis (or whose kernel has one tap there) becomes a stride-1 problem (:func:`plan`): its taps
+read only the input points of one phase of the stride (``stride * i + dilation * t - pad``
+is ``-pad`` modulo the stride), so it is the correlation of those points (a contiguous copy,
+``size`` per axis) with dilation ``dilation // stride`` and padding ``ceil(pad / stride)``,
+the same output, and the gradient wrt the inputs is zero off that phase. A 1x1 convolution
+with stride 2 (ResNet's shortcut) becomes a plain GEMM, a stride-2 3x3 one with dilation 2 a
+Winograd one. It can be excluded by the name ``"subsample"``.
+
 An algorithm can be excluded by name: the ``excluded`` bit mask of the ``kernels.corr`` entry
 points, built by :func:`excluded_mask` from a list of names or, by default, from the
 environment variable ``PYTENSOR_NNET_CONV_EXCLUDE`` (comma-separated names, e.g.
@@ -25,10 +34,12 @@ from __future__ import annotations
 import os
 
 import numba
+import numpy as np
 
-GEMM, DIRECT, WINOGRAD = 0, 1, 2
-#: Algorithm names, indexed by their codes.
-NAMES = ("gemm", "direct", "winograd")
+GEMM, DIRECT, WINOGRAD, SUBSAMPLE = 0, 1, 2, 3
+#: Algorithm names, indexed by their codes; the last one names the strided reduction of
+#: :func:`strided_reduction`, which can be excluded like an algorithm.
+NAMES = ("gemm", "direct", "winograd", "subsample")
 FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2
 EXCLUDE_VAR = "PYTENSOR_NNET_CONV_EXCLUDE"
 
@@ -85,7 +96,85 @@ def choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, o
     return GEMM
 
 
-def algorithm_name(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded=None):
-    """Name of the algorithm :func:`choose` picks (``excluded``: names, default the variable)."""
+@numba.njit(cache=True)
+def strided_reduction(in_size, ksize, stride, pad_lo, dilation, out, enabled=True):
+    """The stride-1 problem of a strided one (see the module doc), per axis of the 3-tuples:
+    ``(applies, phase, size, stride, pad_lo, pad_hi, dilation)``: the input points
+    ``phase + stride * j`` for ``j < size`` correlated with stride 1 and the returned padding
+    and dilation give the same ``out``. When it does not apply (no stride, or a dilation that
+    is not a multiple of it, or not ``enabled``), the problem comes back as it is (``pad_hi``
+    then unused)."""
+    one = np.int64(1)
+    strided = False
+    fits = True
+    phase = [np.int64(0)] * 3
+    size = [np.int64(in_size[i]) for i in range(3)]
+    lo = [np.int64(pad_lo[i]) for i in range(3)]
+    hi = [np.int64(0)] * 3
+    dil = [np.int64(dilation[i]) for i in range(3)]
+    for i in range(3):
+        s = stride[i]
+        if s == 1:
+            hi[i] = out[i] + dilation[i] * (ksize[i] - 1) - in_size[i] - pad_lo[i]
+            continue
+        strided = True
+        if ksize[i] != 1 and dilation[i] % s != 0:
+            fits = False
+            continue
+        dil[i] = dilation[i] // s if ksize[i] != 1 else one
+        phase[i] = (-pad_lo[i]) % s
+        lo[i] = (pad_lo[i] + phase[i]) // s
+        size[i] = (in_size[i] - phase[i] + s - 1) // s
+        hi[i] = out[i] + dil[i] * (ksize[i] - 1) - size[i] - lo[i]
+        if hi[i] < 0:  # the last points are never read
+            size[i] += hi[i]
+            hi[i] = 0
+        if size[i] < 1 or lo[i] < 0:
+            fits = False
+    applies = strided and fits and enabled
+    if not applies:
+        return (
+            False,
+            (phase[0], phase[1], phase[2]),
+            (np.int64(in_size[0]), np.int64(in_size[1]), np.int64(in_size[2])),
+            (np.int64(stride[0]), np.int64(stride[1]), np.int64(stride[2])),
+            (np.int64(pad_lo[0]), np.int64(pad_lo[1]), np.int64(pad_lo[2])),
+            (hi[0], hi[1], hi[2]),
+            (np.int64(dilation[0]), np.int64(dilation[1]), np.int64(dilation[2])),
+        )
+    return (
+        True,
+        (phase[0], phase[1], phase[2]),
+        (size[0], size[1], size[2]),
+        (one, one, one),
+        (lo[0], lo[1], lo[2]),
+        (hi[0], hi[1], hi[2]),
+        (dil[0], dil[1], dil[2]),
+    )
+
+
+@numba.njit(cache=True)
+def plan(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded):
+    """:func:`strided_reduction` (when it applies), then :func:`choose` on the result:
+    ``(algorithm, reduced, phase, size, stride, pad_lo, pad_hi, dilation)``; without the
+    reduction the geometry is returned as given."""
+    enabled = _allowed(SUBSAMPLE, excluded)
+    reduced, phase, size, st, lo, hi, dil = strided_reduction(in_size, ksize, stride, pad_lo, dilation, out, enabled)
+    if not reduced:
+        lo = (np.int64(pad_lo[0]), np.int64(pad_lo[1]), np.int64(pad_lo[2]))
+        hi = (np.int64(pad_hi[0]), np.int64(pad_hi[1]), np.int64(pad_hi[2]))
+    algorithm = choose(direction, Cg, Mg, groups, ksize, st, lo, hi, dil, out, excluded)
+    return algorithm, reduced, phase, size, st, lo, hi, dil
+
+
+def algorithm_name(
+    direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded=None, in_size=None
+):
+    """Name of the algorithm :func:`choose` picks (``excluded``: names, default the variable).
+    With the input's size ``in_size``, for the problem after :func:`strided_reduction`
+    (``"subsampled "`` before the name when it applies)."""
     mask = excluded_mask(excluded)
-    return NAMES[choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, mask)]
+    if in_size is None:
+        return NAMES[choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, mask)]
+    algorithm, reduced = plan(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, mask)[:2]
+    return ("subsampled " if reduced else "") + NAMES[algorithm]

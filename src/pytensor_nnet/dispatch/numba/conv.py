@@ -19,7 +19,7 @@ from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, regi
 
 from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
-from pytensor_nnet.dispatch.numba import boundary
+from pytensor_nnet.dispatch.numba import boundary, workers
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import blas_threads, corr, direct, select, unshared, winograd
 from pytensor_nnet.kernels import im2col as im2col_kernels
@@ -30,6 +30,7 @@ CACHE_VERSION = 5
 KERNEL_FINGERPRINT = source_fingerprint(
     sys.modules[__name__],
     boundary,
+    workers,
     ops,
     shapes.axes,
     shapes.conv,
@@ -92,12 +93,11 @@ def corr_grad_weights_c(a, b, c, out, meta):
 
 
 @numba.njit(cache=True)
-def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
-    meta = np.empty(_META_LENGTH, dtype=np.int64)
+def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     for i in range(5):
-        meta[i] = a.shape[i]
-        meta[5 + i] = b.shape[i]
-        meta[10 + i] = out.shape[i]
+        meta[i] = a_shape[i]
+        meta[5 + i] = b_shape[i]
+        meta[10 + i] = out_shape[i]
     for i in range(3):
         meta[15 + i] = stride[i]
         meta[18 + i] = pad_lo[i]
@@ -106,7 +106,95 @@ def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_b
     meta[27] = groups
     meta[28] = buffer_bytes
     meta[29] = excluded
+
+
+@numba.njit(cache=True)
+def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+    meta = np.empty(_META_LENGTH, dtype=np.int64)
+    _fill_meta(meta, a.shape, b.shape, out.shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
     return meta
+
+
+@numba.njit(cache=True)
+def _conv_parts(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, excluded):
+    """Parts of the batch to run at once (``workers``), for the operands of ``direction``'s
+    entry (``select.FORWARD``: images, filters, output; ``GRAD_INPUTS``: filters, output
+    gradient, input gradient; ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
+
+    The Winograd and direct kernels gain from parts, and so does im2col + GEMM while its
+    GEMMs are small enough to run on one BLAS thread anyway; larger GEMMs keep the BLAS's
+    threads (the workers' module doc says why)."""
+    if direction == select.FORWARD:
+        batch, filters, positions, images = a.shape[0], b.shape, out.shape, a.shape
+    elif direction == select.GRAD_INPUTS:
+        batch, filters, positions, images = b.shape[0], a.shape, b.shape, out.shape
+    else:
+        batch, filters, positions, images = a.shape[0], out.shape, b.shape, a.shape
+    M, Cg = filters[0], filters[1]
+    ksize = (filters[2], filters[3], filters[4])
+    out_size = (positions[2], positions[3], positions[4])
+    gemm_flops = 2 * (M // groups) * Cg * ksize[0] * ksize[1] * ksize[2] * out_size[0] * out_size[1] * out_size[2]
+    in_size = (images[2], images[3], images[4])
+    algorithm = select.plan(
+        direction, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out_size, excluded
+    )[0]
+    if algorithm == select.GEMM and gemm_flops >= blas_threads.SINGLE_THREAD_MAX_FLOPS:
+        return 1
+    return workers.parts_for(batch, batch * groups * gemm_flops)
+
+
+@numba.njit(cache=True)
+def _image_address(a, lo, batch):
+    """Address of image ``lo`` of the C-contiguous ``a`` whose first axis has ``batch`` entries."""
+    return np.int64(a.ctypes.data) + lo * (a.size // batch) * a.itemsize
+
+
+@numba.njit(cache=True)
+def _run_conv_parts(direction, entry, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts):
+    """Run the boundary entry at address ``entry`` (of ``direction``, operands as in
+    :func:`_conv_parts`) on ``parts`` parts of the batch at once; returns the status. The
+    filter gradient of each part after the first goes to a buffer of its own, added at the end."""
+    batch = b.shape[0] if direction == select.GRAD_INPUTS else a.shape[0]
+    own = parts - 1 if direction == select.GRAD_WEIGHTS else 0
+    partials = np.zeros((own,) + out.shape, dtype=out.dtype)
+    tasks = workers.task_rows(parts, _META_LENGTH)
+    for i in range(parts):
+        lo, hi = i * batch // parts, (i + 1) * batch // parts
+        a_shape, b_shape, out_shape = a.shape, b.shape, out.shape
+        a_address, b_address, out_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
+        if direction != select.GRAD_INPUTS:
+            a_shape = (hi - lo,) + a.shape[1:]
+            a_address = _image_address(a, lo, batch)
+        if direction != select.FORWARD:
+            b_shape = (hi - lo,) + b.shape[1:]
+            b_address = _image_address(b, lo, batch)
+        if direction != select.GRAD_WEIGHTS:
+            out_shape = (hi - lo,) + out.shape[1:]
+            out_address = _image_address(out, lo, batch)
+        elif i > 0:
+            out_address = np.int64(partials[i - 1].ctypes.data)
+        row = tasks[i]
+        row[0], row[1], row[2], row[3], row[4] = entry, a_address, b_address, a_address, out_address
+        _fill_meta(
+            row[workers.TASK_HEADER :],
+            a_shape,
+            b_shape,
+            out_shape,
+            stride,
+            pad_lo,
+            pad_hi,
+            dilation,
+            groups,
+            buffer_bytes,
+            excluded,
+        )
+    status = workers.run_tasks(tasks)
+    total = out.reshape(out.size)
+    for i in range(own):
+        part = partials[i].reshape(out.size)
+        for j in range(out.size):
+            total[j] += part[j]
+    return status
 
 
 @lru_cache
@@ -115,14 +203,27 @@ def _boundary_call(entry, dtype, excluded=0):
     the boundary kernel ``entry`` for ``dtype`` (C-contiguous 5-d operands; ``out`` is written).
     One per entry, dtype and mask in a process: the nodes of every graph share it."""
     kernel = boundary.external_kernel(entry, dtype, KERNEL_FINGERPRINT)
+    direction = _DIRECTIONS[entry]
 
     @numba_basic.numba_njit
     def call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
-        meta = _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, np.int64(excluded))
-        if kernel(a.ctypes, b.ctypes, a.ctypes, out.ctypes, meta.ctypes) != 0:
+        mask = np.int64(excluded)
+        parts = _conv_parts(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, mask)
+        if parts > 1:
+            address = workers.symbol_address(kernel)
+            status = _run_conv_parts(
+                direction, address, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, mask, parts
+            )
+        else:
+            meta = _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, mask)
+            status = kernel(a.ctypes, b.ctypes, a.ctypes, out.ctypes, meta.ctypes)
+        if status != 0:
             raise ValueError("the convolution kernel refused its arguments (an internal error: please report it)")
 
     return call
+
+
+_DIRECTIONS = {corr_forward_c: select.FORWARD, corr_grad_inputs_c: select.GRAD_INPUTS, corr_grad_weights_c: select.GRAD_WEIGHTS}
 
 
 # The reshapes and flips below are module-level functions, cached on disk with the kernels:

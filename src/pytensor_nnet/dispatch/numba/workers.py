@@ -1,0 +1,245 @@
+"""Boundary kernels on several threads: the batch split into parts, one thread per part.
+
+The kernels run one image after another. Where their work between GEMMs is serial (the
+Winograd transforms, the depthwise loops, the small per-image GEMMs of few-channel layers),
+the second core idles. So the glue of a kernel called across the boundary (``boundary``) can
+split the batch into contiguous parts and run the same kernel on every part at once: part 0
+on the calling thread, the others on threads started for this call (POSIX ``pthread_create``)
+and joined before it returns. No thread lives between calls: nothing spins while the graph
+runs other Ops, and a process that forks (multiprocessing, PyMC's chains) forks a
+single-threaded one. Meanwhile the BLAS runs on one thread per part (``blas_threads``; the
+count is restored after the join). Starting and joining a thread costs tens of microseconds.
+
+How many parts (:func:`parts_for`): the BLAS's thread count (``OPENBLAS_NUM_THREADS`` bounds
+both), at most one per image and per :data:`MIN_PART_FLOPS` of work, and one while the
+machine is busy (``blas_threads.machine_is_busy``: another thread would wait for a core).
+The caller decides whether a kernel gains from parts at all: a large GEMM already uses the
+BLAS threads, and two single-threaded GEMMs at once were measured slower than one two-threaded
+GEMM after the other (each packs its own panels).
+
+Where the C library has no ``pthread_create`` the symbols are bound to stand-ins that refuse
+to start a thread, and every part runs on the calling thread, one after the other.
+
+A task is a row of an int64 array: the entry's address, its five arguments (addresses of
+``a``, ``b``, ``c``, ``out`` and ``meta``), the status it returned, the thread's handle, and
+room for ``meta`` itself (so that it lives exactly as long as the row).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+
+import numba
+import numpy as np
+from llvmlite import binding as llvm
+from llvmlite import ir
+from numba.core import cgutils, funcdesc, types
+from numba.extending import intrinsic
+
+from pytensor_nnet.kernels.blas_threads import blas_get_num_threads, blas_set_num_threads, machine_is_busy
+
+_CREATE_SYMBOL = "pytensor_nnet_thread_create"
+_JOIN_SYMBOL = "pytensor_nnet_thread_join"
+_RUN_TASK_SYMBOL = "pytensor_nnet_run_task"
+_FORCED_SYMBOL = "pytensor_nnet_forced_parts"
+
+#: Columns of a task row before its ``meta``: entry, a, b, c, out, meta address, status, handle.
+TASK_ENTRY, TASK_META, TASK_STATUS, TASK_HANDLE, TASK_HEADER = 0, 5, 6, 7, 8
+
+#: A part gets at least this much work (flops): starting and joining a thread costs tens of
+#: microseconds, about 2 MFLOP of one core's time.
+MIN_PART_FLOPS = 4_000_000
+
+_I64 = ir.IntType(64)
+_I32 = ir.IntType(32)
+_VOID_P = ir.IntType(8).as_pointer()
+_ENTRY_TYPE = ir.FunctionType(_I64, [_VOID_P] * 5)
+_START_TYPE = ir.FunctionType(_I64, [_I64.as_pointer()])
+
+
+@intrinsic
+def symbol_address(typingctx, function):
+    """The address of an ``ExternalFunction``'s symbol, as an int64 (a relocation by name in
+    the machine code, like a call, so cached code stays valid in a new process)."""
+    if not isinstance(function, types.ExternalFunction):
+        return None
+
+    def codegen(context, builder, signature, args):
+        # Declared as Numba declares it for a call, so that both can share the declaration.
+        descriptor = funcdesc.ExternalFunctionDescriptor(function.symbol, function.sig.return_type, function.sig.args)
+        declared = context.declare_external_function(builder.module, descriptor)
+        return builder.ptrtoint(declared, _I64)
+
+    return types.int64(function), codegen
+
+
+@intrinsic
+def _call_entry(typingctx, address, a, b, c, out, meta):
+    """Call the boundary entry at ``address`` with five addresses; returns its status."""
+
+    def codegen(context, builder, signature, args):
+        entry = builder.inttoptr(args[0], _ENTRY_TYPE.as_pointer())
+        return builder.call(entry, [builder.inttoptr(value, _VOID_P) for value in args[1:]])
+
+    return types.int64(types.int64, types.int64, types.int64, types.int64, types.int64, types.int64), codegen
+
+
+@numba.cfunc(types.int64(types.CPointer(types.int64)), cache=True)
+def _run_task(task):
+    """A thread's start routine: run the task row at ``task`` and store its status (the int64
+    result is the thread's ``void *`` result, always NULL)."""
+    task[TASK_STATUS] = _call_entry(task[0], task[1], task[2], task[3], task[4], task[TASK_META])
+    return 0
+
+
+@intrinsic
+def _thread_create(typingctx, task):
+    """Start a thread running the task row at address ``task``; its handle goes to the row.
+    Returns 0 when the thread runs."""
+
+    def codegen(context, builder, signature, args):
+        module = builder.module
+        create = cgutils.get_or_insert_function(
+            module, ir.FunctionType(_I32, [_I64.as_pointer(), _VOID_P, _VOID_P, _VOID_P]), _CREATE_SYMBOL
+        )
+        start = cgutils.get_or_insert_function(module, _START_TYPE, _RUN_TASK_SYMBOL)
+        row = builder.inttoptr(args[0], _I64.as_pointer())
+        handle = builder.gep(row, [ir.Constant(_I64, TASK_HANDLE)])
+        status = builder.call(
+            create, [handle, ir.Constant(_VOID_P, None), builder.bitcast(start, _VOID_P), builder.bitcast(row, _VOID_P)]
+        )
+        return builder.sext(status, _I64)
+
+    return types.int64(types.int64), codegen
+
+
+@intrinsic
+def _thread_join(typingctx, task):
+    """Wait for the thread of the task row at address ``task``."""
+
+    def codegen(context, builder, signature, args):
+        join = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_I32, [_I64, _VOID_P]), _JOIN_SYMBOL)
+        row = builder.inttoptr(args[0], _I64.as_pointer())
+        handle = builder.load(builder.gep(row, [ir.Constant(_I64, TASK_HANDLE)]))
+        builder.call(join, [handle, ir.Constant(_VOID_P, None)])
+        return context.get_dummy_value()
+
+    return types.none(types.int64), codegen
+
+
+#: Read by the compiled code on every call (a C variable bound to a symbol): 0 lets
+#: :func:`parts_for` decide, n > 0 makes it n (as far as the batch allows). See :func:`forced_parts`.
+_forced = ctypes.c_int64(0)
+
+
+@intrinsic
+def _forced_parts(typingctx):
+    def codegen(context, builder, signature, args):
+        module = builder.module
+        variable = module.globals.get(_FORCED_SYMBOL)
+        if variable is None:
+            variable = ir.GlobalVariable(module, _I64, _FORCED_SYMBOL)
+            variable.linkage = "external"
+        return builder.load(variable)
+
+    return types.int64(), codegen
+
+
+@contextlib.contextmanager
+def forced_parts(parts):
+    """Within the ``with`` block, split every call that would be split in ``parts`` parts
+    (at most one per image), whatever the load and the BLAS's thread count; ``parts=1`` runs
+    every call on the calling thread. For tests and benchmarks."""
+    if parts < 1:
+        raise ValueError(f"parts must be >= 1; got {parts}")
+    previous = _forced.value
+    _forced.value = parts
+    try:
+        yield
+    finally:
+        _forced.value = previous
+
+
+@numba.cfunc(types.int32(types.voidptr, types.voidptr, types.voidptr, types.voidptr), cache=True)
+def _refuse_thread(handle, attributes, start, argument):
+    return 1
+
+
+@numba.cfunc(types.int32(types.int64, types.voidptr), cache=True)
+def _join_nothing(handle, result):
+    return 0
+
+
+def _bind():
+    """Register the three symbols; returns whether threads can be started."""
+    llvm.add_symbol(_RUN_TASK_SYMBOL, _run_task.address)
+    llvm.add_symbol(_FORCED_SYMBOL, ctypes.addressof(_forced))
+    try:
+        libc = ctypes.CDLL(None)
+        create, join = (ctypes.cast(getattr(libc, name), ctypes.c_void_p).value for name in ("pthread_create", "pthread_join"))
+    except (OSError, AttributeError, TypeError):
+        create = join = None
+    if not create or not join:
+        llvm.add_symbol(_CREATE_SYMBOL, _refuse_thread.address)
+        llvm.add_symbol(_JOIN_SYMBOL, _join_nothing.address)
+        return False
+    llvm.add_symbol(_CREATE_SYMBOL, create)
+    llvm.add_symbol(_JOIN_SYMBOL, join)
+    return True
+
+
+#: Whether parts can run on threads of their own (else they run one after the other).
+THREADS_AVAILABLE = _bind()
+
+
+@numba.njit(cache=True)
+def parts_for(batch, flops):
+    """Number of parts for a call of ``flops`` on ``batch`` images (1: no threads)."""
+    forced = _forced_parts()
+    if forced > 0:
+        return max(1, min(forced, batch))
+    threads = blas_get_num_threads()
+    parts = min(threads, batch, flops // MIN_PART_FLOPS)
+    if parts <= 1 or machine_is_busy(threads):
+        return 1
+    return parts
+
+
+@numba.njit(cache=True)
+def task_rows(parts, meta_length):
+    """Zeroed task rows for ``parts`` parts whose ``meta`` has ``meta_length`` entries; each
+    row's meta address points into the row."""
+    tasks = np.zeros((parts, TASK_HEADER + meta_length), dtype=np.int64)
+    base = np.int64(tasks.ctypes.data)
+    for i in range(parts):
+        tasks[i, TASK_META] = base + (i * tasks.shape[1] + TASK_HEADER) * 8
+    return tasks
+
+
+@numba.njit(cache=True)
+def run_tasks(tasks):
+    """Run every task row of ``tasks`` (from :func:`task_rows`, with entry and operands
+    filled in): rows 1.. on threads of their own, row 0 here, on one BLAS thread each.
+    Returns the largest status (0: every part succeeded)."""
+    parts = tasks.shape[0]
+    row_bytes = tasks.shape[1] * 8
+    base = np.int64(tasks.ctypes.data)
+    previous = blas_get_num_threads()
+    if previous > 1:
+        blas_set_num_threads(1)
+    started = np.zeros(parts, dtype=np.bool_)
+    for i in range(1, parts):
+        started[i] = _thread_create(base + i * row_bytes) == 0
+    for i in range(parts):
+        if not started[i]:
+            row = tasks[i]
+            row[TASK_STATUS] = _call_entry(row[0], row[1], row[2], row[3], row[4], row[TASK_META])
+    status = 0
+    for i in range(parts):
+        if started[i]:
+            _thread_join(base + i * row_bytes)
+        status = max(status, tasks[i, TASK_STATUS])
+    if previous > 1:
+        blas_set_num_threads(previous)
+    return status

@@ -1,0 +1,138 @@
+"""Boundary kernels split into parts of the batch on threads of their own
+(``dispatch/numba/workers.py``): the same results as one part, per algorithm and direction,
+the BLAS's thread count restored, and the rule that decides how many parts."""
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from pytensor_nnet import conv2d, conv3d
+from pytensor_nnet.dispatch.numba import conv as numba_conv
+from pytensor_nnet.dispatch.numba import workers
+from pytensor_nnet.kernels import blas_threads, select
+from tests.reference.conv import conv_grads_ref, conv_ref
+
+# (x shape, w shape, conv2d keywords, the algorithm the selection picks)
+PROBLEMS = {
+    "winograd": ((5, 16, 10, 9), (16, 16, 3, 3), {"border_mode": 1}),
+    "direct": ((7, 6, 9, 8), (12, 1, 3, 3), {"border_mode": "half", "num_groups": 6}),
+    "gemm": ((6, 2, 11, 12), (5, 2, 5, 5), {"border_mode": "valid", "subsample": (2, 1)}),
+    "gemm_groups": ((3, 4, 9, 9), (6, 2, 3, 2), {"border_mode": (2, 1), "num_groups": 2, "filter_dilation": (2, 1)}),
+}
+
+
+def _conv_step(w_shape, dtype, **params):
+    x, w, g = pt.tensor4("x", dtype=dtype), pt.tensor4("w", dtype=dtype), pt.tensor4("g", dtype=dtype)
+    y = conv2d(x, w, filter_shape=w_shape, **params)
+    return pytensor.function([x, w, g], [y, *pytensor.grad(None, [x, w], known_grads={y: g})], mode="NUMBA")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_parts_compute_what_one_part_computes(name, dtype):
+    x_shape, w_shape, params = PROBLEMS[name]
+    rng = np.random.default_rng(len(name))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    f = _conv_step(w_shape, dtype, **params)
+    gy = rng.standard_normal(_output_shape(x, w, params)).astype(dtype)
+    with workers.forced_parts(1):
+        serial = f(x, w, gy)
+    results = {}
+    for parts in (2, 3, x_shape[0] + 2):
+        with workers.forced_parts(parts):
+            results[parts] = f(x, w, gy)
+    tol = {"float64": 1e-10, "float32": 2e-4}[dtype]
+    x64, w64 = x.astype("float64"), w.astype("float64")
+    reference = (conv_ref(x64, w64, **params), *conv_grads_ref(x64, w64, gy.astype("float64"), **params))
+    for parts, outs in results.items():
+        for got, one, ref in zip(outs, serial, reference, strict=True):
+            scale = max(1.0, float(np.abs(ref).max()))
+            np.testing.assert_allclose(got, one, rtol=0, atol=tol * scale, err_msg=f"{parts} parts")
+            np.testing.assert_allclose(got, ref, rtol=0, atol=tol * scale, err_msg=f"{parts} parts vs reference")
+
+
+def _output_shape(x, w, params):
+    return (x.shape[0],) + conv_ref(x[:1].astype("float64"), w.astype("float64"), **params).shape[1:]
+
+
+def test_the_selection_matches_the_problems():
+    for name, (x_shape, w_shape, params) in PROBLEMS.items():
+        groups = params.get("num_groups", 1)
+        pads = {1: (1, 1), "half": (1, 1), "valid": (0, 0), (2, 1): (2, 1)}[params["border_mode"]]
+        stride = params.get("subsample", (1, 1))
+        dilation = params.get("filter_dilation", (1, 1))
+        out = tuple(
+            (x_shape[2 + i] + 2 * pads[i] - dilation[i] * (w_shape[2 + i] - 1) - 1) // stride[i] + 1 for i in range(2)
+        )
+        chosen = select.algorithm_name(
+            select.FORWARD,
+            w_shape[1],
+            w_shape[0] // groups,
+            groups,
+            (1,) + w_shape[2:],
+            (1,) + stride,
+            (0,) + pads,
+            (0,) + pads,
+            (1,) + dilation,
+            (1,) + out,
+            excluded=[],
+        )
+        assert chosen == name.split("_")[0], name
+
+
+def test_three_d_parts_and_a_batch_of_one():
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((3, 2, 5, 6, 7)), rng.standard_normal((4, 2, 2, 3, 3))
+    xs, ws = pt.tensor5("x"), pt.tensor5("w")
+    y = conv3d(xs, ws, border_mode="half")
+    f = pytensor.function([xs, ws], [y, *pytensor.grad((y**2).sum(), [xs, ws])], mode="NUMBA")
+    with workers.forced_parts(1):
+        one = f(x, w)
+        first = f(x[:1], w)
+    with workers.forced_parts(2):
+        two = f(x, w)
+        single = f(x[:1], w)  # a batch of one is never split
+    for a, b in zip(one + first, two + single, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_the_blas_thread_count_is_restored():
+    before = blas_threads.get_num_threads()
+    x_shape, w_shape, params = PROBLEMS["winograd"]
+    f = _conv_step(w_shape, "float64", **params)
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    gy = rng.standard_normal(_output_shape(x, w, params))
+    with workers.forced_parts(2):
+        f(x, w, gy)
+    assert blas_threads.get_num_threads() == before
+
+
+def test_how_many_parts():
+    with workers.forced_parts(3):
+        assert workers.parts_for(2, 10**12) == 2  # at most one per image
+        assert workers.parts_for(5, 0) == 3
+    with workers.forced_parts(1):
+        assert workers.parts_for(64, 10**12) == 1
+    threads = blas_threads.get_num_threads()
+    assert workers.parts_for(1, 10**12) == 1
+    assert workers.parts_for(64, workers.MIN_PART_FLOPS - 1) == 1
+    many = workers.parts_for(64, 10**12)
+    busy = threads >= 1 and blas_threads.machine_is_busy(threads)
+    assert many == (1 if threads <= 1 or busy else threads)
+    with pytest.raises(ValueError, match="parts must be >= 1"):
+        with workers.forced_parts(0):
+            pass
+
+
+def test_large_gemms_keep_the_blas_threads():
+    """im2col + GEMM with GEMMs of at least the one-thread bound is never split."""
+    x, w = np.zeros((8, 64, 1, 32, 32)), np.zeros((64, 64, 1, 1, 1))
+    one = (1, 1, 1)
+    zero = (0, 0, 0)
+    with workers.forced_parts(2):
+        assert numba_conv._conv_parts(select.FORWARD, x, w, x, one, zero, zero, one, 1, 0) == 1
+        small = np.zeros((8, 2, 1, 32, 32))
+        assert numba_conv._conv_parts(select.FORWARD, small, w[:, :2], x, one, zero, zero, one, 1, 0) == 2
