@@ -136,3 +136,34 @@ def test_large_gemms_keep_the_blas_threads():
         assert numba_conv._conv_parts(select.FORWARD, x, w, x, one, zero, zero, one, 1, 0) == 1
         small = np.zeros((8, 2, 1, 32, 32))
         assert numba_conv._conv_parts(select.FORWARD, small, w[:, :2], x, one, zero, zero, one, 1, 0) == 2
+
+
+def test_a_forked_process_runs_split_calls():
+    """No thread outlives a call: a process forked after split calls runs them too."""
+    import multiprocessing
+
+    x_shape, w_shape, params = PROBLEMS["direct"]
+    f = _conv_step(w_shape, "float64", **params)
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    gy = rng.standard_normal(_output_shape(x, w, params))
+    with workers.forced_parts(2):
+        expected = f(x, w, gy)
+    _FORK_STATE.update(f=f, args=(x, w, gy))
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_call_in_child, args=(queue,))
+    child.start()
+    got = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+_FORK_STATE = {}
+
+
+def _call_in_child(queue):
+    with workers.forced_parts(2):
+        queue.put([np.asarray(r) for r in _FORK_STATE["f"](*_FORK_STATE["args"])])

@@ -131,7 +131,7 @@ def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_
     _forward_with(algorithm, xs, w, y, st, lo, hi, dil, groups, buffer_bytes)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """The forward correlation by ``algorithm`` (a code of ``kernels.select``), shapes checked."""
     N, C = x.shape[0], x.shape[1]
@@ -251,7 +251,7 @@ def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, 
     _scatter_add(dxs, dx, phase, stride)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """The input gradient by ``algorithm`` (a code of ``kernels.select``), shapes checked."""
     M, Cg, kd, kh, kw = w.shape
@@ -343,7 +343,7 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
     _grad_weights_with(algorithm, xs, top, dw, st, lo, hi, dil, groups, buffer_bytes)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _grad_weights_with(algorithm, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
     """The filter gradient by ``algorithm`` (a code of ``kernels.select``), shapes checked."""
     N, C = x.shape[0], x.shape[1]
