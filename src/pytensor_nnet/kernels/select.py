@@ -176,5 +176,7 @@ def algorithm_name(
     mask = excluded_mask(excluded)
     if in_size is None:
         return NAMES[choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, mask)]
-    algorithm, reduced = plan(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, mask)[:2]
+    algorithm, reduced = plan(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, mask)[
+        :2
+    ]
     return ("subsampled " if reduced else "") + NAMES[algorithm]

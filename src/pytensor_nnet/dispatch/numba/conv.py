@@ -150,7 +150,9 @@ def _image_address(a, lo, batch):
 
 
 @numba.njit(cache=True)
-def _run_conv_parts(direction, entry, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts):
+def _run_conv_parts(
+    direction, entry, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
+):
     """Run the boundary entry at address ``entry`` (of ``direction``, operands as in
     :func:`_conv_parts`) on ``parts`` parts of the batch at once; returns the status. The
     filter gradient of each part after the first goes to a buffer of its own, added at the end."""
@@ -223,7 +225,11 @@ def _boundary_call(entry, dtype, excluded=0):
     return call
 
 
-_DIRECTIONS = {corr_forward_c: select.FORWARD, corr_grad_inputs_c: select.GRAD_INPUTS, corr_grad_weights_c: select.GRAD_WEIGHTS}
+_DIRECTIONS = {
+    corr_forward_c: select.FORWARD,
+    corr_grad_inputs_c: select.GRAD_INPUTS,
+    corr_grad_weights_c: select.GRAD_WEIGHTS,
+}
 
 
 # The reshapes and flips below are module-level functions, cached on disk with the kernels:

@@ -177,7 +177,9 @@ def _bind():
     llvm.add_symbol(_FORCED_SYMBOL, ctypes.addressof(_forced))
     try:
         libc = ctypes.CDLL(None)
-        create, join = (ctypes.cast(getattr(libc, name), ctypes.c_void_p).value for name in ("pthread_create", "pthread_join"))
+        create, join = (
+            ctypes.cast(getattr(libc, name), ctypes.c_void_p).value for name in ("pthread_create", "pthread_join")
+        )
     except (OSError, AttributeError, TypeError):
         create = join = None
     if not create or not join:
