@@ -53,6 +53,14 @@ def test_parts_compute_what_one_part_computes(name, dtype):
             np.testing.assert_allclose(got, ref, rtol=0, atol=tol * scale, err_msg=f"{parts} parts vs reference")
 
 
+def _float64_step(name, seed):
+    """The compiled step of ``PROBLEMS[name]`` in float64 and random (x, w, output gradient)."""
+    x_shape, w_shape, params = PROBLEMS[name]
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    return _conv_step(w_shape, "float64", **params), (x, w, rng.standard_normal(_output_shape(x, w, params)))
+
+
 def _output_shape(x, w, params):
     return (x.shape[0],) + conv_ref(x[:1].astype("float64"), w.astype("float64"), **params).shape[1:]
 
@@ -100,13 +108,9 @@ def test_three_d_parts_and_a_batch_of_one():
 
 def test_the_blas_thread_count_is_restored():
     before = blas_threads.get_num_threads()
-    x_shape, w_shape, params = PROBLEMS["winograd"]
-    f = _conv_step(w_shape, "float64", **params)
-    rng = np.random.default_rng(1)
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    gy = rng.standard_normal(_output_shape(x, w, params))
+    f, args = _float64_step("winograd", seed=1)
     with workers.forced_parts(2):
-        f(x, w, gy)
+        f(*args)
     assert blas_threads.get_num_threads() == before
 
 
@@ -142,14 +146,10 @@ def test_a_forked_process_runs_split_calls():
     """No thread outlives a call: a process forked after split calls runs them too."""
     import multiprocessing
 
-    x_shape, w_shape, params = PROBLEMS["direct"]
-    f = _conv_step(w_shape, "float64", **params)
-    rng = np.random.default_rng(2)
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    gy = rng.standard_normal(_output_shape(x, w, params))
+    f, args = _float64_step("direct", seed=2)
     with workers.forced_parts(2):
-        expected = f(x, w, gy)
-    _FORK_STATE.update(f=f, args=(x, w, gy))
+        expected = f(*args)
+    _FORK_STATE.update(f=f, args=args)
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_call_in_child, args=(queue,))

@@ -124,11 +124,23 @@ def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_
         raise ValueError("the output array's shape does not match the convolution")
     if N == 0 or M == 0:
         return
+    geometry = (ksize, stride, pad_lo, pad_hi, dilation, out)
+    algorithm, xs, st, lo, hi, dil = _planned_images(select.FORWARD, x, Cg, M // groups, groups, geometry, excluded)
+    _forward_with(algorithm, xs, w, y, st, lo, hi, dil, groups, buffer_bytes)
+
+
+@numba.njit(cache=True, inline="always")
+def _planned_images(direction, x, Cg, Mg, groups, geometry, excluded):
+    """``select.plan`` for the images ``x`` and ``geometry`` (ksize, stride, pad_lo, pad_hi,
+    dilation, out): the algorithm, the images it runs on (``x``, or the points of the
+    strided reduction) and the geometry it runs with."""
+    ksize, stride, pad_lo, pad_hi, dilation, out = geometry
+    in_size = (x.shape[2], x.shape[3], x.shape[4])
     algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
-        select.FORWARD, (D, H, W), Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+        direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
     )
     xs = _subsample(x, phase, stride, size) if reduced else x
-    _forward_with(algorithm, xs, w, y, st, lo, hi, dil, groups, buffer_bytes)
+    return algorithm, xs, st, lo, hi, dil
 
 
 @numba.njit(cache=True, inline="always")
@@ -336,10 +348,10 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
         raise ValueError("the output gradient's spatial shape does not match a convolution with the given filter shape")
     if N == 0 or M == 0:
         return
-    algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
-        select.GRAD_WEIGHTS, (D, H, W), Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    geometry = (ksize, stride, pad_lo, pad_hi, dilation, out)
+    algorithm, xs, st, lo, hi, dil = _planned_images(
+        select.GRAD_WEIGHTS, x, Cg, M // groups, groups, geometry, excluded
     )
-    xs = _subsample(x, phase, stride, size) if reduced else x
     _grad_weights_with(algorithm, xs, top, dw, st, lo, hi, dil, groups, buffer_bytes)
 
 
