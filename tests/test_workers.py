@@ -167,3 +167,35 @@ _FORK_STATE = {}
 def _call_in_child(queue):
     with workers.forced_parts(2):
         queue.put([np.asarray(r) for r in _FORK_STATE["f"](*_FORK_STATE["args"])])
+
+
+GIL_SCRIPT = r"""
+import ctypes
+from pytensor_nnet.dispatch.numba import workers
+
+calls = []
+
+
+@ctypes.CFUNCTYPE(ctypes.c_int64, *[ctypes.c_void_p] * 5)
+def entry(a, b, c, out, meta):  # a Python callback: it takes the GIL on whichever thread runs it
+    calls.append(a)
+    return 7 if a == 2 else 0
+
+
+tasks = workers.task_rows(2, 1)
+tasks[:, 0] = ctypes.cast(entry, ctypes.c_void_p).value
+tasks[:, 1] = (1, 2)
+print(workers.run_tasks(tasks), sorted(calls))
+"""
+
+
+def test_parts_that_need_the_gil_finish():
+    """A part may take the GIL (Numba's BLAS glue does, on the process's first GEMM): the
+    calling thread lets go of it while the parts run, else the call never returns. In a child
+    process, so that a regression fails by timeout instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", GIL_SCRIPT], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["7", "[1,", "2]"]

@@ -9,6 +9,10 @@ and joined before it returns. No thread lives between calls: nothing spins while
 runs other Ops, and a process that forks (multiprocessing, PyMC's chains) forks a
 single-threaded one. Meanwhile the BLAS runs on one thread per part (``blas_threads``; the
 count is restored after the join). Starting and joining a thread costs tens of microseconds.
+The calling thread lets go of Python's GIL while the parts run (when it holds it, as a
+compiled function called from Python does): a part may need it, e.g. Numba's BLAS glue takes
+it to look up the BLAS functions on the process's first GEMM, and a thread that waits for the
+GIL while the caller waits for the thread would wait forever.
 
 How many parts (:func:`parts_for`): the BLAS's thread count (``OPENBLAS_NUM_THREADS`` bounds
 both), at most one per image and per :data:`MIN_PART_FLOPS` of work, and one while the
@@ -128,6 +132,37 @@ def _thread_join(typingctx, task):
     return types.none(types.int64), codegen
 
 
+@intrinsic
+def _release_gil(typingctx):
+    """Let go of the GIL if this thread holds it (``PyEval_SaveThread``); returns the saved
+    thread state for :func:`_restore_gil`, or 0 where the thread did not hold it."""
+
+    def codegen(context, builder, signature, args):
+        module = builder.module
+        check = cgutils.get_or_insert_function(module, ir.FunctionType(_I32, []), "PyGILState_Check")
+        save = cgutils.get_or_insert_function(module, ir.FunctionType(_VOID_P, []), "PyEval_SaveThread")
+        state = cgutils.alloca_once_value(builder, ir.Constant(_I64, 0))
+        with builder.if_then(builder.icmp_signed("!=", builder.call(check, []), ir.Constant(_I32, 0))):
+            builder.store(builder.ptrtoint(builder.call(save, []), _I64), state)
+        return builder.load(state)
+
+    return types.int64(), codegen
+
+
+@intrinsic
+def _restore_gil(typingctx, state):
+    """Take the GIL back (``PyEval_RestoreThread``) after :func:`_release_gil` let it go."""
+
+    def codegen(context, builder, signature, args):
+        restore_type = ir.FunctionType(ir.VoidType(), [_VOID_P])
+        restore = cgutils.get_or_insert_function(builder.module, restore_type, "PyEval_RestoreThread")
+        with builder.if_then(builder.icmp_signed("!=", args[0], ir.Constant(_I64, 0))):
+            builder.call(restore, [builder.inttoptr(args[0], _VOID_P)])
+        return context.get_dummy_value()
+
+    return types.none(types.int64), codegen
+
+
 #: Read by the compiled code on every call (a C variable bound to a symbol): 0 lets
 #: :func:`parts_for` decide, n > 0 makes it n (as far as the batch allows). See :func:`forced_parts`.
 _forced = ctypes.c_int64(0)
@@ -222,8 +257,8 @@ def task_rows(parts, meta_length):
 @numba.njit(cache=True)
 def run_tasks(tasks):
     """Run every task row of ``tasks`` (from :func:`task_rows`, with entry and operands
-    filled in): rows 1.. on threads of their own, row 0 here, on one BLAS thread each.
-    Returns the largest status (0: every part succeeded)."""
+    filled in): rows 1.. on threads of their own, row 0 here, on one BLAS thread each, with
+    the GIL let go meanwhile. Returns the largest status (0: every part succeeded)."""
     parts = tasks.shape[0]
     row_bytes = tasks.shape[1] * 8
     base = np.int64(tasks.ctypes.data)
@@ -231,6 +266,7 @@ def run_tasks(tasks):
     if previous > 1:
         blas_set_num_threads(1)
     started = np.zeros(parts, dtype=np.bool_)
+    gil = _release_gil()
     for i in range(1, parts):
         started[i] = _thread_create(base + i * row_bytes) == 0
     for i in range(parts):
@@ -242,6 +278,7 @@ def run_tasks(tasks):
         if started[i]:
             _thread_join(base + i * row_bytes)
         status = max(status, tasks[i, TASK_STATUS])
+    _restore_gil(gil)
     if previous > 1:
         blas_set_num_threads(previous)
     return status
