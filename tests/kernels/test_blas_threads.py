@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numba
 import numpy as np
@@ -104,6 +105,30 @@ def test_load_average_reads_the_system():
         assert abs(load - os.getloadavg()[0]) < 5.0
     else:
         assert load == -1.0
+
+
+def test_runnable_threads_reads_the_run_queue():
+    count = blas_threads.runnable_threads()
+    if not os.path.exists("/proc/loadavg"):
+        assert count == -1
+        return
+    assert count >= 1  # this thread
+    assert count <= os.cpu_count() * 64
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="no run queue to read")
+def test_a_load_that_has_just_begun_makes_the_machine_busy():
+    """Two busy processes beside this one: more runnable threads than two BLAS threads can
+    take, long before the load average rises."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        seen = [blas_threads.machine_is_busy(2) for _ in range(20)]
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    assert sum(seen) >= 15
 
 
 def test_find_thread_functions_without_the_symbols():

@@ -33,6 +33,7 @@ import ctypes
 import os
 
 import numba
+import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
 from numba.core import cgutils, types
@@ -51,6 +52,12 @@ CANDIDATES = (
 _GET_SYMBOL = "pytensor_nnet_blas_get_num_threads"
 _SET_SYMBOL = "pytensor_nnet_blas_set_num_threads"
 _LOADAVG_SYMBOL = "pytensor_nnet_getloadavg"
+_OPEN_SYMBOL = "pytensor_nnet_open"
+_READ_SYMBOL = "pytensor_nnet_read"
+_CLOSE_SYMBOL = "pytensor_nnet_close"
+
+#: Linux's view of the run queue: ``/proc/loadavg`` ends in ``runnable/threads last_pid``.
+_PROC_LOADAVG = "/proc/loadavg"
 
 
 def _cython_blas_path():
@@ -119,6 +126,29 @@ def _no_loadavg(values, n):
     return -1
 
 
+@numba.cfunc(types.int32(types.voidptr, types.int32), cache=True)
+def _no_open(path, flags):
+    return -1
+
+
+@numba.cfunc(types.int64(types.int32, types.voidptr, types.int64), cache=True)
+def _no_read(fd, buffer, n):
+    return -1
+
+
+@numba.cfunc(types.int32(types.int32), cache=True)
+def _no_close(fd):
+    return -1
+
+
+def _libc_function(name):
+    """Address of the C library's function ``name``, or None."""
+    try:
+        return ctypes.cast(getattr(ctypes.CDLL(None), name), ctypes.c_void_p).value
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
 def _libc_getloadavg():
     """Address of the C library's ``getloadavg`` (BSD, glibc, musl, macOS), or None."""
     try:
@@ -131,6 +161,13 @@ def _bind():
     """Register the two symbols; returns the description kept in :data:`BACKEND`."""
     loadavg = _libc_getloadavg()
     llvm.add_symbol(_LOADAVG_SYMBOL, loadavg if loadavg is not None else _no_loadavg.address)
+    for symbol, name, stand_in in (
+        (_OPEN_SYMBOL, "open", _no_open),
+        (_READ_SYMBOL, "read", _no_read),
+        (_CLOSE_SYMBOL, "close", _no_close),
+    ):
+        address = _libc_function(name)
+        llvm.add_symbol(symbol, address if address else stand_in.address)
     found = None
     if os.environ.get(ENV_VAR, "").strip().lower() != "off":
         found = find_thread_functions(_cython_blas_path())
@@ -194,6 +231,52 @@ def load_average(typingctx):
     return types.float64(), codegen
 
 
+@intrinsic
+def _read_proc_loadavg(typingctx, buffer):
+    """Read ``/proc/loadavg`` into the uint8 array ``buffer``; returns the bytes read, or -1
+    where there is no such file."""
+    if not (isinstance(buffer, types.Array) and buffer.dtype == types.uint8 and buffer.ndim == 1):
+        return None
+
+    def codegen(context, builder, signature, args):
+        module, i32, i64 = builder.module, ir.IntType(32), ir.IntType(64)
+        byte_p = ir.IntType(8).as_pointer()
+        open_fn = cgutils.get_or_insert_function(module, ir.FunctionType(i32, [byte_p, i32]), _OPEN_SYMBOL)
+        read_fn = cgutils.get_or_insert_function(module, ir.FunctionType(i64, [i32, byte_p, i64]), _READ_SYMBOL)
+        close_fn = cgutils.get_or_insert_function(module, ir.FunctionType(i32, [i32]), _CLOSE_SYMBOL)
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        result = cgutils.alloca_once_value(builder, ir.Constant(i64, -1))
+        fd = builder.call(open_fn, [context.insert_const_string(module, _PROC_LOADAVG), ir.Constant(i32, 0)])
+        with builder.if_then(builder.icmp_signed(">=", fd, ir.Constant(i32, 0))):
+            size = builder.extract_value(array.shape, 0)
+            builder.store(builder.call(read_fn, [fd, builder.bitcast(array.data, byte_p), size]), result)
+            builder.call(close_fn, [fd])
+        return builder.load(result)
+
+    return types.int64(buffer), codegen
+
+
+@numba.njit(cache=True)
+def runnable_threads():
+    """Threads that are running or waiting for a core right now, system-wide, the caller's
+    included (Linux's ``/proc/loadavg``), or -1 where the system does not say."""
+    text = np.empty(128, dtype=np.uint8)
+    n = _read_proc_loadavg(text)
+    fields, count, digits = 0, 0, 0
+    for i in range(max(n, 0)):
+        c = text[i]
+        if c == 32:  # ' '
+            fields += 1
+        elif fields == 3:
+            if c == 47:  # '/'
+                return count if digits > 0 else -1
+            if c < 48 or c > 57:
+                return -1
+            count = count * 10 + (c - 48)
+            digits += 1
+    return -1
+
+
 #: GEMMs of fewer flops (2 * M * K * N) than this always run on one BLAS thread. Measured
 #: (``benchmarks/bench_blas_threads.py``, float32, 2 cores, no added load): two threads pay
 #: from about 3 MFLOP (0.71x the one-thread time at 3.2 MFLOP, 0.52-0.61x from 12.8 to 58
@@ -205,13 +288,18 @@ SINGLE_THREAD_MAX_FLOPS = 4_000_000
 
 @numba.njit(cache=True)
 def machine_is_busy(blas_threads):
-    """Whether the 1-minute load average says that ``blas_threads`` BLAS threads would not
-    each find an idle core: it counts our own running thread, so a load of up to
-    ``blas_threads`` (plus a half, for noise) is a machine we have to ourselves. False when the
-    load is unknown. The load average lags by tens of seconds: it tells sustained load from a
-    quiet machine, which is the case that matters (other processes compiling or training)."""
+    """Whether ``blas_threads`` BLAS threads would not each find an idle core: other threads
+    are runnable right now (:func:`runnable_threads`, which counts the caller's own thread:
+    more than ``blas_threads`` of them), or the 1-minute load average says so (it counts our
+    own running thread, so a load of up to ``blas_threads``, plus a half for noise, is a
+    machine we have to ourselves). The run queue tells a load that has just begun; the load
+    average lags by tens of seconds but tells sustained load between the moments the other
+    processes happen to wait (I/O, a scheduler tick). False when neither is known. Costs a
+    few microseconds: call it for large work only."""
     load = load_average()
-    return load >= 0.0 and load >= blas_threads + 0.5
+    if load >= 0.0 and load >= blas_threads + 0.5:
+        return True
+    return runnable_threads() > blas_threads
 
 
 @numba.njit(cache=True)
