@@ -199,3 +199,38 @@ def test_parts_that_need_the_gil_finish():
     done = subprocess.run([sys.executable, "-c", GIL_SCRIPT], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["7", "[1,", "2]"]
+
+
+# (x shape, pool_2d / pool_3d keywords); every mode runs on each
+POOL_PROBLEMS = {
+    "2d": ((3, 5, 9, 8), {"ws": (3, 2), "stride": (2, 1), "pad": (1, 0), "ignore_border": True}),
+    "2d_border": ((2, 3, 7, 7), {"ws": (2, 2), "ignore_border": False}),
+    "3d": ((2, 3, 5, 6, 7), {"ws": (2, 3, 2), "stride": (1, 2, 2), "pad": (0, 1, 1), "ignore_border": True}),
+}
+
+
+@pytest.mark.parametrize("mode", ["max", "sum", "average_inc_pad", "average_exc_pad"])
+@pytest.mark.parametrize("name", sorted(POOL_PROBLEMS))
+def test_pooling_parts_compute_what_one_part_computes(name, mode):
+    from pytensor_nnet.pool import pool_2d, pool_3d
+    from tests.reference.pool import pool_grad_ref, pool_ref
+
+    x_shape, params = POOL_PROBLEMS[name]
+    pool = pool_3d if len(x_shape) == 5 else pool_2d
+    x = pt.tensor("x", shape=(None,) * len(x_shape), dtype="float64")
+    y = pool(x, mode=mode, **params)
+    g = pt.tensor("g", shape=(None,) * len(x_shape), dtype="float64")
+    f = pytensor.function([x, g], [y, pytensor.grad(None, x, known_grads={y: g})], mode="NUMBA")
+    rng = np.random.default_rng(len(name) + len(mode))
+    xv = rng.standard_normal(x_shape)
+    ref_y = pool_ref(xv, mode=mode, **params)
+    gv = rng.standard_normal(ref_y.shape)
+    with workers.forced_parts(1):
+        serial = f(xv, gv)
+    np.testing.assert_allclose(serial[0], ref_y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(serial[1], pool_grad_ref(xv, gv, mode=mode, **params), rtol=1e-12, atol=1e-12)
+    batch = x_shape[0] * x_shape[1]  # the kernels' batch axis: images times channels
+    for parts in (2, 3, batch + 2):
+        with workers.forced_parts(parts):
+            for got, one in zip(f(xv, gv), serial, strict=True):
+                np.testing.assert_array_equal(got, one, err_msg=f"{parts} parts")

@@ -144,12 +144,6 @@ def _conv_parts(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, 
 
 
 @numba.njit(cache=True)
-def _image_address(a, lo, batch):
-    """Address of image ``lo`` of the C-contiguous ``a`` whose first axis has ``batch`` entries."""
-    return np.int64(a.ctypes.data) + lo * (a.size // batch) * a.itemsize
-
-
-@numba.njit(cache=True)
 def _run_conv_parts(
     direction, entry, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
 ):
@@ -166,13 +160,13 @@ def _run_conv_parts(
         a_address, b_address, out_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
         if direction != select.GRAD_INPUTS:
             a_shape = (hi - lo,) + a.shape[1:]
-            a_address = _image_address(a, lo, batch)
+            a_address = workers.part_address(a, lo, batch)
         if direction != select.FORWARD:
             b_shape = (hi - lo,) + b.shape[1:]
-            b_address = _image_address(b, lo, batch)
+            b_address = workers.part_address(b, lo, batch)
         if direction != select.GRAD_WEIGHTS:
             out_shape = (hi - lo,) + out.shape[1:]
-            out_address = _image_address(out, lo, batch)
+            out_address = workers.part_address(out, lo, batch)
         elif i > 0:
             out_address = np.int64(partials[i - 1].ctypes.data)
         row = tasks[i]

@@ -21,7 +21,7 @@ from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
 from pytensor_nnet import pool
-from pytensor_nnet.dispatch.numba import boundary, utils
+from pytensor_nnet.dispatch.numba import boundary, utils, workers
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.dispatch.numba.utils import to_3d_tuple
 from pytensor_nnet.kernels import im2col as im2col_kernels
@@ -34,7 +34,7 @@ CACHE_VERSION = 2
 
 
 KERNEL_FINGERPRINT = source_fingerprint(
-    sys.modules[__name__], boundary, utils, kernels, im2col_kernels, conv_shapes, pool_shapes
+    sys.modules[__name__], boundary, utils, workers, kernels, im2col_kernels, conv_shapes, pool_shapes
 )
 
 # The pooling kernels are called across the boundary of ``boundary``: ``meta`` holds the
@@ -65,10 +65,12 @@ def pool_forward_c(a, b, c, out, meta):
 
 def max_pool_grad_c(a, b, c, out, meta):
     """C entry point of ``kernels.pool.max_pool_grad_into``: ``a`` x, ``b`` maxout, ``c`` its
-    gradient, ``out`` the zero-filled gradient of x."""
+    gradient, ``out`` the gradient of x (any content: zeroed here, by each part for its own
+    entries, so that the page faults of a fresh output are spread over the threads too)."""
     image, pooled, (ws, stride, pad), ignore_border, ties = _boundary_operands(meta)
     x, gx = numba.carray(a, image), numba.carray(out, image)
     maxout, gz = numba.carray(b, pooled), numba.carray(c, pooled)
+    gx[...] = 0
     try:
         kernels.max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties)
     except Exception:
@@ -78,9 +80,10 @@ def max_pool_grad_c(a, b, c, out, meta):
 
 def average_pool_grad_c(a, b, c, out, meta):
     """C entry point of ``kernels.pool.average_pool_grad_into``: ``a`` the output gradient,
-    ``out`` the zero-filled gradient of x."""
+    ``out`` the gradient of x (any content: zeroed here)."""
     image, pooled, (ws, stride, pad), ignore_border, mode = _boundary_operands(meta)
     gz, gx = numba.carray(a, pooled), numba.carray(out, image)
+    gx[...] = 0
     try:
         kernels.average_pool_grad_into(gz, gx, ws, stride, pad, ignore_border, mode)
     except Exception:
@@ -103,16 +106,50 @@ def _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code):
     return meta
 
 
+@numba.njit(cache=True)
+def _pool_parts(image, pooled, ws):
+    """Parts of the batch axis (``workers``) for a pooling call: the kernels are serial loops,
+    so every call with enough work (two operations per window tap) is split."""
+    taps = ws[0] * ws[1] * ws[2]
+    return workers.parts_for(image[0], 2 * pooled[0] * pooled[1] * pooled[2] * pooled[3] * taps)
+
+
+@numba.njit(cache=True)
+def _run_pool_parts(entry, a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code, parts):
+    """Run the boundary entry at address ``entry`` on ``parts`` parts of the batch axis at
+    once (every 4-d operand has it first; the pooled windows of one entry never reach
+    another); returns the status."""
+    batch = image[0]
+    tasks = workers.task_rows(parts, _META_LENGTH)
+    for i in range(parts):
+        lo, hi = i * batch // parts, (i + 1) * batch // parts
+        row = tasks[i]
+        row[0] = entry
+        row[1], row[2] = workers.part_address(a, lo, batch), workers.part_address(b, lo, batch)
+        row[3], row[4] = workers.part_address(c, lo, batch), workers.part_address(out, lo, batch)
+        image_part = (hi - lo, image[1], image[2], image[3])
+        pooled_part = (hi - lo, pooled[1], pooled[2], pooled[3])
+        row[workers.TASK_HEADER :] = _boundary_meta(image_part, pooled_part, ws, stride, pad, ignore_border, code)
+    return workers.run_tasks(tasks)
+
+
 @lru_cache
 def _boundary_call(entry, dtype):
     """Compiled ``call(a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code)`` of
-    the boundary kernel ``entry`` for ``dtype`` (C-contiguous 4-d operands; ``out`` is written)."""
+    the boundary kernel ``entry`` for ``dtype`` (C-contiguous 4-d operands; ``out`` is written),
+    on parts of the batch axis at once where the work is large enough."""
     kernel = boundary.external_kernel(entry, dtype, KERNEL_FINGERPRINT)
 
     @numba_basic.numba_njit
     def call(a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code):
-        meta = _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code)
-        if kernel(a.ctypes, b.ctypes, c.ctypes, out.ctypes, meta.ctypes) != 0:
+        parts = _pool_parts(image, pooled, ws)
+        if parts > 1:
+            address = workers.symbol_address(kernel)
+            status = _run_pool_parts(address, a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code, parts)
+        else:
+            meta = _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code)
+            status = kernel(a.ctypes, b.ctypes, c.ctypes, out.ctypes, meta.ctypes)
+        if status != 0:
             raise ValueError("the pooling kernel refused its arguments (an internal error: please report it)")
 
     return call
@@ -208,7 +245,7 @@ def numba_funcify_MaxPoolGrad(op, node, **kwargs):
         if gz.shape != maxout.shape:
             raise ValueError("pooling: the output gradient's shape does not match maxout's")
         x4, maxout4, gz4 = to_4d(x), to_4d(maxout), to_4d(gz)
-        gx = np.zeros(x4.shape, dtype=dtype)
+        gx = np.empty(x4.shape, dtype=dtype)
         call(x4, maxout4, gz4, gx, x4.shape, gz4.shape, ws3, stride3, pad3, ignore_border, ties)
         return from_4d(gx, x)
 
@@ -228,7 +265,7 @@ def numba_funcify_AveragePoolGrad(op, node, **kwargs):
         ws3, stride3, pad3 = geometry(ws, stride, pad)
         x4 = to_4d(x)
         gz4 = to_4d(gz)
-        gx = np.zeros(x4.shape, dtype=dtype)
+        gx = np.empty(x4.shape, dtype=dtype)
         call(gz4, gz4, gz4, gx, x4.shape, gz4.shape, ws3, stride3, pad3, ignore_border, mode)
         return from_4d(gx, x)
 

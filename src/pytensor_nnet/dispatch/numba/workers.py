@@ -7,7 +7,8 @@ split the batch into contiguous parts and run the same kernel on every part at o
 on the calling thread, the others on threads started for this call (POSIX ``pthread_create``)
 and joined before it returns. No thread lives between calls: nothing spins while the graph
 runs other Ops, and a process that forks (multiprocessing, PyMC's chains) forks a
-single-threaded one. Meanwhile the BLAS runs on one thread per part (``blas_threads``; the
+single-threaded one. The pooling glue (``pool``) splits its images x channels axis the same
+way. Meanwhile the BLAS runs on one thread per part (``blas_threads``; the
 count is restored after the join). Starting and joining a thread costs tens of microseconds.
 The calling thread lets go of Python's GIL while the parts run (when it holds it, as a
 compiled function called from Python does): a part may need it, e.g. Numba's BLAS glue takes
@@ -241,6 +242,14 @@ def parts_for(batch, flops):
     if parts <= 1 or machine_is_busy(threads):
         return 1
     return parts
+
+
+@numba.njit(cache=True)
+def part_address(a, lo, batch):
+    """Address of entry ``lo`` of the first axis of the C-contiguous ``a``, whose first axis
+    has ``batch`` entries (an array of fewer than ``batch`` elements, e.g. a one-element
+    constant beside the batch, is not split: its own address)."""
+    return np.int64(a.ctypes.data) + lo * (a.size // batch) * a.itemsize
 
 
 @numba.njit(cache=True)
