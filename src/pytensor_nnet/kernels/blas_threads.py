@@ -141,32 +141,25 @@ def _no_close(fd):
     return -1
 
 
-def _libc_function(name):
-    """Address of the C library's function ``name``, or None."""
+def libc_function(name):
+    """Address of the C library's function ``name`` (e.g. ``getloadavg``: BSD, glibc, musl,
+    macOS), or None where it has none."""
     try:
         return ctypes.cast(getattr(ctypes.CDLL(None), name), ctypes.c_void_p).value
     except (OSError, AttributeError, TypeError):
         return None
 
 
-def _libc_getloadavg():
-    """Address of the C library's ``getloadavg`` (BSD, glibc, musl, macOS), or None."""
-    try:
-        return ctypes.cast(ctypes.CDLL(None).getloadavg, ctypes.c_void_p).value
-    except (OSError, AttributeError, TypeError):
-        return None
-
-
 def _bind():
-    """Register the two symbols; returns the description kept in :data:`BACKEND`."""
-    loadavg = _libc_getloadavg()
-    llvm.add_symbol(_LOADAVG_SYMBOL, loadavg if loadavg is not None else _no_loadavg.address)
+    """Register the symbols of the BLAS's thread count, the load average and the reading of
+    the run queue; returns the description kept in :data:`BACKEND`."""
     for symbol, name, stand_in in (
+        (_LOADAVG_SYMBOL, "getloadavg", _no_loadavg),
         (_OPEN_SYMBOL, "open", _no_open),
         (_READ_SYMBOL, "read", _no_read),
         (_CLOSE_SYMBOL, "close", _no_close),
     ):
-        address = _libc_function(name)
+        address = libc_function(name)
         llvm.add_symbol(symbol, address if address else stand_in.address)
     found = None
     if os.environ.get(ENV_VAR, "").strip().lower() != "off":

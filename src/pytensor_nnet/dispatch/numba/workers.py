@@ -42,7 +42,12 @@ from llvmlite import ir
 from numba.core import cgutils, funcdesc, types
 from numba.extending import intrinsic
 
-from pytensor_nnet.kernels.blas_threads import blas_get_num_threads, blas_set_num_threads, machine_is_busy
+from pytensor_nnet.kernels.blas_threads import (
+    blas_get_num_threads,
+    blas_set_num_threads,
+    libc_function,
+    machine_is_busy,
+)
 
 _CREATE_SYMBOL = "pytensor_nnet_thread_create"
 _JOIN_SYMBOL = "pytensor_nnet_thread_join"
@@ -211,13 +216,7 @@ def _bind():
     """Register the three symbols; returns whether threads can be started."""
     llvm.add_symbol(_RUN_TASK_SYMBOL, _run_task.address)
     llvm.add_symbol(_FORCED_SYMBOL, ctypes.addressof(_forced))
-    try:
-        libc = ctypes.CDLL(None)
-        create, join = (
-            ctypes.cast(getattr(libc, name), ctypes.c_void_p).value for name in ("pthread_create", "pthread_join")
-        )
-    except (OSError, AttributeError, TypeError):
-        create = join = None
+    create, join = libc_function("pthread_create"), libc_function("pthread_join")
     if not create or not join:
         llvm.add_symbol(_CREATE_SYMBOL, _refuse_thread.address)
         llvm.add_symbol(_JOIN_SYMBOL, _join_nothing.address)
