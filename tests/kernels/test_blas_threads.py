@@ -84,12 +84,23 @@ def test_small_gemms_run_on_one_thread_and_the_count_comes_back(two_threads):
 
 
 def test_large_gemms_keep_the_threads_unless_the_machine_is_busy(two_threads):
-    inside, after = _count_inside(10 * blas_threads.SINGLE_THREAD_MAX_FLOPS)
-    assert after == 2
-    assert inside in (1, 2)
-    busy = blas_threads.machine_is_busy(2)
-    if busy == blas_threads.machine_is_busy(2):  # the load average did not move in between
-        assert inside == (1 if busy else 2)
+    """The run queue moves between any two reads, so the policy is checked on samples whose
+    busy reading was the same just before and just after the call: among those that read
+    quiet some kept both threads, among those that read busy some ran on one."""
+    by_reading = {False: [], True: []}
+    for _ in range(200):
+        before = blas_threads.machine_is_busy(2)
+        inside, after = _count_inside(10 * blas_threads.SINGLE_THREAD_MAX_FLOPS)
+        assert after == 2
+        assert inside in (1, 2)
+        if blas_threads.machine_is_busy(2) == before:
+            by_reading[before].append(inside)
+    if by_reading[False]:
+        assert 2 in by_reading[False]
+    if by_reading[True]:
+        assert 1 in by_reading[True]
+    if not by_reading[False] and not by_reading[True]:
+        pytest.skip("the busy reading changed around every call")
 
 
 def test_one_thread_set_by_the_user_is_left_alone(two_threads):
