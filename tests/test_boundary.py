@@ -1,8 +1,12 @@
 """The kernels called across the boundary of ``dispatch/numba/boundary.py``: a new graph does not
-compile them again, refused arguments raise, and a long first compile is announced once."""
+compile them again, a first call compiles the algorithms it uses and no others, refused
+arguments raise, and a long first compile is announced once."""
 
 import logging
 import re
+import subprocess
+import sys
+import textwrap
 
 import numba
 import numpy as np
@@ -11,8 +15,9 @@ import pytensor.tensor as pt
 import pytest
 
 from pytensor_nnet import conv2d
-from pytensor_nnet.dispatch.numba import boundary
+from pytensor_nnet.dispatch.numba import boundary, workers
 from pytensor_nnet.dispatch.numba import conv as numba_conv
+from pytensor_nnet.kernels import select
 from pytensor_nnet.pool import pool_2d
 from tests.reference.conv import conv_ref
 
@@ -38,7 +43,9 @@ def test_the_graph_declares_the_kernels_instead_of_linking_them():
     llvm = _glue_llvm(y.owner, numba_conv.numba_funcify_AbstractConv, np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)))
     defined = re.findall(r"^define [^@]*@\"?([^\"(]+)", llvm, re.M)
     declared = re.findall(r"^declare [^@]*@\"?([^\"(]+)", llvm, re.M)
-    assert any(name.startswith("pytensor_nnet_conv_corr_forward_c_float64_") for name in declared)
+    prefix = "pytensor_nnet_conv_corr_forward_float64_"
+    assert any(name.startswith(prefix) and name.endswith("_table") for name in declared)
+    assert any(name.startswith(prefix) and name.endswith("_resolve") for name in declared)
     assert not [name for name in defined if "im2col" in name or "forward_into" in name or "gemm" in name]
 
 
@@ -47,17 +54,23 @@ def test_a_new_graph_reuses_the_compiled_kernels():
     x, w = rng.standard_normal((2, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))
     _step(1)(x, w)
     registered = dict(boundary._registered)
+    compiled = {name: list(entries.compiled) for name, entries in boundary._lazy.items()}
     h, dx, dw = _step(2)(x, w)
     assert boundary._registered == registered  # no new C entry point
+    assert {name: list(entries.compiled) for name, entries in boundary._lazy.items()} == compiled
     names = " ".join(registered)
-    for entry in ("corr_forward_c", "corr_grad_inputs_c", "corr_grad_weights_c", "pool_forward_c", "max_pool_grad_c"):
+    for entry in ("pool_forward_c", "max_pool_grad_c"):
         assert f"_{entry}_float64_" in names
+    for direction in select.DIRECTION_NAMES:
+        prefix = f"pytensor_nnet_conv_corr_{direction}_float64_"
+        [entries] = [e for name, e in compiled.items() if name.startswith(prefix)]
+        assert entries[select.GEMM] is not None
     np.testing.assert_allclose(h, np.maximum(conv_ref(x, w, border_mode=2), 0), rtol=1e-10, atol=1e-12)
     assert dx.shape == x.shape and dw.shape == w.shape
 
 
 def test_refused_arguments_raise_instead_of_writing_out_of_bounds():
-    call = numba_conv._boundary_call(numba_conv.corr_forward_c, "float64")
+    call = numba_conv._boundary_call(select.FORWARD, "float64")
 
     @numba.njit  # the graph's functions have no Python wrapper: call it from compiled code
     def forward(x, w, out):
@@ -98,3 +111,75 @@ def test_a_long_first_compile_is_announced_once(monkeypatch, caplog):
         return out
 
     np.testing.assert_array_equal(add(np.arange(3.0), np.ones(3)), [1.0, 2.0, 3.0])
+
+
+_FIRST_CALLS = textwrap.dedent(
+    """
+    import threading
+    import numpy as np, pytensor, pytensor.tensor as pt
+    from pytensor_nnet import conv2d
+    from pytensor_nnet.dispatch.numba import boundary
+    from pytensor_nnet.kernels import select
+
+    def compiled():
+        names = {}
+        for name, entries in boundary._lazy.items():
+            direction = name.split("_corr_")[1].rsplit("_", 2)[0]
+            names[direction] = [select.NAMES[i] for i, c in enumerate(entries.compiled) if c is not None]
+        return names
+
+    x, w = pt.tensor4("x"), pt.tensor4("w")
+    y = conv2d(x, w, border_mode=1)
+    f = pytensor.function([x, w], [y, *pytensor.grad((y ** 2).sum(), [x, w])], mode="NUMBA")
+    assert compiled() == {d: [] for d in select.DIRECTION_NAMES}, compiled()  # nothing before the first call
+    f(np.ones((2, 3, 6, 6)), np.ones((4, 3, 5, 5)))
+    assert compiled() == {d: ["gemm"] for d in select.DIRECTION_NAMES}, compiled()
+    depthwise = pytensor.function([x, w], pytensor.grad((conv2d(x, w, num_groups=3) ** 2).sum(), [x, w]), mode="NUMBA")
+    # a first call on another thread: the resolver takes the GIL that thread holds
+    worker = threading.Thread(target=depthwise, args=(np.ones((2, 3, 6, 6)), np.ones((3, 1, 3, 3))))
+    worker.start()
+    worker.join(600)
+    assert not worker.is_alive()
+    assert compiled() == {d: ["gemm", "direct"] for d in select.DIRECTION_NAMES}, compiled()
+    print("ok")
+    """
+)
+
+
+def test_a_first_call_compiles_the_planned_algorithms_only():
+    """In a new process (nothing resolved yet): each direction's entry is compiled (or loaded
+    from Numba's cache) when a call plans its algorithm, not when the graph is built."""
+    done = subprocess.run([sys.executable, "-c", _FIRST_CALLS], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
+
+
+def _broken_body(a, b, c, out, meta):
+    return a.no_such_attribute  # does not compile
+
+
+def _lookup(entries, slot):
+    table, resolve = entries.table, entries.resolve
+
+    @numba.njit
+    def address():
+        found = workers.read_int64(workers.symbol_address(table), slot)
+        if found == 0:
+            found = resolve(slot)
+        return found
+
+    return address
+
+
+def test_a_lazy_entry_is_compiled_once_and_a_failed_compile_reads_zero(caplog):
+    entries = boundary.LazyKernels("pytensor_nnet_test_lazy_entries", (_tiny_body, _broken_body), "float64")
+    good, broken = _lookup(entries, 0), _lookup(entries, 1)
+    assert entries.compiled == [None, None]
+    address = good()
+    assert address != 0 and address == entries.compiled[0].address
+    first = entries.compiled[0]
+    assert good() == address and entries.compiled[0] is first  # read from the table
+    with caplog.at_level(logging.ERROR, logger="pytensor_nnet"):
+        assert broken() == 0
+    assert any("could not compile" in r.message for r in caplog.records)
+    assert entries.compiled[1] is None

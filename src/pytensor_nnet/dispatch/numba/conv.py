@@ -23,6 +23,7 @@ from pytensor_nnet.dispatch.numba import boundary, workers
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import blas_threads, corr, direct, select, unshared, winograd
 from pytensor_nnet.kernels import im2col as im2col_kernels
+from pytensor_nnet.kernels.select import FORWARD, GRAD_INPUTS
 
 CACHE_VERSION = 5
 #: The cache key follows the code (see ``fingerprint``): this module, the Ops (whose index maps
@@ -60,36 +61,48 @@ def _boundary_operands(a, b, out, meta):
     return a_arr, b_arr, out_arr, geometry, m[27], m[28], m[29]
 
 
-def corr_forward_c(a, b, c, out, meta):
-    """C entry point of ``corr.corr_forward_into``: images ``a``, filters ``b``, output ``out``."""
-    x, w, y, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
-    try:
-        corr.corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
-    except Exception:
-        return boundary.KERNEL_REFUSED
-    return 0
+def _entry_body(direction, algorithm, fingerprint):
+    """The C entry point of ``direction`` (``select.FORWARD``: images ``a``, filters ``b``,
+    output ``out``; ``GRAD_INPUTS``: filters, output gradient, zero-filled input gradient;
+    ``GRAD_WEIGHTS``: images, output gradient, zero-filled filter gradient) by ``algorithm``
+    only: the ``*_into_by`` function of ``kernels.corr`` with the algorithm as a constant, so
+    that the code of the others is not compiled in.
+
+    A closure over three ints, which Numba's on-disk cache keys it on: the direction, the
+    algorithm and a stamp of ``fingerprint`` (a digest of the kernel sources), so an edited
+    kernel is compiled again, never loaded stale."""
+    stamp = int(fingerprint[:15], 16)
+
+    def body(a, b, c, out, meta):
+        stamp  # noqa: B018 (in the closure, so in the cache key)
+        p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
+        stride, pad_lo, pad_hi, dilation = geometry
+        try:
+            if direction == FORWARD:  # bare names: see ``kernels.corr``
+                corr.forward_into_by(
+                    algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+                )
+            elif direction == GRAD_INPUTS:
+                corr.grad_inputs_into_by(
+                    algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+                )
+            else:
+                corr.grad_weights_into_by(
+                    algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+                )
+        except Exception:
+            return boundary.KERNEL_REFUSED
+        return 0
+
+    body.__name__ = f"corr_{select.DIRECTION_NAMES[direction]}_{select.NAMES[algorithm]}_c"
+    return body
 
 
-def corr_grad_inputs_c(a, b, c, out, meta):
-    """C entry point of ``corr.corr_grad_inputs_into``: filters ``a``, output gradient ``b``,
-    zero-filled input gradient ``out``."""
-    w, top, dx, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
-    try:
-        corr.corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
-    except Exception:
-        return boundary.KERNEL_REFUSED
-    return 0
-
-
-def corr_grad_weights_c(a, b, c, out, meta):
-    """C entry point of ``corr.corr_grad_weights_into``: images ``a``, output gradient ``b``,
-    zero-filled filter gradient ``out``."""
-    x, top, dw, (stride, pad_lo, pad_hi, dilation), groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
-    try:
-        corr.corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
-    except Exception:
-        return boundary.KERNEL_REFUSED
-    return 0
+#: The entry points by direction, then algorithm code (``select.ALGORITHMS``).
+_ENTRY_BODIES = tuple(
+    tuple(_entry_body(direction, algorithm, KERNEL_FINGERPRINT) for algorithm in select.ALGORITHMS)
+    for direction in (select.FORWARD, select.GRAD_INPUTS, select.GRAD_WEIGHTS)
+)
 
 
 @numba.njit(cache=True)
@@ -116,10 +129,11 @@ def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_b
 
 
 @numba.njit(cache=True)
-def _conv_parts(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, excluded):
-    """Parts of the batch to run at once (``workers``), for the operands of ``direction``'s
-    entry (``select.FORWARD``: images, filters, output; ``GRAD_INPUTS``: filters, output
-    gradient, input gradient; ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
+def _conv_plan(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, excluded):
+    """The algorithm of ``select.plan``, and the parts of the batch to run at once
+    (``workers``), for the operands of ``direction``'s entry (``select.FORWARD``: images,
+    filters, output; ``GRAD_INPUTS``: filters, output gradient, input gradient;
+    ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
 
     The Winograd and direct kernels gain from parts, and so does im2col + GEMM while its
     GEMMs are small enough to run on one BLAS thread anyway; larger GEMMs keep the BLAS's
@@ -139,8 +153,8 @@ def _conv_parts(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, 
         direction, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out_size, excluded
     )[0]
     if algorithm == select.GEMM and gemm_flops >= blas_threads.SINGLE_THREAD_MAX_FLOPS:
-        return 1
-    return workers.parts_for(batch, batch * groups * gemm_flops)
+        return algorithm, 1
+    return algorithm, workers.parts_for(batch, batch * groups * gemm_flops)
 
 
 @numba.njit(cache=True)
@@ -148,7 +162,7 @@ def _run_conv_parts(
     direction, entry, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
 ):
     """Run the boundary entry at address ``entry`` (of ``direction``, operands as in
-    :func:`_conv_parts`) on ``parts`` parts of the batch at once; returns the status. The
+    :func:`_conv_plan`) on ``parts`` parts of the batch at once; returns the status. The
     filter gradient of each part after the first goes to a buffer of its own, added at the end."""
     batch = b.shape[0] if direction == select.GRAD_INPUTS else a.shape[0]
     own = parts - 1 if direction == select.GRAD_WEIGHTS else 0
@@ -194,36 +208,38 @@ def _run_conv_parts(
 
 
 @lru_cache
-def _boundary_call(entry, dtype, excluded=0):
+def _boundary_call(direction, dtype, excluded=0):
     """Compiled ``call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)`` of
-    the boundary kernel ``entry`` for ``dtype`` (C-contiguous 5-d operands; ``out`` is written).
-    One per entry, dtype and mask in a process: the nodes of every graph share it."""
-    kernel = boundary.external_kernel(entry, dtype, KERNEL_FINGERPRINT)
-    direction = _DIRECTIONS[entry]
+    the boundary entry of ``direction`` (operands as in :func:`_entry_body`) for ``dtype``
+    (C-contiguous 5-d operands; ``out`` is written). The entry of the planned algorithm is
+    compiled the first time a call needs it (``boundary.lazy_kernels``). One per direction,
+    dtype and mask in a process: the nodes of every graph share it."""
+    family = "conv_corr_" + select.DIRECTION_NAMES[direction]
+    entries = boundary.lazy_kernels(family, _ENTRY_BODIES[direction], dtype, KERNEL_FINGERPRINT)
+    table, resolve = entries.table, entries.resolve
 
     @numba_basic.numba_njit
     def call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
         mask = np.int64(excluded)
-        parts = _conv_parts(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, mask)
+        algorithm, parts = _conv_plan(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, mask)
+        address = workers.read_int64(workers.symbol_address(table), algorithm)
+        if address == 0:
+            address = resolve(algorithm)
+            if address == 0:
+                raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
         if parts > 1:
-            address = workers.symbol_address(kernel)
             status = _run_conv_parts(
                 direction, address, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, mask, parts
             )
         else:
             meta = _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, mask)
-            status = kernel(a.ctypes, b.ctypes, a.ctypes, out.ctypes, meta.ctypes)
+            a_address, b_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data)
+            out_address, meta_address = np.int64(out.ctypes.data), np.int64(meta.ctypes.data)
+            status = workers.call_entry(address, a_address, b_address, a_address, out_address, meta_address)
         if status != 0:
             raise ValueError("the convolution kernel refused its arguments (an internal error: please report it)")
 
     return call
-
-
-_DIRECTIONS = {
-    corr_forward_c: select.FORWARD,
-    corr_grad_inputs_c: select.GRAD_INPUTS,
-    corr_grad_weights_c: select.GRAD_WEIGHTS,
-}
 
 
 # The reshapes and flips below are module-level functions, cached on disk with the kernels:
@@ -528,9 +544,9 @@ def _kernel_call(op, node, kind):
             return kernel(a, b, size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
 
         return run_with_size
-    entry = {"forward": corr_forward_c, "grad_inputs": corr_grad_inputs_c, "grad_weights": corr_grad_weights_c}[kind]
+    direction = select.DIRECTION_NAMES.index(kind)
     dtype = np.dtype(node.outputs[0].dtype)
-    fill = _boundary_call(entry, dtype.name, select.excluded_mask())
+    fill = _boundary_call(direction, dtype.name, select.excluded_mask())
     zero_filled = kind != "forward"  # the gradients accumulate into their output
 
     @numba_basic.numba_njit

@@ -85,7 +85,18 @@ def symbol_address(typingctx, function):
 
 
 @intrinsic
-def _call_entry(typingctx, address, a, b, c, out, meta):
+def read_int64(typingctx, address, index):
+    """The int64 at ``address`` + 8 * ``index`` (e.g. a table under a symbol: :func:`symbol_address`)."""
+
+    def codegen(context, builder, signature, args):
+        table = builder.inttoptr(args[0], _I64.as_pointer())
+        return builder.load(builder.gep(table, [args[1]]))
+
+    return types.int64(types.int64, types.int64), codegen
+
+
+@intrinsic
+def call_entry(typingctx, address, a, b, c, out, meta):
     """Call the boundary entry at ``address`` with five addresses; returns its status."""
 
     def codegen(context, builder, signature, args):
@@ -99,7 +110,7 @@ def _call_entry(typingctx, address, a, b, c, out, meta):
 def _run_task(task):
     """A thread's start routine: run the task row at ``task`` and store its status (the int64
     result is the thread's ``void *`` result, always NULL)."""
-    task[TASK_STATUS] = _call_entry(task[0], task[1], task[2], task[3], task[4], task[TASK_META])
+    task[TASK_STATUS] = call_entry(task[0], task[1], task[2], task[3], task[4], task[TASK_META])
     return 0
 
 
@@ -280,7 +291,7 @@ def run_tasks(tasks):
     for i in range(parts):
         if not started[i]:
             row = tasks[i]
-            row[TASK_STATUS] = _call_entry(row[0], row[1], row[2], row[3], row[4], row[TASK_META])
+            row[TASK_STATUS] = call_entry(row[0], row[1], row[2], row[3], row[4], row[TASK_META])
     status = 0
     for i in range(parts):
         if started[i]:
