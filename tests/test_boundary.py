@@ -3,6 +3,7 @@ compile them again, a first call compiles the algorithms it uses and no others, 
 arguments raise, and a long first compile is announced once."""
 
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -183,3 +184,50 @@ def test_a_lazy_entry_is_compiled_once_and_a_failed_compile_reads_zero(caplog):
         assert broken() == 0
     assert any("could not compile" in r.message for r in caplog.records)
     assert entries.compiled[1] is None
+
+
+_STALE_KERNEL = """
+from helper import value
+
+
+def body(a, b, c, out, meta):
+    out[0] = value()
+    return 0
+"""
+
+_STALE_CALL = """
+import inspect, sys
+import numba, numpy as np
+import helper, kernel
+from pytensor_nnet.dispatch.numba import boundary
+from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
+
+entry = boundary.external_kernel(kernel.body, "float64", source_fingerprint(kernel, helper))
+
+@numba.njit
+def run():
+    out = np.zeros(1)
+    meta = np.zeros(1, dtype=np.int64)
+    entry(out.ctypes, out.ctypes, out.ctypes, out.ctypes, meta.ctypes)
+    return out[0]
+
+print(run())
+"""
+
+
+def test_an_edited_kernel_is_not_loaded_stale_from_numbas_cache(tmp_path):
+    """The entry point's file is unchanged, the kernel it calls (another file) is edited: a
+    new process compiles it again instead of loading the cached machine code."""
+    (tmp_path / "kernel.py").write_text(_STALE_KERNEL)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(tmp_path)}
+
+    def run_with(value):
+        helper = f"import numba\n\n\n@numba.njit(cache=True)\ndef value():\n    return {value!r}\n"
+        (tmp_path / "helper.py").write_text(helper)
+        done = subprocess.run([sys.executable, "-c", _STALE_CALL], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return float(done.stdout.strip().splitlines()[-1])
+
+    assert run_with(1.0) == 1.0
+    assert run_with(1.0) == 1.0  # from the cache
+    assert run_with(2.0) == 2.0

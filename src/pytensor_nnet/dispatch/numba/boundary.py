@@ -30,14 +30,17 @@ all of them.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import logging
 import threading
 import time
+from functools import cache
 
 import llvmlite.binding as llvm
 import numba
 import numpy as np
 from numba import types
+from numba.extending import register_jitable
 
 #: A kernel raised: the graph's code turns this status into an error.
 KERNEL_REFUSED = 1
@@ -80,6 +83,28 @@ def c_signature(dtype):
     return types.int64(array, array, array, array, types.CPointer(types.int64))
 
 
+def source_stamp(fingerprint):
+    """A non-negative int64 from the text ``fingerprint``, for a closure cell (see :func:`stamped`)."""
+    return int(hashlib.sha256(fingerprint.encode()).hexdigest()[:15], 16)
+
+
+@cache
+def stamped(body, fingerprint):
+    """``body`` (a module-level function) behind a closure over :func:`source_stamp` of
+    ``fingerprint``. Numba's on-disk cache keys a function on its own file and bytecode, and
+    a closure also on its cells' contents: with the stamp there, an edit to the kernels the
+    body calls (another file) compiles it again instead of loading stale machine code."""
+    stamp = source_stamp(fingerprint)
+    run = register_jitable(body)
+
+    def entry(a, b, c, out, meta):
+        stamp  # noqa: B018 (in the closure, so in the cache key)
+        return run(a, b, c, out, meta)
+
+    entry.__name__ = body.__name__
+    return entry
+
+
 def external_kernel(body, dtype, fingerprint):
     """The ``ExternalFunction`` calling ``body`` compiled for ``dtype`` (compiled or loaded
     from Numba's cache and registered on first use in the process).
@@ -91,7 +116,7 @@ def external_kernel(body, dtype, fingerprint):
     name = f"pytensor_nnet_{body.__module__.rsplit('.', 1)[-1]}_{body.__name__}_{np.dtype(dtype).name}_{fingerprint}"
     if name not in _registered:
         signature = c_signature(dtype)
-        compiled = _compile(body, signature)
+        compiled = _compile(stamped(body, fingerprint), signature)
         llvm.add_symbol(name, compiled.address)
         _registered[name] = (compiled, types.ExternalFunction(name, signature))
     return _registered[name][1]

@@ -71,7 +71,7 @@ def _entry_body(direction, algorithm, fingerprint):
     A closure over three ints, which Numba's on-disk cache keys it on: the direction, the
     algorithm and a stamp of ``fingerprint`` (a digest of the kernel sources), so an edited
     kernel is compiled again, never loaded stale."""
-    stamp = int(fingerprint[:15], 16)
+    stamp = boundary.source_stamp(fingerprint)
 
     def body(a, b, c, out, meta):
         stamp  # noqa: B018 (in the closure, so in the cache key)
