@@ -47,7 +47,10 @@ def test_the_graph_declares_the_kernels_instead_of_linking_them():
     prefix = "pytensor_nnet_conv_corr_forward_float64_"
     assert any(name.startswith(prefix) and name.endswith("_table") for name in declared)
     assert any(name.startswith(prefix) and name.endswith("_resolve") for name in declared)
-    assert not [name for name in defined if "im2col" in name or "forward_into" in name or "gemm" in name]
+    assert any(name.startswith("pytensor_nnet_conv_conv_drive_float64_") for name in declared)
+    assert any(name.startswith("pytensor_nnet_conv_conv_check_int64_") for name in declared)
+    behind_the_boundary = ("im2col", "forward_into", "gemm", "plan", "parts_for", "run_tasks", "conv_shape_problem")
+    assert not [name for name in defined if any(part in name for part in behind_the_boundary)]
 
 
 def test_a_new_graph_reuses_the_compiled_kernels():
@@ -186,6 +189,32 @@ def test_a_lazy_entry_is_compiled_once_and_a_failed_compile_reads_zero(caplog):
     assert entries.compiled[1] is None
 
 
+def test_the_driver_reports_an_entry_that_does_not_compile(caplog):
+    entries = boundary.LazyKernels(
+        "pytensor_nnet_test_broken_conv_entries", (_broken_body,) * len(select.ALGORITHMS), "float64"
+    )
+    driver = boundary.external_kernel(numba_conv.conv_drive, "float64", numba_conv.KERNEL_FINGERPRINT)
+    table, resolve = entries.table, entries.resolve
+    direction, table_slot, resolver_slot = numba_conv._DIRECTION, numba_conv._TABLE, numba_conv._RESOLVER
+    meta_length = numba_conv._DRIVER_META_LENGTH
+
+    @numba.njit
+    def forward(x, w, out):
+        meta = np.zeros(meta_length, dtype=np.int64)
+        one, zero = (1, 1, 1), (0, 0, 0)
+        numba_conv._fill_meta(meta, x.shape, w.shape, out.shape, one, zero, zero, one, 1, 2**20, 0)
+        meta[direction] = select.FORWARD
+        meta[table_slot] = workers.symbol_address(table)
+        meta[resolver_slot] = workers.symbol_address(resolve)
+        return driver(x.ctypes, w.ctypes, x.ctypes, out.ctypes, meta.ctypes)
+
+    x, w, out = np.ones((1, 2, 1, 5, 5)), np.ones((3, 2, 1, 3, 3)), np.zeros((1, 3, 1, 3, 3))
+    with caplog.at_level(logging.ERROR, logger="pytensor_nnet"):
+        assert forward(x, w, out) == boundary.KERNEL_UNCOMPILED
+    assert any("could not compile" in r.message for r in caplog.records)
+    assert not out.any()
+
+
 _STALE_KERNEL = """
 from helper import value
 
@@ -196,8 +225,10 @@ def body(a, b, c, out, meta):
 """
 
 _STALE_CALL = """
-import inspect, sys
+import inspect, os, sys
 import numba, numpy as np
+from pytensor_nnet import numba_cache
+numba_cache.cover(os.environ["PYTHONPATH"])  # as the package's own files are
 import helper, kernel
 from pytensor_nnet.dispatch.numba import boundary
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
@@ -231,3 +262,43 @@ def test_an_edited_kernel_is_not_loaded_stale_from_numbas_cache(tmp_path):
     assert run_with(1.0) == 1.0
     assert run_with(1.0) == 1.0  # from the cache
     assert run_with(2.0) == 2.0
+
+
+_CHAIN = {
+    "top.py": "import numba\nimport mid\n\n\n@numba.njit(cache=True)\ndef run():\n    return mid.twice()\n",
+    "mid.py": "import numba\nimport helper\n\n\n@numba.njit(cache=True)\ndef twice():\n    return 2 * helper.value()\n",
+}
+
+_CHAIN_CALL = """
+import sys
+from pytensor_nnet import numba_cache
+numba_cache.cover(sys.argv[1])
+sys.path.insert(0, sys.argv[1])
+import top
+print(top.run())
+"""
+
+
+def test_an_edit_two_calls_away_is_not_served_stale_from_numbas_cache(tmp_path):
+    """``top`` calls ``mid`` calls ``helper``; only ``helper`` is edited between processes.
+    Numba keys each cached function on its own file, so ``top`` and ``mid`` keep the old
+    ``helper`` linked in (Numba alone answers 2.0 at the end); in a covered directory
+    (``numba_cache``, as this package is) the stamp of all the files makes a new process
+    compile them again."""
+    package = tmp_path / "package"
+    package.mkdir()
+    for name, text in _CHAIN.items():
+        (package / name).write_text(text)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run_with(value):
+        helper = f"import numba\n\n\n@numba.njit(cache=True)\ndef value():\n    return {value!r}\n"
+        (package / "helper.py").write_text(helper)
+        command = [sys.executable, "-c", _CHAIN_CALL, str(package)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return float(done.stdout.strip().splitlines()[-1])
+
+    assert run_with(1.0) == 2.0
+    assert run_with(1.0) == 2.0  # from the cache
+    assert run_with(5.0) == 10.0

@@ -8,6 +8,10 @@ Layers (see ``DESIGN`` in the README): ``shapes`` (pure int maths) -> ``kernels`
 public functions -> ``dispatch`` (Numba, JAX registrations) -> ``rewriting``.
 """
 
+# First: Numba's cache stamps of this package's functions (before any is decorated).
+from pytensor_nnet import numba_cache as _numba_cache  # noqa: F401
+
+# isort: split
 # isort: off  (the public names grouped by family, in the order of the docs)
 from pytensor_nnet import (
     bn,

@@ -20,30 +20,31 @@ when the kernel refused its arguments (the callers check every shape first, with
 messages, so that is an internal error).
 
 A family of entry points of which a call needs one, chosen at run time (the convolution's
-algorithms), is compiled lazily (:func:`lazy_kernels`): the graph's code reads the entry's
-address from a table (a C array under a symbol name) and, the first time the slot is empty,
-calls a resolver (a Python callback under another symbol name) that compiles the entry and
-fills the slot. The first step of a network then compiles the algorithms its shapes use, not
-all of them.
+algorithms), is compiled lazily (:func:`lazy_kernels`): the caller reads the entry's address
+from a table (a C array under a symbol name) and, the first time the slot is empty, calls a
+resolver (a Python callback under another symbol name) that compiles the entry and fills the
+slot. The first step of a network then compiles the algorithms its shapes use, not all of
+them. The caller can itself be an entry point (the convolution's driver, which plans the
+algorithm): what sits behind the boundary is compiled once, what a graph calls directly is
+optimised again with every graph that holds it.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
 import threading
 import time
-from functools import cache
 
 import llvmlite.binding as llvm
 import numba
 import numpy as np
 from numba import types
-from numba.extending import register_jitable
 
 #: A kernel raised: the graph's code turns this status into an error.
 KERNEL_REFUSED = 1
+#: A lazily compiled entry (:class:`LazyKernels`) could not be compiled (the log says why).
+KERNEL_UNCOMPILED = 2
 
 #: A kernel compile taking longer than this (seconds) is announced once per process, at INFO.
 SLOW_COMPILE_NOTICE_S = 2.0
@@ -83,28 +84,6 @@ def c_signature(dtype):
     return types.int64(array, array, array, array, types.CPointer(types.int64))
 
 
-def source_stamp(fingerprint):
-    """A non-negative int64 from the text ``fingerprint``, for a closure cell (see :func:`stamped`)."""
-    return int(hashlib.sha256(fingerprint.encode()).hexdigest()[:15], 16)
-
-
-@cache
-def stamped(body, fingerprint):
-    """``body`` (a module-level function) behind a closure over :func:`source_stamp` of
-    ``fingerprint``. Numba's on-disk cache keys a function on its own file and bytecode, and
-    a closure also on its cells' contents: with the stamp there, an edit to the kernels the
-    body calls (another file) compiles it again instead of loading stale machine code."""
-    stamp = source_stamp(fingerprint)
-    run = register_jitable(body)
-
-    def entry(a, b, c, out, meta):
-        stamp  # noqa: B018 (in the closure, so in the cache key)
-        return run(a, b, c, out, meta)
-
-    entry.__name__ = body.__name__
-    return entry
-
-
 def external_kernel(body, dtype, fingerprint):
     """The ``ExternalFunction`` calling ``body`` compiled for ``dtype`` (compiled or loaded
     from Numba's cache and registered on first use in the process).
@@ -116,7 +95,7 @@ def external_kernel(body, dtype, fingerprint):
     name = f"pytensor_nnet_{body.__module__.rsplit('.', 1)[-1]}_{body.__name__}_{np.dtype(dtype).name}_{fingerprint}"
     if name not in _registered:
         signature = c_signature(dtype)
-        compiled = _compile(stamped(body, fingerprint), signature)
+        compiled = _compile(body, signature)
         llvm.add_symbol(name, compiled.address)
         _registered[name] = (compiled, types.ExternalFunction(name, signature))
     return _registered[name][1]
@@ -133,8 +112,9 @@ class LazyKernels:
     compiled) and ``name + "_resolve"`` (compiles slot ``i``, stores and returns its address).
 
     The compiled code reads the table by address (``workers.symbol_address(table)``,
-    ``workers.read_int64``) and calls :attr:`resolve` where it reads 0. The resolver takes the
-    GIL (a ``ctypes`` callback does): call it on the thread that called the graph.
+    ``workers.read_int64``) and calls :attr:`resolve` (or its address, with
+    ``workers.call_resolver``) where it reads 0. The resolver takes the GIL (a ``ctypes``
+    callback does): call it on the thread that called the graph.
     """
 
     def __init__(self, name, bodies, dtype):

@@ -24,6 +24,7 @@ from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import blas_threads, corr, direct, select, unshared, winograd
 from pytensor_nnet.kernels import im2col as im2col_kernels
 from pytensor_nnet.kernels.select import FORWARD, GRAD_INPUTS
+from pytensor_nnet.shapes.checks import SHAPES_OK
 
 CACHE_VERSION = 5
 #: The cache key follows the code (see ``fingerprint``): this module, the Ops (whose index maps
@@ -61,20 +62,17 @@ def _boundary_operands(a, b, out, meta):
     return a_arr, b_arr, out_arr, geometry, m[27], m[28], m[29]
 
 
-def _entry_body(direction, algorithm, fingerprint):
+def _entry_body(direction, algorithm):
     """The C entry point of ``direction`` (``select.FORWARD``: images ``a``, filters ``b``,
     output ``out``; ``GRAD_INPUTS``: filters, output gradient, zero-filled input gradient;
     ``GRAD_WEIGHTS``: images, output gradient, zero-filled filter gradient) by ``algorithm``
     only: the ``*_into_by`` function of ``kernels.corr`` with the algorithm as a constant, so
     that the code of the others is not compiled in.
 
-    A closure over three ints, which Numba's on-disk cache keys it on: the direction, the
-    algorithm and a stamp of ``fingerprint`` (a digest of the kernel sources), so an edited
-    kernel is compiled again, never loaded stale."""
-    stamp = boundary.source_stamp(fingerprint)
+    A closure over two ints, which Numba's on-disk cache keys it on: the direction and the
+    algorithm (an edit to the kernels is covered by ``numba_cache``)."""
 
     def body(a, b, c, out, meta):
-        stamp  # noqa: B018 (in the closure, so in the cache key)
         p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
         stride, pad_lo, pad_hi, dilation = geometry
         try:
@@ -100,7 +98,7 @@ def _entry_body(direction, algorithm, fingerprint):
 
 #: The entry points by direction, then algorithm code (``select.ALGORITHMS``).
 _ENTRY_BODIES = tuple(
-    tuple(_entry_body(direction, algorithm, KERNEL_FINGERPRINT) for algorithm in select.ALGORITHMS)
+    tuple(_entry_body(direction, algorithm) for algorithm in select.ALGORITHMS)
     for direction in (select.FORWARD, select.GRAD_INPUTS, select.GRAD_WEIGHTS)
 )
 
@@ -119,13 +117,6 @@ def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilati
     meta[27] = groups
     meta[28] = buffer_bytes
     meta[29] = excluded
-
-
-@numba.njit(cache=True)
-def _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
-    meta = np.empty(_META_LENGTH, dtype=np.int64)
-    _fill_meta(meta, a.shape, b.shape, out.shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
-    return meta
 
 
 @numba.njit(cache=True)
@@ -207,35 +198,69 @@ def _run_conv_parts(
     return status
 
 
+#: The driver's ``meta`` (:func:`conv_drive`): the entries' (``_META_LENGTH``), then the
+#: direction and the addresses of its table of entries and of their resolver
+#: (``boundary.LazyKernels``).
+_DIRECTION, _TABLE, _RESOLVER = _META_LENGTH, _META_LENGTH + 1, _META_LENGTH + 2
+_DRIVER_META_LENGTH = _META_LENGTH + 3
+
+
+def conv_drive(a, b, c, out, meta):
+    """The boundary entry between a graph and the entries of :func:`_entry_body`, one per
+    dtype: plans the algorithm and the parts of the direction in ``meta`` (operands as in
+    :func:`_conv_plan`), compiles the algorithm's entry the first time it is planned (the
+    resolver takes the GIL: called on the graph's thread, before any part starts) and runs it.
+
+    The planning and the threading live here, compiled once and cached on disk, so the code
+    of each graph holds only the call (see ``boundary``). Returns 0, ``boundary.KERNEL_REFUSED``,
+    or ``boundary.KERNEL_UNCOMPILED``."""
+    p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
+    stride, pad_lo, pad_hi, dilation = geometry
+    m = numba.carray(meta, (_DRIVER_META_LENGTH,))
+    direction = m[_DIRECTION]
+    status = 0
+    try:
+        algorithm, parts = _conv_plan(direction, p, q, o, stride, pad_lo, pad_hi, dilation, groups, excluded)
+        address = workers.read_int64(m[_TABLE], algorithm)
+        if address == 0:
+            address = workers.call_resolver(m[_RESOLVER], algorithm)
+        if address == 0:
+            status = boundary.KERNEL_UNCOMPILED
+        elif parts > 1:
+            status = _run_conv_parts(
+                direction, address, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
+            )
+        else:
+            p_address = np.int64(p.ctypes.data)
+            q_address, o_address, m_address = np.int64(q.ctypes.data), np.int64(o.ctypes.data), np.int64(m.ctypes.data)
+            status = workers.call_entry(address, p_address, q_address, p_address, o_address, m_address)
+    except Exception:
+        status = boundary.KERNEL_REFUSED
+    return status
+
+
 @lru_cache
 def _boundary_call(direction, dtype, excluded=0):
     """Compiled ``call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)`` of
-    the boundary entry of ``direction`` (operands as in :func:`_entry_body`) for ``dtype``
-    (C-contiguous 5-d operands; ``out`` is written). The entry of the planned algorithm is
-    compiled the first time a call needs it (``boundary.lazy_kernels``). One per direction,
-    dtype and mask in a process: the nodes of every graph share it."""
+    the convolution ``direction`` (operands as in :func:`_entry_body`) for ``dtype``
+    (C-contiguous 5-d operands; ``out`` is written), through :func:`conv_drive`. One per
+    direction, dtype and mask in a process: the nodes of every graph share it."""
     family = "conv_corr_" + select.DIRECTION_NAMES[direction]
     entries = boundary.lazy_kernels(family, _ENTRY_BODIES[direction], dtype, KERNEL_FINGERPRINT)
     table, resolve = entries.table, entries.resolve
+    driver = boundary.external_kernel(conv_drive, dtype, KERNEL_FINGERPRINT)
 
     @numba_basic.numba_njit
     def call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+        meta = np.empty(_DRIVER_META_LENGTH, dtype=np.int64)
         mask = np.int64(excluded)
-        algorithm, parts = _conv_plan(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, mask)
-        address = workers.read_int64(workers.symbol_address(table), algorithm)
-        if address == 0:
-            address = resolve(algorithm)
-            if address == 0:
-                raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
-        if parts > 1:
-            status = _run_conv_parts(
-                direction, address, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, mask, parts
-            )
-        else:
-            meta = _boundary_meta(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, mask)
-            a_address, b_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data)
-            out_address, meta_address = np.int64(out.ctypes.data), np.int64(meta.ctypes.data)
-            status = workers.call_entry(address, a_address, b_address, a_address, out_address, meta_address)
+        _fill_meta(meta, a.shape, b.shape, out.shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, mask)
+        meta[_DIRECTION] = direction
+        meta[_TABLE] = workers.symbol_address(table)
+        meta[_RESOLVER] = workers.symbol_address(resolve)
+        status = driver(a.ctypes, b.ctypes, a.ctypes, out.ctypes, meta.ctypes)
+        if status == boundary.KERNEL_UNCOMPILED:
+            raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
         if status != 0:
             raise ValueError("the convolution kernel refused its arguments (an internal error: please report it)")
 
@@ -301,8 +326,18 @@ def _unshared_3d_to_2d(w):
 
 @numba.njit(cache=True)
 def _flip_filters(w):
-    """Contiguous copy of 3-d-view filters with their three kernel axes reversed."""
-    return np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1])
+    """Contiguous copy of 3-d-view filters with their three kernel axes reversed (loops: the
+    code of ``np.ascontiguousarray`` of a reversed 5-d view is seven times larger, and every
+    graph's module holds this function)."""
+    M, C, kd, kh, kw = w.shape
+    out = np.empty(w.shape, dtype=w.dtype)
+    for m in range(M):
+        for c in range(C):
+            for d in range(kd):
+                for h in range(kh):
+                    for x in range(kw):
+                        out[m, c, d, h, x] = w[m, c, kd - 1 - d, kh - 1 - h, kw - 1 - x]
+    return out
 
 
 @numba.njit(cache=True)
@@ -322,13 +357,7 @@ def _from_3d(convdim):
 
 @numba.njit(cache=True)
 def _plain(t):
-    """The 3-tuple ``t`` as run-time int64s.
-
-    Values a dispatch function captures are typed as literals, so passing them on as they are
-    would compile a specialisation of the whole kernel chain for each geometry (seconds each,
-    and measured 20% slower code). As plain int64s every graph calls the kernels' one
-    compilation per dtype, the one ``perform`` uses and Numba caches on disk.
-    """
+    """The 3 first entries of ``t`` as an int64 3-tuple."""
     return (np.int64(t[0]), np.int64(t[1]), np.int64(t[2]))
 
 
@@ -339,9 +368,17 @@ def _kernel_size(w):
 
 
 @numba.njit(cache=True)
-def _pads(pad_before, pad_after, ksize, dilation):
-    """The padding sizes of the Op's geometry (``shapes.resolve_pads``) as run-time int64s."""
-    return shapes.resolve_pads(_plain(pad_before), _plain(pad_after), _plain(ksize), _plain(dilation))
+def _resolved_geometry(geometry, ksize):
+    """The Op's geometry (``geometry``: rows stride, pad_before, pad_after, dilation of
+    ``op.geometry``, padding as sizes or codes) for kernel size ``ksize``: (stride, pad_lo,
+    pad_hi, dilation) as run-time int64 3-tuples.
+
+    Values a dispatch function captures as tuples are typed as literals, so passing them on
+    would compile a specialisation of every callee for each geometry (a fraction of a second
+    per new graph). A captured array is a run-time value of one type for every geometry."""
+    stride, dilation = _plain(geometry[0]), _plain(geometry[3])
+    pad_lo, pad_hi = shapes.resolve_pads(_plain(geometry[1]), _plain(geometry[2]), _plain(ksize), dilation)
+    return stride, pad_lo, pad_hi, dilation
 
 
 def _unshared_to_3d(convdim):
@@ -402,7 +439,8 @@ def _check_hint(hint, hint_name, what):
 
 def _check_shapes(op):
     """Compiled ``check(image, filters, top, has_top)`` of N-d int64 size arrays (``UNKNOWN``
-    where not given): raises the message of ``shapes.conv_shape_error``, as ``perform`` does."""
+    where not given): raises the message of ``shapes.conv_shape_error``, as ``perform`` does.
+    The checks themselves run across the boundary (:func:`conv_check`)."""
     image_map, filters_map, region_map = (_index_map(m) for m in op.check_maps())
     no_top = _index_map((shapes.NOT_GIVEN,) * 5)
     geometry = op.check_args()
@@ -414,45 +452,74 @@ def _check_shapes(op):
             shapes.conv_shape_error(convdim, groups, unshared_flag, image, filters, region, top, *geometry)
         )
 
-    params = np.array([convdim, groups, unshared_flag], dtype=np.int64)
-    geometry_sizes = np.array([stride, pad_before, pad_after, dilation], dtype=np.int64)
     maps = np.stack([image_map, filters_map, _index_map(region_map.tolist() + [shapes.NOT_GIVEN] * 2), no_top])
+    meta = np.zeros(_CHECK_META_LENGTH, dtype=np.int64)
+    meta[:3] = convdim, groups, unshared_flag
+    meta[_CHECK_GEOMETRY:_CHECK_MAPS] = np.array([stride, pad_before, pad_after, dilation], dtype=np.int64).ravel()
+    meta[_CHECK_MAPS:] = maps.ravel()
+    checker = boundary.external_kernel(conv_check, "int64", KERNEL_FINGERPRINT)
 
     @numba_basic.numba_njit
     def check(image, filters, top, has_top):
-        problem, image_3d, filters_3d, region_3d, top_3d = _conv_problem(
-            params, geometry_sizes, maps, image, filters, top, has_top
-        )
-        if problem != shapes.SHAPES_OK:
+        call_meta = meta.copy()
+        call_meta[_CHECK_HAS_TOP] = has_top
+        call_meta[_CHECK_LENGTHS], call_meta[_CHECK_LENGTHS + 1] = image.shape[0], filters.shape[0]
+        call_meta[_CHECK_LENGTHS + 2] = top.shape[0]
+        sizes = np.empty((4, 5), dtype=np.int64)
+        if checker(image.ctypes, filters.ctypes, top.ctypes, sizes.ctypes, call_meta.ctypes) != SHAPES_OK:
             with numba.objmode():
-                raise_error(image_3d, filters_3d, region_3d, top_3d)
+                raise_error(sizes[0], sizes[1], sizes[2, :3], sizes[3])
 
     return check
 
 
+#: ``meta`` of :func:`conv_check`: convdim, groups, unshared; whether a top is given; the
+#: lengths of the image, filters and top size arrays; the geometry (stride, pad_before,
+#: pad_after, dilation: 3 each); the index maps of ``shapes.pick_sizes`` (rows image, filters,
+#: region (3 used), no top: 5 each).
+_CHECK_HAS_TOP, _CHECK_LENGTHS, _CHECK_GEOMETRY, _CHECK_MAPS = 3, 4, 7, 19
+_CHECK_META_LENGTH = _CHECK_MAPS + 20
+
+
 @numba.njit(cache=True)
-def _conv_problem(params, geometry, maps, image, filters, top, has_top):
-    """``shapes.conv_shape_problem`` of N-d size arrays picked to 3-d by the index maps
-    (rows: image, filters, region (first 3 entries), no top); returns the problem code and
-    the 3-d size arrays. ``params``: convdim, groups, unshared; ``geometry``: stride,
-    pad_before, pad_after, dilation (3 each)."""
-    pick = shapes.pick_sizes
-    image_3d, filters_3d, region_3d = pick(image, maps[0]), pick(filters, maps[1]), pick(filters, maps[2, :3])
-    top_3d = pick(top, maps[0]) if has_top else pick(top, maps[3])
+def _pick_into(row, values, indices):
+    """``row[:] = shapes.pick_sizes(values, indices)``, by element (an array assignment
+    compiles its broadcasting checks and their messages: seconds)."""
+    picked = shapes.pick_sizes(values, indices)
+    for i in range(row.shape[0]):
+        row[i] = picked[i]
+
+
+def conv_check(image, filters, top, sizes, meta):
+    """``shapes.conv_shape_problem`` of the N-d size arrays ``image``, ``filters`` and ``top``
+    (int64; ``meta`` as above), brought to 3-d by the index maps; returns the problem code and
+    writes the 3-d image, filters, region and top sizes to the rows of ``sizes`` (4 x 5). A
+    boundary entry (int64 operands), so that no graph's module holds the checks."""
+    m = numba.carray(meta, (_CHECK_META_LENGTH,))
+    maps = m[_CHECK_MAPS:].reshape((4, 5))
+    geometry = m[_CHECK_GEOMETRY:_CHECK_MAPS].reshape((4, 3))
+    out = numba.carray(sizes, (4, 5))
+    image_sizes = numba.carray(image, (m[_CHECK_LENGTHS],))
+    filters_sizes = numba.carray(filters, (m[_CHECK_LENGTHS + 1],))
+    top_sizes = numba.carray(top, (m[_CHECK_LENGTHS + 2],))
+    _pick_into(out[0], image_sizes, maps[0])
+    _pick_into(out[1], filters_sizes, maps[1])
+    _pick_into(out[2], filters_sizes, maps[2])
+    _pick_into(out[3], top_sizes, maps[0] if m[_CHECK_HAS_TOP] else maps[3])
     problem, _ = shapes.conv_shape_problem(
-        params[0],
-        params[1],
-        params[2],
-        image_3d,
-        filters_3d,
-        region_3d,
-        top_3d,
-        (geometry[0, 0], geometry[0, 1], geometry[0, 2]),
-        (geometry[1, 0], geometry[1, 1], geometry[1, 2]),
-        (geometry[2, 0], geometry[2, 1], geometry[2, 2]),
-        (geometry[3, 0], geometry[3, 1], geometry[3, 2]),
+        m[0],
+        m[1],
+        m[2],
+        out[0],
+        out[1],
+        out[2, :3],
+        out[3],
+        _plain(geometry[0]),
+        _plain(geometry[1]),
+        _plain(geometry[2]),
+        _plain(geometry[3]),
     )
-    return problem, image_3d, filters_3d, region_3d, top_3d
+    return problem
 
 
 def _given_shape(op, node):
@@ -491,9 +558,8 @@ def _vector_sizes(vector):
 
 
 def _setup(op):
-    geo = op.geometry
     return (
-        geo,
+        np.array(op.geometry, dtype=np.int64),
         op.num_groups,
         ops.COLUMN_BUFFER_BYTES,
         _to_3d(op.convdim),
@@ -560,8 +626,7 @@ def _kernel_call(op, node, kind):
 
 @register_funcify_and_cache_key(ops.AbstractConv)
 def numba_funcify_AbstractConv(op, node, **kwargs):
-    geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
-    stride, pad_before, pad_after, dilation = geo
+    geometry, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     kern_to_3d, _ = _filters_3d(op, to_3d, from_3d)
     call = _kernel_call(op, node, "forward")
     check_shapes = _check_shapes(op)
@@ -574,18 +639,16 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
         check_shapes(image, _sizes(kern.shape), image, False)
         x = to_3d(img)
         filters = flip(kern_to_3d(kern))
-        pad_lo, pad_hi = _pads(pad_before, pad_after, _kernel_size(filters), dilation)
-        od, oh, ow = corr.forward_output_size(
-            x.shape, (0, 0) + _kernel_size(filters), _plain(stride), pad_lo, pad_hi, _plain(dilation)
-        )
+        stride, pad_lo, pad_hi, dilation = _resolved_geometry(geometry, _kernel_size(filters))
+        od, oh, ow = corr.forward_output_size(x.shape, (0, 0) + _kernel_size(filters), stride, pad_lo, pad_hi, dilation)
         top = call(
             x,
             filters,
             (x.shape[0], filters.shape[0], od, oh, ow),
-            _plain(stride),
+            stride,
             pad_lo,
             pad_hi,
-            _plain(dilation),
+            dilation,
             np.int64(groups),
             np.int64(buffer_bytes),
         )
@@ -596,8 +659,7 @@ def numba_funcify_AbstractConv(op, node, **kwargs):
 
 @register_funcify_and_cache_key(ops.AbstractConv_gradInputs)
 def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
-    geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
-    stride, pad_before, pad_after, dilation = geo
+    geometry, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     kern_to_3d, _ = _filters_3d(op, to_3d, from_3d)
     call = _kernel_call(op, node, "grad_inputs")
     check_shapes = _check_shapes(op)
@@ -611,15 +673,15 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
         check_shapes(image, _sizes(kern.shape), _sizes(topgrad.shape), True)
         filters = flip(kern_to_3d(kern))
         top = to_3d(topgrad)
-        pad_lo, pad_hi = _pads(pad_before, pad_after, _kernel_size(filters), dilation)
+        stride, pad_lo, pad_hi, dilation = _resolved_geometry(geometry, _kernel_size(filters))
         img = call(
             filters,
             top,
             (top.shape[0], in_channels(filters), in_size[0], in_size[1], in_size[2]),
-            _plain(stride),
+            stride,
             pad_lo,
             pad_hi,
-            _plain(dilation),
+            dilation,
             np.int64(groups),
             np.int64(buffer_bytes),
         )
@@ -632,8 +694,7 @@ def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
 
 @register_funcify_and_cache_key(ops.AbstractConv_gradWeights)
 def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
-    geo, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
-    stride, pad_before, pad_after, dilation = geo
+    geometry, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
     _, kern_from_3d = _filters_3d(op, to_3d, from_3d)
     call = _kernel_call(op, node, "grad_weights")
     check_shapes = _check_shapes(op)
@@ -645,17 +706,17 @@ def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
         filters, ksize = given_shape(shape)
         check_img(img.shape)
         check_shapes(_sizes(img.shape), filters, _sizes(topgrad.shape), True)
-        pad_lo, pad_hi = _pads(pad_before, pad_after, ksize, dilation)
+        stride, pad_lo, pad_hi, dilation = _resolved_geometry(geometry, ksize)
         x = to_3d(img)
         top = to_3d(topgrad)
         kern = call(
             x,
             top,
             filters_shape(x, top, ksize),
-            _plain(stride),
+            stride,
             pad_lo,
             pad_hi,
-            _plain(dilation),
+            dilation,
             np.int64(groups),
             np.int64(buffer_bytes),
         )

@@ -94,6 +94,13 @@ def average_pool_grad_c(a, b, c, out, meta):
 @numba.njit(cache=True)
 def _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code):
     meta = np.empty(_META_LENGTH, dtype=np.int64)
+    return _fill_meta(meta, image, pooled, ws, stride, pad, ignore_border, code)
+
+
+@numba.njit(cache=True)
+def _fill_meta(meta, image, pooled, ws, stride, pad, ignore_border, code):
+    """Write the entries' ``meta`` (see above) into ``meta``; returns it. (By element: an
+    array assignment compiles its broadcasting checks and their messages, seconds.)"""
     for i in range(4):
         meta[i] = image[i]
         meta[4 + i] = pooled[i]
@@ -129,7 +136,7 @@ def _run_pool_parts(entry, a, b, c, out, image, pooled, ws, stride, pad, ignore_
         row[3], row[4] = workers.part_address(c, lo, batch), workers.part_address(out, lo, batch)
         image_part = (hi - lo, image[1], image[2], image[3])
         pooled_part = (hi - lo, pooled[1], pooled[2], pooled[3])
-        row[workers.TASK_HEADER :] = _boundary_meta(image_part, pooled_part, ws, stride, pad, ignore_border, code)
+        _fill_meta(row[workers.TASK_HEADER :], image_part, pooled_part, ws, stride, pad, ignore_border, code)
     return workers.run_tasks(tasks)
 
 

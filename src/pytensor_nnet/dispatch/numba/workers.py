@@ -2,14 +2,15 @@
 
 The kernels run one image after another. Where their work between GEMMs is serial (the
 Winograd transforms, the depthwise loops, the small per-image GEMMs of few-channel layers),
-the second core idles. So the glue of a kernel called across the boundary (``boundary``) can
-split the batch into contiguous parts and run the same kernel on every part at once: part 0
-on the calling thread, the others on threads started for this call (POSIX ``pthread_create``)
-and joined before it returns. No thread lives between calls: nothing spins while the graph
-runs other Ops, and a process that forks (multiprocessing, PyMC's chains) forks a
-single-threaded one. The pooling glue (``pool``) splits its images x channels axis the same
-way. Meanwhile the BLAS runs on one thread per part (``blas_threads``; the
-count is restored after the join). Starting and joining a thread costs tens of microseconds.
+the second core idles. So the caller of a kernel called across the boundary (``boundary``:
+the convolution's driver entry, the pooling glue) can split the batch into contiguous parts
+and run the same kernel on every part at once: part 0 on the calling thread, the others on
+threads started for this call (POSIX ``pthread_create``) and joined before it returns. No
+thread lives between calls: nothing spins while the graph runs other Ops, and a process that
+forks (multiprocessing, PyMC's chains) forks a single-threaded one. The pooling glue
+(``pool``) splits its images x channels axis the same way. Meanwhile the BLAS runs on one
+thread per part (``blas_threads``; the count is restored after the join). Starting and
+joining a thread costs tens of microseconds.
 The calling thread lets go of Python's GIL while the parts run (when it holds it, as a
 compiled function called from Python does): a part may need it, e.g. Numba's BLAS glue takes
 it to look up the BLAS functions on the process's first GEMM, and a thread that waits for the
@@ -104,6 +105,18 @@ def call_entry(typingctx, address, a, b, c, out, meta):
         return builder.call(entry, [builder.inttoptr(value, _VOID_P) for value in args[1:]])
 
     return types.int64(types.int64, types.int64, types.int64, types.int64, types.int64, types.int64), codegen
+
+
+@intrinsic
+def call_resolver(typingctx, address, slot):
+    """Call the C function ``int64 resolve(int64 slot)`` at ``address`` (a resolver of
+    ``boundary.LazyKernels``); returns its result."""
+
+    def codegen(context, builder, signature, args):
+        resolver = builder.inttoptr(args[0], ir.FunctionType(_I64, [_I64]).as_pointer())
+        return builder.call(resolver, [args[1]])
+
+    return types.int64(types.int64, types.int64), codegen
 
 
 @numba.cfunc(types.int64(types.CPointer(types.int64)), cache=True)
