@@ -56,6 +56,15 @@ def test_against_loop_reference_and_numba_without_fallback():
         np.testing.assert_array_equal(got, neibs_reference(x, s, st, m), err_msg=f"{m} {s} {st}")
 
 
+def test_static_shapes_give_the_same_windows():
+    """With static input shapes (the slice bounds fold to constants): the same windows."""
+    x = np.random.default_rng(4).standard_normal((2, 2, 7, 9))
+    t = pt.tensor("x", shape=x.shape)
+    outs = [images2neibs(t, s, st, mode=m) for m, s, st in REF_CASES]
+    for got, (m, s, st) in zip(pytensor.function([t], outs, mode=PY_MODE)(x), REF_CASES):
+        np.testing.assert_array_equal(got, neibs_reference(x, s, st, m), err_msg=f"{m} {s} {st}")
+
+
 @pytest.mark.parametrize("mode, shape, step", REF_CASES + [("valid", (2, 2), None), ("wrap_centered", (1, 1), (2, 2))])
 def test_verify_grad_every_mode(mode, shape, step):
     rng = np.random.default_rng(1)
