@@ -111,23 +111,3 @@ def float_dtype(*dtypes):
     if not dtype.startswith("float"):
         dtype = upcast(dtype, pytensor.config.floatX)
     return dtype
-
-
-def take(x, axis, index):
-    """``x`` indexed by the int vector ``index`` along ``axis`` (``np.take(x, index, axis)``).
-
-    Its gradient is one indexed add (``AdvancedIncSubtensor1``): it compiles in seconds in the
-    Numba mode, where the gradient of each slice (``IncSubtensor``) takes tens of seconds with
-    PyTensor up to 3.0. At run time a gather is slower than a strided slice (several ns per
-    entry along the last axis): use it on small arrays.
-    """
-    order = [axis] + [d for d in range(x.ndim) if d != axis]
-    back = [order.index(d) for d in range(x.ndim)]
-    return x.dimshuffle(order)[index].dimshuffle(back)
-
-
-def size_and_module(x, axis):
-    """``x``'s size along ``axis`` and the array module to build an index over it with:
-    ``(int, numpy)`` when the size is static (the index is a constant), else ``(scalar, pytensor.tensor)``."""
-    static = x.type.shape[axis]
-    return (x.shape[axis], pt) if static is None else (static, np)

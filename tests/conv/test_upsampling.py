@@ -91,20 +91,6 @@ def test_every_backend_with_gradient(mode):
     assert g_val.shape == x_val.shape
 
 
-def test_integer_ratio_gradient_has_no_slice_updates():
-    """The edges are extended by gathers, so the gradient is indexed adds, not ``IncSubtensor``
-    (which takes tens of seconds per node to compile in the Numba mode with PyTensor up to 3.0)."""
-    from pytensor.tensor.subtensor import IncSubtensor
-
-    x = pt.tensor4("x")
-    for use_1d in (True, False):
-        y = bilinear_upsampling(x, ratio=3, use_1D_kernel=use_1d)
-        g = pytensor.function([x], pytensor.grad((y**2).sum(), x), mode="FAST_RUN").maker.fgraph
-        ops = [type(node.op) for node in g.apply_nodes]
-        assert IncSubtensor not in ops
-        assert any(op.__name__.startswith("AdvancedIncSubtensor") for op in ops)  # "...1" up to PyTensor 3.0
-
-
 def test_verify_grad_and_dtypes():
     rng = np.random.default_rng(2)
     x_val = rng.standard_normal((1, 2, 3, 3))

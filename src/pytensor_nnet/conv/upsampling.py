@@ -23,7 +23,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from pytensor_nnet.conv.api import conv_nd_grad_wrt_inputs
-from pytensor_nnet.graph import scalar_constant, size_and_module, take
+from pytensor_nnet.graph import scalar_constant
 
 
 def _int_or_symbolic(ratio, name):
@@ -100,10 +100,10 @@ def _frac_pairs(frac_ratio):
     return tuple(out)
 
 
-def _extend_edges(x, axis):
-    """Repeat the first and last entries of ``x`` along ``axis``: that axis grows by 2."""
-    size, xp = size_and_module(x, axis)
-    return take(x, axis, xp.clip(xp.arange(-1, size + 1), 0, size - 1))
+def _extend_edges(x):
+    """Repeat the first and last rows and columns of x (b, 1, rows, cols): (b, 1, rows + 2, cols + 2)."""
+    x = pt.concatenate([x[:, :, :1], x, x[:, :, -1:]], axis=2)
+    return pt.concatenate([x[:, :, :, :1], x, x[:, :, :, -1:]], axis=3)
 
 
 def _crop(ratio):
@@ -111,7 +111,7 @@ def _crop(ratio):
 
 
 def _upsample(x, rows, cols, ratios, use_1D_kernel):
-    """Integer-ratio bilinear upsampling of x (b, 1, rows, cols): (b, 1, rows * r_row, cols * r_col)."""
+    """Integer-ratio bilinear upsampling of the edge-extended x (b, 1, rows + 2, cols + 2)."""
     r_row, r_col = ratios
     batch = x.shape[0]
 
@@ -121,29 +121,26 @@ def _upsample(x, rows, cols, ratios, use_1D_kernel):
     if not use_1D_kernel:
         kern = pt.outer(kernel(r_row), kernel(r_col))[None, None]
         return conv_nd_grad_wrt_inputs(
-            _extend_edges(_extend_edges(x, 2), 3),
+            x,
             kern,
             (batch, 1, rows * r_row, cols * r_col),
             2,
             border_mode=(_crop(r_row), _crop(r_col)),
             subsample=(r_row, r_col),
         )
-    # Extend the edges of the (small) input once, only along the axes that are upsampled.
-    if r_row > 1:
-        x = _extend_edges(x, 2)
-    if r_col > 1:
-        x = _extend_edges(x, 3)
     if r_row > 1:
         x = conv_nd_grad_wrt_inputs(
             x,
             kernel(r_row)[None, None, :, None],
-            (batch, 1, rows * r_row, cols + 2 if r_col > 1 else cols),
+            (batch, 1, rows * r_row, cols + 2),
             2,
             border_mode=(_crop(r_row), 0),
             subsample=(r_row, 1),
         )
+    else:
+        x = x[:, :, 1:-1]
     if r_col > 1:
-        x = conv_nd_grad_wrt_inputs(
+        return conv_nd_grad_wrt_inputs(
             x,
             kernel(r_col)[None, None, None, :],
             (batch, 1, rows * r_row, cols * r_col),
@@ -151,7 +148,7 @@ def _upsample(x, rows, cols, ratios, use_1D_kernel):
             border_mode=(0, _crop(r_col)),
             subsample=(1, r_col),
         )
-    return x
+    return x[:, :, :, 1:-1]
 
 
 def _bilinear(input, pairs, batch_size, num_input_channels, use_1D_kernel):
@@ -172,7 +169,7 @@ def _bilinear(input, pairs, batch_size, num_input_channels, use_1D_kernel):
     if all(num == 1 for num, _ in pairs):
         up = input
     else:
-        x = input.reshape((n * c, 1, rows, cols))
+        x = _extend_edges(input.reshape((n * c, 1, rows, cols)))
         up = _upsample(x, rows, cols, tuple(num for num, _ in pairs), use_1D_kernel)
         up = up.reshape((n, c, rows * pairs[0][0], cols * pairs[1][0]))
     (_, den_row), (_, den_col) = pairs
