@@ -51,8 +51,14 @@ def test_against_loop_reference_and_numba_without_fallback():
     x = rng.standard_normal((2, 2, 7, 9)).astype("float32")
     t = pt.tensor4("x", dtype="float32")
     outs = [images2neibs(t, s, st, mode=m) for m, s, st in REF_CASES]
-    for got, (m, s, st) in zip(compile_checked([t], outs, "NUMBA")(x), REF_CASES):
-        assert got.dtype == np.float32
+    results = compile_checked([t], outs, "NUMBA")(x)
+    assert all(got.dtype == np.float32 for got in results)
+    _assert_match_the_loop_reference(x, results)
+
+
+def _assert_match_the_loop_reference(x, results):
+    """``results`` are ``images2neibs(x, ...)`` for each of ``REF_CASES``, in order."""
+    for got, (m, s, st) in zip(results, REF_CASES, strict=True):
         np.testing.assert_array_equal(got, neibs_reference(x, s, st, m), err_msg=f"{m} {s} {st}")
 
 
@@ -61,8 +67,7 @@ def test_static_shapes_give_the_same_windows():
     x = np.random.default_rng(4).standard_normal((2, 2, 7, 9))
     t = pt.tensor("x", shape=x.shape)
     outs = [images2neibs(t, s, st, mode=m) for m, s, st in REF_CASES]
-    for got, (m, s, st) in zip(pytensor.function([t], outs, mode=PY_MODE)(x), REF_CASES):
-        np.testing.assert_array_equal(got, neibs_reference(x, s, st, m), err_msg=f"{m} {s} {st}")
+    _assert_match_the_loop_reference(x, pytensor.function([t], outs, mode=PY_MODE)(x))
 
 
 @pytest.mark.parametrize("mode, shape, step", REF_CASES + [("valid", (2, 2), None), ("wrap_centered", (1, 1), (2, 2))])
