@@ -1,5 +1,5 @@
-"""The specialised convolution algorithms (depthwise direct, Winograd) against the slow
-reference, and the selection rule of ``kernels.select``."""
+"""The specialised convolution algorithms (direct: depthwise and single-channel; Winograd)
+against the slow reference, and the selection rule of ``kernels.select``."""
 
 import numpy as np
 import pytest
@@ -30,10 +30,12 @@ def _check_against_reference(x_shape, w_shape, params, dtype, seed, exclude=None
 
 
 @st.composite
-def depthwise_problems(draw):
+def one_channel_per_group_problems(draw):
+    """Depthwise problems (several groups), and single-channel images with a few filters (an
+    odd count leaves one filter out of the forward pass's pairs)."""
     nd = draw(st.integers(1, 3))
-    groups = draw(st.integers(2, 4))
-    multiplier = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 4))
+    multiplier = draw(st.integers(1, 5))
     kernel = [draw(st.integers(1, 4)) for _ in range(nd)]
     dilation = [draw(st.integers(1, 2)) for _ in range(nd)]
     subsample = [draw(st.sampled_from([1, 1, 2, 3])) for _ in range(nd)]
@@ -60,9 +62,26 @@ def depthwise_problems(draw):
 
 
 @settings(max_examples=60, deadline=None)
-@given(depthwise_problems())
-def test_direct_depthwise_matches_reference(problem):
+@given(one_channel_per_group_problems())
+def test_direct_problems_match_reference(problem):
     _check_against_reference(**problem)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "x_shape, w_shape, params",
+    [
+        ((3, 1, 28, 28), (20, 1, 5, 5), {}),  # LeNet's first layer
+        ((2, 1, 9, 8), (5, 1, 3, 3), dict(border_mode="half")),
+        ((2, 1, 11, 10), (3, 1, 3, 2), dict(border_mode=(2, 1), subsample=(2, 3), filter_dilation=(1, 2))),
+        ((2, 1, 5, 6, 7), (4, 1, 2, 3, 3), dict(border_mode="full")),
+    ],
+)
+def test_single_channel_problems_by_direct_and_by_gemm(x_shape, w_shape, params, dtype):
+    taps = int(np.prod(w_shape[2:]))
+    assert w_shape[0] * taps <= select.DIRECT_MAX_FILTER_TAPS[select.FORWARD]
+    _check_against_reference(x_shape, w_shape, params, dtype, seed=11)
+    _check_against_reference(x_shape, w_shape, params, dtype, seed=11, exclude="direct")
 
 
 @st.composite
@@ -147,7 +166,13 @@ def _choice(
         ((select.FORWARD, 64, 64, 1, (1, 3, 3), (1, 1, 1), (0, 3, 3)), "gemm"),  # pad > 2
         ((select.FORWARD, 64, 64, 1, (3, 3, 3)), "gemm"),  # 3-d window
         ((select.FORWARD, 64, 64, 1, (1, 5, 5)), "gemm"),
-        ((select.FORWARD, 1, 20, 1, (1, 5, 5)), "gemm"),  # lenet
+        ((select.FORWARD, 1, 20, 1, (1, 5, 5)), "direct"),  # lenet: few filters, one channel
+        ((select.GRAD_WEIGHTS, 1, 20, 1, (1, 5, 5)), "direct"),
+        ((select.GRAD_INPUTS, 1, 20, 1, (1, 5, 5)), "gemm"),
+        ((select.FORWARD, 1, 64, 1, (1, 3, 3)), "gemm"),  # one channel, many filters
+        ((select.GRAD_WEIGHTS, 1, 64, 1, (1, 3, 3)), "direct"),
+        ((select.GRAD_WEIGHTS, 1, 32, 1, (1, 7, 7)), "gemm"),
+        ((select.FORWARD, 2, 20, 1, (1, 5, 5)), "gemm"),
         ((select.FORWARD, 256, 256, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0)), "gemm"),  # pointwise
     ],
 )

@@ -3,9 +3,14 @@
 The entry points of ``kernels.corr`` call :func:`choose` (so ``perform`` and the Numba
 dispatch pick alike). The algorithms, and the rule, tried in this order:
 
-- ``"direct"`` (``kernels.direct``), every direction: filters with one input channel per
-  group and more than one group (depthwise). im2col + GEMM would be ``groups`` matrix-vector
-  products over a ``taps``-times inflated buffer.
+- ``"direct"`` (``kernels.direct``): filters with one input channel per group and more than
+  one group (depthwise), every direction: im2col + GEMM would be ``groups`` matrix-vector
+  products over a ``taps``-times inflated buffer. And single-channel images (one group) with
+  small filter banks: ``filters * taps`` at most ``DIRECT_MAX_FILTER_TAPS[direction]`` (the
+  forward pass and the filter gradient; the input gradient of a network's first layer is
+  rarely wanted, and there the two were even). There the GEMM is thin (``filters x taps``
+  times ``taps x positions``) and the BLAS runs far from its peak; with many filters or taps
+  it is ahead again (measured per shape in ``docs/conv_algorithms.md``).
 - ``"winograd"`` (``kernels.winograd``, F(2x2, 3x3)), every direction: a 3x3 window over
   the last two axes (kernel depth 1, no depth padding), stride 1, no dilation, paddings in
   [0, 2], at least ``WINOGRAD_MIN_CHANNELS`` input and output channels per group and
@@ -48,6 +53,9 @@ DIRECTION_NAMES = ("forward", "grad_inputs", "grad_weights")
 EXCLUDE_VAR = "PYTENSOR_NNET_CONV_EXCLUDE"
 
 WINOGRAD_MIN_CHANNELS = 16
+#: Per direction (forward, input gradient, filter gradient): the largest ``filters * taps`` of
+#: a single-channel, single-group problem that goes to the direct kernel (see the module doc).
+DIRECT_MAX_FILTER_TAPS = (512, 0, 1024)
 WINOGRAD_MIN_POSITIONS = 64
 
 
@@ -93,8 +101,9 @@ def choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, o
     """Code of the algorithm for a correlation with ``Cg`` input and ``Mg`` output channels per
     group, in ``direction`` (``FORWARD``, ``GRAD_INPUTS`` or ``GRAD_WEIGHTS``); ``out`` is the
     output size, ``excluded`` a mask of :func:`excluded_mask`."""
-    if Cg == 1 and groups > 1 and _allowed(DIRECT, excluded):
-        return DIRECT
+    if Cg == 1 and _allowed(DIRECT, excluded):
+        if groups > 1 or Mg * ksize[0] * ksize[1] * ksize[2] <= DIRECT_MAX_FILTER_TAPS[direction]:
+            return DIRECT
     if _allowed(WINOGRAD, excluded) and winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out):
         return WINOGRAD
     return GEMM
