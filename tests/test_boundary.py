@@ -302,3 +302,37 @@ def test_an_edit_two_calls_away_is_not_served_stale_from_numbas_cache(tmp_path):
     assert run_with(1.0) == 2.0
     assert run_with(1.0) == 2.0  # from the cache
     assert run_with(5.0) == 10.0
+
+
+def _save_racing(cache_file_class, cache_dir, stamp):
+    """Two processes save one function's entries for two signatures at once: the second saves
+    (having read the index before the first wrote it) while the first is between writing the
+    index and writing the data; returns what a third process loads for each key."""
+    cache_dir.mkdir()
+    first, second = (cache_file_class(str(cache_dir), "kernel.f-1.py311", stamp) for _ in range(2))
+    write_data = first._save_data
+
+    def second_saves_meanwhile(name, data):
+        second._load_index = dict  # it read the index before the first process wrote it
+        second.save("float64 key", "float64 code")
+        write_data(name, data)
+
+    first._save_data = second_saves_meanwhile
+    first.save("float32 key", "float32 code")
+    reader = cache_file_class(str(cache_dir), "kernel.f-1.py311", stamp)
+    return reader.load("float32 key"), reader.load("float64 key")
+
+
+def test_racing_saves_never_map_a_key_to_another_signatures_code(tmp_path):
+    """Numba numbers a function's data files in the order of saving, after the index it read:
+    two workers compiling float32 and float64 at once can both pick number 1, and the float64
+    key then loads float32 code. The package's functions (a string stamp) name data files
+    after their keys and write them before the index. Numba's own stamps (tuples) keep its
+    naming."""
+    from numba.core.caching import IndexDataCacheFile
+
+    from pytensor_nnet.numba_cache import KeyNamedCacheFile, source_stamp
+
+    assert _save_racing(IndexDataCacheFile, tmp_path / "numba", (1.0, 10)) == (None, "float32 code")
+    assert _save_racing(KeyNamedCacheFile, tmp_path / "package", source_stamp()) == ("float32 code", "float64 code")
+    assert _save_racing(KeyNamedCacheFile, tmp_path / "other", (1.0, 10)) == (None, "float32 code")

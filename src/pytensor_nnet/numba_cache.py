@@ -13,15 +13,27 @@ own (the same cache directories: ``NUMBA_CACHE_DIR``, ``__pycache__``, ...), wra
 are placed before Numba's in its list and answer only for covered files, so no other code's
 caching changes. The stamp is computed once per process, when the first function of a covered
 file is decorated.
+
+Their data files are also named after their keys (signature and target), not numbered in the
+order of saving, and each is written before the index that names it. Numba numbers a new entry
+after the index it has just read, so two processes compiling one function for different
+signatures at the same moment (two test workers on the float32 and float64 cases of one test)
+can pick the same number, and the index can end up naming the other signature's machine code.
+Named by key, an entry always holds its own key's code; two processes can still overwrite each
+other's index, which loses an entry (compiled again later), not its meaning. (Numba's cache
+file class is replaced by :class:`KeyNamedCacheFile`, which saves every other function's
+entries as Numba does.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from pathlib import Path
 
-from numba.core.caching import CacheImpl
+from numba.core import caching
+from numba.core.caching import CacheImpl, IndexDataCacheFile
 
 _roots: list[Path] = []
 _stamp: str | None = None
@@ -67,6 +79,22 @@ def _stamped_locator(base):
     return PackageStampLocator
 
 
+class KeyNamedCacheFile(IndexDataCacheFile):
+    """Numba's index and data files of one function; for a function under the package stamp
+    (a string; Numba's own stamps are tuples), each data file named after its key."""
+
+    def save(self, key, data):
+        if not isinstance(self._source_stamp, str):
+            return super().save(key, data)
+        digest = hashlib.sha256(pickle.dumps(key, protocol=4)).hexdigest()[:24]
+        name = f"{self._index_name[: -len('.nbi')]}.{digest}.nbc"
+        self._save_data(name, data)
+        overloads = self._load_index()
+        if overloads.get(key) != name:
+            overloads[key] = name
+            self._save_index(overloads)
+
+
 def cover(directory) -> None:
     """Cache the functions of the files under ``directory`` with the package-wide stamp (for
     this package at import; for tests). Call it before those files' functions are decorated."""
@@ -80,6 +108,7 @@ def cover(directory) -> None:
         for cls in wrapped:
             cls._pytensor_nnet_stamped = True
         CacheImpl._locator_classes[:0] = wrapped
+    caching.IndexDataCacheFile = KeyNamedCacheFile
 
 
 cover(os.path.dirname(os.path.abspath(__file__)))
