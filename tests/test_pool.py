@@ -495,6 +495,38 @@ def test_property_kernels_toolkit_and_reference_agree(geometry, seed):
         np.testing.assert_allclose(dx_toolkit, dx_ref, atol=1e-12)
 
 
+# The first-maximum kernels work on blocks of output rows (``FIRST_MAX_BLOCK`` elements per
+# window-row buffer): many short rows per block, a partial last block, and rows too wide for
+# one block; with ties, NaN and the dtype's lowest value (which must still beat the padding).
+WIDE_AND_MANY_ROWS = [
+    ((30, 2, 20, 41), (3, 3), (2, 2), (1, 1), True),  # ~190 rows per block, 4 blocks
+    ((2, 3, 9000), (3,), (1,), (2,), True),  # one row wider than a block
+    ((4, 5, 7, 30), (2, 2, 3), (3, 1, 4), (0, 0, 0), False),  # gaps, windows cut at the end
+    ((3, 2, 700), (4,), (3,), (3,), True),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16", "uint8"])
+@pytest.mark.parametrize("case", WIDE_AND_MANY_ROWS, ids=lambda c: "x".join(map(str, c[0])))
+def test_first_maximum_on_many_and_wide_rows(case, dtype):
+    shape, ws, stride, pad, ib = case
+    nd = len(ws)
+    rng = np.random.default_rng(7)
+    lowest = np.iinfo(dtype).min if dtype.startswith(("int", "uint")) else -np.inf
+    x = rng.integers(0, 3, size=shape).astype(dtype)
+    x[rng.random(shape) < 0.3] = lowest
+    x[..., : shape[-1] // 3] = lowest  # whole windows of the lowest value, padded ones among them
+    if dtype.startswith("float"):
+        x[rng.random(shape) < 0.02] = np.nan
+    y = _run_perform(Pool(ib, ndim=nd), x, ws, stride, pad)
+    gy = rng.standard_normal(y.shape)
+    dx = _run_perform(MaxPoolGrad(ib, ndim=nd), x, y, gy, ws, stride, pad)
+    np.testing.assert_allclose(dx, pool_grad_ref(x, gy, ws, ib, stride, pad), atol=1e-12)
+    gg = rng.standard_normal(shape)
+    ggz = _run_perform(DownsampleFactorMaxGradGrad(ib, ndim=nd), x, y, gg, ws, stride, pad)
+    np.testing.assert_allclose(ggz, max_pool_grad_grad_ref(x, gg, ws, ib, stride, pad), atol=1e-12)
+
+
 # ----------------------------------------------------------------------------- legacy geometries
 # The oracle's (pytensor 2.8.11) output shapes for a window larger than the padded input with
 # ignore_border=True, on a (2, 1, 5, 5) input: an empty output, and a zero gradient.

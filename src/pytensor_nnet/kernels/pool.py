@@ -35,15 +35,19 @@ Windows, per spatial axis of size ``n`` (the legacy rules, checked against pyten
 
 The loops run over output rows; inside a row the window taps are the outer loop and the
 output columns the inner one, so the innermost loop walks memory with a constant stride and
-the window's borders are resolved once per tap (``valid_range``), not per element. They are
-serial: the work is memory-bound and Numba threads would fight the BLAS threads of the
-convolutions around them (see ``kernels.im2col``).
+the window's borders are resolved once per tap (``valid_range``), not per element. An index
+built from an offset that may be negative is cast to an unsigned integer (it is never negative
+where it is used): Numba wraps negative signed indices, a branch per element that keeps the
+loop from being vectorised (the forward pass is 20% faster without it). The kernels are
+serial; the Numba backend splits the batch axis between its worker threads.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.extending import overload
+from numba.np import numpy_support
 
 from pytensor_nnet.kernels.im2col import valid_range
 from pytensor_nnet.shapes.pool import pool_output_size, window_divisor
@@ -200,11 +204,11 @@ def pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
                     off = e - pw
                     if mode == MAX:
                         for ox in range(lo[e], hi[e]):
-                            v, a = row[ox * sw + off], acc[ox]
+                            v, a = row[np.uint64(ox * sw + off)], acc[ox]
                             acc[ox] = v if (v > a or v != v) else a
                     else:
                         for ox in range(lo[e], hi[e]):
-                            acc[ox] += row[ox * sw + off]
+                            acc[ox] += row[np.uint64(ox * sw + off)]
                 dst = y[b, oz, oy]
                 if mode == MAX or mode == SUM:
                     _copy_row(dst, acc)
@@ -272,78 +276,140 @@ def max_pool_grad_grad(x, maxout, ggx, ws, stride, pad, ignore_border, ties):
     return _max_pool_grad_grad_first(x, ggx, ws, stride, pad, ignore_border)
 
 
-@numba.njit(cache=True)
-def _first_argmax_row(x, b, oz, oy, ws, stride, pad, lo, hi, row_best, row_arg, best, arg):
-    """``arg[ox]``: flat index in ``x[b]`` of the first maximum of window (oz, oy, ox), for every
-    ``ox`` of one output row (-1 for a window without input elements, which cannot happen).
+#: Elements of the first-maximum sweep's window-row buffers (per phase): a block of output rows
+#: at a time, so that rows of a few elements share their loops (one loop per tap and block).
+FIRST_MAX_BLOCK = 4096
+_NO_INDEX = np.iinfo(np.int64).max
 
-    Within a window, row-major order is the order of the flat indices, so the first maximum
-    is the maximum with the lowest flat index (of the NaNs, if any). Separable, as the
-    forward pass: the window's input rows are reduced first (contiguous, branch-free), each
-    column keeping its first maximum (``row_best``, ``row_arg``, length W); the taps of the
-    last axis then compare values, and flat indices on equal values. ``best`` and ``arg``
-    (length ow) are scratch too.
+
+def lowest_of(a):
+    """:func:`lowest_value` of array ``a``'s dtype (callable from Numba code)."""
+    return lowest_value(a.dtype)
+
+
+@overload(lowest_of, jit_options={"cache": True})
+def _lowest_of_numba(a):
+    value = lowest_value(numpy_support.as_dtype(a.dtype))
+    return lambda a: value
+
+
+@numba.njit(cache=True, inline="always")
+def _first_max_plan(x, ws, stride, pad, ow, rows):
+    """Geometry and scratch of :func:`_first_max_block` for ``x`` (B, D, H, W) pooled to ``rows``
+    output rows of ``ow`` windows: ``(left, pitch, block, buffers)``.
+
+    Each window row is kept in ``stride[2]`` phases (column ``q * sw + p`` at position
+    ``left + q`` of phase ``p``), so that tap ``e`` of the windows of a row reads one phase at
+    consecutive positions: ``left + ox + (e - pad) // sw``. ``pitch`` positions per row leave
+    every tap of every window inside its row; positions that hold no column (before ``left``,
+    after the row's end) keep a sentinel that never wins: the dtype's lowest value with the
+    largest index.
     """
-    _, D, H, W = x.shape
-    zlo, zhi = _window(oz, stride[0], pad[0], ws[0], D)
-    ylo, yhi = _window(oy, stride[1], pad[1], ws[1], H)
-    sw, pw = stride[2], pad[2]
-    first = True
-    for iz in range(zlo, zhi):
-        for iy in range(ylo, yhi):
-            src = x[b, iz, iy]
-            base = (iz * H + iy) * W
-            if first:
-                for i in range(W):
-                    row_best[i] = src[i]
-                    row_arg[i] = base + i
-                first = False
-                continue
-            for i in range(W):  # later rows win only if strictly larger (or the first NaN)
-                v, a = src[i], row_best[i]
-                take = (v > a) | ((v != v) & (a == a))
-                row_best[i] = v if take else a
-                row_arg[i] = base + i if take else row_arg[i]
-    arg[:] = -1
-    for e in range(ws[2]):
-        off = e - pw
-        for ox in range(lo[e], hi[e]):
-            i = ox * sw + off
-            v, a, k, j = row_best[i], best[ox], arg[ox], row_arg[i]
-            nan_v = v != v
-            take = (k < 0) | (v > a) | ((v == a) & (j < k)) | (nan_v & ((a == a) | (j < k)))
-            best[ox] = v if take else a
-            arg[ox] = j if take else k
-
-
-@numba.njit(cache=True)
-def _first_argmax_scratch(x, ow):
     W = x.shape[3]
-    return (
+    kw, sw, pw = ws[2], stride[2], pad[2]
+    left = (pw + sw - 1) // sw
+    pitch = max(ow + left + (kw - 1 - pw) // sw, left + (W - 1) // sw + 1)
+    block = max(1, min(rows, FIRST_MAX_BLOCK // pitch))
+    phase_best = np.empty((sw, block * pitch), dtype=x.dtype)
+    phase_arg = np.empty((sw, block * pitch), dtype=np.int64)
+    for p in range(sw):
+        for i in range(block * pitch):
+            phase_best[p, i] = lowest_of(x)
+            phase_arg[p, i] = _NO_INDEX
+    buffers = (
         np.empty(W, dtype=x.dtype),
         np.empty(W, dtype=np.int64),
-        np.empty(ow, dtype=x.dtype),
-        np.empty(ow, dtype=np.int64),
+        phase_best,
+        phase_arg,
+        np.empty(block * pitch, dtype=x.dtype),
+        np.empty(block * pitch, dtype=np.int64),
     )
+    return left, pitch, block, buffers
+
+
+@numba.njit(cache=True, inline="always")
+def _first_max_block(x, ws, stride, pad, out, r0, nr, left, pitch, buffers):
+    """Flat index in ``x`` (C order) of the first maximum of every window of output rows
+    ``r0 .. r0 + nr`` of the pooled shape ``(B, *out)`` (row ``r`` is ``(b, oz, oy)`` in C
+    order): window ``ox`` of the block's row ``k`` at ``arg[k * pitch + ox]`` (``arg``, the
+    last of ``buffers``).
+
+    Within a window, row-major order is the order of the flat indices, so the first maximum
+    is the maximum with the lowest flat index (of the NaNs, if any). Separable, as the forward
+    pass: the window's input rows are reduced first into one row (contiguous), each column
+    keeping its first maximum; the row goes to its phases (see :func:`_first_max_plan`); then
+    each tap of the last axis compares values, and flat indices on equal values, in one loop
+    over the whole block. The loops are branch-free and index with unsigned integers: Numba
+    wraps negative signed indices, a branch that keeps a loop from being vectorised.
+    """
+    _, D, H, W = x.shape
+    od, oh, ow = out
+    row_best, row_arg, phase_best, phase_arg, best, arg = buffers
+    sw, pw = stride[2], pad[2]
+    plane = D * H * W
+    for k in range(nr):
+        r = r0 + k
+        b, oz, oy = r // (od * oh), r // oh % od, r % oh
+        zlo, zhi = _window(oz, stride[0], pad[0], ws[0], D)
+        ylo, yhi = _window(oy, stride[1], pad[1], ws[1], H)
+        first = True
+        for iz in range(zlo, zhi):
+            for iy in range(ylo, yhi):
+                src = x[b, iz, iy]
+                base = b * plane + (iz * H + iy) * W
+                if first:
+                    for i in range(W):
+                        row_best[i] = src[i]
+                        row_arg[i] = base + i
+                    first = False
+                    continue
+                for i in range(W):  # later rows win only if strictly larger (or the first NaN)
+                    v, a = src[i], row_best[i]
+                    take = (v > a) | ((v != v) & (a == a))
+                    row_best[i] = v if take else a
+                    row_arg[i] = base + i if take else row_arg[i]
+        at = k * pitch + left
+        for i in range(W):
+            p, q = i % sw, at + i // sw
+            phase_best[p, q] = row_best[i]
+            phase_arg[p, q] = row_arg[i]
+    n = (nr - 1) * pitch + ow
+    for t in range(n):
+        best[t] = lowest_of(x)
+        arg[t] = _NO_INDEX
+    for e in range(ws[2]):
+        p, shift = (e - pw) % sw, left + (e - pw) // sw
+        taps_best, taps_arg = phase_best[p], phase_arg[p]
+        for t in range(n):
+            u, s = np.uint64(t), np.uint64(t + shift)
+            v, a, j, k = taps_best[s], best[u], taps_arg[s], arg[u]
+            take = (v > a) | ((v == a) & (j < k)) | ((v != v) & ((a == a) | (j < k)))
+            best[u] = v if take else a
+            arg[u] = j if take else k
 
 
 @numba.njit(cache=True)
-def _max_pool_grad_first(x, gz, gx_out, ws, stride, pad):
-    """Each window's gradient goes to its first maximum; overlapping windows accumulate."""
-    B, D, H, W = x.shape
-    od, oh, ow = gz.shape[1], gz.shape[2], gz.shape[3]
-    gx = gx_out.reshape((B, D * H * W))
-    lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
-    row_best, row_arg, best, arg = _first_argmax_scratch(x, ow)
-    for b in range(B):
-        dst = gx[b]
-        for oz in range(od):
-            for oy in range(oh):
-                _first_argmax_row(x, b, oz, oy, ws, stride, pad, lo, hi, row_best, row_arg, best, arg)
-                g = gz[b, oz, oy]
-                for ox in range(ow):
-                    if arg[ox] >= 0:
-                        dst[arg[ox]] += g[ox]
+def _max_pool_grad_first(x, gz, gx, ws, stride, pad):
+    """Each window's gradient goes to its first maximum; overlapping windows accumulate.
+
+    (:func:`_max_pool_grad_grad_first` walks the blocks the same way, gathering instead: one
+    function for both would have to type a write into ``gz``, which may be read-only.)
+    """
+    B, od, oh, ow = gz.shape
+    rows = B * od * oh
+    if rows == 0 or ow == 0:
+        return
+    flat_gx = gx.reshape(gx.size)
+    left, pitch, block, buffers = _first_max_plan(x, ws, stride, pad, ow, rows)
+    arg = buffers[-1]
+    for r0 in range(0, rows, block):
+        nr = min(block, rows - r0)
+        _first_max_block(x, ws, stride, pad, (od, oh, ow), r0, nr, left, pitch, buffers)
+        for k in range(nr):
+            r = r0 + k
+            g = gz[r // (od * oh), r // oh % od, r % oh]
+            for ox in range(ow):
+                flat_gx[np.uint64(arg[k * pitch + ox])] += g[ox]
 
 
 @numba.njit(cache=True)
@@ -352,17 +418,20 @@ def _max_pool_grad_grad_first(x, ggx, ws, stride, pad, ignore_border):
     B, D, H, W = x.shape
     od, oh, ow = pool_out_size((D, H, W), ws, stride, pad, ignore_border)
     ggz = np.zeros((B, od, oh, ow), dtype=ggx.dtype)
-    lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
-    row_best, row_arg, best, arg = _first_argmax_scratch(x, ow)
-    for b in range(B):
-        src = ggx[b].reshape(D * H * W)
-        for oz in range(od):
-            for oy in range(oh):
-                _first_argmax_row(x, b, oz, oy, ws, stride, pad, lo, hi, row_best, row_arg, best, arg)
-                dst = ggz[b, oz, oy]
-                for ox in range(ow):
-                    if arg[ox] >= 0:
-                        dst[ox] = src[arg[ox]]
+    rows = B * od * oh
+    if rows == 0 or ow == 0:
+        return ggz
+    flat_ggx = np.ascontiguousarray(ggx).reshape(ggx.size)
+    left, pitch, block, buffers = _first_max_plan(x, ws, stride, pad, ow, rows)
+    arg = buffers[-1]
+    for r0 in range(0, rows, block):
+        nr = min(block, rows - r0)
+        _first_max_block(x, ws, stride, pad, (od, oh, ow), r0, nr, left, pitch, buffers)
+        for k in range(nr):
+            r = r0 + k
+            dst = ggz[r // (od * oh), r // oh % od, r % oh]
+            for ox in range(ow):
+                dst[ox] = flat_ggx[np.uint64(arg[k * pitch + ox])]
     return ggz
 
 
@@ -482,7 +551,7 @@ def average_pool_grad_into(gz, gx, ws, stride, pad, ignore_border, mode):
                 for e in range(ws[2]):
                     off = e - pw
                     for ox in range(lo[e], hi[e]):
-                        row[ox * sw + off] += scaled[ox]
+                        row[np.uint64(ox * sw + off)] += scaled[ox]
                 for iz in range(zlo, zhi):
                     for iy in range(ylo, yhi):
                         dst = gx[b, iz, iy]
