@@ -244,21 +244,21 @@ def direct_forward(x, w, y, stride, pad, dilation, groups):
     for n in range(N):
         for c in range(C):
             _copy_in(x[n, c], pad, plane)
-            m, m_end = c * Mg, (c + 1) * Mg
-            while m < m_end:
-                if not unit:
+            m_first, m_end = c * Mg, (c + 1) * Mg
+            if not unit:
+                for m in range(m_first, m_end):
                     y[n, m] = 0
                     _rows_axpy(flat, offs, taps[m], y[n, m], stride, Hp, Wp, False)
-                    m += 1
-                elif m + 1 < m_end:
-                    _grid_gather_pair(flat, offs, taps[m], taps[m + 1], grid, grid_b, L)
-                    _grid_to_out(grid, Hp, Wp, y[n, m])
-                    _grid_to_out(grid_b, Hp, Wp, y[n, m + 1])
-                    m += 2
-                else:
-                    _grid_gather(flat, offs, taps[m], grid, L, False)
-                    _grid_to_out(grid, Hp, Wp, y[n, m])
-                    m += 1
+                continue
+            m = m_first
+            while m + 1 < m_end:  # two filters per pass over the input
+                _grid_gather_pair(flat, offs, taps[m], taps[m + 1], grid, grid_b, L)
+                _grid_to_out(grid, Hp, Wp, y[n, m])
+                _grid_to_out(grid_b, Hp, Wp, y[n, m + 1])
+                m += 2
+            if m < m_end:
+                _grid_gather(flat, offs, taps[m], grid, L, False)
+                _grid_to_out(grid, Hp, Wp, y[n, m])
 
 
 @numba.njit(cache=True)

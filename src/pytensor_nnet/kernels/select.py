@@ -52,10 +52,10 @@ FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2
 DIRECTION_NAMES = ("forward", "grad_inputs", "grad_weights")
 EXCLUDE_VAR = "PYTENSOR_NNET_CONV_EXCLUDE"
 
-WINOGRAD_MIN_CHANNELS = 16
 #: Per direction (forward, input gradient, filter gradient): the largest ``filters * taps`` of
 #: a single-channel, single-group problem that goes to the direct kernel (see the module doc).
 DIRECT_MAX_FILTER_TAPS = (512, 0, 1024)
+WINOGRAD_MIN_CHANNELS = 16
 WINOGRAD_MIN_POSITIONS = 64
 
 
