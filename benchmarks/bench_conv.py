@@ -13,7 +13,12 @@
   images, 4 filters 3x3, tanh or ReLU, 2x2 max pool, dense layer to 10 classes) in PyTensor's default mode,
   beside ``jax.jit`` and PyTorch eager on the same data, interleaved, median of 3 repeats;
 - memory: peak extra RSS of a conv2d forward and of forward+backward on a batch whose
-  whole-batch im2col buffer would need 3.7 GB, in fresh processes.
+  whole-batch im2col buffer would need 3.7 GB, in fresh processes;
+- pymc (not part of "everything": it needs PyMC, and nutpie for its row): the same small CNN as
+  a PyMC model (Normal priors, categorical likelihood): build + first call of its log-density
+  and gradient compiled by PyMC in the default mode, and by nutpie (Numba backend) with a
+  short run of its sampler, with empty caches and then in a second process, and the time per
+  call of PyMC's compiled function.
 """
 
 import argparse
@@ -129,6 +134,55 @@ for _ in range(repeats):
 print(json.dumps(dict(which=which, ms=[t * 1e3 for t in times])))
 """
 
+PYMC_SNIPPET = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np, pytensor, pytensor.tensor as pt, pymc as pm
+from pytensor_nnet import conv2d
+from pytensor_nnet.pool import pool_2d
+t1 = time.perf_counter()
+which, activation = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(0)
+N, classes = 100, 10
+images = rng.standard_normal((N, 1, 8, 8))
+labels = rng.integers(0, classes, N)
+with pm.Model() as model:
+    w = pm.Normal("w", 0, 1, shape=(4, 1, 3, 3))
+    b = pm.Normal("b", 0, 1, shape=4)
+    v = pm.Normal("v", 0, 1, shape=(36, classes))
+    c = pm.Normal("c", 0, 1, shape=classes)
+    act = pt.tanh if activation == "tanh" else (lambda a: pt.maximum(a, 0))
+    h = act(conv2d(pt.as_tensor(images), w) + b[None, :, None, None])
+    z = pool_2d(h, (2, 2), ignore_border=True).reshape((N, 36)) @ v + c
+    pm.Categorical("y", logit_p=z, observed=labels)
+result = {}
+if which == "pymc":
+    logp = model.logp()
+    f = pm.pytensorf.compile(model.value_vars, [logp, *pytensor.grad(logp, model.value_vars)])
+    point = model.initial_point()
+    args = [point[var.name] for var in model.value_vars]
+    t2 = time.perf_counter()
+    f(*args)
+    t3 = time.perf_counter()
+    for _ in range(20):
+        f(*args)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(200):
+            f(*args)
+        times.append((time.perf_counter() - start) / 200)
+    result["call_ms"] = sorted(times)[len(times) // 2] * 1e3
+else:
+    import nutpie
+    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    t2 = time.perf_counter()
+    nutpie.sample(compiled, draws=20, tune=20, chains=1, progress_bar=False, seed=0)
+    t3 = time.perf_counter()
+result.update(import_s=t1 - t0, compile_s=t2 - t1, first_call_s=t3 - t2)
+print(json.dumps(result))
+"""
+
 MEMORY_SNIPPET = r"""
 import json, resource, sys
 import numpy as np, pytensor, pytensor.tensor as pt
@@ -216,6 +270,36 @@ def latency(repeats=3):
             print(f"{name:10s} {median:17.3f} {median / ours:16.2f}")
 
 
+def pymc_times(activation="relu"):
+    """Compile and first-call times of the small CNN as a PyMC model, cold then warm."""
+    if not available("pymc"):
+        print("\npymc: not installed (pip install pymc; nutpie for its row)")
+        return
+    runners = ["pymc"] + (["nutpie"] if available("nutpie") else [])
+    rows = []
+    for which in runners:  # caches of their own: each runner starts cold
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(
+                os.environ,
+                NUMBA_CACHE_DIR=os.path.join(tmp, "numba"),
+                PYTENSOR_FLAGS=f"base_compiledir={os.path.join(tmp, 'pytensor')}",
+            )
+            for when in ("cold (empty caches)", "warm (second process)"):
+                rows.append((which, when, run_snippet(PYMC_SNIPPET, env, (which, activation))))
+    print(
+        f"\nsmall CNN as a PyMC model ({activation}), logp + gradient, fresh processes in this order "
+        "(nutpie: its first call is a 20 + 20 draw run):"
+    )
+    print(f"{'':8s} {'':22s} {'import s':>9s} {'build s':>8s} {'first call s':>13s} {'total s':>8s} {'ms/call':>8s}")
+    for which, when, r in rows:
+        total = r["import_s"] + r["compile_s"] + r["first_call_s"]
+        call = f"{r['call_ms']:8.3f}" if "call_ms" in r else f"{'':8s}"
+        print(
+            f"{which:8s} {when:22s} {r['import_s']:9.2f} {r['compile_s']:8.2f} {r['first_call_s']:13.2f} "
+            f"{total:8.2f} {call}"
+        )
+
+
 def memory():
     print("\nPeak extra memory, conv2d 3x3 pad 1 on (512, 64, 56, 56) float32 -> (512, 64, 56, 56):")
     for which in ("forward", "forward+backward"):
@@ -229,7 +313,7 @@ def memory():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["table", "compile", "latency", "memory"])
+    parser.add_argument("--only", choices=["table", "compile", "latency", "memory", "pymc"])
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     if args.only in (None, "table"):
@@ -242,6 +326,8 @@ def main():
         latency()
     if args.only in (None, "memory"):
         memory()
+    if args.only == "pymc":
+        pymc_times()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import pytest
 from pytensor_nnet import conv2d
 from pytensor_nnet.dispatch.numba import boundary, workers
 from pytensor_nnet.dispatch.numba import conv as numba_conv
+from pytensor_nnet.dispatch.numba import pool as numba_pool
+from pytensor_nnet.kernels import pool as pool_kernels
 from pytensor_nnet.kernels import select
 from pytensor_nnet.pool import pool_2d
 from tests.reference.conv import conv_ref
@@ -63,7 +65,7 @@ def test_a_new_graph_reuses_the_compiled_kernels():
     assert boundary._registered == registered  # no new C entry point
     assert {name: list(entries.compiled) for name, entries in boundary._lazy.items()} == compiled
     names = " ".join(registered)
-    for entry in ("pool_forward_c", "max_pool_grad_c"):
+    for entry in ("pool_forward_c", "max_pool_grad_first_c"):
         assert f"_{entry}_float64_" in names
     for direction in select.DIRECTION_NAMES:
         prefix = f"pytensor_nnet_conv_corr_{direction}_float64_"
@@ -88,6 +90,52 @@ def test_refused_arguments_raise_instead_of_writing_out_of_bounds():
     out = np.zeros((1, 3, 1, 3, 3))
     forward(x, w, out)
     np.testing.assert_allclose(out, 18.0)
+
+
+_MISMATCHED = {  # direction, operands a and b, the output, padding: each inconsistent somewhere
+    "input gradient, top too large": (select.GRAD_INPUTS, (3, 2, 1, 3, 3), (1, 3, 1, 4, 4), (1, 2, 1, 5, 5), 0),
+    "input gradient, channels": (select.GRAD_INPUTS, (3, 2, 1, 3, 3), (1, 3, 1, 3, 3), (1, 4, 1, 5, 5), 0),
+    "filter gradient, top too large": (select.GRAD_WEIGHTS, (1, 2, 1, 5, 5), (1, 3, 1, 4, 4), (3, 2, 1, 3, 3), 0),
+    "filter gradient, filter size": (select.GRAD_WEIGHTS, (1, 2, 1, 5, 5), (1, 3, 1, 3, 3), (3, 2, 1, 2, 2), 0),
+    "winograd output": (select.FORWARD, (1, 16, 1, 10, 10), (16, 16, 1, 3, 3), (1, 16, 1, 9, 9), 1),
+    "winograd filter gradient": (select.GRAD_WEIGHTS, (1, 16, 1, 10, 10), (1, 16, 1, 9, 9), (16, 16, 1, 3, 3), 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_MISMATCHED))
+def test_refused_arguments_leave_the_output_alone(case):
+    direction, a_shape, b_shape, out_shape, pad = _MISMATCHED[case]
+    call = numba_conv._boundary_call(direction, "float64")
+
+    @numba.njit
+    def run(a, b, out):
+        call(a, b, out, (1, 1, 1), (0, pad, pad), (0, pad, pad), (1, 1, 1), 1, 2**20)
+
+    out = np.full(out_shape, 7.0)
+    with pytest.raises(ValueError, match="refused its arguments"):
+        run(np.ones(a_shape), np.ones(b_shape), out)
+    assert (out == 7.0).all()
+
+
+@pytest.mark.parametrize("ties", ["first", "all"])
+def test_refused_pooling_gradient_arguments_leave_the_output_alone(ties):
+    """The max-pooling gradient's entry (one per tie rule) checks its operands before it writes:
+    ``maxout`` and ``gz`` of 3x3 windows where the pooling of a 4x4 input by 2x2 gives 2x2."""
+    call = numba_pool._boundary_call(numba_pool.MAX_POOL_GRAD_BODIES[pool_kernels.TIE_RULES[ties]], np.dtype("float64"))
+    code = pool_kernels.TIE_RULES[ties]
+
+    @numba.njit
+    def grad(x, maxout, gz, gx):
+        call(x, maxout, gz, gx, x.shape, gz.shape, (1, 2, 2), (1, 2, 2), (0, 0, 0), True, code)
+
+    x = np.arange(16.0).reshape((1, 1, 4, 4))
+    wrong, gx = np.ones((1, 1, 3, 3)), np.full(x.shape, 7.0)
+    with pytest.raises(ValueError, match="refused its arguments"):
+        grad(x, wrong, wrong, gx)
+    assert (gx == 7.0).all()
+    right = np.ones((1, 1, 2, 2))
+    grad(x, np.array([[[[5.0, 7.0], [13.0, 15.0]]]]), right, gx)
+    np.testing.assert_array_equal(gx[0, 0], [[0, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0], [0, 1, 0, 1]])
 
 
 def _tiny_body(a, b, c, out, meta):

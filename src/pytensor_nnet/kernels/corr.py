@@ -127,7 +127,7 @@ def forward_into_by(only, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buf
     or ``select.ANY``): the code of the others is not compiled in, and a problem the selection
     gives to another algorithm raises. (Inlined, so its own raises are in called functions:
     a ``try`` around inlined code does not catch a ``raise`` statement.)"""
-    geometry = _checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups)
+    geometry = checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups)
     if x.shape[0] == 0 or w.shape[0] == 0:
         return
     Cg, M = w.shape[1], w.shape[0]
@@ -137,7 +137,7 @@ def forward_into_by(only, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buf
 
 
 @numba.njit(cache=True)
-def _checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups):
+def checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups):
     """Checks the operands of :func:`forward_into_by`; returns (ksize, stride, pad_lo, pad_hi,
     dilation, out)."""
     C = x.shape[1]
@@ -266,7 +266,7 @@ def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, 
 @numba.njit(cache=True, inline="always")
 def grad_inputs_into_by(only, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     """:func:`corr_grad_inputs_into` by the algorithm ``only`` (see :func:`forward_into_by`)."""
-    ksize, out = _checked_grad_inputs(w, top, dx, stride, pad_lo, pad_hi, dilation, groups)
+    ksize, out = checked_grad_inputs(w, top, dx, stride, pad_lo, pad_hi, dilation, groups)
     N, C, M, Cg = top.shape[0], dx.shape[1], w.shape[0], w.shape[1]
     if N == 0 or M == 0:
         return
@@ -284,7 +284,7 @@ def grad_inputs_into_by(only, w, top, dx, stride, pad_lo, pad_hi, dilation, grou
 
 
 @numba.njit(cache=True)
-def _checked_grad_inputs(w, top, dx, stride, pad_lo, pad_hi, dilation, groups):
+def checked_grad_inputs(w, top, dx, stride, pad_lo, pad_hi, dilation, groups):
     """Checks the operands of :func:`grad_inputs_into_by`; returns (ksize, out)."""
     M, Cg, kd, kh, kw = w.shape
     N, Mt, od, oh, ow = top.shape
@@ -375,7 +375,7 @@ def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups,
 @numba.njit(cache=True, inline="always")
 def grad_weights_into_by(only, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     """:func:`corr_grad_weights_into` by the algorithm ``only`` (see :func:`forward_into_by`)."""
-    geometry = _checked_grad_weights(x, top, dw, stride, pad_lo, pad_hi, dilation, groups)
+    geometry = checked_grad_weights(x, top, dw, stride, pad_lo, pad_hi, dilation, groups)
     N, C, M = x.shape[0], x.shape[1], top.shape[1]
     if N == 0 or M == 0:
         return
@@ -387,7 +387,7 @@ def grad_weights_into_by(only, x, top, dw, stride, pad_lo, pad_hi, dilation, gro
 
 
 @numba.njit(cache=True)
-def _checked_grad_weights(x, top, dw, stride, pad_lo, pad_hi, dilation, groups):
+def checked_grad_weights(x, top, dw, stride, pad_lo, pad_hi, dilation, groups):
     """Checks the operands of :func:`grad_weights_into_by`; returns (ksize, stride, pad_lo,
     pad_hi, dilation, out)."""
     ksize = (dw.shape[2], dw.shape[3], dw.shape[4])

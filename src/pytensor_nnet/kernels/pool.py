@@ -240,6 +240,25 @@ def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border, ties):
 @numba.njit(cache=True)
 def max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties):
     """:func:`max_pool_grad` accumulating into a given, zero-filled ``gx`` (B, D, H, W)."""
+    max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_border)
+
+
+@numba.njit(cache=True, inline="always")
+def max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_border):
+    """:func:`max_pool_grad_into` by the tie rule ``ties``: where it is a constant (the boundary
+    entries), the other rule's code is not compiled in. (Inlined, so its raises are in called
+    functions: a ``try`` around inlined code does not catch a ``raise`` statement.)"""
+    check_max_pool_grad_operands(x, maxout, gz, gx, ws, stride, pad, ignore_border)
+    if ties == TIES_ALL:
+        _max_pool_grad_all(x, maxout, gz, gx, ws, stride, pad)
+    else:
+        _max_pool_grad_first(x, gz, gx, ws, stride, pad)
+
+
+@numba.njit(cache=True)
+def check_max_pool_grad_operands(x, maxout, gz, gx, ws, stride, pad, ignore_border):
+    """Raises ``ValueError`` unless ``gx`` has the shape of ``x``, and ``maxout`` and ``gz``
+    that of the pooling of ``x``."""
     if gx.shape != x.shape:
         raise ValueError("pooling: wrong gradient array shape")
     _check_out(
@@ -254,10 +273,6 @@ def max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties):
     _check_out(
         x.shape, maxout.shape, ws, stride, pad, ignore_border, "pooling: maxout's shape does not match the pooling of x"
     )
-    if ties == TIES_ALL:
-        _max_pool_grad_all(x, maxout, gz, gx, ws, stride, pad)
-    else:
-        _max_pool_grad_first(x, gz, gx, ws, stride, pad)
 
 
 @numba.njit(cache=True)

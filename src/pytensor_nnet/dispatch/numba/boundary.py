@@ -17,7 +17,10 @@ The C signature is the same for every kernel: ``int64 f(dtype *a, dtype *b, dtyp
 dtype *out, int64 *meta)`` (up to three operands, unused ones may repeat another; ``meta``
 holds their shapes and the parameters, in a layout of the caller's); the result is 0, or 1
 when the kernel refused its arguments (the callers check every shape first, with the Ops'
-messages, so that is an internal error).
+messages, so that is an internal error). An entry checks its operands in a ``try`` of its own
+before any kernel runs: within one ``try``, a raise in a function called from inlined code
+(the ``*_into_by`` kernels are inlined so that constants prune their branches) does not stop
+the code after it, and a refused gradient was seen written anyway.
 
 A family of entry points of which a call needs one, chosen at run time (the convolution's
 algorithms), is compiled lazily (:func:`lazy_kernels`): the caller reads the entry's address

@@ -75,6 +75,17 @@ def _entry_body(direction, algorithm):
     def body(a, b, c, out, meta):
         p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
         stride, pad_lo, pad_hi, dilation = geometry
+        # The operands are checked first, in a ``try`` of their own: inside a ``try``, a raise
+        # in a function called from inlined code does not always stop the code after it.
+        try:
+            if direction == FORWARD:
+                corr.checked_forward(p, q, o, stride, pad_lo, pad_hi, dilation, groups)
+            elif direction == GRAD_INPUTS:
+                corr.checked_grad_inputs(p, q, o, stride, pad_lo, pad_hi, dilation, groups)
+            else:
+                corr.checked_grad_weights(p, q, o, stride, pad_lo, pad_hi, dilation, groups)
+        except Exception:
+            return boundary.KERNEL_REFUSED
         try:
             if direction == FORWARD:  # bare names: see ``kernels.corr``
                 corr.forward_into_by(

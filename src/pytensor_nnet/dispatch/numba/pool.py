@@ -63,19 +63,34 @@ def pool_forward_c(a, b, c, out, meta):
     return 0
 
 
-def max_pool_grad_c(a, b, c, out, meta):
-    """C entry point of ``kernels.pool.max_pool_grad_into``: ``a`` x, ``b`` maxout, ``c`` its
+def _max_pool_grad_body(ties):
+    """C entry point of ``kernels.pool.max_pool_grad_into`` with the tie rule ``ties`` (a
+    constant: the other rule's code is not compiled in): ``a`` x, ``b`` maxout, ``c`` its
     gradient, ``out`` the gradient of x (any content: zeroed here, by each part for its own
-    entries, so that the page faults of a fresh output are spread over the threads too)."""
-    image, pooled, (ws, stride, pad), ignore_border, ties = _boundary_operands(meta)
-    x, gx = numba.carray(a, image), numba.carray(out, image)
-    maxout, gz = numba.carray(b, pooled), numba.carray(c, pooled)
-    gx[...] = 0
-    try:
-        kernels.max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties)
-    except Exception:
-        return boundary.KERNEL_REFUSED
-    return 0
+    entries, so that the page faults of a fresh output are spread over the threads too). A
+    closure over one int, which Numba's on-disk cache keys it on."""
+
+    def body(a, b, c, out, meta):
+        image, pooled, (ws, stride, pad), ignore_border, _ = _boundary_operands(meta)
+        x, gx = numba.carray(a, image), numba.carray(out, image)
+        maxout, gz = numba.carray(b, pooled), numba.carray(c, pooled)
+        try:  # first, in a ``try`` of its own: see ``dispatch/numba/conv.py``
+            kernels.check_max_pool_grad_operands(x, maxout, gz, gx, ws, stride, pad, ignore_border)
+        except Exception:
+            return boundary.KERNEL_REFUSED
+        gx[...] = 0
+        try:
+            kernels.max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_border)
+        except Exception:
+            return boundary.KERNEL_REFUSED
+        return 0
+
+    body.__name__ = "max_pool_grad_" + {kernels.TIES_FIRST: "first", kernels.TIES_ALL: "all"}[ties] + "_c"
+    return body
+
+
+#: The max-pooling gradient's entry points by tie rule (``kernels.pool.TIE_RULES``).
+MAX_POOL_GRAD_BODIES = {ties: _max_pool_grad_body(ties) for ties in (kernels.TIES_FIRST, kernels.TIES_ALL)}
 
 
 def average_pool_grad_c(a, b, c, out, meta):
@@ -244,7 +259,7 @@ def numba_funcify_MaxPoolGrad(op, node, **kwargs):
     dtype = np.dtype(node.outputs[0].type.dtype)
     if any(var.type.dtype != dtype for var in node.inputs[:2]):  # mixed dtypes: linked into the graph
         return _max_pair(op, node, kernels.max_pool_grad, 0)
-    call = _boundary_call(max_pool_grad_c, dtype)
+    call = _boundary_call(MAX_POOL_GRAD_BODIES[ties], dtype)
 
     @numba_basic.numba_njit
     def max_pool_grad(x, maxout, gz, ws, stride, pad):
