@@ -216,15 +216,26 @@ def run_snippet(snippet, env=None, args=()):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cache_env(tmp):
+    """The environment of a process whose Numba and PyTensor caches start empty in ``tmp``."""
+    return dict(
+        os.environ,
+        NUMBA_CACHE_DIR=os.path.join(tmp, "numba"),
+        # base_compiledir, not compiledir: PyTensor keeps its Numba graph cache beside the
+        # latter (``base_compiledir/numba``), so a run with only compiledir set is warm there.
+        PYTENSOR_FLAGS=f"base_compiledir={os.path.join(tmp, 'pytensor')}",
+    )
+
+
+def times_row(r):
+    """Import, build, first-call and total seconds of a snippet's result, as table columns."""
+    total = r["import_s"] + r["compile_s"] + r["first_call_s"]
+    return f"{r['import_s']:9.2f} {r['compile_s']:8.2f} {r['first_call_s']:13.2f} {total:8.2f}"
+
+
 def compile_times():
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(
-            os.environ,
-            NUMBA_CACHE_DIR=os.path.join(tmp, "numba"),
-            # base_compiledir, not compiledir: PyTensor keeps its Numba graph cache beside the
-            # latter (``base_compiledir/numba``), so a run with only compiledir set is warm there.
-            PYTENSOR_FLAGS=f"base_compiledir={os.path.join(tmp, 'pytensor')}",
-        )
+        env = cache_env(tmp)
         runs = [
             ("cold (empty caches)", ("float32", "1")),
             ("warm (second process)", ("float32", "1")),
@@ -236,12 +247,10 @@ def compile_times():
     print("\nconv2d + relu + pool_2d + grad function (Numba mode), fresh processes, in this order:")
     print(f"{'':24s} {'import s':>9s} {'build s':>8s} {'first call s':>13s} {'total s':>8s}")
     for name, r in results:
-        total = r["import_s"] + r["compile_s"] + r["first_call_s"]
-        print(f"{name:24s} {r['import_s']:9.2f} {r['compile_s']:8.2f} {r['first_call_s']:13.2f} {total:8.2f}")
+        print(f"{name:24s} {times_row(r)}")
     print("Theano LeNet tutorial's training function (shape hints with the batch size), same caches, then:")
     for name, r in lenet:
-        total = r["import_s"] + r["compile_s"] + r["first_call_s"]
-        print(f"{name:24s} {r['import_s']:9.2f} {r['compile_s']:8.2f} {r['first_call_s']:13.2f} {total:8.2f}")
+        print(f"{name:24s} {times_row(r)}")
 
 
 def available(module):
@@ -279,11 +288,7 @@ def pymc_times(activation="relu"):
     rows = []
     for which in runners:  # caches of their own: each runner starts cold
         with tempfile.TemporaryDirectory() as tmp:
-            env = dict(
-                os.environ,
-                NUMBA_CACHE_DIR=os.path.join(tmp, "numba"),
-                PYTENSOR_FLAGS=f"base_compiledir={os.path.join(tmp, 'pytensor')}",
-            )
+            env = cache_env(tmp)
             for when in ("cold (empty caches)", "warm (second process)"):
                 rows.append((which, when, run_snippet(PYMC_SNIPPET, env, (which, activation))))
     print(
@@ -292,12 +297,8 @@ def pymc_times(activation="relu"):
     )
     print(f"{'':8s} {'':22s} {'import s':>9s} {'build s':>8s} {'first call s':>13s} {'total s':>8s} {'ms/call':>8s}")
     for which, when, r in rows:
-        total = r["import_s"] + r["compile_s"] + r["first_call_s"]
-        call = f"{r['call_ms']:8.3f}" if "call_ms" in r else f"{'':8s}"
-        print(
-            f"{which:8s} {when:22s} {r['import_s']:9.2f} {r['compile_s']:8.2f} {r['first_call_s']:13.2f} "
-            f"{total:8.2f} {call}"
-        )
+        call = f"{r['call_ms']:8.3f}" if "call_ms" in r else ""
+        print(f"{which:8s} {when:22s} {times_row(r)} {call}")
 
 
 def memory():

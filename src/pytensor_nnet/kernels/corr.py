@@ -125,8 +125,9 @@ def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_
 def forward_into_by(only, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     """:func:`corr_forward_into` by the algorithm ``only`` (a constant code of ``kernels.select``,
     or ``select.ANY``): the code of the others is not compiled in, and a problem the selection
-    gives to another algorithm raises. (Inlined, so its own raises are in called functions:
-    a ``try`` around inlined code does not catch a ``raise`` statement.)"""
+    gives to another algorithm raises. Inlined: a ``try`` around it neither catches a ``raise``
+    statement in it nor reliably stops at a raise in a function it calls, so a caller in a
+    ``try`` runs the ``checked_*`` function of its direction first, on its own."""
     geometry = checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups)
     if x.shape[0] == 0 or w.shape[0] == 0:
         return

@@ -246,8 +246,9 @@ def max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties):
 @numba.njit(cache=True, inline="always")
 def max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_border):
     """:func:`max_pool_grad_into` by the tie rule ``ties``: where it is a constant (the boundary
-    entries), the other rule's code is not compiled in. (Inlined, so its raises are in called
-    functions: a ``try`` around inlined code does not catch a ``raise`` statement.)"""
+    entries), the other rule's code is not compiled in. Inlined: a ``try`` around it neither
+    catches a ``raise`` statement in it nor reliably stops at a raise in a function it calls, so
+    a caller in a ``try`` runs :func:`check_max_pool_grad_operands` first, on its own."""
     check_max_pool_grad_operands(x, maxout, gz, gx, ws, stride, pad, ignore_border)
     if ties == TIES_ALL:
         _max_pool_grad_all(x, maxout, gz, gx, ws, stride, pad)
@@ -309,6 +310,12 @@ def _lowest_of_numba(a):
 
 
 @numba.njit(cache=True, inline="always")
+def _output_row(r, od, oh):
+    """``(b, oz, oy)`` of output row ``r`` of a pooled shape ``(B, od, oh, ow)`` (C order)."""
+    return r // (od * oh), r // oh % od, r % oh
+
+
+@numba.njit(cache=True, inline="always")
 def _first_max_plan(x, ws, stride, pad, ow, rows):
     """Geometry and scratch of :func:`_first_max_block` for ``x`` (B, D, H, W) pooled to ``rows``
     output rows of ``ow`` windows: ``(left, pitch, block, buffers)``.
@@ -327,9 +334,10 @@ def _first_max_plan(x, ws, stride, pad, ow, rows):
     block = max(1, min(rows, FIRST_MAX_BLOCK // pitch))
     phase_best = np.empty((sw, block * pitch), dtype=x.dtype)
     phase_arg = np.empty((sw, block * pitch), dtype=np.int64)
+    lowest = lowest_of(x)
     for p in range(sw):
         for i in range(block * pitch):
-            phase_best[p, i] = lowest_of(x)
+            phase_best[p, i] = lowest
             phase_arg[p, i] = _NO_INDEX
     buffers = (
         np.empty(W, dtype=x.dtype),
@@ -364,7 +372,7 @@ def _first_max_block(x, ws, stride, pad, out, r0, nr, left, pitch, buffers):
     plane = D * H * W
     for k in range(nr):
         r = r0 + k
-        b, oz, oy = r // (od * oh), r // oh % od, r % oh
+        b, oz, oy = _output_row(r, od, oh)
         zlo, zhi = _window(oz, stride[0], pad[0], ws[0], D)
         ylo, yhi = _window(oy, stride[1], pad[1], ws[1], H)
         first = True
@@ -389,8 +397,9 @@ def _first_max_block(x, ws, stride, pad, out, r0, nr, left, pitch, buffers):
             phase_best[p, q] = row_best[i]
             phase_arg[p, q] = row_arg[i]
     n = (nr - 1) * pitch + ow
+    lowest = lowest_of(x)
     for t in range(n):
-        best[t] = lowest_of(x)
+        best[t] = lowest
         arg[t] = _NO_INDEX
     for e in range(ws[2]):
         p, shift = (e - pw) % sw, left + (e - pw) // sw
@@ -422,7 +431,7 @@ def _max_pool_grad_first(x, gz, gx, ws, stride, pad):
         _first_max_block(x, ws, stride, pad, (od, oh, ow), r0, nr, left, pitch, buffers)
         for k in range(nr):
             r = r0 + k
-            g = gz[r // (od * oh), r // oh % od, r % oh]
+            g = gz[_output_row(r, od, oh)]
             for ox in range(ow):
                 flat_gx[np.uint64(arg[k * pitch + ox])] += g[ox]
 
@@ -444,7 +453,7 @@ def _max_pool_grad_grad_first(x, ggx, ws, stride, pad, ignore_border):
         _first_max_block(x, ws, stride, pad, (od, oh, ow), r0, nr, left, pitch, buffers)
         for k in range(nr):
             r = r0 + k
-            dst = ggz[r // (od * oh), r // oh % od, r % oh]
+            dst = ggz[_output_row(r, od, oh)]
             for ox in range(ow):
                 dst[ox] = flat_ggx[np.uint64(arg[k * pitch + ox])]
     return ggz

@@ -63,12 +63,12 @@ def pool_forward_c(a, b, c, out, meta):
     return 0
 
 
-def _max_pool_grad_body(ties):
+def _max_pool_grad_body(name, ties):
     """C entry point of ``kernels.pool.max_pool_grad_into`` with the tie rule ``ties`` (a
     constant: the other rule's code is not compiled in): ``a`` x, ``b`` maxout, ``c`` its
     gradient, ``out`` the gradient of x (any content: zeroed here, by each part for its own
-    entries, so that the page faults of a fresh output are spread over the threads too). A
-    closure over one int, which Numba's on-disk cache keys it on."""
+    entries, so that the page faults of a fresh output are spread over the threads too); named
+    after the rule's ``name``. A closure over one int, which Numba's on-disk cache keys it on."""
 
     def body(a, b, c, out, meta):
         image, pooled, (ws, stride, pad), ignore_border, _ = _boundary_operands(meta)
@@ -85,12 +85,12 @@ def _max_pool_grad_body(ties):
             return boundary.KERNEL_REFUSED
         return 0
 
-    body.__name__ = "max_pool_grad_" + {kernels.TIES_FIRST: "first", kernels.TIES_ALL: "all"}[ties] + "_c"
+    body.__name__ = f"max_pool_grad_{name}_c"
     return body
 
 
 #: The max-pooling gradient's entry points by tie rule (``kernels.pool.TIE_RULES``).
-MAX_POOL_GRAD_BODIES = {ties: _max_pool_grad_body(ties) for ties in (kernels.TIES_FIRST, kernels.TIES_ALL)}
+MAX_POOL_GRAD_BODIES = {ties: _max_pool_grad_body(name, ties) for name, ties in kernels.TIE_RULES.items()}
 
 
 def average_pool_grad_c(a, b, c, out, meta):
