@@ -90,7 +90,7 @@ def winograd_problems(draw):
     cg = draw(st.sampled_from([1, 3, 16]))
     mg = draw(st.sampled_from([1, 2, 16]))
     pads = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(2))
-    spatial = [draw(st.integers(1, 13)) for _ in range(2)]
+    spatial = [draw(st.integers(1, 22)) for _ in range(2)]  # whole and partial 2x2 and 4x4 tiles
     spatial = [max(s, 3 - p[0] - p[1]) for s, p in zip(spatial, pads)]
     depth = draw(st.sampled_from([(), (draw(st.integers(1, 3)),)]))
     return dict(
@@ -98,16 +98,25 @@ def winograd_problems(draw):
         w_shape=(mg * groups, cg, *([1] if depth else []), 3, 3),
         pads=pads,
         groups=groups,
+        tile=draw(st.sampled_from([2, 4])),
         dtype=draw(st.sampled_from(["float32", "float64"])),
         seed=draw(st.integers(0, 2**16)),
     )
 
 
-@settings(max_examples=60, deadline=None)
+#: Tolerance of the Winograd kernels in float32 by tile: F(4x4, 3x3)'s transforms multiply by
+#: up to 8 (its rounding error is about 10x that of F(2x2, 3x3)); a wrong coefficient is off
+#: by the order of the output itself.
+WINOGRAD_FLOAT32_TOL = {2: 2e-4, 4: 1e-3}
+
+
+@settings(max_examples=80, deadline=None)
 @given(winograd_problems())
 def test_winograd_matches_reference(problem):
-    """The Winograd kernels, called directly (the selection would skip the small problems)."""
+    """The Winograd kernels on both tiles, called directly (the selection would skip the small
+    problems and pick the tile by size); the filter gradient has one tile."""
     rng = np.random.default_rng(problem["seed"])
+    tile = problem["tile"]
     dtype, groups, pads = problem["dtype"], problem["groups"], problem["pads"]
     x = rng.standard_normal(problem["x_shape"]).astype(dtype)
     w = rng.standard_normal(problem["w_shape"]).astype(dtype)
@@ -115,14 +124,14 @@ def test_winograd_matches_reference(problem):
     params = dict(border_mode=border_mode, num_groups=groups, filter_flip=False)
     x5, w5 = x.reshape((x.shape[0], x.shape[1], -1, *x.shape[-2:])), w.reshape((w.shape[0], w.shape[1], 1, 3, 3))
     lo, hi = (0, pads[0][0], pads[1][0]), (0, pads[0][1], pads[1][1])
-    y = winograd_forward(x5, w5, lo, hi, groups)
+    y = winograd_forward(x5, w5, lo, hi, groups, tile)
     y_ref = conv_ref(x.astype(float), w.astype(float), **params)
-    tol = 2e-4 if dtype == "float32" else 1e-10
+    tol = WINOGRAD_FLOAT32_TOL[tile] if dtype == "float32" else 1e-10
     assert y.dtype == dtype
     np.testing.assert_allclose(y.reshape(y_ref.shape), y_ref, rtol=tol, atol=tol)
     gy = rng.standard_normal(y_ref.shape)
     dx_ref, dw_ref = conv_grads_ref(x.astype(float), w.astype(float), gy, **params)
-    dx = winograd_grad_inputs(w5, gy.astype(dtype).reshape(y.shape), lo, hi, groups)
+    dx = winograd_grad_inputs(w5, gy.astype(dtype).reshape(y.shape), lo, hi, groups, tile)
     dw = winograd_grad_weights(x5, gy.astype(dtype).reshape(y.shape), lo, hi, groups)
     assert dx.dtype == dw.dtype == dtype
     np.testing.assert_allclose(dx.reshape(x.shape), dx_ref, rtol=tol, atol=tol)
@@ -136,12 +145,47 @@ def test_winograd_matches_reference(problem):
         ((2, 16, 9, 8), (16, 16, 3, 3), dict(border_mode="half")),
         ((1, 32, 12, 11), (32, 16, 3, 3), dict(border_mode=((2, 0), (1, 2)), num_groups=2)),
         ((2, 16, 3, 10, 9), (20, 16, 1, 3, 3), dict(border_mode=((0, 0), (1, 1), (0, 2)))),
+        ((2, 16, 18, 17), (16, 16, 3, 3), dict(border_mode="half")),  # 4x4 tiles, a partial one
+        ((1, 32, 21, 19), (32, 16, 3, 3), dict(border_mode=((0, 2), (1, 0)), num_groups=2)),
     ],
 )
 def test_selected_winograd_matches_reference(x_shape, w_shape, params, dtype):
-    """Problems the selection sends to Winograd, through the wrappers."""
+    """Problems the selection sends to Winograd, through the wrappers; then without the large
+    tiles and without Winograd."""
     _check_against_reference(x_shape, w_shape, params, dtype, seed=3)
+    _check_against_reference(x_shape, w_shape, params, dtype, seed=3, exclude="winograd4x4")
     _check_against_reference(x_shape, w_shape, params, dtype, seed=3, exclude="winograd")
+
+
+@pytest.mark.parametrize(
+    "out_h, out_w, excluded, tile",
+    [
+        (56, 56, (), 4),  # resnet 3x3
+        (32, 32, (), 4),  # strided_dil after the strided reduction
+        (16, 16, (), 4),
+        (15, 56, (), 2),
+        (56, 15, (), 2),
+        (9, 8, (), 2),
+        (56, 56, ("winograd4x4",), 2),
+    ],
+)
+def test_winograd_tile_rule(out_h, out_w, excluded, tile):
+    assert select.WINOGRAD_LARGE_TILE_MIN_SIDE == 16
+    assert select.winograd_tile(out_h, out_w, select.excluded_mask(excluded)) == tile
+
+
+def test_winograd_tiles_agree_with_each_other():
+    """Both tiles on one problem with partial tiles on both sides: the same correlation."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 16, 1, 23, 18))
+    w = rng.standard_normal((8, 16, 1, 3, 3))
+    lo, hi = (0, 1, 0), (0, 2, 1)
+    small, large = winograd_forward(x, w, lo, hi, 1, 2), winograd_forward(x, w, lo, hi, 1, 4)
+    assert small.shape == large.shape == (2, 8, 1, 24, 17)
+    np.testing.assert_allclose(large, small, rtol=1e-11, atol=1e-11)
+    gy = rng.standard_normal(small.shape)
+    dx_small, dx_large = winograd_grad_inputs(w, gy, lo, hi, 1, 2), winograd_grad_inputs(w, gy, lo, hi, 1, 4)
+    np.testing.assert_allclose(dx_large, dx_small, rtol=1e-11, atol=1e-11)
 
 
 def _choice(

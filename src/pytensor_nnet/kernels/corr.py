@@ -34,7 +34,7 @@ from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
 
 # Bare names, not ``select.X``: Numba prunes a branch on a constant only when it compares names
 # bound to constants, and the ``*_into_by`` entries rely on that.
-from pytensor_nnet.kernels.select import ANY, DIRECT, WINOGRAD
+from pytensor_nnet.kernels.select import ANY, DIRECT, WINOGRAD, winograd_tile
 from pytensor_nnet.kernels.winograd import winograd_forward_into, winograd_grad_inputs_into, winograd_grad_weights
 from pytensor_nnet.shapes.conv import conv_output_size_3d
 
@@ -134,7 +134,7 @@ def forward_into_by(only, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buf
     Cg, M = w.shape[1], w.shape[0]
     algorithm, xs, st, lo, hi, dil = _planned_images(select.FORWARD, x, Cg, M // groups, groups, geometry, excluded)
     _check_planned(only, algorithm)
-    _forward_with(algorithm if only == ANY else only, xs, w, y, st, lo, hi, dil, groups, buffer_bytes)
+    _forward_with(algorithm if only == ANY else only, xs, w, y, st, lo, hi, dil, groups, buffer_bytes, excluded)
 
 
 @numba.njit(cache=True)
@@ -172,7 +172,7 @@ def _planned_images(direction, x, Cg, Mg, groups, geometry, excluded):
 
 
 @numba.njit(cache=True, inline="always")
-def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     """The forward correlation by ``algorithm`` (a code of ``kernels.select``), shapes checked."""
     N, C = x.shape[0], x.shape[1]
     M, Cg, kd, kh, kw = w.shape
@@ -185,7 +185,7 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
         direct_forward(x, w, y, stride, pad_lo, dilation, groups)
         return
     if algorithm == WINOGRAD:
-        winograd_forward_into(x, w, y, pad_lo, pad_hi, groups)
+        winograd_forward_into(x, w, y, pad_lo, pad_hi, groups, winograd_tile(y.shape[3], y.shape[4], excluded))
         return
     yv = y.reshape((N, M, P))
     w2 = w.reshape((M, K))
@@ -277,10 +277,12 @@ def grad_inputs_into_by(only, w, top, dx, stride, pad_lo, pad_hi, dilation, grou
     )
     _check_planned(only, algorithm)
     if not reduced:
-        _grad_inputs_with(algorithm if only == ANY else only, w, top, dx, st, lo, hi, dil, groups, buffer_bytes)
+        _grad_inputs_with(
+            algorithm if only == ANY else only, w, top, dx, st, lo, hi, dil, groups, buffer_bytes, excluded
+        )
         return
     dxs = np.zeros((N, C, size[0], size[1], size[2]), dtype=dx.dtype)
-    _grad_inputs_with(algorithm if only == ANY else only, w, top, dxs, st, lo, hi, dil, groups, buffer_bytes)
+    _grad_inputs_with(algorithm if only == ANY else only, w, top, dxs, st, lo, hi, dil, groups, buffer_bytes, excluded)
     _scatter_add(dxs, dx, phase, stride)
 
 
@@ -308,7 +310,7 @@ def checked_grad_inputs(w, top, dx, stride, pad_lo, pad_hi, dilation, groups):
 
 
 @numba.njit(cache=True, inline="always")
-def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
+def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     """The input gradient by ``algorithm`` (a code of ``kernels.select``), shapes checked."""
     M, Cg, kd, kh, kw = w.shape
     N = top.shape[0]
@@ -322,7 +324,7 @@ def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, g
         direct_grad_inputs(w, top, dx, stride, pad_lo, dilation, groups)
         return
     if algorithm == WINOGRAD:
-        winograd_grad_inputs_into(w, top, dx, pad_lo, pad_hi, groups)
+        winograd_grad_inputs_into(w, top, dx, pad_lo, pad_hi, groups, winograd_tile(dx.shape[3], dx.shape[4], excluded))
         return
     topv = top.reshape((N, M, P))
     w2 = w.reshape((M, K))

@@ -11,11 +11,15 @@ dispatch pick alike). The algorithms, and the rule, tried in this order:
   rarely wanted, and there the two were even). There the GEMM is thin (``filters x taps``
   times ``taps x positions``) and the BLAS runs far from its peak; with many filters or taps
   it is ahead again (measured per shape in ``docs/conv_algorithms.md``).
-- ``"winograd"`` (``kernels.winograd``, F(2x2, 3x3)), every direction: a 3x3 window over
+- ``"winograd"`` (``kernels.winograd``), every direction: a 3x3 window over
   the last two axes (kernel depth 1, no depth padding), stride 1, no dilation, paddings in
   [0, 2], at least ``WINOGRAD_MIN_CHANNELS`` input and output channels per group and
-  ``WINOGRAD_MIN_POSITIONS`` output positions per plane. It does 2.25x fewer
-  multiplies than the GEMM; below those sizes its transforms cost more than that saves.
+  ``WINOGRAD_MIN_POSITIONS`` output positions per plane. F(2x2, 3x3) does 2.25x fewer
+  multiplies than the GEMM; below those sizes its transforms cost more than that saves. The
+  forward pass and the input gradient run F(4x4, 3x3) (4x fewer) on planes whose computed
+  side (the output's, or the input gradient's) is at least ``WINOGRAD_LARGE_TILE_MIN_SIDE``
+  points both ways (:func:`winograd_tile`); the name ``"winograd4x4"`` excludes it (the
+  filter gradient always runs F(2x2, 3x3)).
 - ``"gemm"`` (im2col + GEMM, ``kernels.corr``) otherwise; it handles every problem.
 
 Before choosing, a strided problem whose dilation is a multiple of its stride on every strided
@@ -41,13 +45,14 @@ import os
 import numba
 import numpy as np
 
-GEMM, DIRECT, WINOGRAD, SUBSAMPLE = 0, 1, 2, 3
+GEMM, DIRECT, WINOGRAD, SUBSAMPLE, WINOGRAD_LARGE_TILES = 0, 1, 2, 3, 4
 #: The algorithms of the kernel entry points, by code, and "whichever the plan picks".
 ALGORITHMS = (GEMM, DIRECT, WINOGRAD)
 ANY = -1
-#: Algorithm names, indexed by their codes; the last one names the strided reduction of
-#: :func:`strided_reduction`, which can be excluded like an algorithm.
-NAMES = ("gemm", "direct", "winograd", "subsample")
+#: Algorithm names, indexed by their codes; the last two name the strided reduction of
+#: :func:`strided_reduction` and Winograd's large tiles (:func:`winograd_tile`), which can be
+#: excluded like an algorithm.
+NAMES = ("gemm", "direct", "winograd", "subsample", "winograd4x4")
 FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2
 DIRECTION_NAMES = ("forward", "grad_inputs", "grad_weights")
 EXCLUDE_VAR = "PYTENSOR_NNET_CONV_EXCLUDE"
@@ -57,6 +62,8 @@ EXCLUDE_VAR = "PYTENSOR_NNET_CONV_EXCLUDE"
 DIRECT_MAX_FILTER_TAPS = (512, 0, 1024)
 WINOGRAD_MIN_CHANNELS = 16
 WINOGRAD_MIN_POSITIONS = 64
+#: The smallest output plane side on which Winograd runs F(4x4, 3x3) (see :func:`winograd_tile`).
+WINOGRAD_LARGE_TILE_MIN_SIDE = 16
 
 
 def excluded_mask(names=None) -> int:
@@ -94,6 +101,20 @@ def winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out):
         if pad_lo[i] < 0 or pad_lo[i] > 2 or pad_hi[i] < 0 or pad_hi[i] > 2:
             return False
     return Cg >= WINOGRAD_MIN_CHANNELS and Mg >= WINOGRAD_MIN_CHANNELS and out[1] * out[2] >= WINOGRAD_MIN_POSITIONS
+
+
+@numba.njit(cache=True)
+def winograd_tile(out_h, out_w, excluded):
+    """The output tile side of a Winograd correlation computing planes of ``out_h`` x ``out_w``
+    points: 4 (F(4x4, 3x3)) when both are at least ``WINOGRAD_LARGE_TILE_MIN_SIDE`` and
+    ``"winograd4x4"`` is not excluded, else 2 (F(2x2, 3x3)). On smaller planes the larger
+    tiles' transforms and the points they compute past the edge cost more than their fewer
+    multiplies save."""
+    if not _allowed(WINOGRAD_LARGE_TILES, excluded):
+        return 2
+    if out_h >= WINOGRAD_LARGE_TILE_MIN_SIDE and out_w >= WINOGRAD_LARGE_TILE_MIN_SIDE:
+        return 4
+    return 2
 
 
 @numba.njit(cache=True)

@@ -1,17 +1,32 @@
-"""Winograd F(2x2, 3x3) correlation: 3x3 filters, stride 1, no dilation, 2.25x fewer multiplies.
+"""Winograd correlation of 3x3 windows, stride 1, no dilation: F(2x2, 3x3) and F(4x4, 3x3).
 
-Each output tile of 2x2 points is computed from the 4x4 input tile under it. With the 1-d
-transforms (``d`` four inputs, ``g`` three filter taps, ``m`` four products)
+Each output tile of ``t x t`` points (``t`` = 2 or 4, the "tile") is computed from the
+``(t + 2) x (t + 2)`` input tile under it. For F(2x2, 3x3), with the 1-d transforms (``d``
+four inputs, ``g`` three filter taps, ``m`` four products)
 
     input   B^T d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
     filter  G g   = (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2)
     output  A^T m = (m0 + m1 + m2, m1 - m2 - m3)
 
+and for F(4x4, 3x3) (interpolation points 0, 1, -1, 2, -2 and infinity; six inputs, six
+products)
+
+    input   B^T d = (4 d0 - 5 d2 + d4, d3 + d4 - 4 (d1 + d2), 4 (d1 - d2) + d4 - d3,
+                     2 (d3 - d1) + d4 - d2, 2 (d1 - d3) + d4 - d2, 4 d1 - 5 d3 + d5)
+    filter  G g   = (g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6,
+                     g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2)
+    output  A^T m = (m0 + m1 + m2 + m3 + m4, m1 - m2 + 2 (m3 - m4),
+                     m1 + m2 + 4 (m3 + m4), m1 - m2 + 8 (m3 - m4) + m5)
+
 the 2-d tile is ``A^T [(G g G^T) * (B^T d B)] A``: the product of the transformed filter and
-the transformed input tile is elementwise, so for each of the 16 transform positions ``p`` the
-sum over input channels is one GEMM ``Mt[p] (M, tiles) = U[p] (M, Cg) @ V[p] (Cg, tiles)``
-per group, run on blocks of about ``TILE_BLOCK`` tiles (the transformed inputs and products
-of a block stay in cache).
+the transformed input tile is elementwise, so for each of the ``(t + 2)^2`` transform
+positions ``p`` the sum over input channels is one GEMM
+``Mt[p] (M, tiles) = U[p] (M, Cg) @ V[p] (Cg, tiles)`` per group, run on blocks of about
+``TILE_BLOCK`` tiles (the transformed inputs and products of a block stay in cache).
+F(2x2, 3x3) does 2.25x fewer multiplies than the direct sum, F(4x4, 3x3) 4x fewer, with
+cheaper transforms per output point; its rounding error is larger (about 10x in float32,
+still near 1e-5 of the output's scale for 64 channels) and its tiles waste more of a small
+plane, so ``kernels.select.winograd_tile`` picks it for large enough planes.
 
 Layout and conventions are those of ``kernels.corr``: images ``(N, C, D, H, W)``, filters
 ``(M, C // groups, 1, 3, 3)``; the depth axis is a batch axis here (kernel depth 1, no depth
@@ -20,8 +35,8 @@ shapes (see ``kernels.select.winograd_applies``).
 
 The gradient wrt the inputs of a stride-1 correlation is a stride-1 correlation of the output
 gradient with the flipped, channel-transposed filters (see :func:`winograd_grad_inputs`), so
-it runs through the same code; the gradient wrt the filters runs the transforms' adjoints
-(see :func:`winograd_grad_weights`).
+it runs through the same code; the gradient wrt the filters runs the adjoints of the
+F(2x2, 3x3) transforms (see :func:`winograd_grad_weights`).
 """
 
 from __future__ import annotations
@@ -38,30 +53,62 @@ from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 TILE_BLOCK = 1024
 
 
-@numba.njit(cache=True)
-def filter_transform(w):
-    """``U[p, m, c] = (G g G^T)[p // 4, p % 4]`` for the 3x3 filter ``g = w[m, c, 0]``.
+#: Output tile sizes: F(2x2, 3x3) (16 transform positions) and F(4x4, 3x3) (36).
+SMALL_TILE, LARGE_TILE = 2, 4
 
-    ``w`` (M, Cg, 1, 3, 3); returns ``U`` (16, M, Cg). Computed in float64, then rounded.
+
+@numba.njit(cache=True)
+def _filter_matrix(tile):
+    """``G`` ((tile + 2) x 3, float64) of F(tile x tile, 3x3) (see the module doc)."""
+    if tile == LARGE_TILE:
+        g = np.array(
+            (
+                1 / 4, 0.0, 0.0,
+                -1 / 6, -1 / 6, -1 / 6,
+                -1 / 6, 1 / 6, -1 / 6,
+                1 / 24, 1 / 12, 1 / 6,
+                1 / 24, -1 / 12, 1 / 6,
+                0.0, 0.0, 1.0,
+            )
+        )  # fmt: skip
+        return g.reshape((6, 3))
+    return np.array((1.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0.0, 0.0, 1.0)).reshape((4, 3))
+
+
+@numba.njit(cache=True)
+def filter_transform(w, tile=SMALL_TILE):
+    """``U[p, m, c] = (G g G^T)[p // a, p % a]`` (``a = tile + 2``) for the 3x3 filter
+    ``g = w[m, c, 0]``.
+
+    ``w`` (M, Cg, 1, 3, 3); returns ``U`` (a * a, M, Cg). Computed in float64, then rounded;
+    the loops run over all the filters at once (``(m, c)`` pairs innermost, as ``U`` is laid
+    out), so they vectorise.
     """
     M, Cg = w.shape[0], w.shape[1]
-    U = np.empty((16, M, Cg), dtype=w.dtype)
-    t = np.empty((4, 3))
+    n = M * Cg
+    G = _filter_matrix(tile)
+    a = G.shape[0]
+    taps = np.empty((9, n))  # row 3 j + k: g[j, k] of every filter
     for m in range(M):
         for c in range(Cg):
-            g = w[m, c, 0]
             for j in range(3):
-                g0, g1, g2 = float(g[0, j]), float(g[1, j]), float(g[2, j])
-                t[0, j] = g0
-                t[1, j] = 0.5 * (g0 + g1 + g2)
-                t[2, j] = 0.5 * (g0 - g1 + g2)
-                t[3, j] = g2
-            for i in range(4):
-                g0, g1, g2 = t[i, 0], t[i, 1], t[i, 2]
-                U[4 * i, m, c] = g0
-                U[4 * i + 1, m, c] = 0.5 * (g0 + g1 + g2)
-                U[4 * i + 2, m, c] = 0.5 * (g0 - g1 + g2)
-                U[4 * i + 3, m, c] = g2
+                for k in range(3):
+                    taps[3 * j + k, m * Cg + c] = w[m, c, 0, j, k]
+    half = np.empty((3 * a, n))  # row 3 i + k: (G g)[i, k]
+    for i in range(a):
+        for k in range(3):
+            g0, g1, g2, dst = G[i, 0], G[i, 1], G[i, 2], half[3 * i + k]
+            t0, t1, t2 = taps[k], taps[3 + k], taps[6 + k]
+            for q in range(n):
+                dst[q] = g0 * t0[q] + g1 * t1[q] + g2 * t2[q]
+    U = np.empty((a * a, M, Cg), dtype=w.dtype)
+    flat = U.reshape((a * a, n))
+    for i in range(a):
+        h0, h1, h2 = half[3 * i], half[3 * i + 1], half[3 * i + 2]
+        for k in range(a):
+            g0, g1, g2, row = G[k, 0], G[k, 1], G[k, 2], flat[a * i + k]
+            for q in range(n):
+                row[q] = h0[q] * g0 + h1[q] * g1 + h2[q] * g2
     return U
 
 
@@ -126,6 +173,98 @@ def _output_transform(Mt, m, ty0, ty1, tw, out_plane, sums):
 
 
 @numba.njit(cache=True)
+def _constants(dtype_of, values):
+    """``values`` (a tuple of floats) as an array of the dtype of ``dtype_of``: scalars of that
+    dtype for the transforms (a float64 literal would promote float32 arithmetic)."""
+    return np.array(values).astype(dtype_of.dtype)
+
+
+@numba.njit(cache=True)
+def _input_transform_large(P, ty0, ty1, tw, V, rows):
+    """``V[p, c, (ty - ty0) * tw + tx] = (B^T d B)[p // 6, p % 6]`` of F(4x4, 3x3) for the 6x6
+    tile ``d = P[c, 4ty:4ty + 6, 4tx:4tx + 6]`` of the padded planes ``P`` (C, Hp, Wp), ty in
+    [ty0, ty1). ``rows`` (6, Wp) is scratch: the vertical transform of one tile row. Indexes
+    the 2-d arrays instead of taking row views (a view per row and tile row costs more than
+    the arithmetic on small planes)."""
+    C, Hp, Wp = P.shape
+    k = _constants(P, (2.0, 4.0, 5.0))
+    k2, k4, k5 = k[0], k[1], k[2]
+    one, two, three, four, five = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
+    for c in range(C):
+        for ty in range(ty0, ty1):
+            y0 = 4 * ty
+            for j in range(np.uint64(Wp)):
+                d0, d1, d2 = P[c, y0, j], P[c, y0 + 1, j], P[c, y0 + 2, j]
+                d3, d4, d5 = P[c, y0 + 3, j], P[c, y0 + 4, j], P[c, y0 + 5, j]
+                rows[0, j] = k4 * d0 - k5 * d2 + d4
+                rows[1, j] = d3 + d4 - k4 * (d1 + d2)
+                rows[2, j] = k4 * (d1 - d2) + d4 - d3
+                rows[3, j] = k2 * (d3 - d1) + d4 - d2
+                rows[4, j] = k2 * (d1 - d3) + d4 - d2
+                rows[5, j] = k4 * d1 - k5 * d3 + d5
+            t0 = np.uint64((ty - ty0) * tw)
+            for i in range(6):
+                p = 6 * i
+                for tx in range(np.uint64(tw)):
+                    j = four * tx
+                    d0, d1, d2 = rows[i, j], rows[i, j + one], rows[i, j + two]
+                    d3, d4, d5 = rows[i, j + three], rows[i, j + four], rows[i, j + five]
+                    t = t0 + tx
+                    V[p, c, t] = k4 * d0 - k5 * d2 + d4
+                    V[p + 1, c, t] = d3 + d4 - k4 * (d1 + d2)
+                    V[p + 2, c, t] = k4 * (d1 - d2) + d4 - d3
+                    V[p + 3, c, t] = k2 * (d3 - d1) + d4 - d2
+                    V[p + 4, c, t] = k2 * (d1 - d3) + d4 - d2
+                    V[p + 5, c, t] = k4 * d1 - k5 * d3 + d5
+
+
+@numba.njit(cache=True)
+def _output_transform_large(Mt, m, ty0, ty1, tw, out_plane, sums):
+    """Write the 4x4 output tiles ``A^T Mt[:, m, tile] A`` of F(4x4, 3x3) of tile rows
+    [ty0, ty1) into ``out_plane`` (oh, ow), dropping the points past its edge. ``sums``
+    (28, >= tiles) is scratch: rows 0-23 the vertical transform of the block, rows 24-27 the
+    four columns of one output row's tiles (written out in a loop of plain copies)."""
+    oh, ow = out_plane.shape
+    T = np.uint64((ty1 - ty0) * tw)
+    k = _constants(Mt, (2.0, 4.0, 8.0))
+    k2, k4, k8 = k[0], k[1], k[2]
+    for b in range(6):
+        for t in range(T):
+            m0, m1, m2 = Mt[b, m, t], Mt[6 + b, m, t], Mt[12 + b, m, t]
+            m3, m4, m5 = Mt[18 + b, m, t], Mt[24 + b, m, t], Mt[30 + b, m, t]
+            even, odd, even_far, odd_far = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+            sums[b, t] = m0 + even + even_far
+            sums[6 + b, t] = odd + k2 * odd_far
+            sums[12 + b, t] = even + k4 * even_far
+            sums[18 + b, t] = odd + k8 * odd_far + m5
+    full = np.uint64(ow // 4)
+    one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
+    for ty in range(ty0, ty1):
+        t0 = np.uint64((ty - ty0) * tw)
+        for r in range(4):
+            y = 4 * ty + r
+            if y >= oh:
+                continue
+            q = 6 * r
+            for tx in range(np.uint64(tw)):
+                t = t0 + tx
+                m1, m2, m3, m4 = sums[q + 1, t], sums[q + 2, t], sums[q + 3, t], sums[q + 4, t]
+                even, odd, even_far, odd_far = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+                sums[24, tx] = sums[q, t] + even + even_far
+                sums[25, tx] = odd + k2 * odd_far
+                sums[26, tx] = even + k4 * even_far
+                sums[27, tx] = odd + k8 * odd_far + sums[q + 5, t]
+            for tx in range(full):
+                x = four * tx
+                out_plane[y, x] = sums[24, tx]
+                out_plane[y, x + one] = sums[25, tx]
+                out_plane[y, x + two] = sums[26, tx]
+                out_plane[y, x + three] = sums[27, tx]
+            for e in range(ow - 4 * full):  # the last, partial tile
+                out_plane[y, 4 * full + e] = sums[24 + e, full]
+
+
+@numba.njit(cache=True)
 def _copy_planes(x, n, z, P, ph, pw, h_in, w_in):
     """``P[c, ph + r, pw + i] = x[n, c, z, r, i]`` for the first ``h_in`` rows and ``w_in``
     columns of every channel (the padding around them stays as it is)."""
@@ -138,8 +277,9 @@ def _copy_planes(x, n, z, P, ph, pw, h_in, w_in):
 
 @numba.njit(cache=True)
 def winograd_correlate(x, U, pad_lo, pad_hi, groups):
-    """Correlate ``x`` (N, C, D, H, W) with the transformed filters ``U`` (16, M, C // groups)
-    (see :func:`filter_transform`); stride 1, 3x3 window. Returns ``y`` (N, M, D, oh, ow)."""
+    """Correlate ``x`` (N, C, D, H, W) with the transformed filters ``U`` (16 or 36, M,
+    C // groups) of :func:`filter_transform` (the count of transform positions gives the
+    tile); stride 1, 3x3 window. Returns ``y`` (N, M, D, oh, ow)."""
     N, C, D, H, W = x.shape
     oh = H + pad_lo[1] + pad_hi[1] - 2
     ow = W + pad_lo[2] + pad_hi[2] - 2
@@ -152,23 +292,27 @@ def winograd_correlate(x, U, pad_lo, pad_hi, groups):
 def winograd_correlate_into(x, U, y, pad_lo, pad_hi, groups):
     """:func:`winograd_correlate` writing into a given ``y`` (N, M, D, oh, ow) (any content)."""
     N, C, D, H, W = x.shape
-    M, Cg = U.shape[1], U.shape[2]
+    positions, M, Cg = U.shape
     Mg = M // groups
     ph, pw = pad_lo[1], pad_lo[2]
     oh = H + ph + pad_hi[1] - 2
     ow = W + pw + pad_hi[2] - 2
     if y.shape[0] != N or y.shape[1] != M or y.shape[2] != D or y.shape[3] != oh or y.shape[4] != ow:
         raise ValueError("winograd: the output array's shape does not match the correlation")
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
-    Hp, Wp = 2 * th + 2, 2 * tw + 2
+    if positions != 16 and positions != 36:
+        raise ValueError("winograd: the transformed filters must have 16 or 36 positions")
+    large = positions == 36
+    tile = LARGE_TILE if large else SMALL_TILE
+    th, tw = (oh + tile - 1) // tile, (ow + tile - 1) // tile
+    Hp, Wp = tile * th + 2, tile * tw + 2
     # Input rows/columns the tiles read; the rest of the padded planes stays zero.
     h_in, w_in = min(H, Hp - ph), min(W, Wp - pw)
     P = np.zeros((C, Hp, Wp), dtype=x.dtype)
-    rows = np.empty((4, Wp), dtype=x.dtype)
+    rows = np.empty((tile + 2, Wp), dtype=x.dtype)
     block_rows = max(1, min(th, TILE_BLOCK // tw))
-    sums = np.empty((8, block_rows * tw), dtype=x.dtype)
-    v_store = np.empty(16 * C * block_rows * tw, dtype=x.dtype)
-    m_store = np.empty(16 * M * block_rows * tw, dtype=x.dtype)
+    sums = np.empty((28 if large else 8, block_rows * tw), dtype=x.dtype)
+    v_store = np.empty(positions * C * block_rows * tw, dtype=x.dtype)
+    m_store = np.empty(positions * M * block_rows * tw, dtype=x.dtype)
     threads = limit_threads(2 * Mg * Cg * block_rows * tw)
     for n in range(N):
         for z in range(D):
@@ -176,39 +320,46 @@ def winograd_correlate_into(x, U, y, pad_lo, pad_hi, groups):
             for ty0 in range(0, th, block_rows):
                 ty1 = min(th, ty0 + block_rows)
                 T = (ty1 - ty0) * tw
-                V = v_store[: 16 * C * T].reshape((16, C, T))
-                Mt = m_store[: 16 * M * T].reshape((16, M, T))
-                _input_transform(P, ty0, ty1, tw, V, rows)
-                for p in range(16):
+                V = v_store[: positions * C * T].reshape((positions, C, T))
+                Mt = m_store[: positions * M * T].reshape((positions, M, T))
+                if large:
+                    _input_transform_large(P, ty0, ty1, tw, V, rows)
+                else:
+                    _input_transform(P, ty0, ty1, tw, V, rows)
+                for p in range(positions):
                     for g in range(groups):
                         np.dot(U[p, g * Mg : (g + 1) * Mg], V[p, g * Cg : (g + 1) * Cg], Mt[p, g * Mg : (g + 1) * Mg])
                 for m in range(M):
-                    _output_transform(Mt, m, ty0, ty1, tw, y[n, m, z], sums)
+                    if large:
+                        _output_transform_large(Mt, m, ty0, ty1, tw, y[n, m, z], sums)
+                    else:
+                        _output_transform(Mt, m, ty0, ty1, tw, y[n, m, z], sums)
     restore_threads(threads)
 
 
 @numba.njit(cache=True)
-def winograd_forward(x, w, pad_lo, pad_hi, groups):
-    """Correlation of ``x`` (N, C, D, H, W) with ``w`` (M, C // groups, 1, 3, 3), stride 1."""
-    return winograd_correlate(x, filter_transform(w), pad_lo, pad_hi, groups)
+def winograd_forward(x, w, pad_lo, pad_hi, groups, tile=SMALL_TILE):
+    """Correlation of ``x`` (N, C, D, H, W) with ``w`` (M, C // groups, 1, 3, 3), stride 1,
+    on output tiles of ``tile`` x ``tile`` points (``SMALL_TILE`` or ``LARGE_TILE``)."""
+    return winograd_correlate(x, filter_transform(w, tile), pad_lo, pad_hi, groups)
 
 
 @numba.njit(cache=True)
-def winograd_forward_into(x, w, y, pad_lo, pad_hi, groups):
+def winograd_forward_into(x, w, y, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     """:func:`winograd_forward` writing into a given ``y`` (any content)."""
-    winograd_correlate_into(x, filter_transform(w), y, pad_lo, pad_hi, groups)
+    winograd_correlate_into(x, filter_transform(w, tile), y, pad_lo, pad_hi, groups)
 
 
 @numba.njit(cache=True)
-def winograd_grad_inputs(w, top, pad_lo, pad_hi, groups):
+def winograd_grad_inputs(w, top, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     """Gradient wrt the images of :func:`winograd_forward`: ``dx`` (N, C, D, H, W) from ``top``
-    (see :func:`_flipped_transposed`)."""
-    U, lo, hi = _flipped_transposed(w, pad_lo, pad_hi, groups)
+    (see :func:`_flipped_transposed`), on tiles of ``dx`` of ``tile`` x ``tile`` points."""
+    U, lo, hi = _flipped_transposed(w, pad_lo, pad_hi, groups, tile)
     return winograd_correlate(top, U, lo, hi, groups)
 
 
 @numba.njit(cache=True)
-def _flipped_transposed(w, pad_lo, pad_hi, groups):
+def _flipped_transposed(w, pad_lo, pad_hi, groups, tile):
     """The transformed filters and paddings of the input gradient as a correlation of ``top``.
 
     ``dx[c, i] = sum_{m, t} top[m, i + pad_lo - t] * w[m, c, t]`` (per spatial axis) is the
@@ -224,15 +375,16 @@ def _flipped_transposed(w, pad_lo, pad_hi, groups):
                 for a in range(3):
                     for b in range(3):
                         wt[g * Cg + c, k, 0, a, b] = w[g * Mg + k, c, 0, 2 - a, 2 - b]
-    lo = (0, 2 - pad_lo[1], 2 - pad_lo[2])
-    hi = (0, 2 - pad_hi[1], 2 - pad_hi[2])
-    return filter_transform(wt), lo, hi
+    zero = np.int64(0)  # a literal 0 would type the tuples apart from the forward pass's
+    lo = (zero, 2 - pad_lo[1], 2 - pad_lo[2])
+    hi = (zero, 2 - pad_hi[1], 2 - pad_hi[2])
+    return filter_transform(wt, tile), lo, hi
 
 
 @numba.njit(cache=True)
-def winograd_grad_inputs_into(w, top, dx, pad_lo, pad_hi, groups):
+def winograd_grad_inputs_into(w, top, dx, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     """:func:`winograd_grad_inputs` writing into a given ``dx`` (N, C, D, H, W) (any content)."""
-    U, lo, hi = _flipped_transposed(w, pad_lo, pad_hi, groups)
+    U, lo, hi = _flipped_transposed(w, pad_lo, pad_hi, groups, tile)
     winograd_correlate_into(top, U, dx, lo, hi, groups)
 
 
@@ -312,7 +464,8 @@ def winograd_grad_weights(x, top, pad_lo, pad_hi, groups):
     h_in, w_in = min(H, Hp - ph), min(W, Wp - pw)
     P = np.zeros((C, Hp, Wp), dtype=x.dtype)
     Q = np.zeros((M, 2 * th, 2 * tw), dtype=x.dtype)
-    rows = np.empty((4, max(Wp, 2 * tw)), dtype=x.dtype)
+    rows = np.empty((4, Wp), dtype=x.dtype)  # scratch of the two transforms: C-contiguous, as in
+    top_rows = np.empty((4, 2 * tw), dtype=x.dtype)  # the forward pass (one compiled signature)
     block_rows = max(1, min(th, GRAD_WEIGHTS_TILE_BLOCK // tw))
     v_store = np.empty(16 * C * block_rows * tw, dtype=x.dtype)
     g_store = np.empty(16 * M * block_rows * tw, dtype=x.dtype)
@@ -332,9 +485,9 @@ def winograd_grad_weights(x, top, pad_lo, pad_hi, groups):
                 T = (ty1 - ty0) * tw
                 V = v_store[: 16 * C * T].reshape((16, C, T))
                 Gt = g_store[: 16 * M * T].reshape((16, M, T))
-                _input_transform(P, ty0, ty1, tw, V, rows[:, :Wp])
+                _input_transform(P, ty0, ty1, tw, V, rows)
                 for m in range(M):
-                    _top_transform(Q, m, ty0, ty1, tw, Gt, rows[:, : 2 * tw])
+                    _top_transform(Q, m, ty0, ty1, tw, Gt, top_rows)
                 for p in range(16):
                     for g in range(groups):
                         np.dot(Gt[p, g * Mg : (g + 1) * Mg], V[p, g * Cg : (g + 1) * Cg].T, prod)
