@@ -60,7 +60,7 @@ _CLOSE_SYMBOL = "pytensor_nnet_close"
 _PROC_LOADAVG = "/proc/loadavg"
 
 
-def _cython_blas_path():
+def cython_blas_path():
     """File of ``scipy.linalg.cython_blas`` (whose function pointers Numba calls), or None."""
     try:
         from scipy.linalg import cython_blas
@@ -163,7 +163,7 @@ def _bind():
         llvm.add_symbol(symbol, address if address else stand_in.address)
     found = None
     if os.environ.get(ENV_VAR, "").strip().lower() != "off":
-        found = find_thread_functions(_cython_blas_path())
+        found = find_thread_functions(cython_blas_path())
     if found is None:
         llvm.add_symbol(_GET_SYMBOL, _unknown_count.address)
         llvm.add_symbol(_SET_SYMBOL, _ignore_count.address)

@@ -30,6 +30,7 @@ import numpy as np
 from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
+from pytensor_nnet.kernels.gemm_batch import matmul_planes
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
 
 # Bare names, not ``select.X``: Numba prunes a branch on a constant only when it compares names
@@ -191,10 +192,7 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
     w2 = w.reshape((M, K))
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
         threads = limit_threads(2 * Mg * K * P)
-        for n in range(N):
-            xn = x[n].reshape((C, P))
-            for g in range(groups):
-                np.dot(w2[g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg], yv[n, g * Mg : (g + 1) * Mg])
+        matmul_planes(w2.reshape((groups, Mg, K)), x.reshape((N, C, P)), yv)
         restore_threads(threads)
         return
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
@@ -333,10 +331,7 @@ def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, g
         _copy_2d(wt[g], w2[g * Mg : (g + 1) * Mg].T)
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
         threads = limit_threads(2 * Mg * K * P)
-        for n in range(N):
-            dxn = dx[n].reshape((C, P))
-            for g in range(groups):
-                np.dot(wt[g], topv[n, g * Mg : (g + 1) * Mg], dxn[g * Cg : (g + 1) * Cg])
+        matmul_planes(wt, topv, dx.reshape((N, C, P)))
         restore_threads(threads)
         return
     chunk = _chunk_size(N, C * kd * kh * kw, P, top.itemsize, buffer_bytes)

@@ -21,7 +21,7 @@ from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
 from pytensor_nnet.dispatch.numba import boundary, workers
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
-from pytensor_nnet.kernels import blas_threads, corr, direct, select, unshared, winograd
+from pytensor_nnet.kernels import blas_threads, corr, direct, gemm_batch, select, unshared, winograd
 from pytensor_nnet.kernels import im2col as im2col_kernels
 from pytensor_nnet.kernels.select import FORWARD, GRAD_INPUTS
 from pytensor_nnet.shapes.checks import SHAPES_OK
@@ -42,6 +42,7 @@ KERNEL_FINGERPRINT = source_fingerprint(
     im2col_kernels,
     unshared,
     blas_threads,
+    gemm_batch,
     select,
     winograd,
 )

@@ -1,0 +1,225 @@
+"""Batches of equal-sized GEMMs in one BLAS call, for the per-image GEMMs of a 1x1 convolution.
+
+The OpenBLAS behind Numba's ``np.dot`` (scipy's, see ``kernels.blas_threads``) has
+``cblas_sgemm_batch`` / ``cblas_dgemm_batch`` (as ``scipy_cblas_?gemm_batch``): one call runs
+a list of GEMMs and hands whole GEMMs to its threads, where one ``np.dot`` per image splits
+each GEMM among the threads and waits for all of them every time. On the benchmark's
+pointwise layer (16 images, 256 x 256 filters times 256 x 196 positions, float32, 2 threads)
+one batched call took 2.54-2.66 ms against 2.89-3.05 ms for the 16 GEMMs one after the other.
+
+How it is called: at import the library's functions are looked up by name (like the thread
+count's) and registered with LLVM under this module's own symbol names, so the machine code
+Numba caches calls them by name; a flag function says whether they were found. Where they
+were not (another BLAS, an OpenBLAS without them), the names are bound to stand-ins and
+:func:`matmul_planes` runs one ``np.dot`` per GEMM. The BLAS's thread count (set by
+``blas_threads.limit_threads``) applies to the batch as to a single GEMM.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numba
+import numpy as np
+from llvmlite import binding as llvm
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from pytensor_nnet.kernels.blas_threads import cython_blas_path
+
+#: Names looked up in the BLAS, by dtype: scipy's OpenBLAS (32-bit integers), first.
+CANDIDATES = {
+    "float32": ("scipy_cblas_sgemm_batch",),
+    "float64": ("scipy_cblas_dgemm_batch",),
+}
+_SYMBOLS = {"float32": "pytensor_nnet_sgemm_batch", "float64": "pytensor_nnet_dgemm_batch"}
+_FOUND_SYMBOL = "pytensor_nnet_gemm_batch_found"
+
+#: ``cblas`` codes of the ``params`` row (:func:`_gemm_batch`).
+_ROW_MAJOR, _NO_TRANS = 101, 111
+
+#: Batches go to the BLAS only when each GEMM has more than this many multiply-adds
+#: (``m * n * k``). Below it OpenBLAS's builds for many CPUs (``DYNAMIC_ARCH``, as in scipy's
+#: wheels) route a batch through their small-matrix kernels, which crashes the process in
+#: OpenBLAS up to 0.3.30 (measured here: 100 x 100 x 100 crashes, 101 x 100 x 100 runs;
+#: fixed upstream in OpenBLAS's pull request 5980). Such GEMMs run on one BLAS thread anyway
+#: (``blas_threads.SINGLE_THREAD_MAX_FLOPS``), where a batch gains nothing.
+BATCH_MIN_MULTIPLY_ADDS = 2_000_000
+
+
+def find_function(library_path, names):
+    """Address of the first of ``names`` that the shared library ``library_path`` or its
+    dependencies define, or None (also when the library cannot be opened)."""
+    if library_path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(library_path)
+    except OSError:
+        return None
+    for name in names:
+        try:
+            return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+        except AttributeError:
+            continue
+    return None
+
+
+_PTR = types.voidptr
+_BATCH_SIGNATURE = types.void(
+    types.int32, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, _PTR, types.int32, _PTR
+)
+
+
+@numba.cfunc(_BATCH_SIGNATURE, cache=True)
+def _no_batch(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, groups, sizes):
+    pass
+
+
+@numba.cfunc(types.int32(), cache=True)
+def _found():
+    return 1
+
+
+@numba.cfunc(types.int32(), cache=True)
+def _not_found():
+    return 0
+
+
+def _bind():
+    """Register the batched GEMMs' symbols; returns the names found, by dtype (None: not)."""
+    path = cython_blas_path()
+    found = {}
+    for dtype, names in CANDIDATES.items():
+        address = find_function(path, names)
+        found[dtype] = names[0] if address else None
+        llvm.add_symbol(_SYMBOLS[dtype], address if address else _no_batch.address)
+    both = all(found.values())
+    llvm.add_symbol(_FOUND_SYMBOL, (_found if both else _not_found).address)
+    return found
+
+
+#: The batched GEMMs found in the BLAS, by dtype (None where it has none).
+FOUND = _bind()
+
+
+@intrinsic
+def _batch_available(typingctx):
+    """Whether the BLAS's batched GEMMs were found (both dtypes), at run time."""
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), _FOUND_SYMBOL)
+        found = builder.call(fn, [])
+        return builder.icmp_signed("!=", found, ir.Constant(ir.IntType(32), 0))
+
+    return types.boolean(), codegen
+
+
+@intrinsic
+def _gemm_batch(typingctx, params, scalars, a_addresses, b_addresses, c_addresses):
+    """One group of a batched GEMM: ``params`` (int32: order, trans a, trans b, m, n, k, lda,
+    ldb, ldc, batch size), ``scalars`` (alpha, beta; float32 or float64, which picks the
+    function), the int64 addresses of the batch's matrices."""
+    if not (
+        isinstance(scalars, types.Array)
+        and scalars.dtype in (types.float32, types.float64)
+        and isinstance(params, types.Array)
+        and params.dtype == types.int32
+    ):
+        return None
+    symbol = _SYMBOLS[str(scalars.dtype)]
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        byte_pp = ir.IntType(8).as_pointer().as_pointer()
+        p_arr, s_arr, a_arr, b_arr, c_arr = (
+            context.make_array(t)(context, builder, v) for t, v in zip(signature.args, args, strict=True)
+        )
+        p = p_arr.data
+        s = s_arr.data
+
+        def at(i):
+            return builder.gep(p, [ir.Constant(i32, i)])
+
+        void_p = ir.IntType(8).as_pointer()
+        arg_types = [i32] + [void_p] * 13 + [i32, void_p]
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), arg_types), symbol)
+
+        def as_void(value):
+            return builder.bitcast(value, void_p)
+
+        builder.call(
+            fn,
+            [
+                builder.load(at(0)),
+                as_void(at(1)),
+                as_void(at(2)),
+                as_void(at(3)),
+                as_void(at(4)),
+                as_void(at(5)),
+                as_void(s),
+                as_void(builder.bitcast(a_arr.data, byte_pp)),
+                as_void(at(6)),
+                as_void(builder.bitcast(b_arr.data, byte_pp)),
+                as_void(at(7)),
+                as_void(builder.gep(s, [ir.Constant(i32, 1)])),
+                as_void(builder.bitcast(c_arr.data, byte_pp)),
+                as_void(at(8)),
+                ir.Constant(i32, 1),
+                as_void(at(9)),
+            ],
+        )
+        return context.get_dummy_value()
+
+    return types.none(params, scalars, a_addresses, b_addresses, c_addresses), codegen
+
+
+@numba.njit(cache=True)
+def _fits_int32(*sizes):
+    for s in sizes:
+        if s > 2**31 - 1:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def matmul_planes(a, b, c):
+    """``c[n, g * R:(g + 1) * R] = a[g] @ b[n, g * S:(g + 1) * S]`` for every plane ``n`` and
+    group ``g``: ``a`` (G, R, S), ``b`` (N, G * S, P), ``c`` (N, G * R, P), all C-contiguous,
+    one dtype (float32 or float64); ``c`` is overwritten. One batched BLAS call where the BLAS
+    has one and the GEMMs are large (``BATCH_MIN_MULTIPLY_ADDS``), else one ``np.dot`` per
+    GEMM. The caller sets the BLAS's
+    threads (``blas_threads.limit_threads``)."""
+    G, R, S = a.shape
+    N, P = b.shape[0], b.shape[2]
+    if b.shape[1] != G * S or c.shape[0] != N or c.shape[1] != G * R or c.shape[2] != P:
+        raise ValueError("matmul_planes: the operands' shapes do not match")
+    count = N * G
+    if count == 0 or R == 0 or P == 0:
+        return
+    if R * S * P <= BATCH_MIN_MULTIPLY_ADDS or not (_batch_available() and _fits_int32(R, S, P, count)):
+        _matmul_planes_by_dot(a, b, c)
+        return
+    params = np.array((_ROW_MAJOR, _NO_TRANS, _NO_TRANS, R, P, S, S, P, P, count), dtype=np.int32)
+    scalars = np.zeros(2, dtype=c.dtype)
+    scalars[0] = 1
+    a_addresses = np.empty(count, dtype=np.int64)
+    b_addresses = np.empty(count, dtype=np.int64)
+    c_addresses = np.empty(count, dtype=np.int64)
+    item = c.itemsize
+    for n in range(N):
+        for g in range(G):
+            i = n * G + g
+            a_addresses[i] = a.ctypes.data + g * R * S * item
+            b_addresses[i] = b.ctypes.data + (n * G * S + g * S) * P * item
+            c_addresses[i] = c.ctypes.data + (n * G * R + g * R) * P * item
+    _gemm_batch(params, scalars, a_addresses, b_addresses, c_addresses)
+
+
+@numba.njit(cache=True)
+def _matmul_planes_by_dot(a, b, c):
+    """:func:`matmul_planes` by one ``np.dot`` per GEMM."""
+    G, R, S = a.shape
+    for n in range(b.shape[0]):
+        for g in range(G):
+            np.dot(a[g], b[n, g * S : (g + 1) * S], c[n, g * R : (g + 1) * R])

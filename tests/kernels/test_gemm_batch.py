@@ -1,0 +1,77 @@
+"""Batched GEMMs of the 1x1 convolutions (``kernels.gemm_batch``): the batch and the per-GEMM
+fallback against numpy, and the convolutions that use them against the reference."""
+
+import numpy as np
+import pytest
+
+from pytensor_nnet.kernels import gemm_batch
+from pytensor_nnet.kernels.conv import conv_forward, conv_grad_inputs, conv_grad_weights
+from tests.reference.conv import conv_grads_ref, conv_ref
+
+
+def _expected(a, b):
+    G, R, S = a.shape
+    return np.stack([np.concatenate([a[g] @ b[n, g * S : (g + 1) * S] for g in range(G)]) for n in range(b.shape[0])])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "G, R, S, N, P",
+    [
+        (1, 160, 128, 3, 144),  # above BATCH_MIN_MULTIPLY_ADDS: one batched call
+        (2, 130, 120, 2, 150),  # groups, above it
+        (2, 3, 5, 4, 7),  # small: one np.dot each
+        (1, 4, 0, 2, 3),  # nothing to sum: zeros
+        (3, 1, 2, 2, 1),
+    ],
+)
+def test_matmul_planes_matches_numpy(G, R, S, N, P, dtype):
+    rng = np.random.default_rng(G * 1000 + R)
+    a = rng.standard_normal((G, R, S)).astype(dtype)
+    b = rng.standard_normal((N, G * S, P)).astype(dtype)
+    expected = _expected(a.astype("float64"), b.astype("float64"))
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    for run in (gemm_batch.matmul_planes, gemm_batch._matmul_planes_by_dot):
+        c = np.full((N, G * R, P), np.nan, dtype=dtype)  # overwritten, whatever it holds
+        run(a, b, c)
+        np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * max(1, S), err_msg=run.__name__)
+
+
+def test_the_batch_is_found_in_scipys_openblas():
+    """The wheels' OpenBLAS has the batched GEMMs; elsewhere the fallback runs (tested above)."""
+    from scipy import show_config
+
+    blas = show_config(mode="dicts")["Build Dependencies"]["blas"]
+    if "scipy-openblas" not in str(blas.get("name", "")) or blas.get("version", "0") < "0.3.28":
+        pytest.skip("not scipy's OpenBLAS 0.3.28 or later")
+    assert gemm_batch.FOUND == {"float32": "scipy_cblas_sgemm_batch", "float64": "scipy_cblas_dgemm_batch"}
+
+
+def test_mismatched_operands_are_refused():
+    a, b = np.ones((1, 3, 4)), np.ones((2, 4, 5))
+    with pytest.raises(ValueError, match="do not match"):
+        gemm_batch.matmul_planes(a, b, np.empty((2, 3, 6)))
+    with pytest.raises(ValueError, match="do not match"):
+        gemm_batch.matmul_planes(a, np.ones((2, 5, 5)), np.empty((2, 3, 5)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_pointwise_convolution_through_the_batch(groups, dtype):
+    """A 1x1 convolution large enough for the batched call, every direction."""
+    rng = np.random.default_rng(groups)
+    x = rng.standard_normal((3, 128 * groups, 12, 12)).astype(dtype)
+    w = rng.standard_normal((160 * groups, 128, 1, 1)).astype(dtype)
+    assert 160 * 128 * 144 > gemm_batch.BATCH_MIN_MULTIPLY_ADDS
+    params = dict(num_groups=groups, filter_flip=False)
+    x64, w64 = x.astype("float64"), w.astype("float64")
+    y = conv_forward(x, w, **params)
+    tol = 2e-4 if dtype == "float32" else 1e-10
+    scale = np.sqrt(128)
+    np.testing.assert_allclose(y, conv_ref(x64, w64, **params), rtol=tol, atol=tol * scale)
+    gy = rng.standard_normal(y.shape)
+    dx_ref, dw_ref = conv_grads_ref(x64, w64, gy, **params)
+    dx = conv_grad_inputs(w, gy.astype(dtype), x.shape[2:], **params)
+    dw = conv_grad_weights(x, gy.astype(dtype), w.shape[2:], **params)
+    np.testing.assert_allclose(dx, dx_ref, rtol=tol, atol=tol * scale)
+    np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol * np.sqrt(3 * 144))
