@@ -69,15 +69,23 @@ def cython_blas_path():
     return getattr(cython_blas, "__file__", None)
 
 
+def open_library(library_path):
+    """``ctypes.CDLL`` of the shared library ``library_path``, or None (no path, or it cannot
+    be opened). Its attributes are the functions it or its dependencies define."""
+    if library_path is None:
+        return None
+    try:
+        return ctypes.CDLL(library_path)
+    except OSError:
+        return None
+
+
 def find_thread_functions(library_path, candidates=CANDIDATES):
     """``(getter_name, setter_name, getter_address, setter_address)`` of the first pair of
     ``candidates`` that the shared library ``library_path`` or its dependencies define, or
     None (also when the library cannot be opened)."""
-    if library_path is None:
-        return None
-    try:
-        lib = ctypes.CDLL(library_path)
-    except OSError:
+    lib = open_library(library_path)
+    if lib is None:
         return None
     for get_name, set_name in candidates:
         try:

@@ -26,7 +26,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from pytensor_nnet.kernels.blas_threads import cython_blas_path
+from pytensor_nnet.kernels.blas_threads import cython_blas_path, open_library
 
 #: Names looked up in the BLAS, by dtype: scipy's OpenBLAS (32-bit integers), first.
 CANDIDATES = {
@@ -51,11 +51,8 @@ BATCH_MIN_MULTIPLY_ADDS = 2_000_000
 def find_function(library_path, names):
     """Address of the first of ``names`` that the shared library ``library_path`` or its
     dependencies define, or None (also when the library cannot be opened)."""
-    if library_path is None:
-        return None
-    try:
-        lib = ctypes.CDLL(library_path)
-    except OSError:
+    lib = open_library(library_path)
+    if lib is None:
         return None
     for name in names:
         try:
