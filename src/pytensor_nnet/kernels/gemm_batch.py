@@ -185,8 +185,7 @@ def matmul_planes(a, b, c):
     group ``g``: ``a`` (G, R, S), ``b`` (N, G * S, P), ``c`` (N, G * R, P), all C-contiguous,
     one dtype (float32 or float64); ``c`` is overwritten. One batched BLAS call where the BLAS
     has one and the GEMMs are large (``BATCH_MIN_MULTIPLY_ADDS``), else one ``np.dot`` per
-    GEMM. The caller sets the BLAS's
-    threads (``blas_threads.limit_threads``)."""
+    GEMM. The caller sets the BLAS's threads (``blas_threads.limit_threads``)."""
     G, R, S = a.shape
     N, P = b.shape[0], b.shape[2]
     if b.shape[1] != G * S or c.shape[0] != N or c.shape[1] != G * R or c.shape[2] != P:

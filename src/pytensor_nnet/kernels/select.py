@@ -45,6 +45,8 @@ import os
 import numba
 import numpy as np
 
+from pytensor_nnet.kernels.winograd import LARGE_TILE, SMALL_TILE
+
 GEMM, DIRECT, WINOGRAD, SUBSAMPLE, WINOGRAD_LARGE_TILES = 0, 1, 2, 3, 4
 #: The algorithms of the kernel entry points, by code, and "whichever the plan picks".
 ALGORITHMS = (GEMM, DIRECT, WINOGRAD)
@@ -106,15 +108,16 @@ def winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out):
 @numba.njit(cache=True)
 def winograd_tile(out_h, out_w, excluded):
     """The output tile side of a Winograd correlation computing planes of ``out_h`` x ``out_w``
-    points: 4 (F(4x4, 3x3)) when both are at least ``WINOGRAD_LARGE_TILE_MIN_SIDE`` and
-    ``"winograd4x4"`` is not excluded, else 2 (F(2x2, 3x3)). On smaller planes the larger
+    points: ``LARGE_TILE`` (4, F(4x4, 3x3)) when both are at least
+    ``WINOGRAD_LARGE_TILE_MIN_SIDE`` and ``"winograd4x4"`` is not excluded, else ``SMALL_TILE``
+    (2, F(2x2, 3x3)). On smaller planes the larger
     tiles' transforms and the points they compute past the edge cost more than their fewer
     multiplies save."""
     if not _allowed(WINOGRAD_LARGE_TILES, excluded):
-        return 2
+        return SMALL_TILE
     if out_h >= WINOGRAD_LARGE_TILE_MIN_SIDE and out_w >= WINOGRAD_LARGE_TILE_MIN_SIDE:
-        return 4
-    return 2
+        return LARGE_TILE
+    return SMALL_TILE
 
 
 @numba.njit(cache=True)
