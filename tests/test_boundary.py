@@ -22,6 +22,7 @@ from pytensor_nnet.dispatch.numba import pool as numba_pool
 from pytensor_nnet.kernels import pool as pool_kernels
 from pytensor_nnet.kernels import select
 from pytensor_nnet.pool import pool_2d
+from tests.boundary_bodies import add_body, broken_body
 from tests.reference.conv import conv_ref
 
 
@@ -59,14 +60,13 @@ def test_a_new_graph_reuses_the_compiled_kernels():
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))
     _step(1)(x, w)
-    registered = dict(boundary._registered)
     compiled = {name: list(entries.compiled) for name, entries in boundary._lazy.items()}
     h, dx, dw = _step(2)(x, w)
-    assert boundary._registered == registered  # no new C entry point
     assert {name: list(entries.compiled) for name, entries in boundary._lazy.items()} == compiled
-    names = " ".join(registered)
-    for entry in ("pool_forward_c", "max_pool_grad_first_c"):
-        assert f"_{entry}_float64_" in names
+    for entry in ("conv_conv_drive", "conv_conv_check", "pool_pool_forward_c", "pool_max_pool_grad_first_c"):
+        dtype = "int64" if entry == "conv_conv_check" else "float64"
+        [entries] = [e for name, e in compiled.items() if name.startswith(f"pytensor_nnet_{entry}_{dtype}_")]
+        assert entries[0] is not None
     for direction in select.DIRECTION_NAMES:
         prefix = f"pytensor_nnet_conv_corr_{direction}_float64_"
         [entries] = [e for name, e in compiled.items() if name.startswith(prefix)]
@@ -138,31 +138,33 @@ def test_refused_pooling_gradient_arguments_leave_the_output_alone(ties):
     np.testing.assert_array_equal(gx[0, 0], [[0, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0], [0, 1, 0, 1]])
 
 
-def _tiny_body(a, b, c, out, meta):
-    n = numba.carray(meta, (1,))[0]
-    for i in range(n):
-        out[i] = a[i] + b[i]
-    return 0
+def _entry_caller(entries, slot=0):
+    """Compiled ``call(a, b, c, out, meta)`` of entry ``slot`` of ``entries`` (a
+    ``boundary.LazyKernels``), as the graphs call them; returns the status."""
+    table, resolve = entries.table, entries.resolve
+
+    @numba.njit
+    def call(a, b, c, out, meta):
+        address = workers.resolved_address(workers.symbol_address(table), workers.symbol_address(resolve), slot)
+        a_address, b_address, c_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(c.ctypes.data)
+        out_address, meta_address = np.int64(out.ctypes.data), np.int64(meta.ctypes.data)
+        return workers.call_entry(address, a_address, b_address, c_address, out_address, meta_address)
+
+    return call
 
 
 def test_a_long_first_compile_is_announced_once(monkeypatch, caplog):
     monkeypatch.setattr(boundary, "SLOW_COMPILE_NOTICE_S", 0.0)
     monkeypatch.setattr(boundary, "_noticed", type(boundary._noticed)())
-    monkeypatch.setattr(boundary, "_registered", {})
+    tiny = [boundary.LazyKernels(f"pytensor_nnet_test_tiny_{d}", (add_body,), d) for d in ("float64", "float32")]
     with caplog.at_level(logging.INFO, logger="pytensor_nnet"):
-        kernel = boundary.external_kernel(_tiny_body, "float64", "tiny")
-        boundary.external_kernel(_tiny_body, "float32", "tiny")
+        for entries in tiny:
+            entries.address(0)
     notices = [r for r in caplog.records if r.levelno == logging.INFO and "compiling its kernels" in r.message]
     assert len(notices) == 1
-
-    @numba.njit
-    def add(a, b):
-        out = np.empty_like(a)
-        meta = np.array([a.shape[0]], dtype=np.int64)
-        kernel(a.ctypes, b.ctypes, a.ctypes, out.ctypes, meta.ctypes)
-        return out
-
-    np.testing.assert_array_equal(add(np.arange(3.0), np.ones(3)), [1.0, 2.0, 3.0])
+    a, out, meta = np.arange(3.0), np.zeros(3), np.array([3])
+    assert _entry_caller(tiny[0])(a, np.ones(3), a, out, meta) == 0
+    np.testing.assert_array_equal(out, [1.0, 2.0, 3.0])
 
 
 _FIRST_CALLS = textwrap.dedent(
@@ -176,6 +178,8 @@ _FIRST_CALLS = textwrap.dedent(
     def compiled():
         names = {}
         for name, entries in boundary._lazy.items():
+            if "_corr_" not in name:
+                continue
             direction = name.split("_corr_")[1].rsplit("_", 2)[0]
             names[direction] = [select.NAMES[i] for i, c in enumerate(entries.compiled) if c is not None]
         return names
@@ -206,10 +210,6 @@ def test_a_first_call_compiles_the_planned_algorithms_only():
     assert done.stdout.strip().endswith("ok")
 
 
-def _broken_body(a, b, c, out, meta):
-    return a.no_such_attribute  # does not compile
-
-
 def _lookup(entries, slot):
     table, resolve = entries.table, entries.resolve
 
@@ -224,7 +224,7 @@ def _lookup(entries, slot):
 
 
 def test_a_lazy_entry_is_compiled_once_and_a_failed_compile_reads_zero(caplog):
-    entries = boundary.LazyKernels("pytensor_nnet_test_lazy_entries", (_tiny_body, _broken_body), "float64")
+    entries = boundary.LazyKernels("pytensor_nnet_test_lazy_entries", (add_body, broken_body), "float64")
     good, broken = _lookup(entries, 0), _lookup(entries, 1)
     assert entries.compiled == [None, None]
     address = good()
@@ -239,9 +239,9 @@ def test_a_lazy_entry_is_compiled_once_and_a_failed_compile_reads_zero(caplog):
 
 def test_the_driver_reports_an_entry_that_does_not_compile(caplog):
     entries = boundary.LazyKernels(
-        "pytensor_nnet_test_broken_conv_entries", (_broken_body,) * len(select.ALGORITHMS), "float64"
+        "pytensor_nnet_test_broken_conv_entries", (broken_body,) * len(select.ALGORITHMS), "float64"
     )
-    driver = boundary.external_kernel(numba_conv.conv_drive, "float64", numba_conv.KERNEL_FINGERPRINT)
+    driver = _entry_caller(boundary.lazy_kernel(numba_conv.conv_drive, "float64", numba_conv.KERNEL_FINGERPRINT))
     table, resolve = entries.table, entries.resolve
     direction, table_slot, resolver_slot = numba_conv._DIRECTION, numba_conv._TABLE, numba_conv._RESOLVER
     meta_length = numba_conv._DRIVER_META_LENGTH
@@ -254,7 +254,7 @@ def test_the_driver_reports_an_entry_that_does_not_compile(caplog):
         meta[direction] = select.FORWARD
         meta[table_slot] = workers.symbol_address(table)
         meta[resolver_slot] = workers.symbol_address(resolve)
-        return driver(x.ctypes, w.ctypes, x.ctypes, out.ctypes, meta.ctypes)
+        return driver(x, w, x, out, meta)
 
     x, w, out = np.ones((1, 2, 1, 5, 5)), np.ones((3, 2, 1, 3, 3)), np.zeros((1, 3, 1, 3, 3))
     with caplog.at_level(logging.ERROR, logger="pytensor_nnet"):
@@ -281,13 +281,18 @@ import helper, kernel
 from pytensor_nnet.dispatch.numba import boundary
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 
-entry = boundary.external_kernel(kernel.body, "float64", source_fingerprint(kernel, helper))
+from pytensor_nnet.dispatch.numba import workers
+
+entry = boundary.lazy_kernel(kernel.body, "float64", source_fingerprint(kernel, helper))
+table, resolve = entry.table, entry.resolve
 
 @numba.njit
 def run():
     out = np.zeros(1)
     meta = np.zeros(1, dtype=np.int64)
-    entry(out.ctypes, out.ctypes, out.ctypes, out.ctypes, meta.ctypes)
+    address = workers.resolved_address(workers.symbol_address(table), workers.symbol_address(resolve), 0)
+    out_address = np.int64(out.ctypes.data)
+    workers.call_entry(address, out_address, out_address, out_address, out_address, np.int64(meta.ctypes.data))
     return out[0]
 
 print(run())

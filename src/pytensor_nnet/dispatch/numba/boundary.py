@@ -7,11 +7,12 @@ recompile our kernels: measured ~20 s per new conv2d + grad graph on 2 cores, th
 kernels themselves sit in Numba's on-disk cache.
 
 Instead, each kernel entry point is compiled once per dtype as a C-callable function
-(``numba.cfunc``, cached on disk like the kernels), its address is registered with LLVM under
-a symbol name that holds the digest of the kernel sources, and the graph's code calls that
-symbol (a ``numba.types.ExternalFunction``). The graph's module then holds only the call, and
-its cached machine code names the symbol, not an address, so it stays valid in a new process
-(the dispatch function registers the symbol before PyTensor compiles or loads the graph).
+(``numba.cfunc``, cached on disk like the kernels). The graph's code reads its address from a
+table (a C array registered with LLVM under a symbol name that holds the digest of the kernel
+sources) and calls it there (``workers.resolved_address``, ``workers.call_entry``). The
+graph's module then holds only the call, and its cached machine code names the symbols, not
+addresses, so it stays valid in a new process (the dispatch function registers the symbols
+before PyTensor compiles or loads the graph).
 
 The C signature is the same for every kernel: ``int64 f(dtype *a, dtype *b, dtype *c,
 dtype *out, int64 *meta)`` (up to three operands, unused ones may repeat another; ``meta``
@@ -22,19 +23,23 @@ before any kernel runs: within one ``try``, a raise in a function called from in
 (the ``*_into_by`` kernels are inlined so that constants prune their branches) does not stop
 the code after it, and a refused gradient was seen written anyway.
 
-A family of entry points of which a call needs one, chosen at run time (the convolution's
-algorithms), is compiled lazily (:func:`lazy_kernels`): the caller reads the entry's address
-from a table (a C array under a symbol name) and, the first time the slot is empty, calls a
-resolver (a Python callback under another symbol name) that compiles the entry and fills the
-slot. The first step of a network then compiles the algorithms its shapes use, not all of
-them. The caller can itself be an entry point (the convolution's driver, which plans the
-algorithm): what sits behind the boundary is compiled once, what a graph calls directly is
-optimised again with every graph that holds it.
+Entries are compiled lazily (:class:`LazyKernels`): the first time the caller reads an empty
+slot, it calls a resolver (a Python callback under another symbol name) that compiles the
+entry and fills the slot. A family of entries of which a call needs one, chosen at run time
+(the convolution's algorithms), is one table: the first step of a network compiles the
+algorithms its shapes use, not all of them. The caller can itself be an entry (the
+convolution's driver, which plans the algorithm): what sits behind the boundary is compiled
+once, what a graph calls directly is optimised again with every graph that holds it.
+
+Building a graph looks its entries up in Numba's cache (:meth:`LazyKernels.prefetch`) and
+queues the ones missing for a second process (``compile_helper``), which compiles them while
+this one compiles the graph: nothing is compiled at build time.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib
 import logging
 import threading
 import time
@@ -43,6 +48,10 @@ import llvmlite.binding as llvm
 import numba
 import numpy as np
 from numba import types
+from numba.core import sigutils
+from numba.core.ccallback import CFunc
+
+from pytensor_nnet.dispatch.numba import compile_helper
 
 #: A kernel raised: the graph's code turns this status into an error.
 KERNEL_REFUSED = 1
@@ -53,7 +62,6 @@ KERNEL_UNCOMPILED = 2
 SLOW_COMPILE_NOTICE_S = 2.0
 
 _log = logging.getLogger("pytensor_nnet")
-_registered: dict = {}
 _noticed = threading.Event()
 
 
@@ -80,28 +88,44 @@ def _compile(body, signature):
     return compiled
 
 
+class _NotCached(Exception):
+    pass
+
+
+def _not_cached():
+    raise _NotCached
+
+
+def _cached(body, signature):
+    """``body`` compiled for ``signature`` if Numba's cache holds it (loaded, as
+    :func:`_compile` would), else None; compiles nothing."""
+    compiled = CFunc(body, sigutils.normalize_signature(signature), locals={}, options={})
+    compiled.enable_caching()
+    compiled._compile_uncached = _not_cached  # what ``compile`` calls when the cache misses
+    try:
+        compiled.compile()
+    except _NotCached:
+        return None
+    return compiled
+
+
+def body_named(module, name):
+    """The boundary body ``name`` of ``module`` (a module-level function, or an entry of the
+    module's ``BOUNDARY_BODIES`` mapping of names to generated bodies)."""
+    found = importlib.import_module(module)
+    return getattr(found, name, None) or found.BOUNDARY_BODIES[name]
+
+
+def compile_task(task):
+    """Compile (or load) the body of a ``compile_helper.Task``."""
+    return _compile(body_named(task.module, task.name), c_signature(task.dtype))
+
+
 def c_signature(dtype):
     """The C signature of every boundary kernel for arrays of ``dtype``."""
     item = numba.from_dtype(np.dtype(dtype))
     array = types.CPointer(item)
     return types.int64(array, array, array, array, types.CPointer(types.int64))
-
-
-def external_kernel(body, dtype, fingerprint):
-    """The ``ExternalFunction`` calling ``body`` compiled for ``dtype`` (compiled or loaded
-    from Numba's cache and registered on first use in the process).
-
-    ``body(a, b, c, out, meta)`` is a module-level function of the C signature
-    (:func:`c_signature`); ``fingerprint`` (a digest of its sources) makes the symbol name
-    change with the code.
-    """
-    name = f"pytensor_nnet_{body.__module__.rsplit('.', 1)[-1]}_{body.__name__}_{np.dtype(dtype).name}_{fingerprint}"
-    if name not in _registered:
-        signature = c_signature(dtype)
-        compiled = _compile(body, signature)
-        llvm.add_symbol(name, compiled.address)
-        _registered[name] = (compiled, types.ExternalFunction(name, signature))
-    return _registered[name][1]
 
 
 #: The resolver's C type: ``int64 resolve(int64 slot)``, the entry's address (0 on failure).
@@ -123,6 +147,7 @@ class LazyKernels:
     def __init__(self, name, bodies, dtype):
         self.name, self.bodies, self.dtype = name, tuple(bodies), np.dtype(dtype)
         self.compiled = [None] * len(self.bodies)
+        self._seen_cached = set()  # slots found in the cache and not kept (``prefetch``)
         self._addresses = (ctypes.c_int64 * len(self.bodies))()
         self._resolver = _RESOLVER_TYPE(self._resolve)
         llvm.add_symbol(name + "_table", ctypes.addressof(self._addresses))
@@ -130,13 +155,38 @@ class LazyKernels:
         self.table = types.ExternalFunction(name + "_table", types.int64())
         self.resolve = types.ExternalFunction(name + "_resolve", types.int64(types.int64))
 
+    def task(self, slot):
+        """Entry ``slot`` as a ``compile_helper.Task``."""
+        body = self.bodies[slot]
+        return compile_helper.Task(f"{self.name}_{slot}", body.__module__, body.__name__, self.dtype.name)
+
+    def _store(self, slot, compiled):
+        self.compiled[slot] = compiled
+        self._addresses[slot] = compiled.address
+
+    def prefetch(self, slot, keep=True):
+        """Load entry ``slot`` now if Numba's cache holds it (``keep``: into the table; else
+        only looked up), else queue it for the compile helper (``compile_helper``), which
+        compiles it while this process goes on."""
+        with _compile_lock:
+            if self._addresses[slot] or slot in self._seen_cached or compile_helper.queued(self.task(slot)):
+                return
+            compiled = _cached(self.bodies[slot], c_signature(self.dtype))
+            if compiled is None:
+                _notice()
+                compile_helper.queue(self.task(slot))
+            elif keep:
+                self._store(slot, compiled)
+            else:
+                self._seen_cached.add(slot)
+
     def address(self, slot):
-        """The address of entry ``slot``, compiled (or loaded from Numba's cache) if needed."""
+        """The address of entry ``slot``, compiled (or loaded from Numba's cache) if needed:
+        by the compile helper if it has it queued (see ``compile_helper.obtain``)."""
         with _compile_lock:
             if self._addresses[slot] == 0:
-                compiled = _compile(self.bodies[slot], c_signature(self.dtype))
-                self.compiled[slot] = compiled
-                self._addresses[slot] = compiled.address
+                body, signature = self.bodies[slot], c_signature(self.dtype)
+                self._store(slot, compile_helper.obtain(self.task(slot), lambda: _compile(body, signature)))
             return self._addresses[slot]
 
     def _resolve(self, slot):
@@ -159,3 +209,15 @@ def lazy_kernels(family, bodies, dtype, fingerprint):
         if name not in _lazy:
             _lazy[name] = LazyKernels(name, bodies, dtype)
         return _lazy[name]
+
+
+def lazy_kernel(body, dtype, fingerprint):
+    """The :class:`LazyKernels` of the one entry ``body`` (slot 0) for ``dtype``, prefetched:
+    loaded from Numba's cache now, or queued for the compile helper. ``body(a, b, c, out,
+    meta)`` is a module-level function of the C signature (:func:`c_signature`), or one of its
+    module's ``BOUNDARY_BODIES``; ``fingerprint`` (a digest of its sources) makes the symbols
+    change with the code."""
+    module = body.__module__.rsplit(".", 1)[-1]
+    entries = lazy_kernels(f"{module}_{body.__name__}", (body,), dtype, fingerprint)
+    entries.prefetch(0)
+    return entries

@@ -113,6 +113,8 @@ _ENTRY_BODIES = tuple(
     tuple(_entry_body(direction, algorithm) for algorithm in select.ALGORITHMS)
     for direction in (select.FORWARD, select.GRAD_INPUTS, select.GRAD_WEIGHTS)
 )
+#: The same entries by name, for the compile helper (``boundary.body_named``).
+BOUNDARY_BODIES = {body.__name__: body for row in _ENTRY_BODIES for body in row}
 
 
 @numba.njit(cache=True)
@@ -233,9 +235,7 @@ def conv_drive(a, b, c, out, meta):
     status = 0
     try:
         algorithm, parts = _conv_plan(direction, p, q, o, stride, pad_lo, pad_hi, dilation, groups, excluded)
-        address = workers.read_int64(m[_TABLE], algorithm)
-        if address == 0:
-            address = workers.call_resolver(m[_RESOLVER], algorithm)
+        address = workers.resolved_address(m[_TABLE], m[_RESOLVER], algorithm)
         if address == 0:
             status = boundary.KERNEL_UNCOMPILED
         elif parts > 1:
@@ -251,16 +251,68 @@ def conv_drive(a, b, c, out, meta):
     return status
 
 
+def _entries(direction, dtype):
+    """The ``boundary.LazyKernels`` of the entries of ``direction`` for ``dtype``."""
+    family = "conv_corr_" + select.DIRECTION_NAMES[direction]
+    return boundary.lazy_kernels(family, _ENTRY_BODIES[direction], dtype, KERNEL_FINGERPRINT)
+
+
+@numba.njit(cache=True)
+def _predicted_algorithm(direction, images, filters, geometry, groups, excluded):
+    """The algorithm ``select.plan`` picks for 3-d-view ``images`` and ``filters`` sizes
+    (int64 arrays of 5) and the Op's ``geometry``, as the driver will."""
+    ksize = (filters[2], filters[3], filters[4])
+    stride, pad_lo, pad_hi, dilation = _resolved_geometry(geometry, ksize)
+    image_shape = (images[0], images[1], images[2], images[3], images[4])
+    out = corr.forward_output_size(image_shape, (0, 0) + ksize, stride, pad_lo, pad_hi, dilation)
+    in_size = (images[2], images[3], images[4])
+    Cg, Mg = filters[1], filters[0] // groups
+    planned = select.plan(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded)
+    return planned[0]
+
+
+def _static_sizes(variable, hint):
+    """The 3-d-view sizes (an int64 array of 5) of a node's ``variable`` from its static shape,
+    else the Op's shape ``hint``; None where one is unknown."""
+    hint = hint or (None,) * variable.type.ndim
+    known = [size if size is not None else given for size, given in zip(variable.type.shape, hint)]
+    if any(size is None for size in known):
+        return None
+    lead, spatial = known[:2], known[2:]
+    return np.array(lead + [1] * (3 - len(spatial)) + spatial, dtype=np.int64)
+
+
+def _prefetch_entry(op, node, direction, dtype):
+    """Have the entry a call of this node will plan loaded, or compiled ahead
+    (``LazyKernels.prefetch``): the planned one when the node's image and filter sizes are
+    known before run time, else GEMM, the plan of most shapes that no specialised algorithm
+    takes (looked up only: not loaded unless a call plans it)."""
+    image, filters = {
+        select.FORWARD: (node.inputs[0], node.inputs[1]),
+        select.GRAD_INPUTS: (node.outputs[0], node.inputs[0]),
+        select.GRAD_WEIGHTS: (node.inputs[0], node.outputs[0]),
+    }[direction]
+    images, kernels = _static_sizes(image, op.imshp), _static_sizes(filters, op.kshp)
+    algorithm, planned = select.GEMM, False
+    if images is not None and kernels is not None:
+        geometry, mask = np.array(op.geometry, dtype=np.int64), select.excluded_mask()
+        try:
+            algorithm, planned = _predicted_algorithm(direction, images, kernels, geometry, op.num_groups, mask), True
+        except Exception:  # inconsistent sizes: the call will say so
+            pass
+    _entries(direction, dtype).prefetch(algorithm, keep=planned)
+
+
 @lru_cache
 def _boundary_call(direction, dtype, excluded=0):
     """Compiled ``call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)`` of
     the convolution ``direction`` (operands as in :func:`_entry_body`) for ``dtype``
     (C-contiguous 5-d operands; ``out`` is written), through :func:`conv_drive`. One per
     direction, dtype and mask in a process: the nodes of every graph share it."""
-    family = "conv_corr_" + select.DIRECTION_NAMES[direction]
-    entries = boundary.lazy_kernels(family, _ENTRY_BODIES[direction], dtype, KERNEL_FINGERPRINT)
+    entries = _entries(direction, dtype)
     table, resolve = entries.table, entries.resolve
-    driver = boundary.external_kernel(conv_drive, dtype, KERNEL_FINGERPRINT)
+    driver = boundary.lazy_kernel(conv_drive, dtype, KERNEL_FINGERPRINT)
+    driver_table, driver_resolve = driver.table, driver.resolve
 
     @numba_basic.numba_njit
     def call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
@@ -270,7 +322,14 @@ def _boundary_call(direction, dtype, excluded=0):
         meta[_DIRECTION] = direction
         meta[_TABLE] = workers.symbol_address(table)
         meta[_RESOLVER] = workers.symbol_address(resolve)
-        status = driver(a.ctypes, b.ctypes, a.ctypes, out.ctypes, meta.ctypes)
+        address = workers.resolved_address(
+            workers.symbol_address(driver_table), workers.symbol_address(driver_resolve), 0
+        )
+        status = boundary.KERNEL_UNCOMPILED
+        if address != 0:
+            a_address, out_address = np.int64(a.ctypes.data), np.int64(out.ctypes.data)
+            b_address, meta_address = np.int64(b.ctypes.data), np.int64(meta.ctypes.data)
+            status = workers.call_entry(address, a_address, b_address, a_address, out_address, meta_address)
         if status == boundary.KERNEL_UNCOMPILED:
             raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
         if status != 0:
@@ -469,7 +528,8 @@ def _check_shapes(op):
     meta[:3] = convdim, groups, unshared_flag
     meta[_CHECK_GEOMETRY:_CHECK_MAPS] = np.array([stride, pad_before, pad_after, dilation], dtype=np.int64).ravel()
     meta[_CHECK_MAPS:] = maps.ravel()
-    checker = boundary.external_kernel(conv_check, "int64", KERNEL_FINGERPRINT)
+    checker = boundary.lazy_kernel(conv_check, "int64", KERNEL_FINGERPRINT)
+    checker_table, checker_resolve = checker.table, checker.resolve
 
     @numba_basic.numba_njit
     def check(image, filters, top, has_top):
@@ -478,7 +538,17 @@ def _check_shapes(op):
         call_meta[_CHECK_LENGTHS], call_meta[_CHECK_LENGTHS + 1] = image.shape[0], filters.shape[0]
         call_meta[_CHECK_LENGTHS + 2] = top.shape[0]
         sizes = np.empty((4, 5), dtype=np.int64)
-        if checker(image.ctypes, filters.ctypes, top.ctypes, sizes.ctypes, call_meta.ctypes) != SHAPES_OK:
+        address = workers.resolved_address(
+            workers.symbol_address(checker_table), workers.symbol_address(checker_resolve), 0
+        )
+        if address == 0:
+            raise RuntimeError("pytensor_nnet could not compile its shape check (see the log)")
+        image_address, filters_address = np.int64(image.ctypes.data), np.int64(filters.ctypes.data)
+        top_address, sizes_address = np.int64(top.ctypes.data), np.int64(sizes.ctypes.data)
+        problem = workers.call_entry(
+            address, image_address, filters_address, top_address, sizes_address, np.int64(call_meta.ctypes.data)
+        )
+        if problem != SHAPES_OK:
             with numba.objmode():
                 raise_error(sizes[0], sizes[1], sizes[2, :3], sizes[3])
 
@@ -625,6 +695,7 @@ def _kernel_call(op, node, kind):
     direction = select.DIRECTION_NAMES.index(kind)
     dtype = np.dtype(node.outputs[0].dtype)
     fill = _boundary_call(direction, dtype.name, select.excluded_mask())
+    _prefetch_entry(op, node, direction, dtype.name)
     zero_filled = kind != "forward"  # the gradients accumulate into their output
 
     @numba_basic.numba_njit

@@ -91,6 +91,8 @@ def _max_pool_grad_body(name, ties):
 
 #: The max-pooling gradient's entry points by tie rule (``kernels.pool.TIE_RULES``).
 MAX_POOL_GRAD_BODIES = {ties: _max_pool_grad_body(name, ties) for name, ties in kernels.TIE_RULES.items()}
+#: The generated entries by name, for the compile helper (``boundary.body_named``).
+BOUNDARY_BODIES = {body.__name__: body for body in MAX_POOL_GRAD_BODIES.values()}
 
 
 def average_pool_grad_c(a, b, c, out, meta):
@@ -160,17 +162,23 @@ def _boundary_call(entry, dtype):
     """Compiled ``call(a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code)`` of
     the boundary kernel ``entry`` for ``dtype`` (C-contiguous 4-d operands; ``out`` is written),
     on parts of the batch axis at once where the work is large enough."""
-    kernel = boundary.external_kernel(entry, dtype, KERNEL_FINGERPRINT)
+    kernel = boundary.lazy_kernel(entry, dtype, KERNEL_FINGERPRINT)
+    table, resolve = kernel.table, kernel.resolve
 
     @numba_basic.numba_njit
     def call(a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code):
+        address = workers.resolved_address(workers.symbol_address(table), workers.symbol_address(resolve), 0)
+        if address == 0:
+            raise RuntimeError("pytensor_nnet could not compile its pooling kernel (see the log)")
         parts = _pool_parts(image, pooled, ws)
         if parts > 1:
-            address = workers.symbol_address(kernel)
             status = _run_pool_parts(address, a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code, parts)
         else:
             meta = _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code)
-            status = kernel(a.ctypes, b.ctypes, c.ctypes, out.ctypes, meta.ctypes)
+            a_address, b_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data)
+            c_address, out_address = np.int64(c.ctypes.data), np.int64(out.ctypes.data)
+            meta_address = np.int64(meta.ctypes.data)
+            status = workers.call_entry(address, a_address, b_address, c_address, out_address, meta_address)
         if status != 0:
             raise ValueError("the pooling kernel refused its arguments (an internal error: please report it)")
 

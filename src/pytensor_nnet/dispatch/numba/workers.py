@@ -119,6 +119,17 @@ def call_resolver(typingctx, address, slot):
     return types.int64(types.int64, types.int64), codegen
 
 
+@numba.njit(cache=True)
+def resolved_address(table, resolver, slot):
+    """The address of entry ``slot`` of a ``boundary.LazyKernels`` whose table and resolver
+    are at the addresses ``table`` and ``resolver`` (:func:`symbol_address`): read from the
+    table, or compiled by the resolver the first time (0 if that failed)."""
+    address = read_int64(table, slot)
+    if address == 0:
+        address = call_resolver(resolver, slot)
+    return address
+
+
 @numba.cfunc(types.int64(types.CPointer(types.int64)), cache=True)
 def _run_task(task):
     """A thread's start routine: run the task row at ``task`` and store its status (the int64
