@@ -51,7 +51,7 @@ def test_a_kernel_missing_from_the_cache_is_compiled_by_the_helper(tmp_path, swi
     env = {
         **os.environ,
         "NUMBA_CACHE_DIR": str(tmp_path),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         compile_helper.ENV_SWITCH: switch,
     }
     done = subprocess.run(
@@ -63,12 +63,16 @@ def test_a_kernel_missing_from_the_cache_is_compiled_by_the_helper(tmp_path, swi
 
 
 class _Helper:
-    """A stand-in for the helper process: alive until :meth:`die`."""
+    """A stand-in for the helper process: alive until :meth:`die`; a caller that keeps
+    waiting on it fails the test."""
 
     def __init__(self):
-        self.alive = True
+        self.alive, self.polls = True, 0
 
     def poll(self):
+        self.polls += 1
+        if self.polls > 500:  # 10 s of waiting
+            pytest.fail("waited on a helper that never finishes")
         return None if self.alive else 0
 
     def die(self):
