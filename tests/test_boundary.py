@@ -146,9 +146,7 @@ def _entry_caller(entries, slot=0):
     @numba.njit
     def call(a, b, c, out, meta):
         address = workers.resolved_address(workers.symbol_address(table), workers.symbol_address(resolve), slot)
-        a_address, b_address, c_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(c.ctypes.data)
-        out_address, meta_address = np.int64(out.ctypes.data), np.int64(meta.ctypes.data)
-        return workers.call_entry(address, a_address, b_address, c_address, out_address, meta_address)
+        return workers.call_entry_on(address, a, b, c, out, meta)
 
     return call
 
@@ -291,8 +289,7 @@ def run():
     out = np.zeros(1)
     meta = np.zeros(1, dtype=np.int64)
     address = workers.resolved_address(workers.symbol_address(table), workers.symbol_address(resolve), 0)
-    out_address = np.int64(out.ctypes.data)
-    workers.call_entry(address, out_address, out_address, out_address, out_address, np.int64(meta.ctypes.data))
+    workers.call_entry_on(address, out, out, out, out, meta)
     return out[0]
 
 print(run())

@@ -97,9 +97,6 @@ class _Queue:
             return False
         return True
 
-    def claimed(self, task):
-        return os.path.exists(os.path.join(self.directory, task.key + ".claim"))
-
     def finish(self, task, failure=""):
         """Mark ``task`` compiled into Numba's cache (or failed: the traceback)."""
         with open(os.path.join(self.directory, task.key + ".done"), "w") as mark:
@@ -111,7 +108,7 @@ class _Queue:
     def next_unclaimed(self):
         """Claim and return the first queued task nobody has claimed, or None."""
         for task in self.tasks():
-            if not self.claimed(task) and self.claim(task):
+            if self.claim(task):
                 return task
         return None
 
@@ -200,10 +197,9 @@ def obtain(task, compile_here):
     """The compiled ``task``: ``compile_here()`` (which compiles, or loads from Numba's cache)
     once nobody else is compiling it; while the helper compiles it, this process compiles
     other queued tasks or waits."""
-    coordinator = _current(create=False)
-    if coordinator is None or task.key not in coordinator.keys:
+    if not queued(task):
         return compile_here()
-    return coordinator.obtain(task, compile_here)
+    return _current(create=False).obtain(task, compile_here)
 
 
 def _start_helper(directory):

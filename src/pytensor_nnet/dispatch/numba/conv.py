@@ -327,9 +327,7 @@ def _boundary_call(direction, dtype, excluded=0):
         )
         status = boundary.KERNEL_UNCOMPILED
         if address != 0:
-            a_address, out_address = np.int64(a.ctypes.data), np.int64(out.ctypes.data)
-            b_address, meta_address = np.int64(b.ctypes.data), np.int64(meta.ctypes.data)
-            status = workers.call_entry(address, a_address, b_address, a_address, out_address, meta_address)
+            status = workers.call_entry_on(address, a, b, a, out, meta)
         if status == boundary.KERNEL_UNCOMPILED:
             raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
         if status != 0:
@@ -543,12 +541,7 @@ def _check_shapes(op):
         )
         if address == 0:
             raise RuntimeError("pytensor_nnet could not compile its shape check (see the log)")
-        image_address, filters_address = np.int64(image.ctypes.data), np.int64(filters.ctypes.data)
-        top_address, sizes_address = np.int64(top.ctypes.data), np.int64(sizes.ctypes.data)
-        problem = workers.call_entry(
-            address, image_address, filters_address, top_address, sizes_address, np.int64(call_meta.ctypes.data)
-        )
-        if problem != SHAPES_OK:
+        if workers.call_entry_on(address, image, filters, top, sizes, call_meta) != SHAPES_OK:
             with numba.objmode():
                 raise_error(sizes[0], sizes[1], sizes[2, :3], sizes[3])
 

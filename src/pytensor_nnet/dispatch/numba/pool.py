@@ -175,10 +175,7 @@ def _boundary_call(entry, dtype):
             status = _run_pool_parts(address, a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code, parts)
         else:
             meta = _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code)
-            a_address, b_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data)
-            c_address, out_address = np.int64(c.ctypes.data), np.int64(out.ctypes.data)
-            meta_address = np.int64(meta.ctypes.data)
-            status = workers.call_entry(address, a_address, b_address, c_address, out_address, meta_address)
+            status = workers.call_entry_on(address, a, b, c, out, meta)
         if status != 0:
             raise ValueError("the pooling kernel refused its arguments (an internal error: please report it)")
 

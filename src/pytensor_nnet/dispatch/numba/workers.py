@@ -130,6 +130,15 @@ def resolved_address(table, resolver, slot):
     return address
 
 
+@numba.njit(cache=True)
+def call_entry_on(address, a, b, c, out, meta):
+    """:func:`call_entry` on the data of the arrays ``a``, ``b``, ``c``, ``out`` and ``meta``
+    (C-contiguous; ``meta`` int64); returns the entry's status."""
+    a_address, b_address, c_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(c.ctypes.data)
+    out_address, meta_address = np.int64(out.ctypes.data), np.int64(meta.ctypes.data)
+    return call_entry(address, a_address, b_address, c_address, out_address, meta_address)
+
+
 @numba.cfunc(types.int64(types.CPointer(types.int64)), cache=True)
 def _run_task(task):
     """A thread's start routine: run the task row at ``task`` and store its status (the int64
