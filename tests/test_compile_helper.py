@@ -220,3 +220,13 @@ def test_a_graph_queues_the_entries_its_static_sizes_plan(monkeypatch, hints, ex
                 direction, cg, m, 1, (1, kh, kw), one, zero, zero, one, out, in_size=(1, h, wd)
             )
             assert planned == name
+
+
+def test_a_helper_that_exited_is_replaced_and_its_pipe_closed(coordinator, monkeypatch):
+    exited = subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE)
+    exited.wait(timeout=60)
+    coordinator.helper = exited
+    monkeypatch.setattr(compile_helper, "_start_helper", lambda directory: _Helper())
+    coordinator.queue(Task("new", "m", "n", "float64"))
+    assert exited.stdin.closed  # not left to the garbage collector (a ResourceWarning)
+    assert isinstance(coordinator.helper, _Helper)

@@ -140,6 +140,7 @@ class _Coordinator:
         self.keys.add(task.key)
         self.work.append(task)
         if not self.helper_alive():
+            self._let_go_of_helper()  # one that exited idle
             self.helper = _start_helper(self.work.directory)
 
     def helper_alive(self):
@@ -159,9 +160,14 @@ class _Coordinator:
             else:
                 time.sleep(POLL_S)
 
-    def close(self):
+    def _let_go_of_helper(self):
+        """Close the helper's stdin (a running helper exits) so that its pipe is not left
+        open for the garbage collector (a ``ResourceWarning``)."""
         if self.helper is not None and self.helper.stdin is not None:
-            self.helper.stdin.close()  # the helper exits
+            self.helper.stdin.close()
+
+    def close(self):
+        self._let_go_of_helper()
         shutil.rmtree(self.work.directory, ignore_errors=True)
 
 
