@@ -92,6 +92,26 @@ def test_refused_arguments_raise_instead_of_writing_out_of_bounds():
     np.testing.assert_allclose(out, 18.0)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_driver_that_raises_fails_the_call(capfd):
+    """A driver holds no ``try``: when it raises (here a zero stride, which no Op lets through),
+    Numba's C callback prints the exception and returns 0, which the graph's call reads as a
+    failure; the output is left alone."""
+    call = numba_conv._boundary_call(select.FORWARD, "float64")
+
+    @numba.njit
+    def forward(x, w, out, stride):
+        call(x, w, out, stride, (0, 0, 0), (0, 0, 0), (1, 1, 1), 1, 2**20)
+
+    x, w = np.ones((1, 2, 1, 5, 5)), np.ones((3, 2, 1, 3, 3))
+    out = np.full((1, 3, 1, 3, 3), 7.0)
+    with pytest.raises(ValueError, match="refused its arguments"):
+        forward(x, w, out, (0, 0, 0))
+    assert (out == 7.0).all()
+    forward(x, w, out, (1, 1, 1))
+    np.testing.assert_allclose(out, 18.0)
+
+
 _MISMATCHED = {  # direction, operands a and b, the output, padding: each inconsistent somewhere
     "input gradient, top too large": (select.GRAD_INPUTS, (3, 2, 1, 3, 3), (1, 3, 1, 4, 4), (1, 2, 1, 5, 5), 0),
     "input gradient, channels": (select.GRAD_INPUTS, (3, 2, 1, 3, 3), (1, 3, 1, 3, 3), (1, 4, 1, 5, 5), 0),

@@ -14,14 +14,15 @@ graph's module then holds only the call, and its cached machine code names the s
 addresses, so it stays valid in a new process (the dispatch function registers the symbols
 before PyTensor compiles or loads the graph).
 
-The C signature is the same for every kernel: ``int64 f(dtype *a, dtype *b, dtype *c,
-dtype *out, int64 *meta)`` (up to three operands, unused ones may repeat another; ``meta``
-holds their shapes and the parameters, in a layout of the caller's); the result is 0, or 1
-when the kernel refused its arguments (the callers check every shape first, with the Ops'
-messages, so that is an internal error). An entry checks its operands in a ``try`` of its own
-before any kernel runs: within one ``try``, a raise in a function called from inlined code
-(the ``*_into_by`` kernels are inlined so that constants prune their branches) does not stop
-the code after it, and a refused gradient was seen written anyway.
+The C signature is the same for every kernel: ``int64 f(dtype *a, dtype *b, dtype *c, dtype
+*out, int64 *meta)`` (up to three operands, unused ones may repeat another; ``meta`` holds
+their shapes and the parameters, in a layout of the caller's); the result is 0, or 1 when the
+kernel refused its arguments (the callers check every shape first, with the Ops' messages, so
+that is an internal error); a driver returns ``DRIVER_DONE`` instead of 0. An entry checks its
+operands in a ``try`` of its own before any kernel runs: within one ``try``, a raise in a
+function called from inlined code (the ``*_into_by`` kernels are inlined so that constants
+prune their branches) does not stop the code after it, and a refused gradient was seen written
+anyway.
 
 Entries are compiled lazily (:class:`LazyKernels`): the first time the caller reads an empty
 slot, it calls a resolver (a Python callback under another symbol name) that compiles the
@@ -57,6 +58,11 @@ from pytensor_nnet.dispatch.numba import compile_helper
 KERNEL_REFUSED = 1
 #: A lazily compiled entry (:class:`LazyKernels`) could not be compiled (the log says why).
 KERNEL_UNCOMPILED = 2
+#: What a driver (an entry that plans a call and makes it: the convolution's, the pooling's)
+#: returns when the entry it called returned 0. Drivers hold no ``try``, which costs 2-3 s of
+#: compile time each: a driver that raises returns 0, as every Numba C callback does after
+#: printing the exception, and the graph reads anything but this as a failure.
+DRIVER_DONE = 3
 
 #: A kernel compile taking longer than this (seconds) is announced once per process, at INFO.
 SLOW_COMPILE_NOTICE_S = 2.0

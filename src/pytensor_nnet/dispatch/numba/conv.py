@@ -226,29 +226,23 @@ def conv_drive(a, b, c, out, meta):
     resolver takes the GIL: called on the graph's thread, before any part starts) and runs it.
 
     The planning and the threading live here, compiled once and cached on disk, so the code
-    of each graph holds only the call (see ``boundary``). Returns 0, ``boundary.KERNEL_REFUSED``,
-    or ``boundary.KERNEL_UNCOMPILED``."""
+    of each graph holds only the call (see ``boundary``). Returns ``boundary.DRIVER_DONE``,
+    ``boundary.KERNEL_REFUSED`` or ``boundary.KERNEL_UNCOMPILED`` (0 if it raised)."""
     p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
     stride, pad_lo, pad_hi, dilation = geometry
     m = numba.carray(meta, (_DRIVER_META_LENGTH,))
     direction = m[_DIRECTION]
-    status = 0
-    try:
-        algorithm, parts = _conv_plan(direction, p, q, o, stride, pad_lo, pad_hi, dilation, groups, excluded)
-        address = workers.resolved_address(m[_TABLE], m[_RESOLVER], algorithm)
-        if address == 0:
-            status = boundary.KERNEL_UNCOMPILED
-        elif parts > 1:
-            status = _run_conv_parts(
-                direction, address, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
-            )
-        else:
-            p_address = np.int64(p.ctypes.data)
-            q_address, o_address, m_address = np.int64(q.ctypes.data), np.int64(o.ctypes.data), np.int64(m.ctypes.data)
-            status = workers.call_entry(address, p_address, q_address, p_address, o_address, m_address)
-    except Exception:
-        status = boundary.KERNEL_REFUSED
-    return status
+    algorithm, parts = _conv_plan(direction, p, q, o, stride, pad_lo, pad_hi, dilation, groups, excluded)
+    address = workers.resolved_address(m[_TABLE], m[_RESOLVER], algorithm)
+    if address == 0:
+        return boundary.KERNEL_UNCOMPILED
+    if parts > 1:
+        status = _run_conv_parts(
+            direction, address, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
+        )
+    else:
+        status = workers.call_entry_on(address, p, q, p, o, m)
+    return boundary.DRIVER_DONE if status == 0 else status
 
 
 def _entries(direction, dtype):
@@ -330,7 +324,7 @@ def _boundary_call(direction, dtype, excluded=0):
             status = workers.call_entry_on(address, a, b, a, out, meta)
         if status == boundary.KERNEL_UNCOMPILED:
             raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
-        if status != 0:
+        if status != boundary.DRIVER_DONE:
             raise ValueError("the convolution kernel refused its arguments (an internal error: please report it)")
 
     return call

@@ -109,15 +109,9 @@ def average_pool_grad_c(a, b, c, out, meta):
 
 
 @numba.njit(cache=True)
-def _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code):
-    meta = np.empty(_META_LENGTH, dtype=np.int64)
-    return _fill_meta(meta, image, pooled, ws, stride, pad, ignore_border, code)
-
-
-@numba.njit(cache=True)
 def _fill_meta(meta, image, pooled, ws, stride, pad, ignore_border, code):
-    """Write the entries' ``meta`` (see above) into ``meta``; returns it. (By element: an
-    array assignment compiles its broadcasting checks and their messages, seconds.)"""
+    """Write the entries' ``meta`` (see above) into ``meta``. (By element: an array assignment
+    compiles its broadcasting checks and their messages, seconds.)"""
     for i in range(4):
         meta[i] = image[i]
         meta[4 + i] = pooled[i]
@@ -127,7 +121,13 @@ def _fill_meta(meta, image, pooled, ws, stride, pad, ignore_border, code):
         meta[14 + i] = pad[i]
     meta[17] = ignore_border
     meta[18] = code
-    return meta
+
+
+#: The driver's ``meta`` (:func:`pool_drive`): the entries' (``_META_LENGTH``), then the
+#: addresses of the entry's table and resolver (``boundary.LazyKernels``) and the sizes of the
+#: four operands.
+_TABLE, _RESOLVER, _SIZES = _META_LENGTH, _META_LENGTH + 1, _META_LENGTH + 2
+_DRIVER_META_LENGTH = _SIZES + 4
 
 
 @numba.njit(cache=True)
@@ -141,8 +141,8 @@ def _pool_parts(image, pooled, ws):
 @numba.njit(cache=True)
 def _run_pool_parts(entry, a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code, parts):
     """Run the boundary entry at address ``entry`` on ``parts`` parts of the batch axis at
-    once (every 4-d operand has it first; the pooled windows of one entry never reach
-    another); returns the status."""
+    once (every operand is split along its first axis; the pooled windows of one entry never
+    reach another); returns the status."""
     batch = image[0]
     tasks = workers.task_rows(parts, _META_LENGTH)
     for i in range(parts):
@@ -157,26 +157,60 @@ def _run_pool_parts(entry, a, b, c, out, image, pooled, ws, stride, pad, ignore_
     return workers.run_tasks(tasks)
 
 
+def pool_drive(a, b, c, out, meta):
+    """The boundary entry between a graph and the pooling entries, one per dtype: runs the
+    entry whose table and resolver ``meta`` gives on the operands (flat, of the sizes in
+    ``meta``), on parts of the batch axis at once where the work is large enough. The entry is
+    compiled the first time it is called (the resolver takes the GIL: called on the graph's
+    thread, before any part starts).
+
+    The threading lives here, compiled once and cached on disk, so the code of each graph holds
+    only the call (see ``boundary``). Returns ``boundary.DRIVER_DONE``,
+    ``boundary.KERNEL_REFUSED`` or ``boundary.KERNEL_UNCOMPILED`` (0 if it raised)."""
+    m = numba.carray(meta, (_DRIVER_META_LENGTH,))
+    image, pooled, (ws, stride, pad), ignore_border, code = _boundary_operands(meta)
+    address = workers.resolved_address(m[_TABLE], m[_RESOLVER], 0)
+    if address == 0:
+        return boundary.KERNEL_UNCOMPILED
+    a_flat, b_flat = numba.carray(a, (m[_SIZES],)), numba.carray(b, (m[_SIZES + 1],))
+    c_flat, out_flat = numba.carray(c, (m[_SIZES + 2],)), numba.carray(out, (m[_SIZES + 3],))
+    parts = _pool_parts(image, pooled, ws)
+    if parts > 1:
+        status = _run_pool_parts(
+            address, a_flat, b_flat, c_flat, out_flat, image, pooled, ws, stride, pad, ignore_border, code, parts
+        )
+    else:
+        status = workers.call_entry_on(address, a_flat, b_flat, c_flat, out_flat, m)
+    return boundary.DRIVER_DONE if status == 0 else status
+
+
 @lru_cache
 def _boundary_call(entry, dtype):
     """Compiled ``call(a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code)`` of
     the boundary kernel ``entry`` for ``dtype`` (C-contiguous 4-d operands; ``out`` is written),
-    on parts of the batch axis at once where the work is large enough."""
+    through :func:`pool_drive`. One per entry and dtype in a process: the nodes of every graph
+    share it."""
     kernel = boundary.lazy_kernel(entry, dtype, KERNEL_FINGERPRINT)
     table, resolve = kernel.table, kernel.resolve
+    driver = boundary.lazy_kernel(pool_drive, dtype, KERNEL_FINGERPRINT)
+    driver_table, driver_resolve = driver.table, driver.resolve
 
     @numba_basic.numba_njit
     def call(a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code):
-        address = workers.resolved_address(workers.symbol_address(table), workers.symbol_address(resolve), 0)
-        if address == 0:
-            raise RuntimeError("pytensor_nnet could not compile its pooling kernel (see the log)")
-        parts = _pool_parts(image, pooled, ws)
-        if parts > 1:
-            status = _run_pool_parts(address, a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code, parts)
-        else:
-            meta = _boundary_meta(image, pooled, ws, stride, pad, ignore_border, code)
+        meta = np.empty(_DRIVER_META_LENGTH, dtype=np.int64)
+        _fill_meta(meta, image, pooled, ws, stride, pad, ignore_border, code)
+        meta[_TABLE] = workers.symbol_address(table)
+        meta[_RESOLVER] = workers.symbol_address(resolve)
+        meta[_SIZES], meta[_SIZES + 1], meta[_SIZES + 2], meta[_SIZES + 3] = a.size, b.size, c.size, out.size
+        address = workers.resolved_address(
+            workers.symbol_address(driver_table), workers.symbol_address(driver_resolve), 0
+        )
+        status = boundary.KERNEL_UNCOMPILED
+        if address != 0:
             status = workers.call_entry_on(address, a, b, c, out, meta)
-        if status != 0:
+        if status == boundary.KERNEL_UNCOMPILED:
+            raise RuntimeError("pytensor_nnet could not compile its pooling kernel (see the log)")
+        if status != boundary.DRIVER_DONE:
             raise ValueError("the pooling kernel refused its arguments (an internal error: please report it)")
 
     return call
