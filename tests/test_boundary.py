@@ -93,7 +93,7 @@ def test_refused_arguments_raise_instead_of_writing_out_of_bounds():
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_driver_that_raises_fails_the_call(capfd):
+def test_a_driver_that_raises_fails_the_call():
     """A driver holds no ``try``: when it raises (here a zero stride, which no Op lets through),
     Numba's C callback prints the exception and returns 0, which the graph's call reads as a
     failure; the output is left alone."""

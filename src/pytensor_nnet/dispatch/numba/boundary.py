@@ -52,7 +52,7 @@ from numba import types
 from numba.core import sigutils
 from numba.core.ccallback import CFunc
 
-from pytensor_nnet.dispatch.numba import compile_helper
+from pytensor_nnet.dispatch.numba import compile_helper, workers
 
 #: A kernel raised: the graph's code turns this status into an error.
 KERNEL_REFUSED = 1
@@ -125,6 +125,18 @@ def body_named(module, name):
 def compile_task(task):
     """Compile (or load) the body of a ``compile_helper.Task``."""
     return _compile(body_named(task.module, task.name), c_signature(task.dtype))
+
+
+@numba.njit(cache=True)
+def call_driver(table, resolver, a, b, c, out, meta):
+    """The status of the driver (slot 0 of a :class:`LazyKernels` whose table and resolver are
+    at the addresses ``table`` and ``resolver``) called on the arrays ``a``, ``b``, ``c``,
+    ``out`` and ``meta``: ``DRIVER_DONE``, ``KERNEL_REFUSED``, ``KERNEL_UNCOMPILED`` (it or
+    its entry could not be compiled), or 0 if it raised."""
+    address = workers.resolved_address(table, resolver, 0)
+    if address == 0:
+        return KERNEL_UNCOMPILED
+    return workers.call_entry_on(address, a, b, c, out, meta)
 
 
 def c_signature(dtype):

@@ -316,12 +316,8 @@ def _boundary_call(direction, dtype, excluded=0):
         meta[_DIRECTION] = direction
         meta[_TABLE] = workers.symbol_address(table)
         meta[_RESOLVER] = workers.symbol_address(resolve)
-        address = workers.resolved_address(
-            workers.symbol_address(driver_table), workers.symbol_address(driver_resolve), 0
-        )
-        status = boundary.KERNEL_UNCOMPILED
-        if address != 0:
-            status = workers.call_entry_on(address, a, b, a, out, meta)
+        driver_address, resolver_address = workers.symbol_address(driver_table), workers.symbol_address(driver_resolve)
+        status = boundary.call_driver(driver_address, resolver_address, a, b, a, out, meta)
         if status == boundary.KERNEL_UNCOMPILED:
             raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
         if status != boundary.DRIVER_DONE:

@@ -202,12 +202,8 @@ def _boundary_call(entry, dtype):
         meta[_TABLE] = workers.symbol_address(table)
         meta[_RESOLVER] = workers.symbol_address(resolve)
         meta[_SIZES], meta[_SIZES + 1], meta[_SIZES + 2], meta[_SIZES + 3] = a.size, b.size, c.size, out.size
-        address = workers.resolved_address(
-            workers.symbol_address(driver_table), workers.symbol_address(driver_resolve), 0
-        )
-        status = boundary.KERNEL_UNCOMPILED
-        if address != 0:
-            status = workers.call_entry_on(address, a, b, c, out, meta)
+        driver_address, resolver_address = workers.symbol_address(driver_table), workers.symbol_address(driver_resolve)
+        status = boundary.call_driver(driver_address, resolver_address, a, b, c, out, meta)
         if status == boundary.KERNEL_UNCOMPILED:
             raise RuntimeError("pytensor_nnet could not compile its pooling kernel (see the log)")
         if status != boundary.DRIVER_DONE:
