@@ -144,19 +144,26 @@ def test_unqueued_kernels_and_forked_processes_compile_here(coordinator, monkeyp
     assert compile_helper.obtain(task, lambda: "here") == "here"
 
 
-def test_the_helper_serves_the_queue_in_order_and_exits_when_idle(tmp_path, monkeypatch):
+def test_the_helper_serves_the_queue_from_its_end_and_exits_when_idle(tmp_path, monkeypatch):
     work = compile_helper._Queue(str(tmp_path))
-    tasks = [Task(f"t{i}", "m", "n", "float64") for i in range(3)]
-    for task in tasks:
+    tasks = [Task(f"t{i}", "m", "n", "float64") for i in range(4)]
+    for task in tasks[:3]:
         work.append(task)
     work.claim(tasks[1])  # taken by the other process
     compiled = []
-    monkeypatch.setattr(boundary, "compile_task", lambda task: compiled.append(task.key))
+
+    def compile_task(task):
+        compiled.append(task.key)
+        if task.key == "t2":  # a later graph queues another while the helper works
+            work.append(tasks[3])
+
+    monkeypatch.setattr(boundary, "compile_task", compile_task)
     monkeypatch.setattr(compile_helper, "IDLE_EXIT_S", 0.2)
     monkeypatch.setattr(compile_helper, "_exit_when_stdin_closes", lambda: None)
     compile_helper.serve(str(tmp_path))
-    assert compiled == ["t0", "t2"]
-    assert [work.finished(task) for task in tasks] == [True, False, True]
+    assert compiled == ["t2", "t3", "t0"]
+    assert [work.finished(task) for task in tasks] == [True, False, True, True]
+    assert work.next_unclaimed() is None  # the process that needs them takes the front
 
 
 def test_a_cached_kernel_is_loaded_at_build_without_a_helper(monkeypatch):

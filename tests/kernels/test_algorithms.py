@@ -299,3 +299,40 @@ def test_selection_after_the_strided_reduction(in_size, ksize, stride, pad, dila
     assert select.algorithm_name(*args, excluded=(), in_size=in_size) == expected
     without = "gemm" if expected.startswith("subsampled") else expected
     assert select.algorithm_name(*args, excluded=("subsample",), in_size=in_size) == without
+
+
+@st.composite
+def planning_problems(draw):
+    """Arguments of ``select.plan`` for the problems the rules tell apart: one or many
+    channels, depthwise groups, 3x3 windows, strides and dilations that do or do not reduce."""
+    ksize = (draw(st.integers(1, 2)), *(draw(st.sampled_from([1, 2, 3, 5])) for _ in range(2)))
+    stride = tuple(draw(st.sampled_from([1, 1, 2, 3])) for _ in range(3))
+    dilation = tuple(draw(st.sampled_from([1, 2, 4])) for _ in range(3))
+    pad_lo = tuple(draw(st.integers(0, 3)) for _ in range(3))
+    pad_hi = tuple(draw(st.integers(0, 3)) for _ in range(3))
+    if draw(st.booleans()):  # a 3x3 window over a plane (the Winograd rule's problems, some strided)
+        plane_stride, plane_dilation = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 1, 2]))
+        ksize, stride, dilation = (1, 3, 3), (1, plane_stride, plane_stride), (1, plane_dilation, plane_dilation)
+        pad_lo, pad_hi = ((0, min(p[1], 2), min(p[2], 2)) for p in (pad_lo, pad_hi))
+    in_size = tuple((k - 1) * d + 1 + draw(st.integers(0, 40)) for k, d in zip(ksize, dilation))
+    out = tuple(
+        (i + lo + hi - d * (k - 1) - 1) // s + 1
+        for i, lo, hi, k, d, s in zip(in_size, pad_lo, pad_hi, ksize, dilation, stride)
+    )
+    groups = draw(st.sampled_from([1, 1, 4]))
+    Cg, Mg = draw(st.sampled_from([1, 3, 16, 32])), draw(st.sampled_from([1, 8, 16, 64]))
+    excluded = draw(st.sampled_from([0, 1 << select.DIRECT, 1 << select.SUBSAMPLE, 1 << select.WINOGRAD]))
+    direction = draw(st.sampled_from([select.FORWARD, select.GRAD_INPUTS, select.GRAD_WEIGHTS]))
+    return (direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded)
+
+
+def _as_ints(value):
+    return tuple(_as_ints(v) for v in value) if isinstance(value, tuple) else int(value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(planning_problems())
+def test_the_plan_in_python_is_the_compiled_plan(args):
+    """A graph's build predicts the entry a call will plan with the Python rule: it must
+    plan what the kernels' compiled rule plans."""
+    assert _as_ints(select.plan_rule(*args)) == _as_ints(select.plan(*args))

@@ -373,4 +373,11 @@ def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
                     _grid_dots(flat, offs, grid, L, acc[m], zero)
                 else:
                     _rows_dots(flat, offs, top[n, m], stride, Hp, Wp, acc[m], zero)
-    dw_out[:] = acc.reshape(dw_out.shape)
+    kd, kh, kw = ksize
+    for m in range(M):  # by element: an array assignment compiles its shape-error message (3 s)
+        tap = 0
+        for d in range(kd):
+            for h in range(kh):
+                for w in range(kw):
+                    dw_out[m, 0, d, h, w] = acc[m, tap]
+                    tap += 1

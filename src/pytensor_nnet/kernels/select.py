@@ -44,6 +44,7 @@ import os
 
 import numba
 import numpy as np
+from numba.extending import register_jitable
 
 from pytensor_nnet.kernels.winograd import LARGE_TILE, SMALL_TILE
 
@@ -86,12 +87,12 @@ def excluded_mask(names=None) -> int:
     return mask
 
 
-@numba.njit(cache=True)
+@register_jitable
 def _allowed(code, excluded):
     return (excluded >> code) & 1 == 0
 
 
-@numba.njit(cache=True)
+@register_jitable
 def winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out):
     """Whether the Winograd rule of the module doc holds (3-tuples of ints)."""
     if ksize[0] != 1 or ksize[1] != 3 or ksize[2] != 3 or pad_lo[0] != 0 or pad_hi[0] != 0:
@@ -105,7 +106,7 @@ def winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out):
     return Cg >= WINOGRAD_MIN_CHANNELS and Mg >= WINOGRAD_MIN_CHANNELS and out[1] * out[2] >= WINOGRAD_MIN_POSITIONS
 
 
-@numba.njit(cache=True)
+@register_jitable
 def winograd_tile(out_h, out_w, excluded):
     """The output tile side of a Winograd correlation computing planes of ``out_h`` x ``out_w``
     points: ``LARGE_TILE`` (4, F(4x4, 3x3)) when both are at least
@@ -120,7 +121,7 @@ def winograd_tile(out_h, out_w, excluded):
     return SMALL_TILE
 
 
-@numba.njit(cache=True)
+@register_jitable
 def choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded):
     """Code of the algorithm for a correlation with ``Cg`` input and ``Mg`` output channels per
     group, in ``direction`` (``FORWARD``, ``GRAD_INPUTS`` or ``GRAD_WEIGHTS``); ``out`` is the
@@ -133,7 +134,7 @@ def choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, o
     return GEMM
 
 
-@numba.njit(cache=True)
+@register_jitable
 def strided_reduction(in_size, ksize, stride, pad_lo, dilation, out, enabled=True):
     """The stride-1 problem of a strided one (see the module doc), per axis of the 3-tuples:
     ``(applies, phase, size, stride, pad_lo, pad_hi, dilation)``: the input points
@@ -190,11 +191,15 @@ def strided_reduction(in_size, ksize, stride, pad_lo, dilation, out, enabled=Tru
     )
 
 
-@numba.njit(cache=True)
-def plan(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded):
+@register_jitable
+def plan_rule(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded):
     """:func:`strided_reduction` (when it applies), then :func:`choose` on the result:
     ``(algorithm, reduced, phase, size, stride, pad_lo, pad_hi, dilation)``; without the
-    reduction the geometry is returned as given."""
+    reduction the geometry is returned as given.
+
+    A Python function (the rules of this module are ``register_jitable``): a graph's build
+    runs it on ints to predict the plan without compiling anything. Compiled code calls
+    :data:`plan`, the same function compiled once and cached on disk."""
     enabled = _allowed(SUBSAMPLE, excluded)
     reduced, phase, size, st, lo, hi, dil = strided_reduction(in_size, ksize, stride, pad_lo, dilation, out, enabled)
     if not reduced:
@@ -202,6 +207,10 @@ def plan(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dila
         hi = (np.int64(pad_hi[0]), np.int64(pad_hi[1]), np.int64(pad_hi[2]))
     algorithm = choose(direction, Cg, Mg, groups, ksize, st, lo, hi, dil, out, excluded)
     return algorithm, reduced, phase, size, st, lo, hi, dil
+
+
+#: :func:`plan_rule` compiled (on-disk cache), for the kernels.
+plan = numba.njit(cache=True)(plan_rule)
 
 
 def algorithm_name(
@@ -213,7 +222,7 @@ def algorithm_name(
     mask = excluded_mask(excluded)
     if in_size is None:
         return NAMES[choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, mask)]
-    algorithm, reduced = plan(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, mask)[
-        :2
-    ]
+    algorithm, reduced = plan_rule(
+        direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, mask
+    )[:2]
     return ("subsampled " if reduced else "") + NAMES[algorithm]

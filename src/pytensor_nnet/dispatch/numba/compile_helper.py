@@ -10,10 +10,16 @@ cached on disk (``numba_cache``) and a process loads a cached one in a fraction 
 
 So a graph's build looks each kernel it will call up in Numba's cache (``LazyKernels.prefetch``)
 and queues the ones it does not find (:func:`queue`). The first queued kernel starts a helper
-process, which compiles the queue in order into the cache while this process compiles the
-graph. When a call needs a kernel (:func:`obtain`): if nobody has started it, this process
-compiles it; if the helper has finished it, it is loaded from the cache; while the helper is
-still at it, this process compiles the next queued kernel nobody has started, then waits.
+process, which compiles the queue into the cache while this process compiles the graph. When a
+call needs a kernel (:func:`obtain`): if nobody has started it, this process compiles it; if
+the helper has finished it, it is loaded from the cache; while the helper is still at it, this
+process compiles the next queued kernel nobody has started, then waits.
+
+The queue is in the order the graph's nodes were built, about the order its first call needs
+the kernels, so this process takes it from the front and the helper from the back: the two
+meet in the middle, and at the end neither waits for long on a kernel the other started late.
+(Taken in order by both, the helper had run out of work for 5 s while this process compiled
+the last kernel of a conv2d + pool_2d + grad step alone.)
 A kernel is claimed by creating a file in a directory of this process (exclusive creation),
 so none is compiled twice; a helper that died leaves its claims to this process.
 
@@ -105,9 +111,11 @@ class _Queue:
     def finished(self, task):
         return os.path.exists(os.path.join(self.directory, task.key + ".done"))
 
-    def next_unclaimed(self):
-        """Claim and return the first queued task nobody has claimed, or None."""
-        for task in self.tasks():
+    def next_unclaimed(self, from_the_end=False):
+        """Claim and return the first queued task nobody has claimed (``from_the_end``: the
+        last), or None."""
+        tasks = self.tasks()
+        for task in reversed(tasks) if from_the_end else tasks:
             if self.claim(task):
                 return task
         return None
@@ -234,13 +242,14 @@ def _exit_when_stdin_closes():
 
 
 def serve(directory):
-    """The helper's loop: compile the queue of ``directory`` in order into Numba's cache,
-    skipping claimed tasks, until stdin closes or nothing comes for :data:`IDLE_EXIT_S`."""
+    """The helper's loop: compile the queue of ``directory`` into Numba's cache from its end
+    (see the module's doc), skipping claimed tasks, until stdin closes or nothing comes for
+    :data:`IDLE_EXIT_S`."""
     threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
     work = _Queue(directory)
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < IDLE_EXIT_S:
-        task = work.next_unclaimed()
+        task = work.next_unclaimed(from_the_end=True)
         if task is None:
             time.sleep(POLL_S)
             continue

@@ -251,18 +251,24 @@ def _entries(direction, dtype):
     return boundary.lazy_kernels(family, _ENTRY_BODIES[direction], dtype, KERNEL_FINGERPRINT)
 
 
-@numba.njit(cache=True)
 def _predicted_algorithm(direction, images, filters, geometry, groups, excluded):
     """The algorithm ``select.plan`` picks for 3-d-view ``images`` and ``filters`` sizes
-    (int64 arrays of 5) and the Op's ``geometry``, as the driver will."""
-    ksize = (filters[2], filters[3], filters[4])
-    stride, pad_lo, pad_hi, dilation = _resolved_geometry(geometry, ksize)
-    image_shape = (images[0], images[1], images[2], images[3], images[4])
-    out = corr.forward_output_size(image_shape, (0, 0) + ksize, stride, pad_lo, pad_hi, dilation)
-    in_size = (images[2], images[3], images[4])
-    Cg, Mg = filters[1], filters[0] // groups
-    planned = select.plan(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded)
-    return planned[0]
+    (sequences of 5 ints) and the Op's ``geometry``, as the driver will; None when the sizes
+    do not make a convolution. Python, on ints: a graph's build compiles nothing (the compiled
+    prediction took 3 s of the first build)."""
+    ksize = tuple(int(k) for k in filters[2:])
+    stride, dilation = (tuple(int(v) for v in row) for row in (geometry[0], geometry[3]))
+    pad_lo, pad_hi = shapes.resolve_pads(
+        tuple(int(v) for v in geometry[1]), tuple(int(v) for v in geometry[2]), ksize, dilation
+    )
+    in_size = tuple(int(i) for i in images[2:])
+    out = shapes.conv_output_size_3d(in_size, ksize, stride, pad_lo, pad_hi, dilation)
+    if min(out) < 1:
+        return None
+    Cg, Mg = int(filters[1]), int(filters[0]) // groups
+    return select.plan_rule(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded)[
+        0
+    ]
 
 
 def _static_sizes(variable, hint):
@@ -287,14 +293,11 @@ def _prefetch_entry(op, node, direction, dtype):
         select.GRAD_WEIGHTS: (node.inputs[0], node.outputs[0]),
     }[direction]
     images, kernels = _static_sizes(image, op.imshp), _static_sizes(filters, op.kshp)
-    algorithm, planned = select.GEMM, False
+    predicted = None
     if images is not None and kernels is not None:
-        geometry, mask = np.array(op.geometry, dtype=np.int64), select.excluded_mask()
-        try:
-            algorithm, planned = _predicted_algorithm(direction, images, kernels, geometry, op.num_groups, mask), True
-        except Exception:  # inconsistent sizes: the call will say so
-            pass
-    _entries(direction, dtype).prefetch(algorithm, keep=planned)
+        predicted = _predicted_algorithm(direction, images, kernels, op.geometry, op.num_groups, select.excluded_mask())
+    planned = predicted is not None  # else inconsistent sizes: the call will say so
+    _entries(direction, dtype).prefetch(predicted if planned else select.GEMM, keep=planned)
 
 
 @lru_cache
