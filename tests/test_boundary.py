@@ -75,6 +75,12 @@ def test_a_new_graph_reuses_the_compiled_kernels():
     assert dx.shape == x.shape and dw.shape == w.shape
 
 
+#: An entry that refuses its arguments raises; Numba's C wrapper prints the exception (an
+#: "unraisable" one, which pytest reports as a warning) and returns 0, read as a failure.
+_PRINTS_THE_REFUSAL = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@_PRINTS_THE_REFUSAL
 def test_refused_arguments_raise_instead_of_writing_out_of_bounds():
     call = numba_conv._boundary_call(select.FORWARD, "float64")
 
@@ -122,6 +128,7 @@ _MISMATCHED = {  # direction, operands a and b, the output, padding: each incons
 }
 
 
+@_PRINTS_THE_REFUSAL
 @pytest.mark.parametrize("case", sorted(_MISMATCHED))
 def test_refused_arguments_leave_the_output_alone(case):
     direction, a_shape, b_shape, out_shape, pad = _MISMATCHED[case]
@@ -137,6 +144,31 @@ def test_refused_arguments_leave_the_output_alone(case):
     assert (out == 7.0).all()
 
 
+@_PRINTS_THE_REFUSAL
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_parts_that_refuse_their_arguments_fail_the_call(parts):
+    """Split into parts on threads of their own, each part's entry refuses the mismatched
+    operands (its exception printed from that thread) and the call fails: no part writes,
+    and no partial filter gradient is added."""
+    call = numba_conv._boundary_call(select.GRAD_WEIGHTS, "float64")
+
+    @numba.njit
+    def run(a, b, out):
+        call(a, b, out, (1, 1, 1), (0, 0, 0), (0, 0, 0), (1, 1, 1), 1, 2**20)
+
+    x, top = np.ones((6, 2, 1, 9, 9)), np.ones((6, 3, 1, 8, 8))  # the top of 3x3 filters is 7x7
+    out = np.full((3, 2, 1, 3, 3), 7.0)
+    with workers.forced_parts(parts), pytest.raises(ValueError, match="refused its arguments"):
+        run(x, top, out)
+    assert (out == 7.0).all()
+    right = np.ones((6, 3, 1, 7, 7))
+    out[...] = 0.0
+    with workers.forced_parts(parts):
+        run(x, right, out)
+    np.testing.assert_allclose(out, 6 * 49.0)
+
+
+@_PRINTS_THE_REFUSAL
 @pytest.mark.parametrize("ties", ["first", "all"])
 def test_refused_pooling_gradient_arguments_leave_the_output_alone(ties):
     """The max-pooling gradient's entry (one per tie rule) checks its operands before it writes:

@@ -16,13 +16,12 @@ before PyTensor compiles or loads the graph).
 
 The C signature is the same for every kernel: ``int64 f(dtype *a, dtype *b, dtype *c, dtype
 *out, int64 *meta)`` (up to three operands, unused ones may repeat another; ``meta`` holds
-their shapes and the parameters, in a layout of the caller's); the result is 0, or 1 when the
-kernel refused its arguments (the callers check every shape first, with the Ops' messages, so
-that is an internal error); a driver returns ``DRIVER_DONE`` instead of 0. An entry checks its
-operands in a ``try`` of its own before any kernel runs: within one ``try``, a raise in a
-function called from inlined code (the ``*_into_by`` kernels are inlined so that constants
-prune their branches) does not stop the code after it, and a refused gradient was seen written
-anyway.
+their shapes and the parameters, in a layout of the caller's); the result is :data:`DONE`, or
+0 when the kernel raised (it refused its arguments: the callers check every shape first, with
+the Ops' messages, so that is an internal error, and Numba's C wrapper prints the exception).
+Entries hold no ``try``: it cost about a second of compile time per entry, and within one
+``try`` a raise in a function called from inlined code (the ``*_into_by`` kernels are inlined
+so that constants prune their branches) did not stop the code after it.
 
 Entries are compiled lazily (:class:`LazyKernels`): the first time the caller reads an empty
 slot, it calls a resolver (a Python callback under another symbol name) that compiles the
@@ -54,15 +53,13 @@ from numba.core.ccallback import CFunc
 
 from pytensor_nnet.dispatch.numba import compile_helper, workers
 
-#: A kernel raised: the graph's code turns this status into an error.
-KERNEL_REFUSED = 1
+#: What an entry (a kernel's, or a driver's: an entry that plans a call and makes it, the
+#: convolution's and the pooling's) returns when it succeeded. Entries hold no ``try`` (one
+#: costs 1-3 s of compile time): an entry that raises returns 0, as every Numba C callback does
+#: after printing the exception, and the graph reads anything but this as a failure.
+DONE = workers.DONE
 #: A lazily compiled entry (:class:`LazyKernels`) could not be compiled (the log says why).
 KERNEL_UNCOMPILED = 2
-#: What a driver (an entry that plans a call and makes it: the convolution's, the pooling's)
-#: returns when the entry it called returned 0. Drivers hold no ``try``, which costs 2-3 s of
-#: compile time each: a driver that raises returns 0, as every Numba C callback does after
-#: printing the exception, and the graph reads anything but this as a failure.
-DRIVER_DONE = 3
 
 #: A kernel compile taking longer than this (seconds) is announced once per process, at INFO.
 SLOW_COMPILE_NOTICE_S = 2.0
@@ -131,8 +128,8 @@ def compile_task(task):
 def call_driver(table, resolver, a, b, c, out, meta):
     """The status of the driver (slot 0 of a :class:`LazyKernels` whose table and resolver are
     at the addresses ``table`` and ``resolver``) called on the arrays ``a``, ``b``, ``c``,
-    ``out`` and ``meta``: ``DRIVER_DONE``, ``KERNEL_REFUSED``, ``KERNEL_UNCOMPILED`` (it or
-    its entry could not be compiled), or 0 if it raised."""
+    ``out`` and ``meta``: ``DONE``, ``KERNEL_UNCOMPILED`` (it or its entry could not be
+    compiled), or 0 if it or its entry raised."""
     address = workers.resolved_address(table, resolver, 0)
     if address == 0:
         return KERNEL_UNCOMPILED

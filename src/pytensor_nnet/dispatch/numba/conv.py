@@ -68,7 +68,8 @@ def _entry_body(direction, algorithm):
     output ``out``; ``GRAD_INPUTS``: filters, output gradient, zero-filled input gradient;
     ``GRAD_WEIGHTS``: images, output gradient, zero-filled filter gradient) by ``algorithm``
     only: the ``*_into_by`` function of ``kernels.corr`` with the algorithm as a constant, so
-    that the code of the others is not compiled in.
+    that the code of the others is not compiled in. It checks the operands before it writes;
+    returns ``boundary.DONE`` (0 if it raised).
 
     A closure over two ints, which Numba's on-disk cache keys it on: the direction and the
     algorithm (an edit to the kernels is covered by ``numba_cache``)."""
@@ -76,33 +77,17 @@ def _entry_body(direction, algorithm):
     def body(a, b, c, out, meta):
         p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
         stride, pad_lo, pad_hi, dilation = geometry
-        # The operands are checked first, in a ``try`` of their own: inside a ``try``, a raise
-        # in a function called from inlined code does not always stop the code after it.
-        try:
-            if direction == FORWARD:
-                corr.checked_forward(p, q, o, stride, pad_lo, pad_hi, dilation, groups)
-            elif direction == GRAD_INPUTS:
-                corr.checked_grad_inputs(p, q, o, stride, pad_lo, pad_hi, dilation, groups)
-            else:
-                corr.checked_grad_weights(p, q, o, stride, pad_lo, pad_hi, dilation, groups)
-        except Exception:
-            return boundary.KERNEL_REFUSED
-        try:
-            if direction == FORWARD:  # bare names: see ``kernels.corr``
-                corr.forward_into_by(
-                    algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
-                )
-            elif direction == GRAD_INPUTS:
-                corr.grad_inputs_into_by(
-                    algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
-                )
-            else:
-                corr.grad_weights_into_by(
-                    algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
-                )
-        except Exception:
-            return boundary.KERNEL_REFUSED
-        return 0
+        if direction == FORWARD:  # bare names: see ``kernels.corr``
+            corr.forward_into_by(algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
+        elif direction == GRAD_INPUTS:
+            corr.grad_inputs_into_by(
+                algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+            )
+        else:
+            corr.grad_weights_into_by(
+                algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+            )
+        return boundary.DONE
 
     body.__name__ = f"corr_{select.DIRECTION_NAMES[direction]}_{select.NAMES[algorithm]}_c"
     return body
@@ -168,7 +153,8 @@ def _run_conv_parts(
 ):
     """Run the boundary entry at address ``entry`` (of ``direction``, operands as in
     :func:`_conv_plan`) on ``parts`` parts of the batch at once; returns the status. The
-    filter gradient of each part after the first goes to a buffer of its own, added at the end."""
+    filter gradient of each part after the first goes to a buffer of its own, added at the end
+    (when every part succeeded)."""
     batch = b.shape[0] if direction == select.GRAD_INPUTS else a.shape[0]
     own = parts - 1 if direction == select.GRAD_WEIGHTS else 0
     partials = np.zeros((own,) + out.shape, dtype=out.dtype)
@@ -204,6 +190,8 @@ def _run_conv_parts(
             excluded,
         )
     status = workers.run_tasks(tasks)
+    if status != boundary.DONE:
+        return status
     total = out.reshape(out.size)
     for i in range(own):
         part = partials[i].reshape(out.size)
@@ -226,8 +214,8 @@ def conv_drive(a, b, c, out, meta):
     resolver takes the GIL: called on the graph's thread, before any part starts) and runs it.
 
     The planning and the threading live here, compiled once and cached on disk, so the code
-    of each graph holds only the call (see ``boundary``). Returns ``boundary.DRIVER_DONE``,
-    ``boundary.KERNEL_REFUSED`` or ``boundary.KERNEL_UNCOMPILED`` (0 if it raised)."""
+    of each graph holds only the call (see ``boundary``). Returns ``boundary.DONE``,
+    ``boundary.KERNEL_UNCOMPILED``, or 0 if it or the entry raised."""
     p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
     stride, pad_lo, pad_hi, dilation = geometry
     m = numba.carray(meta, (_DRIVER_META_LENGTH,))
@@ -242,7 +230,7 @@ def conv_drive(a, b, c, out, meta):
         )
     else:
         status = workers.call_entry_on(address, p, q, p, o, m)
-    return boundary.DRIVER_DONE if status == 0 else status
+    return status
 
 
 def _entries(direction, dtype):
@@ -323,7 +311,7 @@ def _boundary_call(direction, dtype, excluded=0):
         status = boundary.call_driver(driver_address, resolver_address, a, b, a, out, meta)
         if status == boundary.KERNEL_UNCOMPILED:
             raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
-        if status != boundary.DRIVER_DONE:
+        if status != boundary.DONE:
             raise ValueError("the convolution kernel refused its arguments (an internal error: please report it)")
 
     return call

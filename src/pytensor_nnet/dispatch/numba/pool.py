@@ -56,11 +56,8 @@ def pool_forward_c(a, b, c, out, meta):
     (one element), ``out`` the pooled output."""
     image, pooled, (ws, stride, pad), ignore_border, mode = _boundary_operands(meta)
     x, y = numba.carray(a, image), numba.carray(out, pooled)
-    try:
-        kernels.pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, b[0])
-    except Exception:
-        return boundary.KERNEL_REFUSED
-    return 0
+    kernels.pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, b[0])
+    return boundary.DONE
 
 
 def _max_pool_grad_body(name, ties):
@@ -74,16 +71,10 @@ def _max_pool_grad_body(name, ties):
         image, pooled, (ws, stride, pad), ignore_border, _ = _boundary_operands(meta)
         x, gx = numba.carray(a, image), numba.carray(out, image)
         maxout, gz = numba.carray(b, pooled), numba.carray(c, pooled)
-        try:  # first, in a ``try`` of its own: see ``dispatch/numba/conv.py``
-            kernels.check_max_pool_grad_operands(x, maxout, gz, gx, ws, stride, pad, ignore_border)
-        except Exception:
-            return boundary.KERNEL_REFUSED
+        kernels.check_max_pool_grad_operands(x, maxout, gz, gx, ws, stride, pad, ignore_border)
         gx[...] = 0
-        try:
-            kernels.max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_border)
-        except Exception:
-            return boundary.KERNEL_REFUSED
-        return 0
+        kernels.max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_border)
+        return boundary.DONE
 
     body.__name__ = f"max_pool_grad_{name}_c"
     return body
@@ -101,11 +92,8 @@ def average_pool_grad_c(a, b, c, out, meta):
     image, pooled, (ws, stride, pad), ignore_border, mode = _boundary_operands(meta)
     gz, gx = numba.carray(a, pooled), numba.carray(out, image)
     gx[...] = 0
-    try:
-        kernels.average_pool_grad_into(gz, gx, ws, stride, pad, ignore_border, mode)
-    except Exception:
-        return boundary.KERNEL_REFUSED
-    return 0
+    kernels.average_pool_grad_into(gz, gx, ws, stride, pad, ignore_border, mode)
+    return boundary.DONE
 
 
 @numba.njit(cache=True)
@@ -165,8 +153,8 @@ def pool_drive(a, b, c, out, meta):
     thread, before any part starts).
 
     The threading lives here, compiled once and cached on disk, so the code of each graph holds
-    only the call (see ``boundary``). Returns ``boundary.DRIVER_DONE``,
-    ``boundary.KERNEL_REFUSED`` or ``boundary.KERNEL_UNCOMPILED`` (0 if it raised)."""
+    only the call (see ``boundary``). Returns ``boundary.DONE``,
+    ``boundary.KERNEL_UNCOMPILED``, or 0 if it or the entry raised."""
     m = numba.carray(meta, (_DRIVER_META_LENGTH,))
     image, pooled, (ws, stride, pad), ignore_border, code = _boundary_operands(meta)
     address = workers.resolved_address(m[_TABLE], m[_RESOLVER], 0)
@@ -181,7 +169,7 @@ def pool_drive(a, b, c, out, meta):
         )
     else:
         status = workers.call_entry_on(address, a_flat, b_flat, c_flat, out_flat, m)
-    return boundary.DRIVER_DONE if status == 0 else status
+    return status
 
 
 @lru_cache
@@ -206,7 +194,7 @@ def _boundary_call(entry, dtype):
         status = boundary.call_driver(driver_address, resolver_address, a, b, c, out, meta)
         if status == boundary.KERNEL_UNCOMPILED:
             raise RuntimeError("pytensor_nnet could not compile its pooling kernel (see the log)")
-        if status != boundary.DRIVER_DONE:
+        if status != boundary.DONE:
             raise ValueError("the pooling kernel refused its arguments (an internal error: please report it)")
 
     return call

@@ -55,6 +55,12 @@ _JOIN_SYMBOL = "pytensor_nnet_thread_join"
 _RUN_TASK_SYMBOL = "pytensor_nnet_run_task"
 _FORCED_SYMBOL = "pytensor_nnet_forced_parts"
 
+#: What a boundary entry returns when it succeeded. One that raised returns 0: a Numba C
+#: callback prints the exception (under the GIL, which it takes) and returns 0. The entries hold
+#: no ``try``: one costs about a second of compile time per entry, and a ``try`` around inlined
+#: code does not stop at every raise in it.
+DONE = 3
+
 #: Columns of a task row before its ``meta``: entry, a, b, c, out, meta address, status, handle.
 TASK_ENTRY, TASK_META, TASK_STATUS, TASK_HANDLE, TASK_HEADER = 0, 5, 6, 7, 8
 
@@ -310,7 +316,8 @@ def task_rows(parts, meta_length):
 def run_tasks(tasks):
     """Run every task row of ``tasks`` (from :func:`task_rows`, with entry and operands
     filled in): rows 1.. on threads of their own, row 0 here, on one BLAS thread each, with
-    the GIL let go meanwhile. Returns the largest status (0: every part succeeded)."""
+    the GIL let go meanwhile. Returns :data:`DONE` when every part returned it, else the
+    status of the last part that did not."""
     parts = tasks.shape[0]
     row_bytes = tasks.shape[1] * 8
     base = np.int64(tasks.ctypes.data)
@@ -325,11 +332,12 @@ def run_tasks(tasks):
         if not started[i]:
             row = tasks[i]
             row[TASK_STATUS] = call_entry(row[0], row[1], row[2], row[3], row[4], row[TASK_META])
-    status = 0
+    status = DONE
     for i in range(parts):
         if started[i]:
             _thread_join(base + i * row_bytes)
-        status = max(status, tasks[i, TASK_STATUS])
+        if tasks[i, TASK_STATUS] != DONE:
+            status = tasks[i, TASK_STATUS]
     _restore_gil(gil)
     if previous > 1:
         blas_set_num_threads(previous)
