@@ -148,8 +148,7 @@ def test_refused_arguments_leave_the_output_alone(case):
 @pytest.mark.parametrize("parts", [1, 2, 3])
 def test_parts_that_refuse_their_arguments_fail_the_call(parts):
     """Split into parts on threads of their own, each part's entry refuses the mismatched
-    operands (its exception printed from that thread) and the call fails: no part writes,
-    and no partial filter gradient is added."""
+    operands (its exception printed from that thread) and the call fails without writing."""
     call = numba_conv._boundary_call(select.GRAD_WEIGHTS, "float64")
 
     @numba.njit
