@@ -75,8 +75,9 @@ def test_a_new_graph_reuses_the_compiled_kernels():
     assert dx.shape == x.shape and dw.shape == w.shape
 
 
-#: An entry that refuses its arguments raises; Numba's C wrapper prints the exception (an
-#: "unraisable" one, which pytest reports as a warning) and returns 0, read as a failure.
+#: An entry (a kernel's or a driver's) that refuses its arguments raises; Numba's C wrapper
+#: prints the exception (an "unraisable" one, which pytest reports as a warning) and returns 0,
+#: read as a failure.
 _PRINTS_THE_REFUSAL = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
@@ -98,7 +99,7 @@ def test_refused_arguments_raise_instead_of_writing_out_of_bounds():
     np.testing.assert_allclose(out, 18.0)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@_PRINTS_THE_REFUSAL
 def test_a_driver_that_raises_fails_the_call():
     """A driver holds no ``try``: when it raises (here a zero stride, which no Op lets through),
     Numba's C callback prints the exception and returns 0, which the graph's call reads as a
