@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytensor_nnet.kernels import select
+from pytensor_nnet.kernels import direct, select
 from pytensor_nnet.kernels.conv import conv_forward, conv_grad_inputs, conv_grad_weights
 from pytensor_nnet.kernels.winograd import winograd_forward, winograd_grad_inputs, winograd_grad_weights
 from tests.reference.conv import conv_grads_ref, conv_ref
@@ -29,6 +29,17 @@ def _check_against_reference(x_shape, w_shape, params, dtype, seed, exclude=None
     np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol)
 
 
+def _one_channel_problem(draw, spatial, kernel, groups, multiplier, **params):
+    """A problem with one input channel per group: batch, flip, dtype and seed drawn."""
+    return dict(
+        x_shape=(draw(st.integers(1, 2)), groups, *spatial),
+        w_shape=(groups * multiplier, 1, *kernel),
+        params=dict(params, num_groups=groups, filter_flip=draw(st.booleans())),
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        seed=draw(st.integers(0, 2**16)),
+    )
+
+
 @st.composite
 def one_channel_per_group_problems(draw):
     """Depthwise problems (several groups), and single-channel images with a few filters (an
@@ -46,18 +57,15 @@ def one_channel_per_group_problems(draw):
         )
     )
     spatial = [(k - 1) * d + 1 + draw(st.integers(0, 9)) for k, d in zip(kernel, dilation)]
-    return dict(
-        x_shape=(draw(st.integers(1, 2)), groups, *spatial),
-        w_shape=(groups * multiplier, 1, *kernel),
-        params=dict(
-            border_mode=border_mode,
-            subsample=tuple(subsample),
-            filter_dilation=tuple(dilation),
-            num_groups=groups,
-            filter_flip=draw(st.booleans()),
-        ),
-        dtype=draw(st.sampled_from(["float32", "float64"])),
-        seed=draw(st.integers(0, 2**16)),
+    return _one_channel_problem(
+        draw,
+        spatial,
+        kernel,
+        groups,
+        multiplier,
+        border_mode=border_mode,
+        subsample=tuple(subsample),
+        filter_dilation=tuple(dilation),
     )
 
 
@@ -65,6 +73,63 @@ def one_channel_per_group_problems(draw):
 @given(one_channel_per_group_problems())
 def test_direct_problems_match_reference(problem):
     _check_against_reference(**problem)
+
+
+@st.composite
+def three_wide_problems(draw):
+    """One-channel-per-group problems whose output keeps the input's width under a filter
+    three columns wide (any row padding, dilation and filter height up to three; a depth
+    axis of one tap): the forward pass that runs on the input's own rows."""
+    nd = draw(st.integers(2, 3))
+    kh = draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    width = draw(st.integers(2 * dw + 1, 2 * dw + 9))
+    height = draw(st.integers(1, 9))
+    rows_pad = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    height = max(height, (kh - 1) * dh + 1 - sum(rows_pad))
+    spatial, kernel, dilation, border = [height, width], [kh, 3], [dh, dw], [rows_pad, (dw, dw)]
+    if nd == 3:
+        spatial.insert(0, draw(st.integers(1, 3)))
+        kernel.insert(0, 1)
+        dilation.insert(0, 1)
+        border.insert(0, (draw(st.integers(0, 2)), draw(st.integers(0, 2))))
+    groups = draw(st.integers(1, 4))
+    multiplier = draw(st.integers(1, 3))
+    return _one_channel_problem(
+        draw, spatial, kernel, groups, multiplier, border_mode=tuple(border), filter_dilation=tuple(dilation)
+    )
+
+
+def _runs_on_the_input_rows(problem):
+    x_shape, w_shape, params = problem["x_shape"], problem["w_shape"], problem["params"]
+    nd = len(x_shape) - 2
+    pad = [lo for lo, _ in ([(0, 0)] * (3 - nd) + list(params["border_mode"]))]
+    ksize = [1] * (3 - nd) + list(w_shape[2:])
+    dilation = [1] * (3 - nd) + list(params["filter_dilation"])
+    return direct._three_wide(x_shape[-1], x_shape[-1], tuple(ksize), (1, 1, 1), tuple(pad), tuple(dilation))
+
+
+@settings(max_examples=60, deadline=None)
+@given(three_wide_problems())
+def test_three_wide_problems_match_reference(problem):
+    assert _runs_on_the_input_rows(problem)
+    _check_against_reference(**problem)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_three_wide_forward_reads_only_the_window(value):
+    """A non-finite input point reaches exactly the outputs whose window holds it: the reads
+    that leave a row on the input's own rows are never summed."""
+    x = np.random.default_rng(3).standard_normal((1, 2, 6, 7))
+    w = np.random.default_rng(4).standard_normal((2, 1, 3, 3))
+    for point in [(0, 0), (2, 0), (2, 6), (5, 6), (0, 6), (5, 0), (3, 3)]:
+        xv = x.copy()
+        xv[0, 1][point] = value
+        params = dict(border_mode="half", num_groups=2)
+        y = conv_forward(xv, w, **params)
+        expected = conv_ref(xv, w, **params)
+        assert np.array_equal(np.isfinite(y), np.isfinite(expected)), point
+        np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
