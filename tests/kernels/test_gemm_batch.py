@@ -37,6 +37,31 @@ def test_matmul_planes_matches_numpy(G, R, S, N, P, dtype):
         np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * max(1, S), err_msg=run.__name__)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "G, R, S, N, P",
+    [
+        (1, 160, 128, 3, 144),  # above BATCH_MIN_MULTIPLY_ADDS, an odd batch: the last image alone
+        (2, 130, 120, 4, 150),  # groups, above it
+        (1, 150, 140, 1, 100),  # one image
+        (2, 3, 5, 3, 7),  # small: one np.dot each
+        (1, 4, 0, 2, 3),  # nothing to add
+    ],
+)
+def test_add_plane_products_matches_numpy(G, R, S, N, P, dtype):
+    rng = np.random.default_rng(G * 1000 + R + N)
+    a = rng.standard_normal((N, G * R, P)).astype(dtype)
+    b = rng.standard_normal((N, G * S, P)).astype(dtype)
+    start = rng.standard_normal((G * R, S)).astype(dtype)
+    a64, b64 = a.astype("float64"), b.astype("float64")
+    products = [sum(a64[n, g * R : (g + 1) * R] @ b64[n, g * S : (g + 1) * S].T for n in range(N)) for g in range(G)]
+    expected = start + np.concatenate(products) if R else start
+    c = start.copy()
+    gemm_batch.add_plane_products(a, b, c, G)
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * np.sqrt(N * P))
+
+
 def test_the_batch_is_found_in_scipys_openblas():
     """The wheels' OpenBLAS has the batched GEMMs; elsewhere the fallback runs (tested above)."""
     from scipy import show_config
@@ -53,6 +78,8 @@ def test_mismatched_operands_are_refused():
         gemm_batch.matmul_planes(a, b, np.empty((2, 3, 6)))
     with pytest.raises(ValueError, match="do not match"):
         gemm_batch.matmul_planes(a, np.ones((2, 5, 5)), np.empty((2, 3, 5)))
+    with pytest.raises(ValueError, match="do not match"):
+        gemm_batch.add_plane_products(np.ones((2, 3, 5)), np.ones((2, 4, 6)), np.zeros((3, 4)), 1)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

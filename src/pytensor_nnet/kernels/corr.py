@@ -30,7 +30,7 @@ import numpy as np
 from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
-from pytensor_nnet.kernels.gemm_batch import matmul_planes
+from pytensor_nnet.kernels.gemm_batch import add_plane_products, matmul_planes
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
 
 # Bare names, not ``select.X``: Numba prunes a branch on a constant only when it compares names
@@ -431,12 +431,7 @@ def _grad_weights_with(algorithm, x, top, dw, stride, pad_lo, pad_hi, dilation, 
     topv = top.reshape((N, M, P))
     if _is_pointwise(ksize, stride, pad_lo, pad_hi):
         threads = limit_threads(2 * Mg * K * P)
-        for n in range(N):
-            xn = x[n].reshape((C, P))
-            for g in range(groups):
-                _add_into(
-                    dw2[g * Mg : (g + 1) * Mg], np.dot(topv[n, g * Mg : (g + 1) * Mg], xn[g * Cg : (g + 1) * Cg].T)
-                )
+        add_plane_products(topv, x.reshape((N, C, P)), dw2, groups)
         restore_threads(threads)
         return
     # A few images per GEMM: a longer reduction means fewer passes adding into ``dw``.
