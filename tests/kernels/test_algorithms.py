@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytensor_nnet.kernels import direct, select
+from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.conv import conv_forward, conv_grad_inputs, conv_grad_weights
 from pytensor_nnet.kernels.winograd import winograd_forward, winograd_grad_inputs, winograd_grad_weights
 from tests.reference.conv import conv_grads_ref, conv_ref
@@ -76,10 +76,10 @@ def test_direct_problems_match_reference(problem):
 
 
 @st.composite
-def three_wide_problems(draw):
+def direct_rows_problems(draw):
     """One-channel-per-group problems whose output keeps the input's width under a filter
     three columns wide (any row padding, dilation and filter height up to three; a depth
-    axis of one tap): the forward pass that runs on the input's own rows."""
+    axis of one tap): the forward pass that runs on the input's own rows (``"direct_rows"``)."""
     nd = draw(st.integers(2, 3))
     kh = draw(st.integers(1, 3))
     dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 3))
@@ -100,24 +100,40 @@ def three_wide_problems(draw):
     )
 
 
-def _runs_on_the_input_rows(problem):
+def _planned_forward(problem):
     x_shape, w_shape, params = problem["x_shape"], problem["w_shape"], problem["params"]
     nd = len(x_shape) - 2
-    pad = [lo for lo, _ in ([(0, 0)] * (3 - nd) + list(params["border_mode"]))]
-    ksize = [1] * (3 - nd) + list(w_shape[2:])
-    dilation = [1] * (3 - nd) + list(params["filter_dilation"])
-    return direct._three_wide(x_shape[-1], x_shape[-1], tuple(ksize), (1, 1, 1), tuple(pad), tuple(dilation))
+    border = [(0, 0)] * (3 - nd) + list(params["border_mode"])
+    ksize = (1,) * (3 - nd) + tuple(w_shape[2:])
+    dilation = (1,) * (3 - nd) + tuple(params["filter_dilation"])
+    in_size = (1,) * (3 - nd) + tuple(x_shape[2:])
+    out = tuple(i + lo + hi - (k - 1) * d for i, (lo, hi), k, d in zip(in_size, border, ksize, dilation))
+    groups = params["num_groups"]
+    return select.algorithm_name(
+        select.FORWARD,
+        1,
+        w_shape[0] // groups,
+        groups,
+        ksize,
+        (1, 1, 1),
+        tuple(lo for lo, _ in border),
+        tuple(hi for _, hi in border),
+        dilation,
+        out,
+        excluded=[],
+        in_size=in_size,
+    )
 
 
 @settings(max_examples=60, deadline=None)
-@given(three_wide_problems())
-def test_three_wide_problems_match_reference(problem):
-    assert _runs_on_the_input_rows(problem)
+@given(direct_rows_problems())
+def test_direct_rows_problems_match_reference(problem):
+    assert _planned_forward(problem) == "direct_rows"
     _check_against_reference(**problem)
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
-def test_three_wide_forward_reads_only_the_window(value):
+def test_direct_rows_forward_reads_only_the_window(value):
     """A non-finite input point reaches exactly the outputs whose window holds it: the reads
     that leave a row on the input's own rows are never summed."""
     x = np.random.default_rng(3).standard_normal((1, 2, 6, 7))
@@ -265,7 +281,14 @@ def _choice(
         ((select.FORWARD, 64, 64, 1, (1, 3, 3)), "winograd"),  # resnet 3x3
         ((select.GRAD_INPUTS, 64, 64, 1, (1, 3, 3)), "winograd"),
         ((select.GRAD_WEIGHTS, 64, 64, 1, (1, 3, 3)), "winograd"),
-        ((select.FORWARD, 1, 1, 128, (1, 3, 3)), "direct"),  # depthwise
+        ((select.FORWARD, 1, 1, 128, (1, 3, 3)), "direct_rows"),  # depthwise, output as wide as input
+        ((select.FORWARD, 1, 1, 128, (1, 3, 3), (1, 1, 1), (0, 0, 0), (1, 1, 1), (1, 26, 26)), "direct"),  # valid
+        ((select.FORWARD, 1, 1, 128, (1, 3, 3), (1, 1, 1), (0, 2, 2), (1, 2, 2)), "direct_rows"),  # dilated
+        ((select.FORWARD, 1, 1, 128, (1, 3, 3), (1, 2, 2)), "direct"),  # strided
+        ((select.FORWARD, 1, 1, 128, (1, 5, 5), (1, 1, 1), (0, 2, 2)), "direct"),  # five columns
+        ((select.FORWARD, 1, 1, 128, (1, 5, 3)), "direct"),  # five rows
+        ((select.FORWARD, 1, 1, 128, (3, 3, 3), (1, 1, 1), (1, 1, 1)), "direct"),  # three depth taps
+        ((select.FORWARD, 1, 8, 1, (1, 3, 3)), "direct_rows"),  # one channel, a few filters
         ((select.GRAD_INPUTS, 1, 2, 128, (1, 3, 3)), "direct"),
         ((select.GRAD_WEIGHTS, 1, 1, 128, (1, 3, 3)), "direct"),
         ((select.FORWARD, 8, 64, 1, (1, 3, 3)), "gemm"),  # too few input channels
@@ -294,6 +317,7 @@ def test_exclusion_by_argument_and_environment(monkeypatch):
     depthwise = (select.FORWARD, 1, 1, 128, (1, 3, 3))
     assert _choice(*resnet, excluded="winograd") == "gemm"
     assert _choice(*depthwise, excluded=["direct"]) == "gemm"
+    assert _choice(*depthwise, excluded=["direct_rows"]) == "direct"
     monkeypatch.setenv(select.EXCLUDE_VAR, "winograd, direct")
     assert select.excluded_mask() == (1 << select.WINOGRAD) | (1 << select.DIRECT)
     assert _choice(*resnet) == "gemm"

@@ -29,13 +29,13 @@ import numpy as np
 
 from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
-from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights
+from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights, direct_rows_forward
 from pytensor_nnet.kernels.gemm_batch import add_plane_products, matmul_planes
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
 
 # Bare names, not ``select.X``: Numba prunes a branch on a constant only when it compares names
 # bound to constants, and the ``*_into_by`` entries rely on that.
-from pytensor_nnet.kernels.select import ANY, DIRECT, WINOGRAD, winograd_tile
+from pytensor_nnet.kernels.select import ANY, DIRECT, DIRECT_ROWS, WINOGRAD, winograd_tile
 from pytensor_nnet.kernels.winograd import winograd_forward_into, winograd_grad_inputs_into, winograd_grad_weights
 from pytensor_nnet.shapes.conv import conv_output_size_3d
 
@@ -184,6 +184,9 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
     Mg = M // groups
     if algorithm == DIRECT:
         direct_forward(x, w, y, stride, pad_lo, dilation, groups)
+        return
+    if algorithm == DIRECT_ROWS:
+        direct_rows_forward(x, w, y, pad_lo, dilation, groups)
         return
     if algorithm == WINOGRAD:
         winograd_forward_into(x, w, y, pad_lo, pad_hi, groups, winograd_tile(y.shape[3], y.shape[4], excluded))

@@ -242,10 +242,9 @@ def add_plane_products(a, b, c, groups):
     if N == 0 or R == 0 or S == 0:
         return
     if R * S * P <= BATCH_MIN_MULTIPLY_ADDS or not (_batch_available() and _fits_int32(R, S, P, 2 * groups)):
-        product = np.empty((R, S), dtype=c.dtype)
         for n in range(N):
             for g in range(groups):
-                np.dot(a[n, g * R : (g + 1) * R], b[n, g * S : (g + 1) * S].T, product)
+                product = np.dot(a[n, g * R : (g + 1) * R], b[n, g * S : (g + 1) * S].T)
                 for i in range(R):
                     for j in range(S):
                         c[g * R + i, j] += product[i, j]

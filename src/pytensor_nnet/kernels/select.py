@@ -11,6 +11,11 @@ dispatch pick alike). The algorithms, and the rule, tried in this order:
   rarely wanted, and there the two were even). There the GEMM is thin (``filters x taps``
   times ``taps x positions``) and the BLAS runs far from its peak; with many filters or taps
   it is ahead again (measured per shape in ``docs/conv_algorithms.md``).
+- ``"direct_rows"`` (``kernels.direct``), the forward pass of a ``"direct"`` problem whose
+  filter is three columns wide (at most three rows, one depth tap) at stride 1, with as many
+  output as input columns (``pad = dilation`` on both sides of the last axis): the usual 3x3
+  ``half`` depthwise layer. It runs on the input's own rows, with no padded copy
+  (:func:`direct_rows_applies`). Excluding ``"direct"`` excludes it too.
 - ``"winograd"`` (``kernels.winograd``), every direction: a 3x3 window over
   the last two axes (kernel depth 1, no depth padding), stride 1, no dilation, paddings in
   [0, 2], at least ``WINOGRAD_MIN_CHANNELS`` input and output channels per group and
@@ -48,14 +53,14 @@ from numba.extending import register_jitable
 
 from pytensor_nnet.kernels.winograd import LARGE_TILE, SMALL_TILE
 
-GEMM, DIRECT, WINOGRAD, SUBSAMPLE, WINOGRAD_LARGE_TILES = 0, 1, 2, 3, 4
+GEMM, DIRECT, WINOGRAD, DIRECT_ROWS, SUBSAMPLE, WINOGRAD_LARGE_TILES = 0, 1, 2, 3, 4, 5
 #: The algorithms of the kernel entry points, by code, and "whichever the plan picks".
-ALGORITHMS = (GEMM, DIRECT, WINOGRAD)
+ALGORITHMS = (GEMM, DIRECT, WINOGRAD, DIRECT_ROWS)
 ANY = -1
 #: Algorithm names, indexed by their codes; the last two name the strided reduction of
 #: :func:`strided_reduction` and Winograd's large tiles (:func:`winograd_tile`), which can be
 #: excluded like an algorithm.
-NAMES = ("gemm", "direct", "winograd", "subsample", "winograd4x4")
+NAMES = ("gemm", "direct", "winograd", "direct_rows", "subsample", "winograd4x4")
 FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2
 DIRECTION_NAMES = ("forward", "grad_inputs", "grad_weights")
 EXCLUDE_VAR = "PYTENSOR_NNET_CONV_EXCLUDE"
@@ -122,12 +127,27 @@ def winograd_tile(out_h, out_w, excluded):
 
 
 @register_jitable
+def direct_rows_applies(ksize, stride, pad_lo, pad_hi, dilation, out):
+    """Whether a direct forward pass can run on the input's own rows (``"direct_rows"``, see
+    the module doc): the output then has the input's width, and a column tap shifts by less
+    than a row."""
+    if ksize[0] != 1 or ksize[1] > 3 or ksize[2] != 3:
+        return False
+    if stride[0] != 1 or stride[1] != 1 or stride[2] != 1:
+        return False
+    return pad_lo[2] == dilation[2] and pad_hi[2] == dilation[2] and dilation[2] < out[2]
+
+
+@register_jitable
 def choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded):
     """Code of the algorithm for a correlation with ``Cg`` input and ``Mg`` output channels per
     group, in ``direction`` (``FORWARD``, ``GRAD_INPUTS`` or ``GRAD_WEIGHTS``); ``out`` is the
     output size, ``excluded`` a mask of :func:`excluded_mask`."""
     if Cg == 1 and _allowed(DIRECT, excluded):
         if groups > 1 or Mg * ksize[0] * ksize[1] * ksize[2] <= DIRECT_MAX_FILTER_TAPS[direction]:
+            rows = direction == FORWARD and _allowed(DIRECT_ROWS, excluded)
+            if rows and direct_rows_applies(ksize, stride, pad_lo, pad_hi, dilation, out):
+                return DIRECT_ROWS
             return DIRECT
     if _allowed(WINOGRAD, excluded) and winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out):
         return WINOGRAD
