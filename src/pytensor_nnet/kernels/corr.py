@@ -30,7 +30,7 @@ import numpy as np
 from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights, direct_rows_forward
-from pytensor_nnet.kernels.gemm_batch import add_plane_products, matmul_planes
+from pytensor_nnet.kernels.gemm_batch import add_into, add_plane_products, matmul_planes
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
 
 # Bare names, not ``select.X``: Numba prunes a branch on a constant only when it compares names
@@ -451,7 +451,7 @@ def _grad_weights_with(algorithm, x, top, dw, stride, pad_lo, pad_hi, dilation, 
             else:
                 tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, x.dtype)
                 np.dot(tb, cols[g * K : (g + 1) * K].T, prod)
-            _add_into(dw2[g * Mg : (g + 1) * Mg], prod)
+            add_into(dw2[g * Mg : (g + 1) * Mg], prod)
     restore_threads(threads)
 
 
@@ -480,14 +480,6 @@ def _scatter_add(dxs, dx, phase, stride):
                     src, dst = dxs[n, c, i, j], dx[n, c, phase[0] + stride[0] * i, phase[1] + stride[1] * j]
                     for k in range(dxs.shape[4]):
                         dst[phase[2] + stride[2] * k] += src[k]
-
-
-@numba.njit(cache=True)
-def _add_into(dst, src):
-    """``dst += src`` for 2-d arrays of one shape, without a temporary."""
-    for i in range(dst.shape[0]):
-        for j in range(dst.shape[1]):
-            dst[i, j] += src[i, j]
 
 
 @numba.njit(cache=True, inline="always")

@@ -313,11 +313,11 @@ def direct_rows_forward(x, w, y, pad, dilation, groups):
     n_runs = 0
     for r in range(oh):
         lo, hi = _tap_range(r, kh, dh, ph, H)
-        last = 4 * (n_runs - 1)
-        if n_runs > 0 and runs[last + 2] == lo and runs[last + 3] == hi:
-            runs[last + 1] = r + 1
+        at = 4 * n_runs
+        if n_runs > 0 and runs[at - 2] == lo and runs[at - 1] == hi:  # the last run goes on
+            runs[at - 3] = r + 1
             continue
-        runs[last + 4], runs[last + 5], runs[last + 6], runs[last + 7] = r, r + 1, lo, hi
+        runs[at], runs[at + 1], runs[at + 2], runs[at + 3] = r, r + 1, lo, hi
         n_runs += 1
     rows = np.empty(kh, dtype=np.int64)
     xf, yf, wf = x.reshape(x.size), y.reshape(y.size), w.reshape(w.size)

@@ -225,6 +225,14 @@ def _matmul_planes_by_dot(a, b, c):
 
 
 @numba.njit(cache=True)
+def add_into(dst, src):
+    """``dst += src`` for 2-d arrays of one shape, without a temporary."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] += src[i, j]
+
+
+@numba.njit(cache=True)
 def add_plane_products(a, b, c, groups):
     """``c[g * R:(g + 1) * R] += sum_n a[n, g * R:(g + 1) * R] @ b[n, g * S:(g + 1) * S].T``
     for every group ``g``: ``a`` (N, G * R, P), ``b`` (N, G * S, P), ``c`` (G * R, S), all
@@ -244,10 +252,7 @@ def add_plane_products(a, b, c, groups):
     if R * S * P <= BATCH_MIN_MULTIPLY_ADDS or not (_batch_available() and _fits_int32(R, S, P, 2 * groups)):
         for n in range(N):
             for g in range(groups):
-                product = np.dot(a[n, g * R : (g + 1) * R], b[n, g * S : (g + 1) * S].T)
-                for i in range(R):
-                    for j in range(S):
-                        c[g * R + i, j] += product[i, j]
+                add_into(c[g * R : (g + 1) * R], np.dot(a[n, g * R : (g + 1) * R], b[n, g * S : (g + 1) * S].T))
         return
     pairs = min(2, N)
     partial = np.zeros((pairs, groups * R, S), dtype=c.dtype)
@@ -268,6 +273,4 @@ def add_plane_products(a, b, c, groups):
         params[9] = count
         _gemm_batch(params, scalars, a_addresses[:count], b_addresses[:count], c_addresses[:count])
     for k in range(pairs):
-        for i in range(groups * R):
-            for j in range(S):
-                c[i, j] += partial[k, i, j]
+        add_into(c, partial[k])
