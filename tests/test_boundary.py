@@ -63,7 +63,7 @@ def test_a_new_graph_reuses_the_compiled_kernels():
     compiled = {name: list(entries.compiled) for name, entries in boundary._lazy.items()}
     h, dx, dw = _step(2)(x, w)
     assert {name: list(entries.compiled) for name, entries in boundary._lazy.items()} == compiled
-    for entry in ("conv_conv_drive", "conv_conv_check", "pool_pool_forward_c", "pool_max_pool_grad_first_c"):
+    for entry in ("conv_conv_drive", "conv_conv_check", "pool_pool_forward_max_c", "pool_max_pool_grad_first_c"):
         dtype = "int64" if entry == "conv_conv_check" else "float64"
         [entries] = [e for name, e in compiled.items() if name.startswith(f"pytensor_nnet_{entry}_{dtype}_")]
         assert entries[0] is not None

@@ -143,15 +143,17 @@ def test_how_many_parts():
             pass
 
 
-def test_large_gemms_keep_the_blas_threads():
-    """im2col + GEMM with GEMMs of at least the one-thread bound is never split."""
-    x, w = np.zeros((8, 64, 1, 32, 32)), np.zeros((64, 64, 1, 1, 1))
+@pytest.mark.parametrize("algorithm, kernel", [(select.POINTWISE, (1, 1, 1)), (select.GEMM, (1, 5, 5))])
+def test_large_gemms_keep_the_blas_threads(algorithm, kernel):
+    """im2col + GEMM and the pointwise GEMMs are never split when their GEMMs reach the
+    one-thread bound, and split when they stay below it."""
+    x, w = np.zeros((8, 64, 1, 32, 32)), np.zeros((64, 64, *kernel))
     one = (1, 1, 1)
     zero = (0, 0, 0)
     with workers.forced_parts(2):
-        assert numba_conv._conv_plan(select.FORWARD, x, w, x, one, zero, zero, one, 1, 0) == (select.GEMM, 1)
-        small = np.zeros((8, 2, 1, 32, 32))
-        assert numba_conv._conv_plan(select.FORWARD, small, w[:, :2], x, one, zero, zero, one, 1, 0) == (select.GEMM, 2)
+        assert numba_conv._conv_plan(select.FORWARD, x, w, x, one, zero, zero, one, 1, 0) == (algorithm, 1)
+        small, few = np.zeros((8, 2, 1, 32, 32)), np.zeros((4, 2, *kernel))
+        assert numba_conv._conv_plan(select.FORWARD, small, few, x, one, zero, zero, one, 1, 0) == (algorithm, 2)
 
 
 def test_a_forked_process_runs_split_calls():

@@ -48,14 +48,15 @@ def _covered(py_file) -> bool:
 
 
 def source_stamp() -> str:
-    """Digest of the covered files that mention Numba (their paths and contents)."""
+    """Digest of the covered files that mention Numba or ``compiled_only`` (their paths and
+    contents)."""
     global _stamp
     if _stamp is None:
         digest = hashlib.sha256()
         for root in _roots:
             for path in sorted(root.rglob("*.py")):
                 text = path.read_bytes()
-                if b"numba" in text:
+                if b"numba" in text or b"compiled_only" in text:
                     digest.update(str(path.relative_to(root)).encode() + b"\0" + text + b"\0")
         _stamp = digest.hexdigest()
     return _stamp

@@ -305,7 +305,13 @@ def _choice(
         ((select.GRAD_WEIGHTS, 1, 64, 1, (1, 3, 3)), "direct"),
         ((select.GRAD_WEIGHTS, 1, 32, 1, (1, 7, 7)), "gemm"),
         ((select.FORWARD, 2, 20, 1, (1, 5, 5)), "gemm"),
-        ((select.FORWARD, 256, 256, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0)), "gemm"),  # pointwise
+        ((select.FORWARD, 256, 256, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0)), "pointwise"),
+        ((select.GRAD_INPUTS, 256, 256, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0)), "pointwise"),
+        ((select.GRAD_WEIGHTS, 64, 32, 4, (1, 1, 1), (1, 1, 1), (0, 0, 0)), "pointwise"),  # groups
+        ((select.FORWARD, 256, 256, 1, (1, 1, 1), (1, 1, 1), (0, 1, 1)), "gemm"),  # padded
+        ((select.FORWARD, 256, 256, 1, (1, 1, 1), (1, 2, 2), (0, 0, 0)), "gemm"),  # strided, not reduced
+        ((select.FORWARD, 256, 256, 1, (1, 1, 3), (1, 1, 1), (0, 0, 0)), "gemm"),  # 1x3
+        ((select.FORWARD, 1, 8, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0)), "direct"),  # one channel
     ],
 )
 def test_selection_rule(args, expected):
@@ -318,6 +324,8 @@ def test_exclusion_by_argument_and_environment(monkeypatch):
     assert _choice(*resnet, excluded="winograd") == "gemm"
     assert _choice(*depthwise, excluded=["direct"]) == "gemm"
     assert _choice(*depthwise, excluded=["direct_rows"]) == "direct"
+    pointwise = (select.FORWARD, 256, 256, 1, (1, 1, 1), (1, 1, 1), (0, 0, 0))
+    assert _choice(*pointwise, excluded=["pointwise"]) == "gemm"
     monkeypatch.setenv(select.EXCLUDE_VAR, "winograd, direct")
     assert select.excluded_mask() == (1 << select.WINOGRAD) | (1 << select.DIRECT)
     assert _choice(*resnet) == "gemm"
@@ -330,6 +338,45 @@ def test_exclusion_by_argument_and_environment(monkeypatch):
 def test_exclusion_errors(names, match):
     with pytest.raises(ValueError, match=match):
         select.excluded_mask(names)
+
+
+@st.composite
+def pointwise_problems(draw):
+    """1x1 filters in 1-3 spatial dims: at stride 1, or strided (the reduction makes them
+    stride 1), over groups, with an odd batch and channel counts."""
+    nd = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 3))
+    Cg, Mg = draw(st.integers(2, 5)), draw(st.integers(1, 5))
+    subsample = tuple(draw(st.sampled_from([1, 1, 2, 3])) for _ in range(nd))
+    spatial = tuple(draw(st.integers(1, 9)) for _ in range(nd))
+    return dict(
+        x_shape=(draw(st.integers(1, 3)), groups * Cg, *spatial),
+        w_shape=(groups * Mg, Cg, *(1,) * nd),
+        params=dict(subsample=subsample, num_groups=groups, filter_flip=draw(st.booleans())),
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        seed=draw(st.integers(0, 2**16)),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(pointwise_problems())
+def test_pointwise_problems_match_reference(problem):
+    """Planned ``pointwise`` (subsampled when strided) in every direction; the same problem
+    with ``pointwise`` excluded runs through im2col + GEMM, and both match the reference."""
+    nd = len(problem["x_shape"]) - 2
+    x_shape, stride = problem["x_shape"], problem["params"]["subsample"]
+    in_size = (1,) * (3 - nd) + x_shape[2:]
+    stride3 = (1,) * (3 - nd) + stride
+    out = tuple((i - 1) // s + 1 for i, s in zip(in_size, stride3))
+    groups = problem["params"]["num_groups"]
+    Cg, Mg = problem["w_shape"][1], problem["w_shape"][0] // groups
+    zero = (0, 0, 0)
+    for direction in (select.FORWARD, select.GRAD_INPUTS, select.GRAD_WEIGHTS):
+        args = (direction, Cg, Mg, groups, (1, 1, 1), stride3, zero, zero, (1, 1, 1), out)
+        name = select.algorithm_name(*args, excluded=(), in_size=in_size)
+        assert name == ("subsampled pointwise" if max(stride3) > 1 else "pointwise")
+    _check_against_reference(**problem)
+    _check_against_reference(**problem, exclude="pointwise")
 
 
 def test_depthwise_runs_through_gemm_when_direct_is_excluded():
@@ -377,7 +424,7 @@ def test_strided_problems_reduced_to_stride_one_match_reference(problem):
     "in_size, ksize, stride, pad, dilation, expected",
     [
         ((1, 64, 64), (1, 3, 3), (1, 2, 2), (0, 2, 2), (1, 2, 2), "subsampled winograd"),  # strided_dil
-        ((1, 56, 56), (1, 1, 1), (1, 2, 2), (0, 0, 0), (1, 1, 1), "subsampled gemm"),  # ResNet shortcut
+        ((1, 56, 56), (1, 1, 1), (1, 2, 2), (0, 0, 0), (1, 1, 1), "subsampled pointwise"),  # ResNet shortcut
         ((1, 56, 56), (1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1), "gemm"),  # plain stride 2
         ((1, 56, 56), (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), "winograd"),
     ],
@@ -410,7 +457,9 @@ def planning_problems(draw):
     )
     groups = draw(st.sampled_from([1, 1, 4]))
     Cg, Mg = draw(st.sampled_from([1, 3, 16, 32])), draw(st.sampled_from([1, 8, 16, 64]))
-    excluded = draw(st.sampled_from([0, 1 << select.DIRECT, 1 << select.SUBSAMPLE, 1 << select.WINOGRAD]))
+    excluded = draw(
+        st.sampled_from([0, 1 << select.DIRECT, 1 << select.SUBSAMPLE, 1 << select.WINOGRAD, 1 << select.POINTWISE])
+    )
     direction = draw(st.sampled_from([select.FORWARD, select.GRAD_INPUTS, select.GRAD_WEIGHTS]))
     return (direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded)
 

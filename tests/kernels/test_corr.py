@@ -88,6 +88,7 @@ def test_pointwise_fast_path_and_chunking_agree_with_general_path():
     y_fast = conv_forward(x, w, num_groups=2)
     y_general = conv_forward(x, w, border_mode=((0, 0), (0, 1)), num_groups=2)[..., :3]
     np.testing.assert_allclose(y_fast, y_general)
+    np.testing.assert_allclose(y_fast, conv_forward(x, w, num_groups=2, exclude="pointwise"))
     chunked = conv_forward(x, w, 1, num_groups=2, buffer_bytes=1)  # one image per chunk
     np.testing.assert_allclose(chunked, conv_forward(x, w, 1, num_groups=2))
 

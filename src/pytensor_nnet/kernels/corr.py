@@ -9,15 +9,15 @@ Each function checks its shapes first and raises ``ValueError`` before any loop 
 memory. The batch is processed in chunks so that the column buffer
 ``(channels * taps, chunk * out_positions)`` stays under ``buffer_bytes`` (or one image's
 columns, if larger); each chunk is one GEMM per group. Chunks hold one image unless images
-have very few output positions (see ``MIN_GEMM_COLUMNS``). A 1x1x1 kernel with stride 1 and no
-padding skips im2col entirely.
+have very few output positions (see ``MIN_GEMM_COLUMNS``). The ``"pointwise"`` algorithm (a
+1x1x1 kernel with stride 1 and no padding) skips im2col: its GEMMs run on the images' planes.
 
 The GEMMs run on one BLAS thread unless they are large and the machine is quiet
 (``kernels.blas_threads.limit_threads``, decided once per call, undone before returning).
 
 Depthwise problems and stride-1 3x3 ones leave this path for ``kernels.direct`` and
-``kernels.winograd``: see ``kernels.select`` for the rule, and the ``excluded`` argument of
-the entry points.
+``kernels.winograd``, 1x1 ones for ``"pointwise"``: see ``kernels.select`` for the rule, and
+the ``excluded`` argument of the entry points.
 
 These are correlations: flipping the kernel (true convolution) is the caller's business.
 """
@@ -32,17 +32,18 @@ from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights, direct_rows_forward
 from pytensor_nnet.kernels.gemm_batch import add_into, add_plane_products, matmul_planes
 from pytensor_nnet.kernels.im2col import col2im_add, im2col_into
+from pytensor_nnet.kernels.jit import compiled_only
 
 # Bare names, not ``select.X``: Numba prunes a branch on a constant only when it compares names
 # bound to constants, and the ``*_into_by`` entries rely on that.
-from pytensor_nnet.kernels.select import ANY, DIRECT, DIRECT_ROWS, WINOGRAD, winograd_tile
+from pytensor_nnet.kernels.select import ANY, DIRECT, DIRECT_ROWS, POINTWISE, WINOGRAD, winograd_tile
 from pytensor_nnet.kernels.winograd import winograd_forward_into, winograd_grad_inputs_into, winograd_grad_weights
 from pytensor_nnet.shapes.conv import conv_output_size_3d
 
 DEFAULT_BUFFER_BYTES = 64 * 2**20
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _check_groups(channels, w_in_per_group, n_filters, groups):
     if groups < 1:
         raise ValueError("num_groups must be >= 1")
@@ -52,21 +53,13 @@ def _check_groups(channels, w_in_per_group, n_filters, groups):
         raise ValueError("num_groups must divide the number of filters (output channels)")
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _check_geometry(stride, dilation):
     for i in range(3):
         if stride[i] < 1:
             raise ValueError("subsample (stride) must be >= 1")
         if dilation[i] < 1:
             raise ValueError("filter_dilation must be >= 1")
-
-
-@numba.njit(cache=True)
-def _is_pointwise(ksize, stride, pad_lo, pad_hi):
-    for i in range(3):
-        if ksize[i] != 1 or stride[i] != 1 or pad_lo[i] != 0 or pad_hi[i] != 0:
-            return False
-    return True
 
 
 #: Images are batched into one GEMM only while a chunk has fewer output positions than this:
@@ -80,7 +73,7 @@ MIN_GEMM_COLUMNS = 256
 GRAD_WEIGHTS_IMAGES = 4
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _chunk_size(batch, rows, positions, itemsize, buffer_bytes, wanted=0):
     """Images per chunk: ``wanted`` (default: enough for ``MIN_GEMM_COLUMNS`` output
     positions), at least one, and no more than fit in ``buffer_bytes`` (a single image's
@@ -91,7 +84,7 @@ def _chunk_size(batch, rows, positions, itemsize, buffer_bytes, wanted=0):
     return max(1, min(batch, wanted, fitting))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def forward_output_size(x_shape, w_shape, stride, pad_lo, pad_hi, dilation):
     """The output's spatial size (od, oh, ow) of :func:`corr_forward`; raises when the
     (dilated) filter does not fit the padded input."""
@@ -116,7 +109,7 @@ def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, e
     return y
 
 
-@numba.njit(cache=True)
+@compiled_only
 def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_forward` writing into a given ``y`` (N, M, od, oh, ow) (any content)."""
     forward_into_by(select.ANY, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
@@ -138,7 +131,7 @@ def forward_into_by(only, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buf
     _forward_with(algorithm if only == ANY else only, xs, w, y, st, lo, hi, dil, groups, buffer_bytes, excluded)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups):
     """Checks the operands of :func:`forward_into_by`; returns (ksize, stride, pad_lo, pad_hi,
     dilation, out)."""
@@ -152,7 +145,7 @@ def checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups):
     return (kd, kh, kw), stride, pad_lo, pad_hi, dilation, out
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _check_planned(only, algorithm):
     if only != ANY and algorithm != only:
         raise ValueError("the selection planned another algorithm for this problem")
@@ -193,7 +186,7 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
         return
     yv = y.reshape((N, M, P))
     w2 = w.reshape((M, K))
-    if _is_pointwise(ksize, stride, pad_lo, pad_hi):
+    if algorithm == POINTWISE:
         threads = limit_threads(2 * Mg * K * P)
         matmul_planes(w2.reshape((groups, Mg, K)), x.reshape((N, C, P)), yv)
         restore_threads(threads)
@@ -214,7 +207,7 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
     restore_threads(threads)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _matrix_in(storage, rows, cols):
     """A C-contiguous ``(rows, cols)`` matrix on the start of the flat buffer ``storage``.
 
@@ -224,7 +217,7 @@ def _matrix_in(storage, rows, cols):
     return storage[: rows * cols].reshape((rows, cols))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out, storage):
     """im2col of images n0..n0+nb side by side, (C * taps, nb * out_positions), in ``storage``."""
     P = out[0] * out[1] * out[2]
@@ -234,7 +227,7 @@ def _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out, storage):
     return cols
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _gather_top(topv, n0, nb, m0, Mg, P, dtype):
     """(Mg, nb * P) matrix of the output gradients of images n0..n0+nb, filters m0..m0+Mg."""
     buf = np.empty((Mg, nb * P), dtype=dtype)
@@ -259,7 +252,7 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
     return dx
 
 
-@numba.njit(cache=True)
+@compiled_only
 def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_grad_inputs` accumulating into a given, zero-filled ``dx`` (N, C, D, H, W)."""
     grad_inputs_into_by(select.ANY, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
@@ -287,7 +280,7 @@ def grad_inputs_into_by(only, w, top, dx, stride, pad_lo, pad_hi, dilation, grou
     _scatter_add(dxs, dx, phase, stride)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def checked_grad_inputs(w, top, dx, stride, pad_lo, pad_hi, dilation, groups):
     """Checks the operands of :func:`grad_inputs_into_by`; returns (ksize, out)."""
     M, Cg, kd, kh, kw = w.shape
@@ -332,7 +325,7 @@ def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, g
     wt = np.empty((groups, K, Mg), dtype=w.dtype)
     for g in range(groups):
         _copy_2d(wt[g], w2[g * Mg : (g + 1) * Mg].T)
-    if _is_pointwise(ksize, stride, pad_lo, pad_hi):
+    if algorithm == POINTWISE:
         threads = limit_threads(2 * Mg * K * P)
         matmul_planes(wt, topv, dx.reshape((N, C, P)))
         restore_threads(threads)
@@ -367,7 +360,7 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
     return dw
 
 
-@numba.njit(cache=True)
+@compiled_only
 def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_grad_weights` accumulating into a given, zero-filled ``dw`` (M, C // groups, *ksize)."""
     grad_weights_into_by(select.ANY, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
@@ -387,7 +380,7 @@ def grad_weights_into_by(only, x, top, dw, stride, pad_lo, pad_hi, dilation, gro
     _grad_weights_with(algorithm if only == ANY else only, xs, top, dw, st, lo, hi, dil, groups, buffer_bytes)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def checked_grad_weights(x, top, dw, stride, pad_lo, pad_hi, dilation, groups):
     """Checks the operands of :func:`grad_weights_into_by`; returns (ksize, stride, pad_lo,
     pad_hi, dilation, out)."""
@@ -432,7 +425,7 @@ def _grad_weights_with(algorithm, x, top, dw, stride, pad_lo, pad_hi, dilation, 
         return
     dw2 = dw.reshape((M, K))
     topv = top.reshape((N, M, P))
-    if _is_pointwise(ksize, stride, pad_lo, pad_hi):
+    if algorithm == POINTWISE:
         threads = limit_threads(2 * Mg * K * P)
         add_plane_products(topv, x.reshape((N, C, P)), dw2, groups)
         restore_threads(threads)
@@ -455,7 +448,7 @@ def _grad_weights_with(algorithm, x, top, dw, stride, pad_lo, pad_hi, dilation, 
     restore_threads(threads)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _subsample(x, phase, stride, size):
     """Contiguous ``x[:, :, phase[0] :: stride[0], ...]``, ``size`` points per spatial axis."""
     N, C = x.shape[0], x.shape[1]
@@ -470,7 +463,7 @@ def _subsample(x, phase, stride, size):
     return xs
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _scatter_add(dxs, dx, phase, stride):
     """``dx[:, :, phase[0] :: stride[0], ...] += dxs`` (the inverse of :func:`_subsample`)."""
     for n in range(dxs.shape[0]):
@@ -491,7 +484,7 @@ def _copy_2d(dst, src):
             dst[i, j] = src[i, j]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _as_rows(a):
     """A C-contiguous 5-d array as a 2-d (a.shape[0], rest) view."""
     return a.reshape((a.shape[0], a.size // max(a.shape[0], 1)))

@@ -32,12 +32,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pytensor_nnet.kernels.jit import compiled_only
+
 #: Grid points per block of the stride-1 loops: a block of the output (or gradient) plus the
 #: input it reads stay in the L1 cache while all taps pass over it.
 BLOCK = 1024
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _padded_dims(in_size, out, ksize, stride, pad, dilation):
     """Size ``(Dp, Hp, Wp)`` of the zero-padded plane: the input plus the before padding,
     extended to cover every position a window reads (and never less than the input)."""
@@ -48,7 +50,7 @@ def _padded_dims(in_size, out, ksize, stride, pad, dilation):
     return dims[0], dims[1], dims[2]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _tap_offsets(ksize, dilation, Hp, Wp):
     """Flat offset in the padded plane of each tap ``(a, b, e)``, in C order."""
     kd, kh, kw = ksize
@@ -76,7 +78,7 @@ def _copy_rows(src, s0, s_row, dst, d0, d_row, rows, n):
             dst[db + i] = src[sb + i]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _copy_in(src, pad, dst):
     """Write plane ``src`` (D, H, W) into the interior of the padded plane ``dst`` (Dp, Hp, Wp)."""
     D, H, W = src.shape
@@ -87,7 +89,7 @@ def _copy_in(src, pad, dst):
         _copy_rows(flat_src, z * H * W, W, flat_dst, ((pd + z) * Hp + ph) * Wp + pw, Wp, H, W)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _copy_out(src, pad, dst):
     """Read the interior of the padded plane ``src`` into ``dst`` (D, H, W) (``_copy_in``'s adjoint)."""
     D, H, W = dst.shape
@@ -98,7 +100,7 @@ def _copy_out(src, pad, dst):
         _copy_rows(flat_src, ((pd + z) * Hp + ph) * Wp + pw, Wp, flat_dst, z * H * W, W, H, W)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _grid_to_out(grid, Hp, Wp, out_plane):
     """Output points of the stride-1 grid (flat, see the module doc) into ``out_plane`` (od, oh, ow)."""
     od, oh, ow = out_plane.shape
@@ -107,7 +109,7 @@ def _grid_to_out(grid, Hp, Wp, out_plane):
         _copy_rows(grid, z * Hp * Wp, Wp, flat_out, z * oh * ow, ow, oh, ow)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _out_to_grid(out_plane, Hp, Wp, grid):
     """Inverse of :func:`_grid_to_out`; the grid points outside the output are left as they are."""
     od, oh, ow = out_plane.shape
@@ -116,12 +118,12 @@ def _out_to_grid(out_plane, Hp, Wp, grid):
         _copy_rows(flat_out, z * oh * ow, ow, grid, z * Hp * Wp, Wp, oh, ow)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _unit_stride(stride):
     return stride[0] == 1 and stride[1] == 1 and stride[2] == 1
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _grid_gather(src, offs, weights, dst, L, accumulate):
     """``dst[q] = sum_t weights[t] * src[q + offs[t]]`` for ``q < L`` (``+=`` if ``accumulate``).
 
@@ -157,7 +159,7 @@ def _grid_gather(src, offs, weights, dst, L, accumulate):
                 t += 1
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _grid_gather_pair(src, offs, weights_a, weights_b, dst_a, dst_b, L):
     """:func:`_grid_gather` (``=``) for two filters at once: each input point loaded serves
     both (measured 10-15% faster than two passes for LeNet's 20 5x5 filters)."""
@@ -198,7 +200,7 @@ def _grid_gather_pair(src, offs, weights_a, weights_b, dst_a, dst_b, L):
                 t += 1
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _rows_axpy(src, offs, weights, dst, stride, Hp, Wp, adjoint):
     """Strided form of :func:`_grid_gather` (``+=``), or its adjoint: ``dst`` (od, oh, ow) row
     by row, ``src`` the flat padded plane; output ``(z, r, i)`` reads
@@ -221,7 +223,7 @@ def _rows_axpy(src, offs, weights, dst, stride, Hp, Wp, adjoint):
                         row[i] += wv * src[s0 + step * i]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _tap_range(o, k, d, p, size):
     """The taps ``[lo, hi)`` of ``range(k)`` whose input ``o + tap * d - p`` lies in
     ``[0, size)`` (output position ``o``, dilation ``d``, before padding ``p``)."""
@@ -234,7 +236,7 @@ def _tap_range(o, k, d, p, size):
     return lo, hi
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _three_columns(xf, rows, count, wf, w0, left, mid, right, s0, m0, n):
     """``left[s0 + j]``, ``mid[m0 + j]``, ``right[s0 + j]`` ``= sum_k wf[w0 + 3 * k + 0/1/2] *
     xf[rows[k] + j]`` for ``j < n``, ``k < count`` (at most three row taps): the filter's three
@@ -267,7 +269,7 @@ def _three_columns(xf, rows, count, wf, w0, left, mid, right, s0, m0, n):
         right[s0 + j] = c0 * x0 + c1 * x1 + c2 * x2
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _add_shifted(y, y0, left, right, rows, W, d):
     """``y[y0 + q] += left[q] + right[q + 2 * d]`` for the ``rows * W`` points ``q`` of a
     depth slice: with ``left`` and ``right`` holding row ``r`` from ``d + r * W``, the sums
@@ -284,7 +286,7 @@ def _add_shifted(y, y0, left, right, rows, W, d):
         y[y0 + q] += left[q] + right[far + q]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def direct_rows_forward(x, w, y, pad, dilation, groups):
     """:func:`direct_forward` for a filter three columns wide (at most three rows, one depth
     tap) at stride 1 whose output has the input's width (``pad[2] = dilation[2] < W``: see
@@ -342,7 +344,7 @@ def direct_rows_forward(x, w, y, pad, dilation, groups):
                 _add_shifted(yf, y0, left, right, oh, W, d)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _buffers(in_size, out, ksize, stride, pad, dilation, dtype):
     """Zeroed padded plane (flat and 3-d views), tap offsets, stride-1 grid length, Hp, Wp."""
     Dp, Hp, Wp = _padded_dims(in_size, out, ksize, stride, pad, dilation)
@@ -352,7 +354,7 @@ def _buffers(in_size, out, ksize, stride, pad, dilation, dtype):
     return flat, flat.reshape((Dp, Hp, Wp)), _tap_offsets(ksize, dilation, Hp, Wp), L, Hp, Wp
 
 
-@numba.njit(cache=True)
+@compiled_only
 def direct_forward(x, w, y, stride, pad, dilation, groups):
     """``y[n, m] = sum_taps w[m, 0, tap] * x[n, m // (M // groups), window(tap)]``.
 
@@ -388,7 +390,7 @@ def direct_forward(x, w, y, stride, pad, dilation, groups):
                 _grid_to_out(grid, Hp, Wp, y[n, m])
 
 
-@numba.njit(cache=True)
+@compiled_only
 def direct_grad_inputs(w, top, dx, stride, pad, dilation, groups):
     """Adjoint of :func:`direct_forward` wrt ``x``: ``dx`` (N, C, D, H, W) is overwritten.
 
@@ -478,7 +480,7 @@ def _rows_dots(src, offs, top_plane, stride, Hp, Wp, acc, zero):
                 acc[t] += total
 
 
-@numba.njit(cache=True)
+@compiled_only
 def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
     """Gradient of :func:`direct_forward` wrt ``w``: ``dw_out`` (M, 1, kd, kh, kw) is overwritten."""
     N, C, D, H, W = x.shape

@@ -30,6 +30,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from pytensor_nnet.kernels.blas_threads import cython_blas_path, open_library
+from pytensor_nnet.kernels.jit import compiled_only
 
 #: Names looked up in the BLAS, by dtype: scipy's OpenBLAS (32-bit integers), first.
 CANDIDATES = {
@@ -174,7 +175,7 @@ def _gemm_batch(typingctx, params, scalars, a_addresses, b_addresses, c_addresse
     return types.none(params, scalars, a_addresses, b_addresses, c_addresses), codegen
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _fits_int32(*sizes):
     for s in sizes:
         if s > 2**31 - 1:
@@ -224,7 +225,7 @@ def _matmul_planes_by_dot(a, b, c):
             np.dot(a[g], b[n, g * S : (g + 1) * S], c[n, g * R : (g + 1) * R])
 
 
-@numba.njit(cache=True)
+@compiled_only
 def add_into(dst, src):
     """``dst += src`` for 2-d arrays of one shape, without a temporary."""
     for i in range(dst.shape[0]):

@@ -50,6 +50,7 @@ from numba.extending import overload
 from numba.np import numpy_support
 
 from pytensor_nnet.kernels.im2col import valid_range
+from pytensor_nnet.kernels.jit import compiled_only
 from pytensor_nnet.shapes.pool import pool_output_size, window_divisor
 
 MAX, SUM, AVERAGE_INC_PAD, AVERAGE_EXC_PAD = 0, 1, 2, 3
@@ -75,7 +76,7 @@ def lowest_value(dtype):
 out_size_1axis = pool_output_size
 
 
-@numba.njit(cache=True)
+@compiled_only
 def pool_out_size(in_size, ws, stride, pad, ignore_border):
     """Output spatial size ``(od, oh, ow)`` of a pooling of ``in_size`` ``(D, H, W)``."""
     return (
@@ -85,7 +86,7 @@ def pool_out_size(in_size, ws, stride, pad, ignore_border):
     )
 
 
-@numba.njit(cache=True)
+@compiled_only
 def check_geometry(in_size, ws, stride, pad, ignore_border):
     """Raise ``ValueError`` for a pooling geometry the kernels cannot run (run-time check).
 
@@ -122,7 +123,7 @@ def _window(o, stride, pad, ws, n):
     return max(start, 0), min(start + ws, n)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _tap_ranges(ow, ws, stride, pad, n):
     """For each tap ``e`` of the last axis: output columns ``[lo, hi)`` whose tap is in the input."""
     lo = np.empty(ws, dtype=np.int64)
@@ -132,7 +133,7 @@ def _tap_ranges(ow, ws, stride, pad, n):
     return lo, hi
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _divisor_row(in_size, ws, stride, pad, out, mode):
     """Divisors of the output (od, oh, ow) as three per-axis int arrays (all ones for sum)."""
     include = mode == AVERAGE_INC_PAD
@@ -168,13 +169,19 @@ def pool_forward(x, ws, stride, pad, ignore_border, mode, lowest):
     return y
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
-    """:func:`pool_forward` writing into a given ``y`` (B, od, oh, ow) (any content)."""
+    """:func:`pool_forward` writing into a given ``y`` (B, od, oh, ow) (any content).
+
+    Inlined: where ``mode`` is a constant (the boundary entries, one per mode), the code of
+    the other modes is not compiled in."""
     B, D, H, W = x.shape
     od, oh, ow = _check_out(x.shape, y.shape, ws, stride, pad, ignore_border, "pooling: wrong output array shape")
     lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
-    dz, dy, dx = _divisor_row((D, H, W), ws, stride, pad, (od, oh, ow), mode)
+    if mode == MAX:
+        dz = dy = dx = np.empty(0, dtype=np.int64)  # no divisors
+    else:
+        dz, dy, dx = _divisor_row((D, H, W), ws, stride, pad, (od, oh, ow), mode)
     sw, pw = stride[2], pad[2]
     row = np.empty(W, dtype=x.dtype)
     acc = np.empty(ow, dtype=x.dtype)
@@ -218,7 +225,7 @@ def pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
                         dst[ox] = acc[ox] / (zy * dx[ox])
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _check_out(x_shape, out_shape, ws, stride, pad, ignore_border, name):
     B, D, H, W = x_shape
     check_geometry((D, H, W), ws, stride, pad, ignore_border)
@@ -237,7 +244,7 @@ def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border, ties):
     return gx
 
 
-@numba.njit(cache=True)
+@compiled_only
 def max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties):
     """:func:`max_pool_grad` accumulating into a given, zero-filled ``gx`` (B, D, H, W)."""
     max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_border)
@@ -256,7 +263,7 @@ def max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_borde
         _max_pool_grad_first(x, gz, gx, ws, stride, pad)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def check_max_pool_grad_operands(x, maxout, gz, gx, ws, stride, pad, ignore_border):
     """Raises ``ValueError`` unless ``gx`` has the shape of ``x``, and ``maxout`` and ``gz``
     that of the pooling of ``x``."""
@@ -412,7 +419,7 @@ def _first_max_block(x, ws, stride, pad, out, r0, nr, left, pitch, buffers):
             arg[u] = j if take else k
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _max_pool_grad_first(x, gz, gx, ws, stride, pad):
     """Each window's gradient goes to its first maximum; overlapping windows accumulate.
 
@@ -436,7 +443,7 @@ def _max_pool_grad_first(x, gz, gx, ws, stride, pad):
                 flat_gx[np.uint64(arg[k * pitch + ox])] += g[ox]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _max_pool_grad_grad_first(x, ggx, ws, stride, pad, ignore_border):
     """``ggz[window] = ggx[first maximum of the window]``."""
     B, D, H, W = x.shape
@@ -459,7 +466,7 @@ def _max_pool_grad_grad_first(x, ggx, ws, stride, pad, ignore_border):
     return ggz
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _max_pool_grad_all(x, maxout, gz, gx, ws, stride, pad):
     """Legacy rule: every element equal to its window's maximum receives the window's gradient.
 
@@ -500,7 +507,7 @@ def _max_pool_grad_all(x, maxout, gz, gx, ws, stride, pad):
                                 dst[i] += rg[i] if src[i] == rm[i] else zero
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _max_pool_grad_grad_all(x, maxout, ggx, ws, stride, pad, ignore_border):
     """Legacy rule: each window sums ``ggx`` over the elements equal to its maximum."""
     B, D, H, W = x.shape
@@ -541,7 +548,7 @@ def average_pool_grad(gz, in_size, ws, stride, pad, ignore_border, mode):
     return gx
 
 
-@numba.njit(cache=True)
+@compiled_only
 def average_pool_grad_into(gz, gx, ws, stride, pad, ignore_border, mode):
     """:func:`average_pool_grad` accumulating into a given, zero-filled ``gx`` (B, D, H, W)."""
     B, D, H, W = gx.shape

@@ -25,6 +25,11 @@ dispatch pick alike). The algorithms, and the rule, tried in this order:
   side (the output's, or the input gradient's) is at least ``WINOGRAD_LARGE_TILE_MIN_SIDE``
   points both ways (:func:`winograd_tile`); the name ``"winograd4x4"`` excludes it (the
   filter gradient always runs F(2x2, 3x3)).
+- ``"pointwise"`` (``kernels.corr``), every direction: a 1x1 filter (one tap per axis) at
+  stride 1 with no padding (:func:`pointwise_applies`). The GEMMs run on the images' own
+  planes, with no im2col buffer, all images in one batched BLAS call
+  (``kernels.gemm_batch``). Its own algorithm rather than a branch of ``"gemm"``: the GEMM
+  entry points of the Numba dispatch then compile none of its code.
 - ``"gemm"`` (im2col + GEMM, ``kernels.corr``) otherwise; it handles every problem.
 
 Before choosing, a strided problem whose dilation is a multiple of its stride on every strided
@@ -33,7 +38,7 @@ read only the input points of one phase of the stride (``stride * i + dilation *
 is ``-pad`` modulo the stride), so it is the correlation of those points (a contiguous copy,
 ``size`` per axis) with dilation ``dilation // stride`` and padding ``ceil(pad / stride)``,
 the same output, and the gradient wrt the inputs is zero off that phase. A 1x1 convolution
-with stride 2 (ResNet's shortcut) becomes a plain GEMM, a stride-2 3x3 one with dilation 2 a
+with stride 2 (ResNet's shortcut) becomes a ``"pointwise"`` one, a stride-2 3x3 one with dilation 2 a
 Winograd one. It can be excluded by the name ``"subsample"``.
 
 An algorithm can be excluded by name: the ``excluded`` bit mask of the ``kernels.corr`` entry
@@ -53,14 +58,14 @@ from numba.extending import register_jitable
 
 from pytensor_nnet.kernels.winograd import LARGE_TILE, SMALL_TILE
 
-GEMM, DIRECT, WINOGRAD, DIRECT_ROWS, SUBSAMPLE, WINOGRAD_LARGE_TILES = 0, 1, 2, 3, 4, 5
+GEMM, DIRECT, WINOGRAD, DIRECT_ROWS, POINTWISE, SUBSAMPLE, WINOGRAD_LARGE_TILES = 0, 1, 2, 3, 4, 5, 6
 #: The algorithms of the kernel entry points, by code, and "whichever the plan picks".
-ALGORITHMS = (GEMM, DIRECT, WINOGRAD, DIRECT_ROWS)
+ALGORITHMS = (GEMM, DIRECT, WINOGRAD, DIRECT_ROWS, POINTWISE)
 ANY = -1
 #: Algorithm names, indexed by their codes; the last two name the strided reduction of
 #: :func:`strided_reduction` and Winograd's large tiles (:func:`winograd_tile`), which can be
 #: excluded like an algorithm.
-NAMES = ("gemm", "direct", "winograd", "direct_rows", "subsample", "winograd4x4")
+NAMES = ("gemm", "direct", "winograd", "direct_rows", "pointwise", "subsample", "winograd4x4")
 FORWARD, GRAD_INPUTS, GRAD_WEIGHTS = 0, 1, 2
 DIRECTION_NAMES = ("forward", "grad_inputs", "grad_weights")
 EXCLUDE_VAR = "PYTENSOR_NNET_CONV_EXCLUDE"
@@ -139,6 +144,16 @@ def direct_rows_applies(ksize, stride, pad_lo, pad_hi, dilation, out):
 
 
 @register_jitable
+def pointwise_applies(ksize, stride, pad_lo, pad_hi):
+    """Whether a correlation is a GEMM of the filters with each image's own planes
+    (``"pointwise"``): one tap, stride 1 and no padding on every axis."""
+    for i in range(3):
+        if ksize[i] != 1 or stride[i] != 1 or pad_lo[i] != 0 or pad_hi[i] != 0:
+            return False
+    return True
+
+
+@register_jitable
 def choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded):
     """Code of the algorithm for a correlation with ``Cg`` input and ``Mg`` output channels per
     group, in ``direction`` (``FORWARD``, ``GRAD_INPUTS`` or ``GRAD_WEIGHTS``); ``out`` is the
@@ -151,6 +166,8 @@ def choose(direction, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, o
             return DIRECT
     if _allowed(WINOGRAD, excluded) and winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out):
         return WINOGRAD
+    if _allowed(POINTWISE, excluded) and pointwise_applies(ksize, stride, pad_lo, pad_hi):
+        return POINTWISE
     return GEMM
 
 

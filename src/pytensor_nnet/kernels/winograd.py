@@ -45,6 +45,7 @@ import numba
 import numpy as np
 
 from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
+from pytensor_nnet.kernels.jit import compiled_only
 
 #: Tiles per block of GEMMs. With 64 channels, 1024 tiles make each of the 16 GEMMs about
 #: 8 MFLOP, enough for the BLAS to use both cores (``blas_threads.SINGLE_THREAD_MAX_FLOPS``):
@@ -57,7 +58,7 @@ TILE_BLOCK = 1024
 SMALL_TILE, LARGE_TILE = 2, 4
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _filter_matrix(tile):
     """``G`` ((tile + 2) x 3, float64) of F(tile x tile, 3x3) (see the module doc)."""
     if tile == LARGE_TILE:
@@ -75,7 +76,7 @@ def _filter_matrix(tile):
     return np.array((1.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0.0, 0.0, 1.0)).reshape((4, 3))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def filter_transform(w, tile=SMALL_TILE):
     """``U[p, m, c] = (G g G^T)[p // a, p % a]`` (``a = tile + 2``) for the 3x3 filter
     ``g = w[m, c, 0]``.
@@ -112,7 +113,7 @@ def filter_transform(w, tile=SMALL_TILE):
     return U
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _input_transform(P, ty0, ty1, tw, V, rows):
     """``V[p, c, (ty - ty0) * tw + tx] = (B^T d B)[p // 4, p % 4]`` for the 4x4 tile
     ``d = P[c, 2ty:2ty + 4, 2tx:2tx + 4]`` of the padded planes ``P`` (C, Hp, Wp), ty in
@@ -141,7 +142,7 @@ def _input_transform(P, ty0, ty1, tw, V, rows):
                     v3[t0 + tx] = o0 - o1
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _output_transform(Mt, m, ty0, ty1, tw, out_plane, sums):
     """Write the 2x2 output tiles ``A^T Mt[:, m, tile] A`` of tile rows [ty0, ty1) into
     ``out_plane`` (oh, ow), dropping the points past its edge. ``sums`` (8, >= tiles) is
@@ -172,14 +173,14 @@ def _output_transform(Mt, m, ty0, ty1, tw, out_plane, sums):
                 dst[two * tx + one] = s1[tx] - s2[tx] - s3[tx]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _constants(dtype_of, values):
     """``values`` (a tuple of floats) as an array of the dtype of ``dtype_of``: scalars of that
     dtype for the transforms (a float64 literal would promote float32 arithmetic)."""
     return np.array(values).astype(dtype_of.dtype)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _input_transform_large(P, ty0, ty1, tw, V, rows):
     """``V[p, c, (ty - ty0) * tw + tx] = (B^T d B)[p // 6, p % 6]`` of F(4x4, 3x3) for the 6x6
     tile ``d = P[c, 4ty:4ty + 6, 4tx:4tx + 6]`` of the padded planes ``P`` (C, Hp, Wp), ty in
@@ -218,7 +219,7 @@ def _input_transform_large(P, ty0, ty1, tw, V, rows):
                     V[p + 5, c, t] = k4 * d1 - k5 * d3 + d5
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _output_transform_large(Mt, m, ty0, ty1, tw, out_plane, sums):
     """Write the 4x4 output tiles ``A^T Mt[:, m, tile] A`` of F(4x4, 3x3) of tile rows
     [ty0, ty1) into ``out_plane`` (oh, ow), dropping the points past its edge. ``sums``
@@ -264,7 +265,7 @@ def _output_transform_large(Mt, m, ty0, ty1, tw, out_plane, sums):
                 out_plane[y, 4 * full + e] = sums[24 + e, full]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _copy_planes(x, n, z, P, ph, pw, h_in, w_in):
     """``P[c, ph + r, pw + i] = x[n, c, z, r, i]`` for the first ``h_in`` rows and ``w_in``
     columns of every channel (the padding around them stays as it is)."""
@@ -275,7 +276,7 @@ def _copy_planes(x, n, z, P, ph, pw, h_in, w_in):
                 dst[np.uint64(pw) + i] = src[i]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def winograd_correlate(x, U, pad_lo, pad_hi, groups):
     """Correlate ``x`` (N, C, D, H, W) with the transformed filters ``U`` (16 or 36, M,
     C // groups) of :func:`filter_transform` (the count of transform positions gives the
@@ -288,7 +289,7 @@ def winograd_correlate(x, U, pad_lo, pad_hi, groups):
     return y
 
 
-@numba.njit(cache=True)
+@compiled_only
 def winograd_correlate_into(x, U, y, pad_lo, pad_hi, groups):
     """:func:`winograd_correlate` writing into a given ``y`` (N, M, D, oh, ow) (any content)."""
     N, C, D, H, W = x.shape
@@ -344,7 +345,7 @@ def winograd_forward(x, w, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     return winograd_correlate(x, filter_transform(w, tile), pad_lo, pad_hi, groups)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def winograd_forward_into(x, w, y, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     """:func:`winograd_forward` writing into a given ``y`` (any content)."""
     winograd_correlate_into(x, filter_transform(w, tile), y, pad_lo, pad_hi, groups)
@@ -358,7 +359,7 @@ def winograd_grad_inputs(w, top, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     return winograd_correlate(top, U, lo, hi, groups)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _flipped_transposed(w, pad_lo, pad_hi, groups, tile):
     """The transformed filters and paddings of the input gradient as a correlation of ``top``.
 
@@ -381,7 +382,7 @@ def _flipped_transposed(w, pad_lo, pad_hi, groups, tile):
     return filter_transform(wt, tile), lo, hi
 
 
-@numba.njit(cache=True)
+@compiled_only
 def winograd_grad_inputs_into(w, top, dx, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     """:func:`winograd_grad_inputs` writing into a given ``dx`` (N, C, D, H, W) (any content)."""
     U, lo, hi = _flipped_transposed(w, pad_lo, pad_hi, groups, tile)
@@ -393,7 +394,7 @@ def winograd_grad_inputs_into(w, top, dx, pad_lo, pad_hi, groups, tile=SMALL_TIL
 GRAD_WEIGHTS_TILE_BLOCK = 1024
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _top_transform(Q, m, ty0, ty1, tw, Gt, rows):
     """``Gt[p, m, (ty - ty0) * tw + tx] = (A g A^T)[p // 4, p % 4]`` for the 2x2 tile
     ``g = Q[m, 2ty:2ty + 2, 2tx:2tx + 2]`` of the zero-extended output gradient ``Q``
@@ -420,7 +421,7 @@ def _top_transform(Q, m, ty0, ty1, tw, Gt, rows):
                 v3[t0 + tx] = -o
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _filter_transform_adjoint(dU, dw):
     """``dw[m, c, 0] = G^T dU[:, m, c] G`` (``dU`` (16, M, Cg) as 4x4 tiles; ``dw``
     (M, Cg, 1, 3, 3)), the adjoint of :func:`filter_transform`. Computed in float64."""

@@ -52,6 +52,7 @@ from numba.core import sigutils
 from numba.core.ccallback import CFunc
 
 from pytensor_nnet.dispatch.numba import compile_helper, workers
+from pytensor_nnet.kernels.jit import compiled_only
 
 #: What an entry (a kernel's, or a driver's: an entry that plans a call and makes it, the
 #: convolution's and the pooling's) returns when it succeeded. Entries hold no ``try`` (one
@@ -124,7 +125,7 @@ def compile_task(task):
     return _compile(body_named(task.module, task.name), c_signature(task.dtype))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def call_driver(table, resolver, a, b, c, out, meta):
     """The status of the driver (slot 0 of a :class:`LazyKernels` whose table and resolver are
     at the addresses ``table`` and ``resolver``) called on the arrays ``a``, ``b``, ``c``,

@@ -23,6 +23,7 @@ from pytensor_nnet.dispatch.numba import boundary, workers
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import blas_threads, corr, direct, gemm_batch, select, unshared, winograd
 from pytensor_nnet.kernels import im2col as im2col_kernels
+from pytensor_nnet.kernels.jit import compiled_only
 from pytensor_nnet.kernels.select import FORWARD, GRAD_INPUTS
 from pytensor_nnet.shapes.checks import SHAPES_OK
 
@@ -53,7 +54,7 @@ KERNEL_FINGERPRINT = source_fingerprint(
 _META_LENGTH = 30
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _boundary_operands(a, b, out, meta):
     m = numba.carray(meta, (_META_LENGTH,))
     a_arr = numba.carray(a, (m[0], m[1], m[2], m[3], m[4]))
@@ -102,7 +103,7 @@ _ENTRY_BODIES = tuple(
 BOUNDARY_BODIES = {body.__name__: body for row in _ENTRY_BODIES for body in row}
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     for i in range(5):
         meta[i] = a_shape[i]
@@ -125,9 +126,9 @@ def _conv_plan(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, e
     filters, output; ``GRAD_INPUTS``: filters, output gradient, input gradient;
     ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
 
-    The Winograd and direct kernels gain from parts, and so does im2col + GEMM while its
-    GEMMs are small enough to run on one BLAS thread anyway; larger GEMMs keep the BLAS's
-    threads (the workers' module doc says why)."""
+    The Winograd and direct kernels gain from parts, and so do im2col + GEMM and the
+    pointwise GEMMs while they are small enough to run on one BLAS thread anyway; larger GEMMs
+    keep the BLAS's threads (the workers' module doc says why)."""
     if direction == select.FORWARD:
         batch, filters, positions, images = a.shape[0], b.shape, out.shape, a.shape
     elif direction == select.GRAD_INPUTS:
@@ -142,12 +143,13 @@ def _conv_plan(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, e
     algorithm = select.plan(
         direction, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out_size, excluded
     )[0]
-    if algorithm == select.GEMM and gemm_flops >= blas_threads.SINGLE_THREAD_MAX_FLOPS:
+    on_blas = algorithm == select.GEMM or algorithm == select.POINTWISE
+    if on_blas and gemm_flops >= blas_threads.SINGLE_THREAD_MAX_FLOPS:
         return algorithm, 1
     return algorithm, workers.parts_for(batch, batch * groups * gemm_flops)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _run_conv_parts(
     direction, entry, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
 ):
@@ -322,59 +324,59 @@ def _boundary_call(direction, dtype, excluded=0):
 # fraction of a second of Numba compile time, per node and per graph).
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _1d_to_3d(a):
     return np.ascontiguousarray(a).reshape((a.shape[0], a.shape[1], 1, 1, a.shape[2]))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _2d_to_3d(a):
     return np.ascontiguousarray(a).reshape((a.shape[0], a.shape[1], 1, a.shape[2], a.shape[3]))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _3d_to_3d(a):
     return np.ascontiguousarray(a)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _3d_to_1d(a):
     return a.reshape((a.shape[0], a.shape[1], a.shape[4]))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _3d_to_2d(a):
     return a.reshape((a.shape[0], a.shape[1], a.shape[3], a.shape[4]))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _3d_to_3d_view(a):
     return a
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _unshared_1d_to_3d(w):
     return np.ascontiguousarray(w).reshape((w.shape[0], 1, 1, w.shape[1], w.shape[2], 1, 1, w.shape[3]))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _unshared_2d_to_3d(w):
     return np.ascontiguousarray(w).reshape(
         (w.shape[0], 1, w.shape[1], w.shape[2], w.shape[3], 1, w.shape[4], w.shape[5])
     )
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _unshared_3d_to_1d(w):
     return w.reshape((w.shape[0], w.shape[3], w.shape[4], w.shape[7]))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _unshared_3d_to_2d(w):
     return w.reshape((w.shape[0], w.shape[2], w.shape[3], w.shape[4], w.shape[6], w.shape[7]))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _flip_filters(w):
     """Contiguous copy of 3-d-view filters with their three kernel axes reversed (loops: the
     code of ``np.ascontiguousarray`` of a reversed 5-d view is seven times larger, and every
@@ -390,7 +392,7 @@ def _flip_filters(w):
     return out
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _flip_unshared_filters(w):
     return np.ascontiguousarray(w[:, :, :, :, :, ::-1, ::-1, ::-1])
 
@@ -405,19 +407,19 @@ def _from_3d(convdim):
     return {1: _3d_to_1d, 2: _3d_to_2d, 3: _3d_to_3d_view}[convdim]
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _plain(t):
     """The 3 first entries of ``t`` as an int64 3-tuple."""
     return (np.int64(t[0]), np.int64(t[1]), np.int64(t[2]))
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _kernel_size(w):
     """The kernel size ``(kd, kh, kw)`` of 3-d-view filters (5-d, or 8-d unshared)."""
     return (w.shape[-3], w.shape[-2], w.shape[-1])
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _resolved_geometry(geometry, ksize):
     """The Op's geometry (``geometry``: rows stride, pad_before, pad_after, dilation of
     ``op.geometry``, padding as sizes or codes) for kernel size ``ksize``: (stride, pad_lo,
@@ -453,7 +455,7 @@ def _index_map(indices):
     return np.asarray(tuple(indices), dtype=np.int64)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _sizes(shape):
     """An array shape (a tuple) as an int64 array, the form the shared checks take."""
     out = np.empty(len(shape), dtype=np.int64)
@@ -537,7 +539,7 @@ _CHECK_HAS_TOP, _CHECK_LENGTHS, _CHECK_GEOMETRY, _CHECK_MAPS = 3, 4, 7, 19
 _CHECK_META_LENGTH = _CHECK_MAPS + 20
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _pick_into(row, values, indices):
     """``row[:] = shapes.pick_sizes(values, indices)``, by element (an array assignment
     compiles its broadcasting checks and their messages: seconds)."""
@@ -604,7 +606,7 @@ def _given_shape(op, node):
     return given_shape
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _vector_sizes(vector):
     """A shape vector (any int dtype) as an int64 array."""
     out = np.empty(vector.shape[0], dtype=np.int64)

@@ -26,6 +26,7 @@ from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.dispatch.numba.utils import to_3d_tuple
 from pytensor_nnet.kernels import im2col as im2col_kernels
 from pytensor_nnet.kernels import pool as kernels
+from pytensor_nnet.kernels.jit import compiled_only
 from pytensor_nnet.shapes import conv as conv_shapes
 from pytensor_nnet.shapes import conv_output_length, pool_output_size
 from pytensor_nnet.shapes import pool as pool_shapes
@@ -43,7 +44,7 @@ KERNEL_FINGERPRINT = source_fingerprint(
 _META_LENGTH = 19
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _boundary_operands(meta):
     m = numba.carray(meta, (_META_LENGTH,))
     image, pooled = (m[0], m[1], m[2], m[3]), (m[4], m[5], m[6], m[7])
@@ -51,13 +52,24 @@ def _boundary_operands(meta):
     return image, pooled, geometry, m[17] != 0, m[18]
 
 
-def pool_forward_c(a, b, c, out, meta):
-    """C entry point of ``kernels.pool.pool_forward_into``: ``a`` x, ``b`` the lowest value
-    (one element), ``out`` the pooled output."""
-    image, pooled, (ws, stride, pad), ignore_border, mode = _boundary_operands(meta)
-    x, y = numba.carray(a, image), numba.carray(out, pooled)
-    kernels.pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, b[0])
-    return boundary.DONE
+def _pool_forward_body(name, mode):
+    """C entry point of ``kernels.pool.pool_forward_into`` with the mode ``mode`` (a constant:
+    the other modes' code is not compiled in; max pooling needs no divisors): ``a`` x, ``b``
+    the lowest value (one element), ``out`` the pooled output; named after the mode's
+    ``name``. A closure over one int, which Numba's on-disk cache keys it on."""
+
+    def body(a, b, c, out, meta):
+        image, pooled, (ws, stride, pad), ignore_border, _ = _boundary_operands(meta)
+        x, y = numba.carray(a, image), numba.carray(out, pooled)
+        kernels.pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, b[0])
+        return boundary.DONE
+
+    body.__name__ = f"pool_forward_{name}_c"
+    return body
+
+
+#: The pooling entry points by mode (``kernels.pool.MODES``).
+POOL_FORWARD_BODIES = {mode: _pool_forward_body(name, mode) for name, mode in kernels.MODES.items()}
 
 
 def _max_pool_grad_body(name, ties):
@@ -83,7 +95,9 @@ def _max_pool_grad_body(name, ties):
 #: The max-pooling gradient's entry points by tie rule (``kernels.pool.TIE_RULES``).
 MAX_POOL_GRAD_BODIES = {ties: _max_pool_grad_body(name, ties) for name, ties in kernels.TIE_RULES.items()}
 #: The generated entries by name, for the compile helper (``boundary.body_named``).
-BOUNDARY_BODIES = {body.__name__: body for body in MAX_POOL_GRAD_BODIES.values()}
+BOUNDARY_BODIES = {
+    body.__name__: body for bodies in (POOL_FORWARD_BODIES, MAX_POOL_GRAD_BODIES) for body in bodies.values()
+}
 
 
 def average_pool_grad_c(a, b, c, out, meta):
@@ -96,7 +110,7 @@ def average_pool_grad_c(a, b, c, out, meta):
     return boundary.DONE
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _fill_meta(meta, image, pooled, ws, stride, pad, ignore_border, code):
     """Write the entries' ``meta`` (see above) into ``meta``. (By element: an array assignment
     compiles its broadcasting checks and their messages, seconds.)"""
@@ -118,7 +132,7 @@ _TABLE, _RESOLVER, _SIZES = _META_LENGTH, _META_LENGTH + 1, _META_LENGTH + 2
 _DRIVER_META_LENGTH = _SIZES + 4
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _pool_parts(image, pooled, ws):
     """Parts of the batch axis (``workers``) for a pooling call: the kernels are serial loops,
     so every call with enough work (two operations per window tap) is split."""
@@ -126,7 +140,7 @@ def _pool_parts(image, pooled, ws):
     return workers.parts_for(image[0], 2 * pooled[0] * pooled[1] * pooled[2] * pooled[3] * taps)
 
 
-@numba.njit(cache=True)
+@compiled_only
 def _run_pool_parts(entry, a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code, parts):
     """Run the boundary entry at address ``entry`` on ``parts`` parts of the batch axis at
     once (every operand is split along its first axis; the pooled windows of one entry never
@@ -257,7 +271,7 @@ def numba_funcify_Pool(op, node, **kwargs):
     ignore_border, mode = op.ignore_border, kernels.MODES[op.mode]
     dtype = np.dtype(node.inputs[0].type.dtype)
     lowest = np.full(1, kernels.lowest_value(dtype), dtype=dtype)
-    call = _boundary_call(pool_forward_c, dtype)
+    call = _boundary_call(POOL_FORWARD_BODIES[mode], dtype)
 
     @numba_basic.numba_njit
     def pool_op(x, ws, stride, pad):

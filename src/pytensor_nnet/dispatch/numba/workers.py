@@ -49,6 +49,7 @@ from pytensor_nnet.kernels.blas_threads import (
     libc_function,
     machine_is_busy,
 )
+from pytensor_nnet.kernels.jit import compiled_only
 
 _CREATE_SYMBOL = "pytensor_nnet_thread_create"
 _JOIN_SYMBOL = "pytensor_nnet_thread_join"
@@ -125,7 +126,7 @@ def call_resolver(typingctx, address, slot):
     return types.int64(types.int64, types.int64), codegen
 
 
-@numba.njit(cache=True)
+@compiled_only
 def resolved_address(table, resolver, slot):
     """The address of entry ``slot`` of a ``boundary.LazyKernels`` whose table and resolver
     are at the addresses ``table`` and ``resolver`` (:func:`symbol_address`): read from the
@@ -136,7 +137,7 @@ def resolved_address(table, resolver, slot):
     return address
 
 
-@numba.njit(cache=True)
+@compiled_only
 def call_entry_on(address, a, b, c, out, meta):
     """:func:`call_entry` on the data of the arrays ``a``, ``b``, ``c``, ``out`` and ``meta``
     (C-contiguous; ``meta`` int64); returns the entry's status."""
@@ -293,7 +294,7 @@ def parts_for(batch, flops):
     return parts
 
 
-@numba.njit(cache=True)
+@compiled_only
 def part_address(a, lo, batch):
     """Address of entry ``lo`` of the first axis of the C-contiguous ``a``, whose first axis
     has ``batch`` entries (an array of fewer than ``batch`` elements, e.g. a one-element

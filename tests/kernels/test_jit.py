@@ -1,0 +1,33 @@
+"""Functions compiled without the wrapper a call from Python needs (``kernels.jit``)."""
+
+import numba
+import numpy as np
+import pytest
+
+from pytensor_nnet.kernels import corr, direct
+from pytensor_nnet.kernels.jit import CompiledOnlyDispatcher, compiled_only
+
+
+@compiled_only
+def _twice_plus_one(x):
+    return 2 * x + 1
+
+
+@numba.njit
+def _calls_twice_plus_one(x):
+    return _twice_plus_one(x) + _twice_plus_one(x + 0.5)
+
+
+def test_compiled_code_calls_them_and_python_gets_a_type_error():
+    assert _calls_twice_plus_one(3) == 7 + 8.0
+    with pytest.raises(TypeError, match="_twice_plus_one is called from compiled code only"):
+        _twice_plus_one(3)
+
+
+def test_the_kernels_inner_functions_refuse_python_calls():
+    """A call from Python would jump through a wrapper that was never built: it must raise."""
+    assert isinstance(corr.checked_forward, CompiledOnlyDispatcher)
+    with pytest.raises(TypeError, match="compiled code only"):
+        direct.direct_forward(
+            np.zeros((1, 1, 1, 3, 3)), np.zeros((1, 1, 1, 1, 1)), np.zeros((1, 1, 1, 3, 3)), 0, 0, 0, 1
+        )
