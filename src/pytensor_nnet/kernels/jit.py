@@ -31,14 +31,9 @@ class CompiledOnlyDispatcher(CPUDispatcher):
         )
 
 
-def compiled_only(function=None, **options):
-    """``numba.njit(cache=True, **options)`` for a function that only compiled code calls:
-    compiled without the wrappers a call from Python or a C caller needs (see the module
-    doc)."""
-
-    def compile_lazily(py_function):
-        dispatcher = numba.njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True, **options)(py_function)
-        dispatcher.__class__ = CompiledOnlyDispatcher
-        return dispatcher
-
-    return compile_lazily if function is None else compile_lazily(function)
+def compiled_only(py_function):
+    """``numba.njit(cache=True)`` for a function that only compiled code calls: compiled
+    without the wrappers a call from Python or a C caller needs (see the module doc)."""
+    dispatcher = numba.njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)(py_function)
+    dispatcher.__class__ = CompiledOnlyDispatcher
+    return dispatcher
