@@ -193,6 +193,9 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
         return
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
     storage = np.empty(C * kd * kh * kw * chunk * P, dtype=x.dtype)
+    # The product of a chunk of several images, scattered to their planes. Into a buffer, not
+    # a new array: an allocating ``np.dot`` is another specialisation to compile.
+    product = np.empty(Mg * chunk * P if chunk > 1 else 0, dtype=x.dtype)
     threads = limit_threads(2 * Mg * K * chunk * P)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
@@ -201,7 +204,8 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
             if nb == 1:
                 np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K], yv[n0, g * Mg : (g + 1) * Mg])
                 continue
-            res = np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K])
+            res = product[: Mg * nb * P].reshape((Mg, nb * P))
+            np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K], res)
             for i in range(nb):
                 _copy_2d(yv[n0 + i, g * Mg : (g + 1) * Mg], res[:, i * P : (i + 1) * P])
     restore_threads(threads)
