@@ -1,7 +1,7 @@
 """conv2d benchmarks behind the numbers of the README (not part of the test suite).
 
     python benchmarks/bench_conv.py                 # everything
-    python benchmarks/bench_conv.py --only table    # or: compile, latency, memory
+    python benchmarks/bench_conv.py --only table    # or: compile, latency, memory, entries, pymc
 
 - table: forward and forward+backward on the five shapes of ``pytensor_nnet.bench.SHAPES``,
   float32 and float64, beside PyTorch, JAX and the legacy ops (with ``PYTENSOR_NNET_LEGACY_BENCH``),
@@ -14,6 +14,11 @@
   beside ``jax.jit`` and PyTorch eager on the same data, interleaved, median of 3 repeats;
 - memory: peak extra RSS of a conv2d forward and of forward+backward on a batch whose
   whole-batch im2col buffer would need 3.7 GB, in fresh processes;
+- entries (not part of "everything"): the compile time of the convolution's driver and of its
+  three im2col + GEMM entries, float32, compiled one after the other in a fresh process with an
+  empty Numba cache, three processes. The first-step benchmark races two processes on the
+  cores and swings by seconds between runs; this one is steady to about 0.2 s, so judge a
+  change to the kernels' compile time by it, alternated with the old code;
 - pymc (not part of "everything": it needs PyMC, and nutpie for its row): the same small CNN as
   a PyMC model (Normal priors, categorical likelihood): build + first call of its log-density
   and gradient compiled by PyMC in the default mode, and by nutpie (Numba backend) with a
@@ -211,6 +216,21 @@ print(json.dumps(dict(which=which, outputs_mb=outputs_mb, peak_extra_mb=peak - b
 """
 
 
+ENTRIES = ("conv_drive", "corr_forward_gemm_c", "corr_grad_inputs_gemm_c", "corr_grad_weights_gemm_c")
+
+ENTRIES_SNIPPET = r"""
+import json, sys, time
+from pytensor_nnet.dispatch.numba import boundary, compile_helper
+dtype, names = sys.argv[1], sys.argv[2:]
+seconds = {}
+for name in names:
+    start = time.perf_counter()
+    boundary.compile_task(compile_helper.Task(name, "pytensor_nnet.dispatch.numba.conv", name, dtype))
+    seconds[name] = time.perf_counter() - start
+print(json.dumps(seconds))
+"""
+
+
 def run_snippet(snippet, env=None, args=()):
     out = subprocess.run([sys.executable, "-c", snippet, *args], capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -301,6 +321,24 @@ def pymc_times(activation="relu"):
         print(f"{which:8s} {when:22s} {times_row(r)} {call}")
 
 
+def entry_compile_times(rounds=3):
+    per_entry = {name: [] for name in ENTRIES}
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run_snippet(ENTRIES_SNIPPET, cache_env(tmp), ("float32", *ENTRIES))
+        for name in ENTRIES:
+            per_entry[name].append(result[name])
+    print(
+        f"\nCompile of the convolution's entries, float32, one after the other in a fresh process with "
+        f"an empty cache ({rounds} processes):"
+    )
+    print(f"{'entry':26s} {'seconds per process':>30s} {'median':>7s}")
+    totals = [sum(per_entry[name][i] for name in ENTRIES) for i in range(rounds)]
+    for name, values in [*per_entry.items(), ("total", totals)]:
+        runs = " / ".join(f"{v:.2f}" for v in values)
+        print(f"{name:26s} {runs:>30s} {sorted(values)[rounds // 2]:7.2f}")
+
+
 def memory():
     print("\nPeak extra memory, conv2d 3x3 pad 1 on (512, 64, 56, 56) float32 -> (512, 64, 56, 56):")
     for which in ("forward", "forward+backward"):
@@ -314,7 +352,7 @@ def memory():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["table", "compile", "latency", "memory", "pymc"])
+    parser.add_argument("--only", choices=["table", "compile", "latency", "memory", "entries", "pymc"])
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     if args.only in (None, "table"):
@@ -327,6 +365,8 @@ def main():
         latency()
     if args.only in (None, "memory"):
         memory()
+    if args.only == "entries":
+        entry_compile_times()
     if args.only == "pymc":
         pymc_times()
 
