@@ -204,7 +204,7 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
             if nb == 1:
                 np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K], yv[n0, g * Mg : (g + 1) * Mg])
                 continue
-            res = product[: Mg * nb * P].reshape((Mg, nb * P))
+            res = _matrix_in(product, Mg, nb * P)
             np.dot(w2[g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K], res)
             for i in range(nb):
                 _copy_2d(yv[n0 + i, g * Mg : (g + 1) * Mg], res[:, i * P : (i + 1) * P])
