@@ -81,21 +81,30 @@ def test_a_new_graph_reuses_the_compiled_kernels():
 _PRINTS_THE_REFUSAL = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
+def _driver_meta(stride=(1, 1, 1), pad=(0, 0, 0)):
+    """The convolution driver's ``meta`` of a call of one group, a 1 MiB column buffer and no
+    dilation, flip or excluded algorithm (the call writes the operands' shapes)."""
+    meta = np.zeros(numba_conv._DRIVER_META_LENGTH, dtype=np.int64)
+    meta[15:18], meta[18:21], meta[21:24], meta[24:27] = stride, pad, pad, (1, 1, 1)
+    meta[27], meta[28] = 1, 2**20
+    return meta
+
+
 @_PRINTS_THE_REFUSAL
 def test_refused_arguments_raise_instead_of_writing_out_of_bounds():
     call = numba_conv._boundary_call(select.FORWARD, "float64")
 
     @numba.njit  # the graph's functions have no Python wrapper: call it from compiled code
-    def forward(x, w, out):
-        call(x, w, out, (1, 1, 1), (0, 0, 0), (0, 0, 0), (1, 1, 1), 1, 2**20)
+    def forward(x, w, out, meta):
+        call(x, w, out, meta)
 
     x, w = np.ones((1, 2, 1, 5, 5)), np.ones((3, 2, 1, 3, 3))
     wrong_out = np.zeros((1, 3, 1, 4, 4))  # the output is (1, 3, 1, 3, 3)
     with pytest.raises(ValueError, match="refused its arguments"):
-        forward(x, w, wrong_out)
+        forward(x, w, wrong_out, _driver_meta())
     assert not wrong_out.any()
     out = np.zeros((1, 3, 1, 3, 3))
-    forward(x, w, out)
+    forward(x, w, out, _driver_meta())
     np.testing.assert_allclose(out, 18.0)
 
 
@@ -107,15 +116,15 @@ def test_a_driver_that_raises_fails_the_call():
     call = numba_conv._boundary_call(select.FORWARD, "float64")
 
     @numba.njit
-    def forward(x, w, out, stride):
-        call(x, w, out, stride, (0, 0, 0), (0, 0, 0), (1, 1, 1), 1, 2**20)
+    def forward(x, w, out, meta):
+        call(x, w, out, meta)
 
     x, w = np.ones((1, 2, 1, 5, 5)), np.ones((3, 2, 1, 3, 3))
     out = np.full((1, 3, 1, 3, 3), 7.0)
     with pytest.raises(ValueError, match="refused its arguments"):
-        forward(x, w, out, (0, 0, 0))
+        forward(x, w, out, _driver_meta(stride=(0, 0, 0)))
     assert (out == 7.0).all()
-    forward(x, w, out, (1, 1, 1))
+    forward(x, w, out, _driver_meta())
     np.testing.assert_allclose(out, 18.0)
 
 
@@ -136,12 +145,12 @@ def test_refused_arguments_leave_the_output_alone(case):
     call = numba_conv._boundary_call(direction, "float64")
 
     @numba.njit
-    def run(a, b, out):
-        call(a, b, out, (1, 1, 1), (0, pad, pad), (0, pad, pad), (1, 1, 1), 1, 2**20)
+    def run(a, b, out, meta):
+        call(a, b, out, meta)
 
     out = np.full(out_shape, 7.0)
     with pytest.raises(ValueError, match="refused its arguments"):
-        run(np.ones(a_shape), np.ones(b_shape), out)
+        run(np.ones(a_shape), np.ones(b_shape), out, _driver_meta(pad=(0, pad, pad)))
     assert (out == 7.0).all()
 
 
@@ -153,18 +162,18 @@ def test_parts_that_refuse_their_arguments_fail_the_call(parts):
     call = numba_conv._boundary_call(select.GRAD_WEIGHTS, "float64")
 
     @numba.njit
-    def run(a, b, out):
-        call(a, b, out, (1, 1, 1), (0, 0, 0), (0, 0, 0), (1, 1, 1), 1, 2**20)
+    def run(a, b, out, meta):
+        call(a, b, out, meta)
 
     x, top = np.ones((6, 2, 1, 9, 9)), np.ones((6, 3, 1, 8, 8))  # the top of 3x3 filters is 7x7
     out = np.full((3, 2, 1, 3, 3), 7.0)
     with workers.forced_parts(parts), pytest.raises(ValueError, match="refused its arguments"):
-        run(x, top, out)
+        run(x, top, out, _driver_meta())
     assert (out == 7.0).all()
     right = np.ones((6, 3, 1, 7, 7))
     out[...] = 0.0
     with workers.forced_parts(parts):
-        run(x, right, out)
+        run(x, right, out, _driver_meta())
     np.testing.assert_allclose(out, 6 * 49.0)
 
 

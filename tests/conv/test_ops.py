@@ -1,5 +1,6 @@
 """Abstract conv Ops and the legacy API: values in every backend, gradients, shapes, bad input."""
 
+import re
 import warnings
 
 import numpy as np
@@ -349,6 +350,49 @@ def test_grad_ops_reject_inconsistent_shapes_at_run_time(mode):
         r"output spatial shape \(6, 5\)",
     ):
         f_gw(np.zeros((2, 3, 7, 7)), np.zeros((2, 4, 5, 5)), [2, 3])
+
+
+@pytest.mark.parametrize("mode", ["NUMBA", "FAST_COMPILE"])
+def test_grad_ops_check_their_result_against_the_shape_hints_at_run_time(mode):
+    w, gy, x = pt.tensor4("w"), pt.tensor4("gy"), pt.tensor4("x")
+    size = pt.ivector("size")
+    grad_inputs = AbstractConv_gradInputs(2, imshp=(None, None, 8, 7))(w, gy, size)
+    grad_weights = AbstractConv_gradWeights(2, kshp=(None, None, 3, 2))(x, gy, size)
+    f_gi = pytensor.function([w, gy, size], grad_inputs, mode=mode)
+    f_gw = pytensor.function([x, gy, size], grad_weights, mode=mode)
+    assert f_gi(np.zeros((4, 3, 4, 3)), np.zeros((2, 4, 5, 5)), [8, 7]).shape == (2, 3, 8, 7)
+    with pytest.raises(
+        ValueError, match=re.escape("input_shape=(None, None, 8, 7) does not match the shape (2, 3, 7, 7) of input")
+    ):
+        f_gi(np.zeros((4, 3, 3, 3)), np.zeros((2, 4, 5, 5)), [7, 7])
+    assert f_gw(np.zeros((2, 3, 7, 6)), np.zeros((2, 4, 5, 5)), [3, 2]).shape == (4, 3, 3, 2)
+    with pytest.raises(
+        ValueError, match=re.escape("filter_shape=(None, None, 3, 2) does not match the shape (4, 3, 3, 3) of filters")
+    ):
+        f_gw(np.zeros((2, 3, 7, 7)), np.zeros((2, 4, 5, 5)), [3, 3])
+
+
+@pytest.mark.parametrize("mode", backend_params(*EVERY_BACKEND))
+@pytest.mark.parametrize("filter_flip", [True, False])
+def test_strided_and_reversed_operands(mode, filter_flip):
+    """Operands that are views (transposed, reversed, every other element), forward and both
+    gradients, against the reference."""
+    x_data, w_data = _data((2, 4, 11, 9), (6, 2, 3, 2), seed=3)
+    x, w = pt.tensor4("x"), pt.tensor4("w")
+    x_view, w_view = x.dimshuffle(0, 1, 3, 2)[:, :, ::-1, ::2], w[:, :, ::-1, :]
+    y = conv2d(x_view, w_view, border_mode=1, filter_flip=filter_flip, num_groups=2)
+    cost = (y * pt.arange(y.size).reshape(y.shape)).sum()
+    f = pytensor.function([x, w], [y, *pytensor.grad(cost, [x, w])], mode=mode)
+    y_value, dx, dw = f(x_data, w_data)
+    x_ref, w_ref = x_data.transpose(0, 1, 3, 2)[:, :, ::-1, ::2], w_data[:, :, ::-1, :]
+    expected = conv_ref(x_ref, w_ref, border_mode=1, filter_flip=filter_flip, num_groups=2)
+    np.testing.assert_allclose(y_value, expected, rtol=1e-10, atol=1e-10)
+    weights = np.arange(expected.size, dtype=float).reshape(expected.shape)
+    dx_ref, dw_ref = conv_grads_ref(x_ref, w_ref, weights, border_mode=1, filter_flip=filter_flip, num_groups=2)
+    dx_expected = np.zeros_like(x_data)
+    dx_expected.transpose(0, 1, 3, 2)[:, :, ::-1, ::2] = dx_ref
+    np.testing.assert_allclose(dx, dx_expected, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(dw, dw_ref[:, :, ::-1, :], rtol=1e-10, atol=1e-8)
 
 
 def test_grad_ops_static_checks():

@@ -382,6 +382,21 @@ class BaseAbstractConv(Op):
             self._shape_error(_sizes(img_shape), _sizes(kern_shape), None if top_shape is None else _sizes(top_shape))
         )
 
+    def check_operands(self, full, a_shape, b_shape, vector=None):
+        """Raise the first problem ``perform`` finds in the shapes of a call's operands: the
+        Op's first two inputs, and a gradient Op's ``shape`` input ``vector`` (``full``: see
+        :meth:`shape_is_full`). The compiled functions call it, in object mode, to word what
+        their own checks found."""
+        self.check_geometry(a_shape, b_shape)
+
+    def check_inputs(self, node, a_shape, b_shape, shape):
+        """Run-time checks of a gradient Op's operand shapes and ``shape`` input (the forward
+        Op's messages); the shape of the missing operand it implies (``UNKNOWN`` where not given)."""
+        return self.check_operands(self.shape_is_full(node), a_shape, b_shape, shape)
+
+    def check_result(self, shape):
+        """Raise when a gradient Op's result shape disagrees with its shape hint."""
+
     def full_shape_length(self):
         """Entries of a gradient Op's ``shape`` input when it gives the whole operand shape."""
         raise NotImplementedError
@@ -398,9 +413,9 @@ class BaseAbstractConv(Op):
         """The name of the ``shape`` input in messages (the public argument it comes from)."""
         raise NotImplementedError
 
-    def _given_shape(self, node, vector):
-        """Run-time check of the ``shape`` input; the N-d shape it gives (``UNKNOWN`` elsewhere)."""
-        full = self.shape_is_full(node)
+    def _given_shape(self, full, vector):
+        """Run-time check of the ``shape`` input (``full``: it is the whole shape; see
+        :meth:`shape_is_full`); the N-d shape it gives (``UNKNOWN`` elsewhere)."""
         length = self.full_shape_length() if full else self.convdim
         vector = np.asarray(vector, dtype=np.int64)
         _raise_if(shapes.shape_vector_error(self.vector_name(), vector, length, 2 if full else 0))
@@ -554,19 +569,20 @@ class AbstractConv_gradInputs(BaseAbstractConv):
             )
         return list(guess)
 
-    def check_inputs(self, node, kern_shape, top_shape, shape):
-        """Run-time checks of the operands' shapes and the ``shape`` input (the forward Op's
-        messages); the input's shape it implies (``UNKNOWN`` where not given)."""
-        given = self._given_shape(node, shape)
+    def check_operands(self, full, kern_shape, top_shape, vector=None):
+        given = self._given_shape(full, vector)
         self._check_runtime(kern_shape=tuple(kern_shape))
         _raise_if(self._shape_error(given, _sizes(kern_shape), _sizes(top_shape)))
         return given
+
+    def check_result(self, shape):
+        self._check_runtime(img_shape=tuple(shape))
 
     def perform(self, node, inputs, output_storage):
         kern, topgrad, shape = inputs
         given = self.check_inputs(node, kern.shape, topgrad.shape, shape)
         img = self._run("grad_inputs", kern, topgrad, given[2:])
-        self._check_runtime(img_shape=img.shape)
+        self.check_result(img.shape)
         output_storage[0][0] = img.astype(node.outputs[0].dtype, copy=False)
 
     def infer_shape(self, fgraph, node, input_shapes):
@@ -652,19 +668,20 @@ class AbstractConv_gradWeights(BaseAbstractConv):
             )
         return list(guess)
 
-    def check_inputs(self, node, img_shape, top_shape, shape):
-        """Run-time checks of the operands' shapes and the ``shape`` input (the forward Op's
-        messages); the filters' shape it implies (``UNKNOWN`` where not given)."""
-        given = self._given_shape(node, shape)
+    def check_operands(self, full, img_shape, top_shape, vector=None):
+        given = self._given_shape(full, vector)
         self._check_runtime(img_shape=tuple(img_shape))
         _raise_if(self._shape_error(_sizes(img_shape), given, _sizes(top_shape)))
         return given
+
+    def check_result(self, shape):
+        self._check_runtime(kern_shape=tuple(shape))
 
     def perform(self, node, inputs, output_storage):
         img, topgrad, shape = inputs
         given = self.check_inputs(node, img.shape, topgrad.shape, shape)
         kern = self._run("grad_weights", img, topgrad, given[len(given) - self.convdim :])
-        self._check_runtime(kern_shape=kern.shape)
+        self.check_result(kern.shape)
         output_storage[0][0] = np.ascontiguousarray(kern, dtype=node.outputs[0].dtype)
 
     def infer_shape(self, fgraph, node, input_shapes):

@@ -1,14 +1,17 @@
 """Numba implementations of the abstract convolution Ops.
 
 They call the same compiled kernels as ``perform`` (``kernels.corr``, or ``kernels.unshared``
-for locally connected filters), with the Op's parameters baked in as constants; the
-batch-chunk bound ``COLUMN_BUFFER_BYTES`` and the algorithms excluded by the environment
-variable ``PYTENSOR_NNET_CONV_EXCLUDE`` (see ``kernels.select``) are read when the function
-is compiled and are part of the cache key.
+for locally connected filters). A node's function holds its Op's parameters as a constant
+int64 array, which the functions it calls read at run time: they are module-level and
+cached on disk, compiled once for every Op and graph (a closure per node cost a fraction of
+a second of compile each, per graph). The batch-chunk bound ``COLUMN_BUFFER_BYTES`` and
+the algorithms excluded by the environment variable ``PYTENSOR_NNET_CONV_EXCLUDE`` (see
+``kernels.select``) are read when the function is compiled and are part of the cache key.
 """
 
 from __future__ import annotations
 
+import pickle
 import sys
 from functools import lru_cache
 
@@ -24,7 +27,7 @@ from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import blas_threads, corr, direct, gemm_batch, select, unshared, winograd
 from pytensor_nnet.kernels import im2col as im2col_kernels
 from pytensor_nnet.kernels.jit import compiled_only
-from pytensor_nnet.kernels.select import FORWARD, GRAD_INPUTS
+from pytensor_nnet.kernels.select import FORWARD, GRAD_INPUTS, GRAD_WEIGHTS
 from pytensor_nnet.shapes.checks import SHAPES_OK
 
 CACHE_VERSION = 5
@@ -104,11 +107,16 @@ BOUNDARY_BODIES = {body.__name__: body for row in _ENTRY_BODIES for body in row}
 
 
 @compiled_only
-def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+def _fill_shapes(meta, a_shape, b_shape, out_shape):
     for i in range(5):
         meta[i] = a_shape[i]
         meta[5 + i] = b_shape[i]
         meta[10 + i] = out_shape[i]
+
+
+@compiled_only
+def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+    _fill_shapes(meta, a_shape, b_shape, out_shape)
     for i in range(3):
         meta[15 + i] = stride[i]
         meta[18 + i] = pad_lo[i]
@@ -203,35 +211,67 @@ def _run_conv_parts(
 
 
 #: The driver's ``meta`` (:func:`conv_drive`): the entries' (``_META_LENGTH``), then the
-#: direction and the addresses of its table of entries and of their resolver
-#: (``boundary.LazyKernels``).
-_DIRECTION, _TABLE, _RESOLVER = _META_LENGTH, _META_LENGTH + 1, _META_LENGTH + 2
-_DRIVER_META_LENGTH = _META_LENGTH + 3
+#: direction, the addresses of its table of entries and of their resolver
+#: (``boundary.LazyKernels``), and whether the filters are flipped (a convolution, not a
+#: correlation: the filters of the forward and input-gradient entries are flipped before the
+#: call, the filter gradient after it).
+_DIRECTION, _TABLE, _RESOLVER, _FLIP = _META_LENGTH, _META_LENGTH + 1, _META_LENGTH + 2, _META_LENGTH + 3
+_DRIVER_META_LENGTH = _META_LENGTH + 4
+
+
+@compiled_only
+def _flip_into(w, out):
+    """``out[:, :, ::-1, ::-1, ::-1] = w`` for 5-d filters (loops: the code of a reversed view's
+    copy is seven times larger)."""
+    M, C, kd, kh, kw = w.shape
+    for m in range(M):
+        for c in range(C):
+            for d in range(kd):
+                for h in range(kh):
+                    for x in range(kw):
+                        out[m, c, d, h, x] = w[m, c, kd - 1 - d, kh - 1 - h, kw - 1 - x]
+
+
+@compiled_only
+def _flipped(w):
+    out = np.empty(w.shape, dtype=w.dtype)
+    _flip_into(w, out)
+    return out
 
 
 def conv_drive(a, b, c, out, meta):
     """The boundary entry between a graph and the entries of :func:`_entry_body`, one per
-    dtype: plans the algorithm and the parts of the direction in ``meta`` (operands as in
-    :func:`_conv_plan`), compiles the algorithm's entry the first time it is planned (the
-    resolver takes the GIL: called on the graph's thread, before any part starts) and runs it.
+    dtype: flips the filters if ``meta`` says so (a gradient's output comes zero-filled), plans the
+    algorithm and the parts of the direction in ``meta`` (operands as in :func:`_conv_plan`),
+    compiles the algorithm's entry the first time it is planned (the resolver takes the GIL:
+    called on the graph's thread, before any part starts) and runs it.
 
-    The planning and the threading live here, compiled once and cached on disk, so the code
-    of each graph holds only the call (see ``boundary``). Returns ``boundary.DONE``,
-    ``boundary.KERNEL_UNCOMPILED``, or 0 if it or the entry raised."""
+    All this lives here, compiled once and cached on disk, so the code of each graph holds only
+    the call (see ``boundary``). Returns ``boundary.DONE``, ``boundary.KERNEL_UNCOMPILED``, or 0
+    if it or the entry raised."""
     p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
     stride, pad_lo, pad_hi, dilation = geometry
     m = numba.carray(meta, (_DRIVER_META_LENGTH,))
-    direction = m[_DIRECTION]
+    direction, flip = m[_DIRECTION], m[_FLIP]
     algorithm, parts = _conv_plan(direction, p, q, o, stride, pad_lo, pad_hi, dilation, groups, excluded)
     address = workers.resolved_address(m[_TABLE], m[_RESOLVER], algorithm)
     if address == 0:
         return boundary.KERNEL_UNCOMPILED
+    result = o
+    if flip and direction == select.FORWARD:
+        q = _flipped(q)
+    elif flip and direction == select.GRAD_INPUTS:
+        p = _flipped(p)
+    elif flip:
+        o = np.zeros(o.shape, dtype=o.dtype)  # the gradients accumulate into their output
     if parts > 1:
         status = _run_conv_parts(
             direction, address, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
         )
     else:
         status = workers.call_entry_on(address, p, q, p, o, m)
+    if flip and direction == select.GRAD_WEIGHTS and status == boundary.DONE:
+        _flip_into(o, result)
     return status
 
 
@@ -291,21 +331,19 @@ def _prefetch_entry(op, node, direction, dtype):
 
 
 @lru_cache
-def _boundary_call(direction, dtype, excluded=0):
-    """Compiled ``call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)`` of
-    the convolution ``direction`` (operands as in :func:`_entry_body`) for ``dtype``
-    (C-contiguous 5-d operands; ``out`` is written), through :func:`conv_drive`. One per
-    direction, dtype and mask in a process: the nodes of every graph share it."""
+def _boundary_call(direction, dtype):
+    """Compiled ``call(a, b, out, meta)`` of the convolution ``direction`` (C-contiguous 5-d
+    operands as in :func:`_entry_body`, ``out`` written; ``meta``: the driver's, of which the
+    shapes and the addresses are written here) for ``dtype``, through :func:`conv_drive`. One
+    per direction and dtype in a process: the nodes of every graph share it."""
     entries = _entries(direction, dtype)
     table, resolve = entries.table, entries.resolve
     driver = boundary.lazy_kernel(conv_drive, dtype, KERNEL_FINGERPRINT)
     driver_table, driver_resolve = driver.table, driver.resolve
 
     @numba_basic.numba_njit
-    def call(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
-        meta = np.empty(_DRIVER_META_LENGTH, dtype=np.int64)
-        mask = np.int64(excluded)
-        _fill_meta(meta, a.shape, b.shape, out.shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, mask)
+    def call(a, b, out, meta):
+        _fill_shapes(meta, a.shape, b.shape, out.shape)
         meta[_DIRECTION] = direction
         meta[_TABLE] = workers.symbol_address(table)
         meta[_RESOLVER] = workers.symbol_address(resolve)
@@ -377,22 +415,6 @@ def _unshared_3d_to_2d(w):
 
 
 @compiled_only
-def _flip_filters(w):
-    """Contiguous copy of 3-d-view filters with their three kernel axes reversed (loops: the
-    code of ``np.ascontiguousarray`` of a reversed 5-d view is seven times larger, and every
-    graph's module holds this function)."""
-    M, C, kd, kh, kw = w.shape
-    out = np.empty(w.shape, dtype=w.dtype)
-    for m in range(M):
-        for c in range(C):
-            for d in range(kd):
-                for h in range(kh):
-                    for x in range(kw):
-                        out[m, c, d, h, x] = w[m, c, kd - 1 - d, kh - 1 - h, kw - 1 - x]
-    return out
-
-
-@compiled_only
 def _flip_unshared_filters(w):
     return np.ascontiguousarray(w[:, :, :, :, :, ::-1, ::-1, ::-1])
 
@@ -413,26 +435,6 @@ def _plain(t):
     return (np.int64(t[0]), np.int64(t[1]), np.int64(t[2]))
 
 
-@compiled_only
-def _kernel_size(w):
-    """The kernel size ``(kd, kh, kw)`` of 3-d-view filters (5-d, or 8-d unshared)."""
-    return (w.shape[-3], w.shape[-2], w.shape[-1])
-
-
-@compiled_only
-def _resolved_geometry(geometry, ksize):
-    """The Op's geometry (``geometry``: rows stride, pad_before, pad_after, dilation of
-    ``op.geometry``, padding as sizes or codes) for kernel size ``ksize``: (stride, pad_lo,
-    pad_hi, dilation) as run-time int64 3-tuples.
-
-    Values a dispatch function captures as tuples are typed as literals, so passing them on
-    would compile a specialisation of every callee for each geometry (a fraction of a second
-    per new graph). A captured array is a run-time value of one type for every geometry."""
-    stride, dilation = _plain(geometry[0]), _plain(geometry[3])
-    pad_lo, pad_hi = shapes.resolve_pads(_plain(geometry[1]), _plain(geometry[2]), _plain(ksize), dilation)
-    return stride, pad_lo, pad_hi, dilation
-
-
 def _unshared_to_3d(convdim):
     """Compiled view of unshared filters (M, *out, Cg, *k) as (M, od, oh, ow, Cg, kd, kh, kw)."""
     return {1: _unshared_1d_to_3d, 2: _unshared_2d_to_3d, 3: _3d_to_3d}[convdim]
@@ -443,16 +445,9 @@ def _unshared_from_3d(convdim):
     return {1: _unshared_3d_to_1d, 2: _unshared_3d_to_2d, 3: _3d_to_3d_view}[convdim]
 
 
-def _maybe_flip(flip, unshared_filters=False):
-    """Compiled flip of the three kernel axes of 3-d-view filters (5-d, or 8-d unshared)."""
-    if not flip:
-        return _3d_to_3d_view
-    return _flip_unshared_filters if unshared_filters else _flip_filters
-
-
-def _index_map(indices):
-    """An index map of ``shapes.pick_sizes`` as an int64 array (a run-time value for Numba)."""
-    return np.asarray(tuple(indices), dtype=np.int64)
+def _maybe_flip_unshared(flip):
+    """Compiled flip of the three kernel axes of 3-d-view unshared filters (8-d), or none."""
+    return _flip_unshared_filters if flip else _3d_to_3d_view
 
 
 @compiled_only
@@ -464,146 +459,214 @@ def _sizes(shape):
     return out
 
 
-# The compiled checks find problems with the ``*_problem`` functions of ``shapes`` (ints only,
-# compiled inline) and, only then, call the Python function that words the message (the one
-# ``perform`` and the graph build use) in object mode, which raises it.
+# The node's checks. Each node holds its constants (:func:`_node_constants`: an int64 array
+# and the pickled Op) and calls module-level functions, cached on disk: the checks themselves
+# run across the boundary (:func:`conv_check`, int64 operands, one for every Op and dtype).
+# Only when they find a problem is the Op's own Python check called, in object mode, to raise
+# the message ``perform`` raises.
+
+#: The node's constants: direction; convdim; groups; unshared; filter flip; the column-buffer
+#: bound; the mask of excluded algorithms; the ranks of the first two inputs; a gradient's
+#: ``shape`` input: its expected length, how many leading (batch, channels) entries it has,
+#: the rank of the shape it gives; then the geometry (stride, pad_before, pad_after, dilation:
+#: 3 each, padding as sizes or codes); the index maps of ``shapes.pick_sizes`` (rows image,
+#: filters, region (3 used), no top: 5 each); the map from the ``shape`` input to that shape
+#: (8); the shape hints of the first input, the second and the result (8 each, ``UNKNOWN``
+#: where not given).
+(
+    _N_DIRECTION,
+    _N_CONVDIM,
+    _N_GROUPS,
+    _N_UNSHARED,
+    _N_FLIP,
+    _N_BUFFER,
+    _N_EXCLUDED,
+    _N_A_RANK,
+    _N_B_RANK,
+    _N_VECTOR_LENGTH,
+    _N_VECTOR_LEAD,
+    _N_GIVEN_RANK,
+) = range(12)
+_N_GEOMETRY = 12
+_N_MAPS = _N_GEOMETRY + 12
+_N_GIVEN_MAP = _N_MAPS + 20
+_N_HINTS = _N_GIVEN_MAP + 8
+_NODE_LENGTH = _N_HINTS + 24
+#: The longest shape of an operand (unshared 3-d filters).
+_MAX_RANK = 8
+#: The ``shape`` input of a forward node: none.
+_NO_VECTOR = np.empty(0, dtype=np.int64)
 
 
-def _check_hint(hint, hint_name, what):
-    """Compiled run-time check of an array shape against a legacy shape hint (None entries
-    skipped): the message of ``shapes.shape_hint_error``."""
-    if hint is None or all(h is None for h in hint):
-        return numba_basic.numba_njit(lambda shape: None)
-    hint_sizes = _index_map(shapes.UNKNOWN if h is None else h for h in hint)
-
-    def raise_error(actual):
-        raise shapes.ShapeMismatchError(shapes.shape_hint_error(hint_sizes, actual, hint_name, what))
-
-    @numba_basic.numba_njit
-    def check(shape):
-        actual = _sizes(shape)
-        if shapes.shape_hint_mismatch(hint_sizes, actual):
-            with numba.objmode():
-                raise_error(actual)
-
-    return check
+def _padded(values, length, fill):
+    values = tuple(values)
+    return values + (fill,) * (length - len(values))
 
 
-def _check_shapes(op):
-    """Compiled ``check(image, filters, top, has_top)`` of N-d int64 size arrays (``UNKNOWN``
-    where not given): raises the message of ``shapes.conv_shape_error``, as ``perform`` does.
-    The checks themselves run across the boundary (:func:`conv_check`)."""
-    image_map, filters_map, region_map = (_index_map(m) for m in op.check_maps())
-    no_top = _index_map((shapes.NOT_GIVEN,) * 5)
-    geometry = op.check_args()
-    stride, pad_before, pad_after, dilation = geometry[:4]
-    convdim, groups, unshared_flag = op.convdim, op.num_groups, int(op.unshared)
+def _node_constants(op, node, direction):
+    """The int64 constants of a node of ``op`` (layout above) and the pickled ``(op, full)``
+    (``full``: a gradient's ``shape`` input is the whole shape), which :func:`_word_problem`
+    reads to raise the Op's own message."""
+    forward = direction == FORWARD
+    full = False if forward else op.shape_is_full(node)
+    image_map, filters_map, region_map = op.check_maps()
+    rank = op.convdim + 2
+    ranks = {FORWARD: (rank, op.kern_ndim), GRAD_INPUTS: (op.kern_ndim, rank), GRAD_WEIGHTS: (rank, rank)}[direction]
+    hints = {  # the shape hint of the first input, the second input and the result
+        FORWARD: (op.imshp, op.kshp, None),
+        GRAD_INPUTS: (op.kshp, None, op.imshp),
+        GRAD_WEIGHTS: (op.imshp, None, op.kshp),
+    }[direction]
+    given_map = () if forward else op.vector_map(full)
+    geometry = op.geometry
+    constants = [
+        direction,
+        op.convdim,
+        op.num_groups,
+        int(op.unshared),
+        int(op.filter_flip),
+        ops.COLUMN_BUFFER_BYTES,
+        select.excluded_mask(),
+        *ranks,
+        0 if forward else (op.full_shape_length() if full else op.convdim),
+        2 if full else 0,
+        len(given_map),
+        *geometry.stride,
+        *geometry.pad_before,
+        *geometry.pad_after,
+        *geometry.dilation,
+        *image_map,
+        *filters_map,
+        *_padded(region_map, 5, shapes.NOT_GIVEN),
+        *(shapes.NOT_GIVEN,) * 5,
+        *_padded(given_map, _MAX_RANK, shapes.NOT_GIVEN),
+    ]
+    for hint in hints:
+        constants += _padded((shapes.UNKNOWN if h is None else h for h in hint or ()), _MAX_RANK, shapes.UNKNOWN)
+    assert len(constants) == _NODE_LENGTH
+    words = np.frombuffer(pickle.dumps((op, full)), dtype=np.uint8).copy()
+    return np.array(constants, dtype=np.int64), words
 
-    def raise_error(image, filters, region, top):
-        raise shapes.ShapeMismatchError(
-            shapes.conv_shape_error(convdim, groups, unshared_flag, image, filters, region, top, *geometry)
-        )
 
-    maps = np.stack([image_map, filters_map, _index_map(region_map.tolist() + [shapes.NOT_GIVEN] * 2), no_top])
-    meta = np.zeros(_CHECK_META_LENGTH, dtype=np.int64)
-    meta[:3] = convdim, groups, unshared_flag
-    meta[_CHECK_GEOMETRY:_CHECK_MAPS] = np.array([stride, pad_before, pad_after, dilation], dtype=np.int64).ravel()
-    meta[_CHECK_MAPS:] = maps.ravel()
-    checker = boundary.lazy_kernel(conv_check, "int64", KERNEL_FINGERPRINT)
-    checker_table, checker_resolve = checker.table, checker.resolve
+def conv_check(a, b, vector, meta, node):
+    """The checks of a node's call (``node``: its constants, layout above): the sizes of its
+    first two inputs ``a`` and ``b`` (int64, of the node's ranks) and of a gradient's ``shape``
+    input ``vector`` (as many as ``meta[0]`` says) against each other, the Op's geometry and its
+    shape hints. Writes the driver's ``meta`` (:func:`conv_drive`) but for the addresses and
+    the operands' shapes, and the result's 3-d-view shape in their place; returns
+    ``SHAPES_OK`` or another int when the Op's Python check will find a problem.
 
-    @numba_basic.numba_njit
-    def check(image, filters, top, has_top):
-        call_meta = meta.copy()
-        call_meta[_CHECK_HAS_TOP] = has_top
-        call_meta[_CHECK_LENGTHS], call_meta[_CHECK_LENGTHS + 1] = image.shape[0], filters.shape[0]
-        call_meta[_CHECK_LENGTHS + 2] = top.shape[0]
-        sizes = np.empty((4, 5), dtype=np.int64)
-        address = workers.resolved_address(
-            workers.symbol_address(checker_table), workers.symbol_address(checker_resolve), 0
-        )
-        if address == 0:
-            raise RuntimeError("pytensor_nnet could not compile its shape check (see the log)")
-        if workers.call_entry_on(address, image, filters, top, sizes, call_meta) != SHAPES_OK:
-            with numba.objmode():
-                raise_error(sizes[0], sizes[1], sizes[2, :3], sizes[3])
+    A boundary entry (int64 operands) so that no graph's module holds the checks."""
+    n = numba.carray(node, (_NODE_LENGTH,))
+    m = numba.carray(meta, (_DRIVER_META_LENGTH,))
+    a_sizes, b_sizes = numba.carray(a, (n[_N_A_RANK],)), numba.carray(b, (n[_N_B_RANK],))
+    direction, groups = n[_N_DIRECTION], n[_N_GROUPS]
+    hints = n[_N_HINTS:].reshape((3, _MAX_RANK))
+    given = a_sizes
+    if direction != FORWARD:
+        values = numba.carray(vector, (m[0],))
+        if shapes.shape_vector_problem(values, n[_N_VECTOR_LENGTH], n[_N_VECTOR_LEAD]) != 0:
+            return -1
+        given = shapes.pick_sizes(values, n[_N_GIVEN_MAP : _N_GIVEN_MAP + n[_N_GIVEN_RANK]])
+    if shapes.shape_hint_mismatch(hints[0, : len(a_sizes)], a_sizes):
+        return -1
+    if direction == FORWARD and shapes.shape_hint_mismatch(hints[1, : len(b_sizes)], b_sizes):
+        return -1
+    if direction == FORWARD:
+        image, filters, top = a_sizes, b_sizes, a_sizes
+    elif direction == GRAD_INPUTS:
+        image, filters, top = given, a_sizes, b_sizes
+    else:
+        image, filters, top = a_sizes, given, b_sizes
+    maps = n[_N_MAPS:_N_GIVEN_MAP].reshape((4, 5))
+    geometry = n[_N_GEOMETRY:_N_MAPS].reshape((4, 3))
+    image3, filters3 = shapes.pick_sizes(image, maps[0]), shapes.pick_sizes(filters, maps[1])
+    top3 = shapes.pick_sizes(top, maps[3] if direction == FORWARD else maps[0])
+    stride, pad_before, pad_after = _plain(geometry[0]), _plain(geometry[1]), _plain(geometry[2])
+    dilation = _plain(geometry[3])
+    problem, _ = shapes.conv_shape_problem(
+        n[_N_CONVDIM],
+        groups,
+        n[_N_UNSHARED],
+        image3,
+        filters3,
+        shapes.pick_sizes(filters, maps[2])[:3],
+        top3,
+        stride,
+        pad_before,
+        pad_after,
+        dilation,
+    )
+    if problem != SHAPES_OK:
+        return problem
+    ksize = _plain(filters3[2:])
+    pad_lo, pad_hi = shapes.resolve_pads(pad_before, pad_after, ksize, dilation)
+    if direction == FORWARD:
+        spatial = shapes.conv_output_sizes(image3, filters3, stride, pad_before, pad_after, dilation)
+        result = (image3[0], filters3[0]) + _plain(spatial)
+    elif direction == GRAD_INPUTS:
+        result = (top3[0], filters3[1] * groups) + _plain(image3[2:])
+    else:
+        result = (top3[1], image3[1] // groups) + ksize
+    _fill_meta(m, result, result, result, stride, pad_lo, pad_hi, dilation, groups, n[_N_BUFFER], n[_N_EXCLUDED])
+    m[_FLIP] = n[_N_FLIP]
+    return SHAPES_OK
 
-    return check
+
+#: The node's check entry, one for every Op and dtype; its symbols hold the digest of the
+#: sources, so a module-level function can name them (:func:`_checked`).
+_CHECKS = boundary.lazy_kernels("conv_conv_check", (conv_check,), "int64", KERNEL_FINGERPRINT)
+_CHECKS_TABLE, _CHECKS_RESOLVE = _CHECKS.table, _CHECKS.resolve
 
 
-#: ``meta`` of :func:`conv_check`: convdim, groups, unshared; whether a top is given; the
-#: lengths of the image, filters and top size arrays; the geometry (stride, pad_before,
-#: pad_after, dilation: 3 each); the index maps of ``shapes.pick_sizes`` (rows image, filters,
-#: region (3 used), no top: 5 each).
-_CHECK_HAS_TOP, _CHECK_LENGTHS, _CHECK_GEOMETRY, _CHECK_MAPS = 3, 4, 7, 19
-_CHECK_META_LENGTH = _CHECK_MAPS + 20
+def _word_problem(words, a_sizes, b_sizes, vector):
+    """Raise the message of the Op pickled in ``words`` for the shapes its compiled check
+    refused (the first two inputs' sizes, a gradient's ``shape`` input)."""
+    op, full = pickle.loads(words.tobytes())
+    op.check_operands(full, tuple(int(v) for v in a_sizes), tuple(int(v) for v in b_sizes), vector)
+    raise RuntimeError(f"the compiled shape check of {op} refused shapes its Python check accepts (please report it)")
+
+
+def _word_result(words, sizes):
+    op, _ = pickle.loads(words.tobytes())
+    op.check_result(tuple(int(v) for v in sizes))
 
 
 @compiled_only
-def _pick_into(row, values, indices):
-    """``row[:] = shapes.pick_sizes(values, indices)``, by element (an array assignment
-    compiles its broadcasting checks and their messages: seconds)."""
-    picked = shapes.pick_sizes(values, indices)
-    for i in range(row.shape[0]):
-        row[i] = picked[i]
+def _checked(node, words, a_sizes, b_sizes, vector):
+    """The driver's ``meta`` of a node's call (:func:`conv_check`; the result's 3-d-view shape
+    in place of the operands'), or the Op's message raised."""
+    meta = np.empty(_DRIVER_META_LENGTH, dtype=np.int64)
+    meta[0] = len(vector)
+    table, resolver = workers.symbol_address(_CHECKS_TABLE), workers.symbol_address(_CHECKS_RESOLVE)
+    address = workers.resolved_address(table, resolver, 0)
+    if address == 0:
+        raise RuntimeError("pytensor_nnet could not compile its shape check (see the log)")
+    if workers.call_entry_on(address, a_sizes, b_sizes, vector, meta, node) != SHAPES_OK:
+        with numba.objmode():
+            _word_problem(words, a_sizes, b_sizes, vector)
+    return meta
 
 
-def conv_check(image, filters, top, sizes, meta):
-    """``shapes.conv_shape_problem`` of the N-d size arrays ``image``, ``filters`` and ``top``
-    (int64; ``meta`` as above), brought to 3-d by the index maps; returns the problem code and
-    writes the 3-d image, filters, region and top sizes to the rows of ``sizes`` (4 x 5). A
-    boundary entry (int64 operands), so that no graph's module holds the checks."""
-    m = numba.carray(meta, (_CHECK_META_LENGTH,))
-    maps = m[_CHECK_MAPS:].reshape((4, 5))
-    geometry = m[_CHECK_GEOMETRY:_CHECK_MAPS].reshape((4, 3))
-    out = numba.carray(sizes, (4, 5))
-    image_sizes = numba.carray(image, (m[_CHECK_LENGTHS],))
-    filters_sizes = numba.carray(filters, (m[_CHECK_LENGTHS + 1],))
-    top_sizes = numba.carray(top, (m[_CHECK_LENGTHS + 2],))
-    _pick_into(out[0], image_sizes, maps[0])
-    _pick_into(out[1], filters_sizes, maps[1])
-    _pick_into(out[2], filters_sizes, maps[2])
-    _pick_into(out[3], top_sizes, maps[0] if m[_CHECK_HAS_TOP] else maps[3])
-    problem, _ = shapes.conv_shape_problem(
-        m[0],
-        m[1],
-        m[2],
-        out[0],
-        out[1],
-        out[2, :3],
-        out[3],
-        _plain(geometry[0]),
-        _plain(geometry[1]),
-        _plain(geometry[2]),
-        _plain(geometry[3]),
-    )
-    return problem
+@compiled_only
+def _check_result(node, words, sizes):
+    """Raise the Op's message when a gradient's result disagrees with its shape hint."""
+    hint = node[_N_HINTS + 2 * _MAX_RANK : _N_HINTS + 2 * _MAX_RANK + len(sizes)]
+    if shapes.shape_hint_mismatch(hint, sizes):
+        with numba.objmode():
+            _word_result(words, sizes)
 
 
-def _given_shape(op, node):
-    """Compiled run-time check of a gradient Op's ``shape`` input (the message of
-    ``shapes.shape_vector_error``, before any entry is read) returning the N-d shape it gives
-    (``UNKNOWN`` elsewhere) and the spatial sizes as a plain (D, H, W) tuple."""
-    full = op.shape_is_full(node)
-    length = op.full_shape_length() if full else op.convdim
-    n_lead = 2 if full else 0
-    name = op.vector_name()
-    given_map = _index_map(op.vector_map(full))
-    spatial_map = _index_map((shapes.FILL_ONE,) * (3 - op.convdim) + tuple(range(length - op.convdim, length)))
+@compiled_only
+def _result_shape(meta):
+    """The result's 3-d-view shape in a checked ``meta`` (:func:`_checked`)."""
+    return (meta[10], meta[11], meta[12], meta[13], meta[14])
 
-    def raise_error(values):
-        raise shapes.ShapeMismatchError(shapes.shape_vector_error(name, values, length, n_lead))
 
-    @numba_basic.numba_njit
-    def given_shape(vector):
-        values = _vector_sizes(vector)
-        if shapes.shape_vector_problem(values, length, n_lead) != 0:
-            with numba.objmode():
-                raise_error(values)
-        spatial = shapes.pick_sizes(values, spatial_map)
-        return shapes.pick_sizes(values, given_map), (spatial[0], spatial[1], spatial[2])
-
-    return given_shape
+@compiled_only
+def _meta_geometry(meta):
+    """(stride, pad_lo, pad_hi, dilation) of a checked ``meta``, 3-tuples."""
+    return _plain(meta[15:18]), _plain(meta[18:21]), _plain(meta[21:24]), _plain(meta[24:27])
 
 
 @compiled_only
@@ -613,26 +676,6 @@ def _vector_sizes(vector):
     for i in range(vector.shape[0]):
         out[i] = vector[i]
     return out
-
-
-def _setup(op):
-    return (
-        np.array(op.geometry, dtype=np.int64),
-        op.num_groups,
-        ops.COLUMN_BUFFER_BYTES,
-        _to_3d(op.convdim),
-        _from_3d(op.convdim),
-        _maybe_flip(op.filter_flip, op.unshared),
-        _check_hint(op.imshp, op.arg_names.image_hint, ops.var_name(op.arg_names.image)),
-        _check_hint(op.kshp, op.arg_names.filters_hint, ops.var_name(op.arg_names.filters)),
-    )
-
-
-def _filters_3d(op, to_3d, from_3d):
-    """(kern_to_3d, kern_from_3d) for the Op's kind of filters."""
-    if op.unshared:
-        return _unshared_to_3d(op.convdim), _unshared_from_3d(op.convdim)
-    return to_3d, from_3d
 
 
 def _cache_key(op, buffer_bytes, node=None):
@@ -649,159 +692,101 @@ def _cache_key(op, buffer_bytes, node=None):
     )
 
 
-def _kernel_call(op, node, kind):
-    """Compiled ``run(a, b, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)``
-    returning the result of the kernel ``kind`` (shape ``out_shape``, the node's dtype)."""
-    if op.unshared:  # locally connected filters: the kernels allocate; linked into the graph
-        kernel = getattr(unshared, "unshared_" + kind)
-        if kind == "forward":
-
-            @numba_basic.numba_njit
-            def run(a, b, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
-                return kernel(a, b, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
-
-            return run
+def _shared_node(op, node, direction):
+    """The compiled function of a node of shared filters: its checks (:func:`_checked`), the
+    3-d views of its operands, and the call across the boundary (:func:`_boundary_call`),
+    which flips the filters and runs the planned algorithm."""
+    constants, words = _node_constants(op, node, direction)
+    dtype = np.dtype(node.outputs[0].dtype)
+    call = _boundary_call(direction, dtype.name)
+    _prefetch_entry(op, node, direction, dtype.name)
+    to_3d, from_3d = _to_3d(op.convdim), _from_3d(op.convdim)
+    if direction == FORWARD:
 
         @numba_basic.numba_njit
-        def run_with_size(a, b, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
-            size = (out_shape[-3], out_shape[-2], out_shape[-1])
-            return kernel(a, b, size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+        def abstract_conv(img, kern):
+            meta = _checked(constants, words, _sizes(img.shape), _sizes(kern.shape), _NO_VECTOR)
+            top = np.empty(_result_shape(meta), dtype=dtype)
+            call(to_3d(img), to_3d(kern), top, meta)
+            return from_3d(top)
 
-        return run_with_size
-    direction = select.DIRECTION_NAMES.index(kind)
-    dtype = np.dtype(node.outputs[0].dtype)
-    fill = _boundary_call(direction, dtype.name, select.excluded_mask())
-    _prefetch_entry(op, node, direction, dtype.name)
-    zero_filled = kind != "forward"  # the gradients accumulate into their output
+        return abstract_conv
 
     @numba_basic.numba_njit
-    def run_across_boundary(a, b, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes):
-        out = np.zeros(out_shape, dtype=dtype) if zero_filled else np.empty(out_shape, dtype=dtype)
-        fill(a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
-        return out
+    def abstract_conv_gradient(a, b, shape):
+        meta = _checked(constants, words, _sizes(a.shape), _sizes(b.shape), _vector_sizes(shape))
+        result = np.zeros(_result_shape(meta), dtype=dtype)  # the kernels accumulate into it
+        call(to_3d(a), to_3d(b), result, meta)
+        grad = from_3d(result)
+        _check_result(constants, words, _sizes(grad.shape))
+        return grad
 
-    return run_across_boundary
+    return abstract_conv_gradient
+
+
+def _unshared_node(op, node, direction):
+    """The compiled function of a node of unshared (locally connected) filters: its checks
+    (:func:`_checked`) and the kernels of ``kernels.unshared``, linked into the graph."""
+    constants, words = _node_constants(op, node, direction)
+    kernel = getattr(unshared, "unshared_" + select.DIRECTION_NAMES[direction])
+    to_3d, from_3d = _to_3d(op.convdim), _from_3d(op.convdim)
+    filters_to_3d, filters_from_3d = _unshared_to_3d(op.convdim), _unshared_from_3d(op.convdim)
+    flip = _maybe_flip_unshared(op.filter_flip)
+    groups, buffer_bytes = np.int64(op.num_groups), np.int64(ops.COLUMN_BUFFER_BYTES)
+    if direction == FORWARD:
+
+        @numba_basic.numba_njit
+        def unshared_conv(img, kern):
+            meta = _checked(constants, words, _sizes(img.shape), _sizes(kern.shape), _NO_VECTOR)
+            stride, pad_lo, pad_hi, dilation = _meta_geometry(meta)
+            w = flip(filters_to_3d(kern))
+            return from_3d(kernel(to_3d(img), w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes))
+
+        return unshared_conv
+    if direction == GRAD_INPUTS:
+
+        @numba_basic.numba_njit
+        def unshared_conv_grad_inputs(kern, topgrad, shape):
+            meta = _checked(constants, words, _sizes(kern.shape), _sizes(topgrad.shape), _vector_sizes(shape))
+            stride, pad_lo, pad_hi, dilation = _meta_geometry(meta)
+            w = flip(filters_to_3d(kern))
+            size = _result_shape(meta)[2:]
+            img = from_3d(kernel(w, to_3d(topgrad), size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes))
+            _check_result(constants, words, _sizes(img.shape))
+            return img
+
+        return unshared_conv_grad_inputs
+
+    @numba_basic.numba_njit
+    def unshared_conv_grad_weights(img, topgrad, shape):
+        meta = _checked(constants, words, _sizes(img.shape), _sizes(topgrad.shape), _vector_sizes(shape))
+        stride, pad_lo, pad_hi, dilation = _meta_geometry(meta)
+        size = _result_shape(meta)[2:]
+        w = kernel(to_3d(img), to_3d(topgrad), size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
+        kern = filters_from_3d(flip(w))
+        _check_result(constants, words, _sizes(kern.shape))
+        return kern
+
+    return unshared_conv_grad_weights
+
+
+def _funcify(op, node, direction):
+    _CHECKS.prefetch(0)
+    make = _unshared_node if op.unshared else _shared_node
+    key = _cache_key(op, ops.COLUMN_BUFFER_BYTES, None if direction == FORWARD else node)
+    return make(op, node, direction), key
 
 
 @register_funcify_and_cache_key(ops.AbstractConv)
 def numba_funcify_AbstractConv(op, node, **kwargs):
-    geometry, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
-    kern_to_3d, _ = _filters_3d(op, to_3d, from_3d)
-    call = _kernel_call(op, node, "forward")
-    check_shapes = _check_shapes(op)
-
-    @numba_basic.numba_njit
-    def abstract_conv(img, kern):
-        check_img(img.shape)
-        check_kern(kern.shape)
-        image = _sizes(img.shape)
-        check_shapes(image, _sizes(kern.shape), image, False)
-        x = to_3d(img)
-        filters = flip(kern_to_3d(kern))
-        stride, pad_lo, pad_hi, dilation = _resolved_geometry(geometry, _kernel_size(filters))
-        od, oh, ow = corr.forward_output_size(x.shape, (0, 0) + _kernel_size(filters), stride, pad_lo, pad_hi, dilation)
-        top = call(
-            x,
-            filters,
-            (x.shape[0], filters.shape[0], od, oh, ow),
-            stride,
-            pad_lo,
-            pad_hi,
-            dilation,
-            np.int64(groups),
-            np.int64(buffer_bytes),
-        )
-        return from_3d(top)
-
-    return abstract_conv, _cache_key(op, buffer_bytes)
+    return _funcify(op, node, FORWARD)
 
 
 @register_funcify_and_cache_key(ops.AbstractConv_gradInputs)
 def numba_funcify_AbstractConv_gradInputs(op, node, **kwargs):
-    geometry, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
-    kern_to_3d, _ = _filters_3d(op, to_3d, from_3d)
-    call = _kernel_call(op, node, "grad_inputs")
-    check_shapes = _check_shapes(op)
-    given_shape = _given_shape(op, node)
-    in_channels = _in_channels(op)
-
-    @numba_basic.numba_njit
-    def abstract_conv_grad_inputs(kern, topgrad, shape):
-        image, in_size = given_shape(shape)
-        check_kern(kern.shape)
-        check_shapes(image, _sizes(kern.shape), _sizes(topgrad.shape), True)
-        filters = flip(kern_to_3d(kern))
-        top = to_3d(topgrad)
-        stride, pad_lo, pad_hi, dilation = _resolved_geometry(geometry, _kernel_size(filters))
-        img = call(
-            filters,
-            top,
-            (top.shape[0], in_channels(filters), in_size[0], in_size[1], in_size[2]),
-            stride,
-            pad_lo,
-            pad_hi,
-            dilation,
-            np.int64(groups),
-            np.int64(buffer_bytes),
-        )
-        img = from_3d(img)
-        check_img(img.shape)
-        return img
-
-    return abstract_conv_grad_inputs, _cache_key(op, buffer_bytes, node)
+    return _funcify(op, node, GRAD_INPUTS)
 
 
 @register_funcify_and_cache_key(ops.AbstractConv_gradWeights)
 def numba_funcify_AbstractConv_gradWeights(op, node, **kwargs):
-    geometry, groups, buffer_bytes, to_3d, from_3d, flip, check_img, check_kern = _setup(op)
-    _, kern_from_3d = _filters_3d(op, to_3d, from_3d)
-    call = _kernel_call(op, node, "grad_weights")
-    check_shapes = _check_shapes(op)
-    given_shape = _given_shape(op, node)
-    filters_shape = _filters_shape(op)
-
-    @numba_basic.numba_njit
-    def abstract_conv_grad_weights(img, topgrad, shape):
-        filters, ksize = given_shape(shape)
-        check_img(img.shape)
-        check_shapes(_sizes(img.shape), filters, _sizes(topgrad.shape), True)
-        stride, pad_lo, pad_hi, dilation = _resolved_geometry(geometry, ksize)
-        x = to_3d(img)
-        top = to_3d(topgrad)
-        kern = call(
-            x,
-            top,
-            filters_shape(x, top, ksize),
-            stride,
-            pad_lo,
-            pad_hi,
-            dilation,
-            np.int64(groups),
-            np.int64(buffer_bytes),
-        )
-        kern = kern_from_3d(flip(kern))
-        check_kern(kern.shape)
-        return kern
-
-    return abstract_conv_grad_weights, _cache_key(op, buffer_bytes, node)
-
-
-def _in_channels(op):
-    """Compiled number of input channels from 3-d-view filters (5-d, or 8-d unshared)."""
-    groups = op.num_groups
-    if op.unshared:
-        return numba_basic.numba_njit(lambda w: w.shape[4] * groups)
-    return numba_basic.numba_njit(lambda w: w.shape[1] * groups)
-
-
-def _filters_shape(op):
-    """Compiled 3-d-view filter shape (5-d, or 8-d unshared) from the 3-d images, output
-    gradient and kernel size."""
-    groups = op.num_groups
-    if op.unshared:
-        return numba_basic.numba_njit(
-            lambda x, top, k: (
-                (top.shape[1], top.shape[2], top.shape[3], top.shape[4], x.shape[1] // groups) + (k[0], k[1], k[2])
-            )
-        )
-    return numba_basic.numba_njit(lambda x, top, k: (top.shape[1], x.shape[1] // groups, k[0], k[1], k[2]))
+    return _funcify(op, node, GRAD_WEIGHTS)
