@@ -81,10 +81,11 @@ def test_a_new_graph_reuses_the_compiled_kernels():
 _PRINTS_THE_REFUSAL = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
-def _driver_meta(stride=(1, 1, 1), pad=(0, 0, 0)):
-    """The convolution driver's ``meta`` of a call of one group, a 1 MiB column buffer and no
-    dilation, flip or excluded algorithm (the call writes the operands' shapes)."""
+def _driver_meta(a, b, out, stride=(1, 1, 1), pad=(0, 0, 0)):
+    """The convolution driver's ``meta`` for 5-d operands ``a``, ``b`` and ``out``, one
+    group, a 1 MiB column buffer and no dilation, flip or excluded algorithm."""
     meta = np.zeros(numba_conv._DRIVER_META_LENGTH, dtype=np.int64)
+    meta[0:5], meta[5:10], meta[10:15] = a.shape, b.shape, out.shape
     meta[15:18], meta[18:21], meta[21:24], meta[24:27] = stride, pad, pad, (1, 1, 1)
     meta[27], meta[28] = 1, 2**20
     return meta
@@ -101,10 +102,10 @@ def test_refused_arguments_raise_instead_of_writing_out_of_bounds():
     x, w = np.ones((1, 2, 1, 5, 5)), np.ones((3, 2, 1, 3, 3))
     wrong_out = np.zeros((1, 3, 1, 4, 4))  # the output is (1, 3, 1, 3, 3)
     with pytest.raises(ValueError, match="refused its arguments"):
-        forward(x, w, wrong_out, _driver_meta())
+        forward(x, w, wrong_out, _driver_meta(x, w, wrong_out))
     assert not wrong_out.any()
     out = np.zeros((1, 3, 1, 3, 3))
-    forward(x, w, out, _driver_meta())
+    forward(x, w, out, _driver_meta(x, w, out))
     np.testing.assert_allclose(out, 18.0)
 
 
@@ -122,9 +123,9 @@ def test_a_driver_that_raises_fails_the_call():
     x, w = np.ones((1, 2, 1, 5, 5)), np.ones((3, 2, 1, 3, 3))
     out = np.full((1, 3, 1, 3, 3), 7.0)
     with pytest.raises(ValueError, match="refused its arguments"):
-        forward(x, w, out, _driver_meta(stride=(0, 0, 0)))
+        forward(x, w, out, _driver_meta(x, w, out, stride=(0, 0, 0)))
     assert (out == 7.0).all()
-    forward(x, w, out, _driver_meta())
+    forward(x, w, out, _driver_meta(x, w, out))
     np.testing.assert_allclose(out, 18.0)
 
 
@@ -150,7 +151,8 @@ def test_refused_arguments_leave_the_output_alone(case):
 
     out = np.full(out_shape, 7.0)
     with pytest.raises(ValueError, match="refused its arguments"):
-        run(np.ones(a_shape), np.ones(b_shape), out, _driver_meta(pad=(0, pad, pad)))
+        a, b = np.ones(a_shape), np.ones(b_shape)
+        run(a, b, out, _driver_meta(a, b, out, pad=(0, pad, pad)))
     assert (out == 7.0).all()
 
 
@@ -168,12 +170,12 @@ def test_parts_that_refuse_their_arguments_fail_the_call(parts):
     x, top = np.ones((6, 2, 1, 9, 9)), np.ones((6, 3, 1, 8, 8))  # the top of 3x3 filters is 7x7
     out = np.full((3, 2, 1, 3, 3), 7.0)
     with workers.forced_parts(parts), pytest.raises(ValueError, match="refused its arguments"):
-        run(x, top, out, _driver_meta())
+        run(x, top, out, _driver_meta(x, top, out))
     assert (out == 7.0).all()
     right = np.ones((6, 3, 1, 7, 7))
     out[...] = 0.0
     with workers.forced_parts(parts):
-        run(x, right, out, _driver_meta())
+        run(x, right, out, _driver_meta(x, right, out))
     np.testing.assert_allclose(out, 6 * 49.0)
 
 

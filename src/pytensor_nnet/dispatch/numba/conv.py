@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.tuple import tuple_setitem
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
@@ -107,16 +108,11 @@ BOUNDARY_BODIES = {body.__name__: body for row in _ENTRY_BODIES for body in row}
 
 
 @compiled_only
-def _fill_shapes(meta, a_shape, b_shape, out_shape):
+def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     for i in range(5):
         meta[i] = a_shape[i]
         meta[5 + i] = b_shape[i]
         meta[10 + i] = out_shape[i]
-
-
-@compiled_only
-def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
-    _fill_shapes(meta, a_shape, b_shape, out_shape)
     for i in range(3):
         meta[15 + i] = stride[i]
         meta[18 + i] = pad_lo[i]
@@ -330,12 +326,26 @@ def _prefetch_entry(op, node, direction, dtype):
     _entries(direction, dtype).prefetch(predicted if planned else select.GEMM, keep=planned)
 
 
+@compiled_only
+def _sizes_agree(meta, a_size, b_size, out_size):
+    """Whether the operands' sizes are those of the 3-d-view shapes in ``meta``."""
+    sizes = (a_size, b_size, out_size)
+    for i in range(3):
+        size = 1
+        for j in range(5):
+            size *= meta[5 * i + j]
+        if size != sizes[i]:
+            return False
+    return True
+
+
 @lru_cache
 def _boundary_call(direction, dtype):
-    """Compiled ``call(a, b, out, meta)`` of the convolution ``direction`` (C-contiguous 5-d
-    operands as in :func:`_entry_body`, ``out`` written; ``meta``: the driver's, of which the
-    shapes and the addresses are written here) for ``dtype``, through :func:`conv_drive`. One
-    per direction and dtype in a process: the nodes of every graph share it."""
+    """Compiled ``call(a, b, out, meta)`` of the convolution ``direction`` (C-contiguous
+    operands as in :func:`_entry_body`, of any rank, ``out`` written; ``meta``: the driver's,
+    with the 3-d-view shapes of the operands, of which the addresses are written here) for
+    ``dtype``, through :func:`conv_drive`. One per direction and dtype in a process: the nodes
+    of every graph share it."""
     entries = _entries(direction, dtype)
     table, resolve = entries.table, entries.resolve
     driver = boundary.lazy_kernel(conv_drive, dtype, KERNEL_FINGERPRINT)
@@ -343,7 +353,8 @@ def _boundary_call(direction, dtype):
 
     @numba_basic.numba_njit
     def call(a, b, out, meta):
-        _fill_shapes(meta, a.shape, b.shape, out.shape)
+        if not _sizes_agree(meta, a.size, b.size, out.size):
+            raise ValueError("the convolution's operands do not have their checked sizes (please report it)")
         meta[_DIRECTION] = direction
         meta[_TABLE] = workers.symbol_address(table)
         meta[_RESOLVER] = workers.symbol_address(resolve)
@@ -552,9 +563,9 @@ def conv_check(a, b, vector, meta, node):
     """The checks of a node's call (``node``: its constants, layout above): the sizes of its
     first two inputs ``a`` and ``b`` (int64, of the node's ranks) and of a gradient's ``shape``
     input ``vector`` (as many as ``meta[0]`` says) against each other, the Op's geometry and its
-    shape hints. Writes the driver's ``meta`` (:func:`conv_drive`) but for the addresses and
-    the operands' shapes, and the result's 3-d-view shape in their place; returns
-    ``SHAPES_OK`` or another int when the Op's Python check will find a problem.
+    shape hints. Writes the driver's ``meta`` (:func:`conv_drive`) but for the addresses: the
+    3-d-view shapes of the two inputs and of the result; returns ``SHAPES_OK`` or another int
+    when the Op's Python check will find a problem.
 
     A boundary entry (int64 operands) so that no graph's module holds the checks."""
     n = numba.carray(node, (_NODE_LENGTH,))
@@ -603,12 +614,12 @@ def conv_check(a, b, vector, meta, node):
     pad_lo, pad_hi = shapes.resolve_pads(pad_before, pad_after, ksize, dilation)
     if direction == FORWARD:
         spatial = shapes.conv_output_sizes(image3, filters3, stride, pad_before, pad_after, dilation)
-        result = (image3[0], filters3[0]) + _plain(spatial)
+        a3, b3, result = image3, filters3, (image3[0], filters3[0]) + _plain(spatial)
     elif direction == GRAD_INPUTS:
-        result = (top3[0], filters3[1] * groups) + _plain(image3[2:])
+        a3, b3, result = filters3, top3, (top3[0], filters3[1] * groups) + _plain(image3[2:])
     else:
-        result = (top3[1], image3[1] // groups) + ksize
-    _fill_meta(m, result, result, result, stride, pad_lo, pad_hi, dilation, groups, n[_N_BUFFER], n[_N_EXCLUDED])
+        a3, b3, result = image3, top3, (top3[1], image3[1] // groups) + ksize
+    _fill_meta(m, a3, b3, result, stride, pad_lo, pad_hi, dilation, groups, n[_N_BUFFER], n[_N_EXCLUDED])
     m[_FLIP] = n[_N_FLIP]
     return SHAPES_OK
 
@@ -664,6 +675,18 @@ def _result_shape(meta):
 
 
 @compiled_only
+def _result_nd(meta, like):
+    """The result's shape in a checked ``meta`` (:func:`_checked`) at the rank of the shape
+    ``like`` (the 3-d view's leading spatial axes of size 1 left out)."""
+    shape = tuple_setitem(like, 0, meta[10])
+    shape = tuple_setitem(shape, 1, meta[11])
+    spatial = len(like) - 2
+    for i in range(spatial):
+        shape = tuple_setitem(shape, 2 + i, meta[15 - spatial + i])
+    return shape
+
+
+@compiled_only
 def _meta_geometry(meta):
     """(stride, pad_lo, pad_hi, dilation) of a checked ``meta``, 3-tuples."""
     return _plain(meta[15:18]), _plain(meta[18:21]), _plain(meta[21:24]), _plain(meta[24:27])
@@ -700,24 +723,22 @@ def _shared_node(op, node, direction):
     dtype = np.dtype(node.outputs[0].dtype)
     call = _boundary_call(direction, dtype.name)
     _prefetch_entry(op, node, direction, dtype.name)
-    to_3d, from_3d = _to_3d(op.convdim), _from_3d(op.convdim)
     if direction == FORWARD:
 
         @numba_basic.numba_njit
         def abstract_conv(img, kern):
             meta = _checked(constants, words, _sizes(img.shape), _sizes(kern.shape), _NO_VECTOR)
-            top = np.empty(_result_shape(meta), dtype=dtype)
-            call(to_3d(img), to_3d(kern), top, meta)
-            return from_3d(top)
+            top = np.empty(_result_nd(meta, img.shape), dtype=dtype)
+            call(np.ascontiguousarray(img), np.ascontiguousarray(kern), top, meta)
+            return top
 
         return abstract_conv
 
     @numba_basic.numba_njit
     def abstract_conv_gradient(a, b, shape):
         meta = _checked(constants, words, _sizes(a.shape), _sizes(b.shape), _vector_sizes(shape))
-        result = np.zeros(_result_shape(meta), dtype=dtype)  # the kernels accumulate into it
-        call(to_3d(a), to_3d(b), result, meta)
-        grad = from_3d(result)
+        grad = np.zeros(_result_nd(meta, b.shape), dtype=dtype)  # the kernels accumulate into it
+        call(np.ascontiguousarray(a), np.ascontiguousarray(b), grad, meta)
         _check_result(constants, words, _sizes(grad.shape))
         return grad
 
