@@ -368,9 +368,10 @@ def _boundary_call(direction, dtype):
     return call
 
 
-# The reshapes and flips below are module-level functions, cached on disk with the kernels:
-# a new graph links them instead of compiling a closure of its own (each closure costs a
-# fraction of a second of Numba compile time, per node and per graph).
+# The reshapes and flips of the unshared filters' nodes below are module-level functions,
+# cached on disk with the kernels: a new graph links them instead of compiling a closure of
+# its own (each closure costs a fraction of a second of Numba compile time, per node and per
+# graph).
 
 
 @compiled_only
