@@ -214,6 +214,32 @@ def test_against_loop_reference_any_rank_and_leading_dims(dtype):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=f"{mode} {shape}")
 
 
+@pytest.mark.parametrize("mode", ["max", "average_exc_pad"])
+def test_numba_views_of_any_rank(mode):
+    """In Numba, operands that are views (the last two axes swapped, the last reversed), 1 to 3
+    pooled axes under 1 to 3 leading axes: forward and gradient against the loop reference."""
+    rng = np.random.default_rng(5)
+    cases = [
+        ((5, 9, 4), (2,), (1,), (0,)),
+        ((2, 3, 7, 6), (3, 2), (2, 1), (1, 0)),
+        ((2, 1, 3, 5, 4, 5), (2, 3, 2), (2, 1, 2), (1, 1, 0)),
+    ]
+    for shape, ws, stride, pad in cases:
+        xv = rng.standard_normal(shape)
+        x = pt.tensor(shape=(None,) * len(shape), name="x")
+        axes = list(range(len(shape) - 2)) + [len(shape) - 1, len(shape) - 2]
+        y = Pool(True, mode=mode, ndim=len(ws))(x.dimshuffle(*axes)[..., ::-1], ws, stride, pad)
+        view = np.swapaxes(xv, -1, -2)[..., ::-1]
+        y_ref = pool_ref(view, ws, True, stride, pad, mode)
+        gy = _cotangent(y_ref.shape)
+        dx = pytensor.grad(None, x, known_grads={y: pt.constant(gy)})
+        got_y, got_dx = pytensor.function([x], [y, dx], mode="NUMBA")(xv)
+        want_dx = np.zeros_like(xv)
+        np.swapaxes(want_dx, -1, -2)[..., ::-1] = pool_grad_ref(view, gy, ws, True, stride, pad, mode)
+        np.testing.assert_allclose(got_y, y_ref, rtol=1e-12, atol=1e-12, err_msg=str(shape))
+        np.testing.assert_allclose(got_dx, want_dx, rtol=1e-12, atol=1e-12, err_msg=str(shape))
+
+
 # ----------------------------------------------------------------------------- backends
 ALL_CASES = [(mode, ib) for mode in MODES for ib in (True, False)]
 #: Numba compiles every node (seconds each on a cold cache): mode and ignore_border are plain

@@ -1,12 +1,14 @@
 """Numba implementations of the pooling Ops and of ``WindowCount``.
 
-They call the same compiled kernels as ``perform`` (``kernels.pool``);
-the small reshaping helpers are shared between nodes (memoised on the ranks) so that each
-new node compiles as little as possible. The cache key includes a hash of the kernels'
-source (PyTensor would otherwise reuse a function compiled against older kernels).
-``ws``, ``stride`` and ``pad`` stay run-time inputs (as in the legacy Ops); the kernels check
-them (``kernels.pool.check_geometry``) before touching memory. The functions depend on the
-Op's props, the input's rank and dtype, which make up the cache key.
+They call the same compiled kernels as ``perform`` (``kernels.pool``). A node passes its N-d
+operands across the boundary with their (B, D, H, W) shapes and holds no reshape code; its
+helpers are module-level functions, cached on disk, so that each new node compiles as little
+as possible (the linked mixed-dtype path keeps reshaping helpers memoised on the ranks).
+The cache key includes a hash of the kernels' source (PyTensor would otherwise reuse a
+function compiled against older kernels). ``ws``, ``stride`` and ``pad`` stay run-time inputs
+(as in the legacy Ops); the kernels check them (``kernels.pool.check_geometry``) before
+touching memory. The functions depend on the Op's props, the input's rank and dtype, which
+make up the cache key.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import lru_cache
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.np.unsafe.ndarray import to_fixed_tuple
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
@@ -251,23 +254,52 @@ def _reshapers(x_ndim, nd):
     return to_4d, from_4d
 
 
-@lru_cache
-def _geometry(nd):
-    ws3, pad3 = to_3d_tuple(nd, 1), to_3d_tuple(nd, 0)
+@compiled_only
+def _geometry_3d(ws, stride, pad, nd):
+    """``ws``, ``stride`` and ``pad`` (vectors of the ``nd`` pooled axes) as the kernels'
+    3-tuples, left-filled with 1, 1 and 0."""
+    if ws.shape[0] != nd or stride.shape[0] != nd or pad.shape[0] != nd:
+        raise ValueError("pooling: ws, stride and pad must have one entry per pooled axis")
+    one, zero = np.int64(1), np.int64(0)
+    ws3, stride3, pad3 = (one, one, one), (one, one, one), (zero, zero, zero)
+    for i in range(nd):
+        ws3 = tuple_setitem(ws3, 3 - nd + i, np.int64(ws[i]))
+        stride3 = tuple_setitem(stride3, 3 - nd + i, np.int64(stride[i]))
+        pad3 = tuple_setitem(pad3, 3 - nd + i, np.int64(pad[i]))
+    return ws3, stride3, pad3
 
-    @numba_basic.numba_njit
-    def geometry(ws, stride, pad):
-        if ws.shape[0] != stride.shape[0] or ws.shape[0] != pad.shape[0]:
-            raise ValueError("pooling: ws, stride and pad must have one entry per pooled axis")
-        return ws3(ws), ws3(stride), pad3(pad)
 
-    return geometry
+@compiled_only
+def _shape_4d(shape, nd):
+    """The kernels' (B, D, H, W) view of an array ``shape`` whose last ``nd`` axes are pooled:
+    the leading axes as one, the pooled ones left-filled with 1."""
+    lead = len(shape) - nd
+    batch = np.int64(1)
+    for i in range(lead):
+        batch *= shape[i]
+    one = np.int64(1)
+    out = (batch, one, one, one)
+    for i in range(nd):
+        out = tuple_setitem(out, 4 - nd + i, np.int64(shape[lead + i]))
+    return out
+
+
+@compiled_only
+def _pooled_shape(shape, nd, pooled):
+    """``shape`` with its last ``nd`` axes of the pooled sizes ``pooled`` (a (D, H, W) 3-tuple)."""
+    out = shape
+    for i in range(nd):
+        out = tuple_setitem(out, len(shape) - nd + i, pooled[3 - nd + i])
+    return out
+
+
+# The nodes below pass their N-d operands across the boundary (the driver reads them flat):
+# no reshape code in the graph.
 
 
 @register_funcify_and_cache_key(pool.Pool)
 def numba_funcify_Pool(op, node, **kwargs):
-    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
-    geometry = _geometry(op.ndim)
+    nd = np.int64(op.ndim)
     ignore_border, mode = op.ignore_border, kernels.MODES[op.mode]
     dtype = np.dtype(node.inputs[0].type.dtype)
     lowest = np.full(1, kernels.lowest_value(dtype), dtype=dtype)
@@ -275,22 +307,21 @@ def numba_funcify_Pool(op, node, **kwargs):
 
     @numba_basic.numba_njit
     def pool_op(x, ws, stride, pad):
-        ws3, stride3, pad3 = geometry(ws, stride, pad)
-        x4 = to_4d(x)
-        image = x4.shape
+        ws3, stride3, pad3 = _geometry_3d(ws, stride, pad, nd)
+        image = _shape_4d(x.shape, nd)
         kernels.check_geometry(image[1:], ws3, stride3, pad3, ignore_border)
-        od, oh, ow = kernels.pool_out_size(image[1:], ws3, stride3, pad3, ignore_border)
-        y = np.empty((image[0], od, oh, ow), dtype=dtype)
-        call(x4, lowest, x4, y, image, y.shape, ws3, stride3, pad3, ignore_border, mode)
-        return from_4d(y, x)
+        pooled = kernels.pool_out_size(image[1:], ws3, stride3, pad3, ignore_border)
+        y = np.empty(_pooled_shape(x.shape, nd, pooled), dtype=dtype)
+        x_c = np.ascontiguousarray(x)
+        call(x_c, lowest, x_c, y, image, (image[0],) + pooled, ws3, stride3, pad3, ignore_border, mode)
+        return y
 
     return pool_op, _cache_key(op, node)
 
 
 @register_funcify_and_cache_key(pool.MaxPoolGrad)
 def numba_funcify_MaxPoolGrad(op, node, **kwargs):
-    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
-    geometry = _geometry(op.ndim)
+    nd = np.int64(op.ndim)
     ignore_border = op.ignore_border
     ties = kernels.TIE_RULES[op.max_grad_ties]
     dtype = np.dtype(node.outputs[0].type.dtype)
@@ -300,33 +331,33 @@ def numba_funcify_MaxPoolGrad(op, node, **kwargs):
 
     @numba_basic.numba_njit
     def max_pool_grad(x, maxout, gz, ws, stride, pad):
-        ws3, stride3, pad3 = geometry(ws, stride, pad)
+        ws3, stride3, pad3 = _geometry_3d(ws, stride, pad, nd)
         if gz.shape != maxout.shape:
             raise ValueError("pooling: the output gradient's shape does not match maxout's")
-        x4, maxout4, gz4 = to_4d(x), to_4d(maxout), to_4d(gz)
-        gx = np.empty(x4.shape, dtype=dtype)
-        call(x4, maxout4, gz4, gx, x4.shape, gz4.shape, ws3, stride3, pad3, ignore_border, ties)
-        return from_4d(gx, x)
+        image, pooled = _shape_4d(x.shape, nd), _shape_4d(gz.shape, nd)
+        gx = np.empty(x.shape, dtype=dtype)
+        x_c, maxout_c, gz_c = np.ascontiguousarray(x), np.ascontiguousarray(maxout), np.ascontiguousarray(gz)
+        call(x_c, maxout_c, gz_c, gx, image, pooled, ws3, stride3, pad3, ignore_border, ties)
+        return gx
 
     return max_pool_grad, _cache_key(op, node)
 
 
 @register_funcify_and_cache_key(pool.AveragePoolGrad)
 def numba_funcify_AveragePoolGrad(op, node, **kwargs):
-    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
-    geometry = _geometry(op.ndim)
+    nd = np.int64(op.ndim)
     ignore_border, mode = op.ignore_border, kernels.MODES[op.mode]
     dtype = np.dtype(node.outputs[0].type.dtype)
     call = _boundary_call(average_pool_grad_c, dtype)
 
     @numba_basic.numba_njit
     def average_pool_grad(x, gz, ws, stride, pad):
-        ws3, stride3, pad3 = geometry(ws, stride, pad)
-        x4 = to_4d(x)
-        gz4 = to_4d(gz)
-        gx = np.empty(x4.shape, dtype=dtype)
-        call(gz4, gz4, gz4, gx, x4.shape, gz4.shape, ws3, stride3, pad3, ignore_border, mode)
-        return from_4d(gx, x)
+        ws3, stride3, pad3 = _geometry_3d(ws, stride, pad, nd)
+        image, pooled = _shape_4d(x.shape, nd), _shape_4d(gz.shape, nd)
+        gx = np.empty(x.shape, dtype=dtype)
+        gz_c = np.ascontiguousarray(gz)
+        call(gz_c, gz_c, gz_c, gx, image, pooled, ws3, stride3, pad3, ignore_border, mode)
+        return gx
 
     return average_pool_grad, _cache_key(op, node)
 
@@ -335,13 +366,13 @@ def _max_pair(op, node, kernel, like):
     """Compiled ``(x, maxout, g, ws, stride, pad)`` running ``kernel`` (max_pool_grad or its
     adjoint, with the Op's tie rule), shaped like input ``like`` (0: x, 1: maxout)."""
     to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
-    geometry = _geometry(op.ndim)
+    nd = np.int64(op.ndim)
     ignore_border = op.ignore_border
     ties = kernels.TIE_RULES[op.max_grad_ties]
 
     @numba_basic.numba_njit
     def max_pair(x, maxout, g, ws, stride, pad):
-        ws3, stride3, pad3 = geometry(ws, stride, pad)
+        ws3, stride3, pad3 = _geometry_3d(ws, stride, pad, nd)
         if like == 0 and g.shape != maxout.shape:
             raise ValueError("pooling: the output gradient's shape does not match maxout's")
         if like == 1 and g.shape != x.shape:
