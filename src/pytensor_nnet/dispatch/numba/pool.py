@@ -1,14 +1,13 @@
 """Numba implementations of the pooling Ops and of ``WindowCount``.
 
 They call the same compiled kernels as ``perform`` (``kernels.pool``). A node passes its N-d
-operands across the boundary with their (B, D, H, W) shapes and holds no reshape code; its
-helpers are module-level functions, cached on disk, so that each new node compiles as little
-as possible (the linked mixed-dtype path keeps reshaping helpers memoised on the ranks).
-The cache key includes a hash of the kernels' source (PyTensor would otherwise reuse a
-function compiled against older kernels). ``ws``, ``stride`` and ``pad`` stay run-time inputs
-(as in the legacy Ops); the kernels check them (``kernels.pool.check_geometry``) before
-touching memory. The functions depend on the Op's props, the input's rank and dtype, which
-make up the cache key.
+operands across the boundary with their (B, D, H, W) shapes (the mixed-dtype path, whose
+kernels are linked into the graph, reshapes them); its helpers are module-level functions,
+cached on disk, so that each new node compiles as little as possible. The cache key includes
+a hash of the kernels' source (PyTensor would otherwise reuse a function compiled against
+older kernels). ``ws``, ``stride`` and ``pad`` stay run-time inputs (as in the legacy Ops);
+the kernels check them (``kernels.pool.check_geometry``) before touching memory. The
+functions depend on the Op's props, the input's rank and dtype, which make up the cache key.
 """
 
 from __future__ import annotations
@@ -19,14 +18,12 @@ from functools import lru_cache
 import numba
 import numpy as np
 from numba.cpython.unsafe.tuple import tuple_setitem
-from numba.np.unsafe.ndarray import to_fixed_tuple
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
 from pytensor_nnet import pool
 from pytensor_nnet.dispatch.numba import boundary, utils, workers
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
-from pytensor_nnet.dispatch.numba.utils import to_3d_tuple
 from pytensor_nnet.kernels import im2col as im2col_kernels
 from pytensor_nnet.kernels import pool as kernels
 from pytensor_nnet.kernels.jit import compiled_only
@@ -224,36 +221,6 @@ def _cache_key(op, node):
     )
 
 
-@lru_cache
-def _reshapers(x_ndim, nd):
-    """Compiled ``to_4d(a)``: (*lead, *spatial) -> (prod(lead), D, H, W), and
-    ``from_4d(a4, like)``: the inverse, taking the leading shape from ``like``."""
-    lead = x_ndim - nd
-    spatial_3d = to_3d_tuple(nd, 1)
-
-    @numba_basic.numba_njit
-    def to_4d(a):
-        shape = np.empty(nd, dtype=np.int64)
-        batch = 1
-        for i in range(lead):
-            batch *= a.shape[i]
-        for i in range(nd):
-            shape[i] = a.shape[lead + i]
-        d, h, w = spatial_3d(shape)
-        return np.ascontiguousarray(a).reshape((batch, d, h, w))
-
-    @numba_basic.numba_njit
-    def from_4d(a4, like):
-        shape = np.empty(x_ndim, dtype=np.int64)
-        for i in range(lead):
-            shape[i] = like.shape[i]
-        for i in range(nd):
-            shape[lead + i] = a4.shape[4 - nd + i]
-        return a4.reshape(to_fixed_tuple(shape, x_ndim))
-
-    return to_4d, from_4d
-
-
 @compiled_only
 def _geometry_3d(ws, stride, pad, nd):
     """``ws``, ``stride`` and ``pad`` (vectors of the ``nd`` pooled axes) as the kernels'
@@ -291,6 +258,19 @@ def _pooled_shape(shape, nd, pooled):
     for i in range(nd):
         out = tuple_setitem(out, len(shape) - nd + i, pooled[3 - nd + i])
     return out
+
+
+@compiled_only
+def _to_4d(a, nd):
+    """``a`` as a contiguous (B, D, H, W) array (:func:`_shape_4d`), for the kernels linked
+    into a graph."""
+    return np.ascontiguousarray(a).reshape(_shape_4d(a.shape, nd))
+
+
+@compiled_only
+def _from_4d(a4, like, nd):
+    """The inverse of :func:`_to_4d`: ``a4`` at the rank and leading axes of ``like``."""
+    return a4.reshape(_pooled_shape(like.shape, nd, (a4.shape[1], a4.shape[2], a4.shape[3])))
 
 
 # The nodes below pass their N-d operands across the boundary (the driver reads them flat):
@@ -365,7 +345,6 @@ def numba_funcify_AveragePoolGrad(op, node, **kwargs):
 def _max_pair(op, node, kernel, like):
     """Compiled ``(x, maxout, g, ws, stride, pad)`` running ``kernel`` (max_pool_grad or its
     adjoint, with the Op's tie rule), shaped like input ``like`` (0: x, 1: maxout)."""
-    to_4d, from_4d = _reshapers(node.inputs[0].type.ndim, op.ndim)
     nd = np.int64(op.ndim)
     ignore_border = op.ignore_border
     ties = kernels.TIE_RULES[op.max_grad_ties]
@@ -377,8 +356,8 @@ def _max_pair(op, node, kernel, like):
             raise ValueError("pooling: the output gradient's shape does not match maxout's")
         if like == 1 and g.shape != x.shape:
             raise ValueError("pooling: the second-order gradient must have the shape of x")
-        out = kernel(to_4d(x), to_4d(maxout), to_4d(g), ws3, stride3, pad3, ignore_border, ties)
-        return from_4d(out, x) if like == 0 else from_4d(out, maxout)
+        out = kernel(_to_4d(x, nd), _to_4d(maxout, nd), _to_4d(g, nd), ws3, stride3, pad3, ignore_border, ties)
+        return _from_4d(out, x, nd) if like == 0 else _from_4d(out, maxout, nd)
 
     return max_pair, _cache_key(op, node)
 
