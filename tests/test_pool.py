@@ -16,6 +16,7 @@ from pytensor.gradient import verify_grad
 
 from pytensor_nnet.compat import pushforward
 from pytensor_nnet.im2col import max_pool_forward_im2col
+from pytensor_nnet.kernels import pool as kp
 from pytensor_nnet.pool import (
     AveragePoolGrad,
     DownsampleFactorMaxGradGrad,
@@ -212,6 +213,47 @@ def test_against_loop_reference_any_rank_and_leading_dims(dtype):
     for got, (want, mode, shape) in zip(f(*values), expected):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=f"{mode} {shape}")
+
+
+#: (x shape, ws, stride, pad, ignore_border) on both sides of ``SMALL_PLANE``: the kernels pool
+#: small planes batch-minor, in blocks of ``PLANE_BLOCK`` planes, and larger ones row by row.
+PLANE_SIZES = [
+    ((300, 6, 6), (2, 2), (2, 2), (0, 0), True),  # two blocks, the last one partial
+    ((3, 2, 16, 16), (3, 2), (2, 1), (1, 1), True),  # 256 points: the largest small plane
+    ((2, 3, 19, 17), (3, 2), (2, 1), (1, 1), True),
+    ((2, 20, 15), (3, 3), (2, 2), (0, 0), False),
+    ((2, 2, 4, 9, 8), (2, 3, 2), (1, 2, 3), (1, 0, 1), True),
+    ((2, 5, 4, 9, 8), (2, 2, 3), None, (0, 0, 0), False),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_small_and_large_planes_against_the_loop_reference(dtype):
+    """The kernels on planes below and above ``SMALL_PLANE`` points (two loop orders), every
+    mode and both tie rules, with ties, NaNs and -inf in the data."""
+    assert {int(np.prod(c[0][-len(c[1]) :])) <= kp.SMALL_PLANE for c in PLANE_SIZES} == {True, False}
+    assert any(int(np.prod(c[0][: -len(c[1])])) > kp.PLANE_BLOCK for c in PLANE_SIZES)
+    rng = np.random.default_rng(3)
+    for shape, ws, stride, pad, ib in PLANE_SIZES:
+        nd = len(ws)
+        xv = np.round(rng.standard_normal(shape), 1).astype(dtype)  # rounded: many ties
+        flat = xv.reshape(-1)
+        flat[rng.choice(flat.size, 5, replace=False)] = np.nan
+        flat[rng.choice(flat.size, 5, replace=False)] = -np.inf
+        x4 = xv.reshape((-1, *(1,) * (3 - nd), *shape[-nd:]))
+        ws3, stride3 = (1,) * (3 - nd) + ws, (1,) * (3 - nd) + (stride or ws)
+        pad3 = (0,) * (3 - nd) + pad
+        for mode in MODES:
+            want = pool_ref(xv.astype("float64"), ws, ib, stride, pad, mode)
+            got = kp.pool_forward(x4, ws3, stride3, pad3, ib, kp.MODES[mode], kp.lowest_value(x4.dtype))
+            np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-6, atol=1e-5, err_msg=f"{mode} {shape}")
+        maxout = kp.pool_forward(x4, ws3, stride3, pad3, ib, kp.MAX, kp.lowest_value(x4.dtype))
+        gz = _cotangent(maxout.shape).astype(dtype)
+        gy = gz.reshape(pool_ref(xv, ws, ib, stride, pad).shape).astype("float64")
+        for ties in ("first", "all"):
+            want = pool_grad_ref(xv.astype("float64"), gy, ws, ib, stride, pad, "max", ties)
+            got = kp.max_pool_grad(x4, maxout, gz, ws3, stride3, pad3, ib, kp.TIE_RULES[ties])
+            np.testing.assert_allclose(got.reshape(shape), want, rtol=1e-6, atol=1e-5, err_msg=f"{ties} {shape}")
 
 
 @pytest.mark.parametrize("mode", ["max", "average_exc_pad"])

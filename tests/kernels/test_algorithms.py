@@ -165,6 +165,22 @@ def test_single_channel_problems_by_direct_and_by_gemm(x_shape, w_shape, params,
     _check_against_reference(x_shape, w_shape, params, dtype, seed=11, exclude="direct")
 
 
+@pytest.mark.parametrize(
+    "x_shape, w_shape, params",
+    [
+        ((300, 1, 8, 8), (4, 1, 3, 3), {}),  # images stacked in two chunks, the last one partial
+        ((300, 1, 7, 6), (5, 1, 3, 2), dict(border_mode="half", filter_dilation=(2, 1))),
+        ((40, 1, 3, 5, 4), (3, 1, 2, 3, 3), dict(border_mode="full")),
+        ((3, 1, 95, 90), (2, 1, 3, 3), dict(border_mode=(1, 2))),  # a plane larger than a chunk
+    ],
+)
+def test_single_channel_images_stacked_on_one_grid(x_shape, w_shape, params):
+    """The direct kernel lays the padded planes of single-channel images one after the other
+    and runs one grid over a chunk of them (``STACK_POINTS``): forward and filter gradient,
+    several chunks, and a plane too large to share a chunk, against the reference."""
+    _check_against_reference(x_shape, w_shape, params, "float64", seed=5)
+
+
 @st.composite
 def winograd_problems(draw):
     groups = draw(st.integers(1, 2))

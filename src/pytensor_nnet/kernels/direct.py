@@ -37,6 +37,11 @@ from pytensor_nnet.kernels.jit import compiled_only
 #: Grid points per block of the stride-1 loops: a block of the output (or gradient) plus the
 #: input it reads stay in the L1 cache while all taps pass over it.
 BLOCK = 1024
+#: Single-channel images at stride 1 are stacked: the padded planes of a chunk of images lie
+#: one after the other, and one grid spans them all (:func:`_images_per_chunk`). A chunk holds
+#: at most this many grid points (one plane if it is larger), so that its planes and grids stay
+#: in the L1 cache: with 8192, LeNet's 28 x 28 images ran 12% slower than one at a time.
+STACK_POINTS = 1024
 
 
 @compiled_only
@@ -79,43 +84,44 @@ def _copy_rows(src, s0, s_row, dst, d0, d_row, rows, n):
 
 
 @compiled_only
-def _copy_in(src, pad, dst):
-    """Write plane ``src`` (D, H, W) into the interior of the padded plane ``dst`` (Dp, Hp, Wp)."""
+def _copy_in(src, pad, dst, d0, Hp, Wp):
+    """Write plane ``src`` (D, H, W) into the interior of the padded plane (Dp, Hp, Wp) that
+    starts at ``dst[d0]`` (``dst`` flat)."""
     D, H, W = src.shape
-    Hp, Wp = dst.shape[1], dst.shape[2]
     pd, ph, pw = pad
-    flat_src, flat_dst = src.reshape(src.size), dst.reshape(dst.size)
+    flat_src = src.reshape(src.size)
     for z in range(D):
-        _copy_rows(flat_src, z * H * W, W, flat_dst, ((pd + z) * Hp + ph) * Wp + pw, Wp, H, W)
+        _copy_rows(flat_src, z * H * W, W, dst, d0 + ((pd + z) * Hp + ph) * Wp + pw, Wp, H, W)
 
 
 @compiled_only
-def _copy_out(src, pad, dst):
-    """Read the interior of the padded plane ``src`` into ``dst`` (D, H, W) (``_copy_in``'s adjoint)."""
+def _copy_out(src, pad, Hp, Wp, dst):
+    """Read the interior of the padded plane ``src`` (flat, Dp x Hp x Wp) into ``dst`` (D, H, W)
+    (``_copy_in``'s adjoint)."""
     D, H, W = dst.shape
-    Hp, Wp = src.shape[1], src.shape[2]
     pd, ph, pw = pad
-    flat_src, flat_dst = src.reshape(src.size), dst.reshape(dst.size)
+    flat_dst = dst.reshape(dst.size)
     for z in range(D):
-        _copy_rows(flat_src, ((pd + z) * Hp + ph) * Wp + pw, Wp, flat_dst, z * H * W, W, H, W)
+        _copy_rows(src, ((pd + z) * Hp + ph) * Wp + pw, Wp, flat_dst, z * H * W, W, H, W)
 
 
 @compiled_only
-def _grid_to_out(grid, Hp, Wp, out_plane):
-    """Output points of the stride-1 grid (flat, see the module doc) into ``out_plane`` (od, oh, ow)."""
+def _grid_to_out(grid, g0, Hp, Wp, out_plane):
+    """Output points of the stride-1 grid (flat, see the module doc) that starts at
+    ``grid[g0]`` into ``out_plane`` (od, oh, ow)."""
     od, oh, ow = out_plane.shape
     flat_out = out_plane.reshape(out_plane.size)
     for z in range(od):
-        _copy_rows(grid, z * Hp * Wp, Wp, flat_out, z * oh * ow, ow, oh, ow)
+        _copy_rows(grid, g0 + z * Hp * Wp, Wp, flat_out, z * oh * ow, ow, oh, ow)
 
 
 @compiled_only
-def _out_to_grid(out_plane, Hp, Wp, grid):
+def _out_to_grid(out_plane, Hp, Wp, grid, g0):
     """Inverse of :func:`_grid_to_out`; the grid points outside the output are left as they are."""
     od, oh, ow = out_plane.shape
     flat_out = out_plane.reshape(out_plane.size)
     for z in range(od):
-        _copy_rows(flat_out, z * oh * ow, ow, grid, z * Hp * Wp, Wp, oh, ow)
+        _copy_rows(flat_out, z * oh * ow, ow, grid, g0 + z * Hp * Wp, Wp, oh, ow)
 
 
 @compiled_only
@@ -345,13 +351,30 @@ def direct_rows_forward(x, w, y, pad, dilation, groups):
 
 
 @compiled_only
-def _buffers(in_size, out, ksize, stride, pad, dilation, dtype):
-    """Zeroed padded plane (flat and 3-d views), tap offsets, stride-1 grid length, Hp, Wp."""
+def _buffers(in_size, out, ksize, stride, pad, dilation, planes, dtype):
+    """Zeroed padded planes (``planes`` of them, one after the other, flat), tap offsets,
+    stride-1 grid length of one plane, Hp, Wp and the plane's size."""
     Dp, Hp, Wp = _padded_dims(in_size, out, ksize, stride, pad, dilation)
-    flat = np.zeros(Dp * Hp * Wp, dtype=dtype)
+    flat = np.zeros(planes * Dp * Hp * Wp, dtype=dtype)
     od, oh, ow = out
     L = ((od - 1) * Hp + oh - 1) * Wp + ow
-    return flat, flat.reshape((Dp, Hp, Wp)), _tap_offsets(ksize, dilation, Hp, Wp), L, Hp, Wp
+    return flat, _tap_offsets(ksize, dilation, Hp, Wp), L, Hp, Wp, Dp * Hp * Wp
+
+
+@compiled_only
+def _images_per_chunk(N, C, stride, in_size, out, ksize, pad, dilation):
+    """How many images share one grid: a chunk of about :data:`STACK_POINTS` points where the
+    images have one channel and the stride is 1, else 1.
+
+    The stride-1 grid of a plane reads every point of the plane after it no further than the
+    plane's own taps reach, so ``k`` padded planes laid one after the other are one grid of
+    ``(k - 1) * plane + L`` points: one pass of the taps over a chunk of small images instead
+    of one per image (100 images of 8 x 8, four 3 x 3 filters: forward 38.6 -> 32 us, filter
+    gradient 46.6 -> 35.5 us on one core)."""
+    if C != 1 or not _unit_stride(stride):
+        return 1
+    Dp, Hp, Wp = _padded_dims(in_size, out, ksize, stride, pad, dilation)
+    return max(1, min(N, STACK_POINTS // (Dp * Hp * Wp)))
 
 
 @compiled_only
@@ -365,29 +388,35 @@ def direct_forward(x, w, y, stride, pad, dilation, groups):
     ksize = (w.shape[2], w.shape[3], w.shape[4])
     out = (y.shape[2], y.shape[3], y.shape[4])
     Mg = M // groups
-    flat, plane, offs, L, Hp, Wp = _buffers((D, H, W), out, ksize, stride, pad, dilation, x.dtype)
+    chunk = _images_per_chunk(N, C, stride, (D, H, W), out, ksize, pad, dilation)
+    flat, offs, L, Hp, Wp, P = _buffers((D, H, W), out, ksize, stride, pad, dilation, chunk, x.dtype)
     taps = w.reshape((M, offs.shape[0]))
     unit = _unit_stride(stride)
-    grid = np.empty(L if unit else 0, dtype=x.dtype)
-    grid_b = np.empty(L if unit else 0, dtype=x.dtype)
-    for n in range(N):
+    grid = np.empty(chunk * P if unit else 0, dtype=x.dtype)
+    grid_b = np.empty(chunk * P if unit else 0, dtype=x.dtype)
+    for n0 in range(0, N, chunk):
+        k = min(chunk, N - n0)
+        Lk = (k - 1) * P + L
         for c in range(C):
-            _copy_in(x[n, c], pad, plane)
+            for j in range(k):
+                _copy_in(x[n0 + j, c], pad, flat, j * P, Hp, Wp)
             m_first, m_end = c * Mg, (c + 1) * Mg
-            if not unit:
+            if not unit:  # one image per chunk
                 for m in range(m_first, m_end):
-                    y[n, m] = 0
-                    _rows_axpy(flat, offs, taps[m], y[n, m], stride, Hp, Wp, False)
+                    y[n0, m] = 0
+                    _rows_axpy(flat, offs, taps[m], y[n0, m], stride, Hp, Wp, False)
                 continue
             m = m_first
             while m + 1 < m_end:  # two filters per pass over the input
-                _grid_gather_pair(flat, offs, taps[m], taps[m + 1], grid, grid_b, L)
-                _grid_to_out(grid, Hp, Wp, y[n, m])
-                _grid_to_out(grid_b, Hp, Wp, y[n, m + 1])
+                _grid_gather_pair(flat, offs, taps[m], taps[m + 1], grid, grid_b, Lk)
+                for j in range(k):
+                    _grid_to_out(grid, j * P, Hp, Wp, y[n0 + j, m])
+                    _grid_to_out(grid_b, j * P, Hp, Wp, y[n0 + j, m + 1])
                 m += 2
             if m < m_end:
-                _grid_gather(flat, offs, taps[m], grid, L, False)
-                _grid_to_out(grid, Hp, Wp, y[n, m])
+                _grid_gather(flat, offs, taps[m], grid, Lk, False)
+                for j in range(k):
+                    _grid_to_out(grid, j * P, Hp, Wp, y[n0 + j, m])
 
 
 @compiled_only
@@ -404,7 +433,7 @@ def direct_grad_inputs(w, top, dx, stride, pad, dilation, groups):
     ksize = (w.shape[2], w.shape[3], w.shape[4])
     out = (top.shape[2], top.shape[3], top.shape[4])
     Mg = M // groups
-    flat, plane, offs, L, Hp, Wp = _buffers((D, H, W), out, ksize, stride, pad, dilation, dx.dtype)
+    flat, offs, L, Hp, Wp, P = _buffers((D, H, W), out, ksize, stride, pad, dilation, 1, dx.dtype)
     taps = w.reshape((M, offs.shape[0]))
     unit = _unit_stride(stride)
     shift = offs[offs.shape[0] - 1]
@@ -417,11 +446,11 @@ def direct_grad_inputs(w, top, dx, stride, pad, dilation, groups):
                 flat[:] = 0
             for m in range(c * Mg, (c + 1) * Mg):
                 if unit:
-                    _out_to_grid(top[n, m], Hp, Wp, ext[shift:])
+                    _out_to_grid(top[n, m], Hp, Wp, ext, shift)
                     _grid_gather(ext, flipped, taps[m], flat, size, m > c * Mg)
                 else:
                     _rows_axpy(flat, offs, taps[m], top[n, m], stride, Hp, Wp, True)
-            _copy_out(plane, pad, dx[n, c])
+            _copy_out(flat, pad, Hp, Wp, dx[n, c])
 
 
 # ``reassoc`` lets LLVM reorder the sum of each filter tap's products, so it vectorises the
@@ -488,20 +517,24 @@ def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
     ksize = (dw_out.shape[2], dw_out.shape[3], dw_out.shape[4])
     out = (top.shape[2], top.shape[3], top.shape[4])
     Mg = M // groups
-    flat, plane, offs, L, Hp, Wp = _buffers((D, H, W), out, ksize, stride, pad, dilation, x.dtype)
+    chunk = _images_per_chunk(N, C, stride, (D, H, W), out, ksize, pad, dilation)
+    flat, offs, L, Hp, Wp, P = _buffers((D, H, W), out, ksize, stride, pad, dilation, chunk, x.dtype)
     acc = np.zeros((M, offs.shape[0]), dtype=x.dtype)
     zero = np.zeros(1, dtype=x.dtype)[0]
     unit = _unit_stride(stride)
-    grid = np.zeros(L if unit else 0, dtype=x.dtype)
-    for n in range(N):
+    grid = np.zeros(chunk * P if unit else 0, dtype=x.dtype)  # zero off the output points
+    for n0 in range(0, N, chunk):
+        k = min(chunk, N - n0)
         for c in range(C):
-            _copy_in(x[n, c], pad, plane)
+            for j in range(k):
+                _copy_in(x[n0 + j, c], pad, flat, j * P, Hp, Wp)
             for m in range(c * Mg, (c + 1) * Mg):
                 if unit:
-                    _out_to_grid(top[n, m], Hp, Wp, grid)
-                    _grid_dots(flat, offs, grid, L, acc[m], zero)
-                else:
-                    _rows_dots(flat, offs, top[n, m], stride, Hp, Wp, acc[m], zero)
+                    for j in range(k):
+                        _out_to_grid(top[n0 + j, m], Hp, Wp, grid, j * P)
+                    _grid_dots(flat, offs, grid, (k - 1) * P + L, acc[m], zero)
+                else:  # one image per chunk
+                    _rows_dots(flat, offs, top[n0, m], stride, Hp, Wp, acc[m], zero)
     kd, kh, kw = ksize
     for m in range(M):  # by element: an array assignment compiles its shape-error message (3 s)
         tap = 0
