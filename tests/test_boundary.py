@@ -180,12 +180,13 @@ def test_parts_that_refuse_their_arguments_fail_the_call(parts):
 
 
 @_PRINTS_THE_REFUSAL
-@pytest.mark.parametrize("ties", ["first", "all"])
-def test_refused_pooling_gradient_arguments_leave_the_output_alone(ties):
-    """The max-pooling gradient's entry (one per tie rule) checks its operands before it writes:
-    ``maxout`` and ``gz`` of 3x3 windows where the pooling of a 4x4 input by 2x2 gives 2x2."""
-    call = numba_pool._boundary_call(numba_pool.MAX_POOL_GRAD_BODIES[pool_kernels.TIE_RULES[ties]], np.dtype("float64"))
+@pytest.mark.parametrize("ties, small", [("first", 0), ("first", 1), ("all", 0)])
+def test_refused_pooling_gradient_arguments_leave_the_output_alone(ties, small):
+    """The max-pooling gradient's entries (one per tie rule, and the batch-minor one of small
+    planes) check their operands before they write: ``maxout`` and ``gz`` of 3x3 windows where
+    the pooling of a 4x4 input by 2x2 gives 2x2."""
     code = pool_kernels.TIE_RULES[ties]
+    call = numba_pool._boundary_call(numba_pool.MAX_POOL_GRAD_BODIES[code, small], np.dtype("float64"))
 
     @numba.njit
     def grad(x, maxout, gz, gx):

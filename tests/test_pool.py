@@ -257,6 +257,33 @@ def test_small_and_large_planes_against_the_loop_reference(dtype):
 
 
 @pytest.mark.parametrize("mode", ["max", "average_exc_pad"])
+def test_numba_nodes_with_static_plane_sizes(mode):
+    """In Numba, a node whose input has static pooled lengths compiles the batch-minor entries
+    where its planes are small, the row-wise ones where they are not: forward and gradient of
+    both against the loop reference (the data of the kernel test above)."""
+    from pytensor_nnet.dispatch.numba import pool as numba_pool
+
+    rng = np.random.default_rng(4)
+    inputs, values, outputs, expected, small, keys = [], [], [], [], set(), set()
+    for shape, ws, stride, pad, ib in PLANE_SIZES[:3]:
+        xv = np.round(rng.standard_normal(shape), 1)
+        x = pt.tensor(shape=shape, name="x")
+        y = Pool(ib, mode=mode, ndim=len(ws))(x, ws, stride or ws, pad)
+        small.add(numba_pool._small_planes(y.owner, len(ws)))
+        keys.add(numba_pool.numba_funcify_Pool(y.owner.op, y.owner)[1])
+        y_ref = pool_ref(xv, ws, ib, stride, pad, mode)
+        gy = _cotangent(y_ref.shape)
+        inputs.append(x)
+        values.append(xv)
+        outputs += [y, pytensor.grad(None, x, known_grads={y: pt.constant(gy)})]
+        expected += [y_ref, pool_grad_ref(xv, gy, ws, ib, stride, pad, mode)]
+    # The last two differ only in their planes' sizes: their compiled code calls other entries.
+    assert small == {0, 1} and len(keys) == 3
+    for got, want in zip(pytensor.function(inputs, outputs, mode="NUMBA")(*values), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["max", "average_exc_pad"])
 def test_numba_views_of_any_rank(mode):
     """In Numba, operands that are views (the last two axes swapped, the last reversed), 1 to 3
     pooled axes under 1 to 3 leading axes: forward and gradient against the loop reference."""

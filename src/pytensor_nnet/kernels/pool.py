@@ -42,19 +42,21 @@ loop from being vectorised (the forward pass is 20% faster without it).
 
 Small planes (at most :data:`SMALL_PLANE` points, e.g. 6 x 6 maps of a small CNN) have rows
 too short for that: a vectorised loop over three outputs costs more in its set-up than it
-saves, and so does a scalar loop over a window of two. There the kernels go batch-minor
-(:func:`_pool_batch_minor`, :func:`_first_max_batch_minor`): a block of planes is transposed
-so that one point of every plane of the block is contiguous, and every loop runs over the
-block (2 x 2 windows over 400 planes of 6 x 6: forward 27 -> 11 us, first-maximum gradient
-56 -> 21 us). The kernels are serial; the Numba backend splits the batch axis between its worker
-threads.
+saves, and so does a scalar loop over a window of two. For them there are batch-minor kernels
+(:func:`pool_forward_batch_minor_into`, :func:`max_pool_grad_first_batch_minor_into`): a
+block of planes is transposed so that one point of every plane of the block is contiguous,
+and every loop runs over the block (2 x 2 windows over 400 planes of 6 x 6: forward 27 -> 11
+us, first-maximum gradient 56 -> 21 us). :func:`pool_forward` and :func:`max_pool_grad` pick
+by the plane's size (:func:`batch_minor_suits`); the Numba backend compiles one of the two
+into a node's entry, by the node's static shape (each costs 1-2 s of compile time). The
+kernels are serial; the Numba backend splits the batch axis between its worker threads.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
 from pytensor_nnet.kernels.im2col import valid_range
@@ -163,6 +165,16 @@ def _divisor_row(in_size, ws, stride, pad, out, mode):
 
 
 @numba.njit(cache=True, inline="always")
+def _divisors(in_size, ws, stride, pad, out, mode):
+    """:func:`_divisor_row`, or three empty arrays for max pooling. Inlined: where ``mode`` is
+    a constant, max pooling compiles none of the divisors' code."""
+    if mode == MAX:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    return _divisor_row(in_size, ws, stride, pad, out, mode)
+
+
+@numba.njit(cache=True, inline="always")
 def _copy_row(dst, src):
     """``dst[:] = src`` for 1-d arrays of one length, as a plain loop: Numba's slice assignment
     brings a shape-mismatch message builder that costs seconds of compile time per kernel."""
@@ -181,7 +193,10 @@ def pool_forward(x, ws, stride, pad, ignore_border, mode, lowest):
     check_geometry((D, H, W), ws, stride, pad, ignore_border)
     od, oh, ow = pool_out_size((D, H, W), ws, stride, pad, ignore_border)
     y = np.empty((B, od, oh, ow), dtype=x.dtype)
-    pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest)
+    if batch_minor_suits((D, H, W)):
+        pool_forward_batch_minor_into(x, y, ws, stride, pad, ignore_border, mode, lowest)
+    else:
+        pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest)
     return y
 
 
@@ -194,13 +209,7 @@ def pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
     B, D, H, W = x.shape
     od, oh, ow = _check_out(x.shape, y.shape, ws, stride, pad, ignore_border, "pooling: wrong output array shape")
     lo, hi = _tap_ranges(ow, ws[2], stride[2], pad[2], W)
-    if mode == MAX:
-        dz = dy = dx = np.empty(0, dtype=np.int64)  # no divisors
-    else:
-        dz, dy, dx = _divisor_row((D, H, W), ws, stride, pad, (od, oh, ow), mode)
-    if D * H * W <= SMALL_PLANE:
-        _pool_batch_minor(x, y, ws, stride, pad, mode, lowest, dz, dy, dx)
-        return
+    dz, dy, dx = _divisors((D, H, W), ws, stride, pad, (od, oh, ow), mode)
     sw, pw = stride[2], pad[2]
     row = np.empty(W, dtype=x.dtype)
     acc = np.empty(ow, dtype=x.dtype)
@@ -295,49 +304,45 @@ def _to_batch_minor(planes, b0, block, xt):
     return nb
 
 
+@register_jitable
+def batch_minor_suits(in_size):
+    """Whether planes of ``in_size`` (D, H, W) go to the batch-minor kernels (see the module doc)."""
+    return in_size[0] * in_size[1] * in_size[2] <= SMALL_PLANE
+
+
 @numba.njit(cache=True, inline="always")
-def _pool_batch_minor(x, y, ws, stride, pad, mode, lowest, dz, dy, dx):
-    """:func:`pool_forward_into` on small planes, a block of planes at a time (see the module
-    doc); ``y`` is C-contiguous. A sum adds the window's columns, each summed over its rows
-    first, in the order of the row-wise loops: both give the same bits."""
+def pool_forward_batch_minor_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
+    """:func:`pool_forward_into` for small planes: a block of planes at a time (see the module
+    doc). A sum adds the window's elements in row-major order (the row-wise loops sum each
+    column first: the two can differ by rounding)."""
     B, D, H, W = x.shape
-    od, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    od, oh, ow = _check_out(x.shape, y.shape, ws, stride, pad, ignore_border, "pooling: wrong output array shape")
+    dz, dy, dx = _divisors((D, H, W), ws, stride, pad, (od, oh, ow), mode)
     planes = np.ascontiguousarray(x).reshape((B, D * H * W))
     pooled = y.reshape((B, od * oh * ow))
     windows, block, xt = _batch_minor_plan(planes, (D, H, W), (od, oh, ow), ws, stride, pad)
     yt = _batch_minor_block(pooled, block)
-    column = np.empty(block, dtype=x.dtype)
+    zero = np.zeros(1, dtype=x.dtype)[0]
     for b0 in range(0, B, block):
         nb = _to_batch_minor(planes, b0, block, xt)
         for o in range(windows.shape[0]):
             zlo, zhi, ylo, yhi, xlo, xhi = _bounds(windows, o)
             acc = yt[o]
-            if mode == MAX:
-                for j in range(nb):
-                    acc[j] = lowest
-                for iz in range(zlo, zhi):
-                    for iy in range(ylo, yhi):
-                        for ix in range(xlo, xhi):
-                            src = xt[(iz * H + iy) * W + ix]
+            start = lowest if mode == MAX else zero
+            for j in range(nb):
+                acc[j] = start
+            for iz in range(zlo, zhi):
+                for iy in range(ylo, yhi):
+                    for ix in range(xlo, xhi):
+                        src = xt[(iz * H + iy) * W + ix]
+                        if mode == MAX:
                             for j in range(nb):  # branch-free (a select); NaN wins
                                 v, a = src[j], acc[j]
                                 acc[j] = v if (v > a) | (v != v) else a
-                continue
-            for j in range(nb):
-                acc[j] = 0
-            for ix in range(xlo, xhi):
-                for iz in range(zlo, zhi):
-                    for iy in range(ylo, yhi):
-                        src = xt[(iz * H + iy) * W + ix]
-                        if iz == zlo and iy == ylo:
-                            for j in range(nb):
-                                column[j] = src[j]
                         else:
                             for j in range(nb):
-                                column[j] += src[j]
-                for j in range(nb):
-                    acc[j] += column[j]
-            if mode != SUM:
+                                acc[j] += src[j]
+            if mode == AVERAGE_INC_PAD or mode == AVERAGE_EXC_PAD:
                 divisor = dz[o // (oh * ow)] * dy[o // ow % oh] * dx[o % ow]
                 for j in range(nb):
                     acc[j] = acc[j] / divisor
@@ -361,7 +366,10 @@ def max_pool_grad(x, maxout, gz, ws, stride, pad, ignore_border, ties):
     """Gradient of max pooling wrt ``x`` (B, D, H, W), given ``maxout`` (B, od, oh, ow) and its
     gradient ``gz`` (B, od, oh, ow); ``ties`` is ``TIES_FIRST`` or ``TIES_ALL``."""
     gx = np.zeros(x.shape, dtype=gz.dtype)
-    max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties)
+    if ties == TIES_FIRST and batch_minor_suits(x.shape[1:]):
+        max_pool_grad_first_batch_minor_into(x, maxout, gz, gx, ws, stride, pad, ignore_border)
+    else:
+        max_pool_grad_into(x, maxout, gz, gx, ws, stride, pad, ignore_border, ties)
     return gx
 
 
@@ -548,9 +556,6 @@ def _max_pool_grad_first(x, gz, gx, ws, stride, pad):
     function for both would have to type a write into ``gz``, which may be read-only.)
     """
     B, od, oh, ow = gz.shape
-    if x.shape[1] * x.shape[2] * x.shape[3] <= SMALL_PLANE:
-        _first_max_batch_minor(x, gz, gx, ws, stride, pad)
-        return
     rows = B * od * oh
     if rows == 0 or ow == 0:
         return
@@ -568,10 +573,11 @@ def _max_pool_grad_first(x, gz, gx, ws, stride, pad):
 
 
 @compiled_only
-def _first_max_batch_minor(x, gz, gx, ws, stride, pad):
-    """:func:`_max_pool_grad_first` on small planes, a block of planes at a time (see the
-    module doc): each window's elements in row-major order, a later one winning only if
-    strictly larger, or if it is the first NaN."""
+def max_pool_grad_first_batch_minor_into(x, maxout, gz, gx, ws, stride, pad, ignore_border):
+    """:func:`max_pool_grad_into` with the first-maximum rule for small planes, a block of
+    planes at a time (see the module doc): each window's elements in row-major order, a later
+    one winning only if strictly larger, or if it is the first NaN."""
+    check_max_pool_grad_operands(x, maxout, gz, gx, ws, stride, pad, ignore_border)
     B, D, H, W = x.shape
     od, oh, ow = gz.shape[1], gz.shape[2], gz.shape[3]
     plane, pooled = D * H * W, od * oh * ow

@@ -52,32 +52,40 @@ def _boundary_operands(meta):
     return image, pooled, geometry, m[17] != 0, m[18]
 
 
-def _pool_forward_body(name, mode):
-    """C entry point of ``kernels.pool.pool_forward_into`` with the mode ``mode`` (a constant:
-    the other modes' code is not compiled in; max pooling needs no divisors): ``a`` x, ``b``
-    the lowest value (one element), ``out`` the pooled output; named after the mode's
-    ``name``. A closure over one int, which Numba's on-disk cache keys it on."""
+def _pool_forward_body(name, mode, small):
+    """C entry point of ``kernels.pool.pool_forward_into`` with the mode ``mode``, or (``small``)
+    of ``pool_forward_batch_minor_into`` (both constants: the other modes' code and the other
+    kernel are not compiled in; max pooling needs no divisors): ``a`` x, ``b`` the lowest value
+    (one element), ``out`` the pooled output; named after the mode's ``name``. A closure over
+    two ints, which Numba's on-disk cache keys it on."""
 
     def body(a, b, c, out, meta):
         image, pooled, (ws, stride, pad), ignore_border, _ = _boundary_operands(meta)
         x, y = numba.carray(a, image), numba.carray(out, pooled)
-        kernels.pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, b[0])
+        if small:
+            kernels.pool_forward_batch_minor_into(x, y, ws, stride, pad, ignore_border, mode, b[0])
+        else:
+            kernels.pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, b[0])
         return boundary.DONE
 
-    body.__name__ = f"pool_forward_{name}_c"
+    body.__name__ = f"pool_forward_{name}{'_small' if small else ''}_c"
     return body
 
 
-#: The pooling entry points by mode (``kernels.pool.MODES``).
-POOL_FORWARD_BODIES = {mode: _pool_forward_body(name, mode) for name, mode in kernels.MODES.items()}
+#: The pooling entry points by mode (``kernels.pool.MODES``) and by whether they are the
+#: batch-minor kernels of small planes (``kernels.pool.batch_minor_suits``).
+POOL_FORWARD_BODIES = {
+    (mode, small): _pool_forward_body(name, mode, small) for name, mode in kernels.MODES.items() for small in (0, 1)
+}
 
 
-def _max_pool_grad_body(name, ties):
-    """C entry point of ``kernels.pool.max_pool_grad_into`` with the tie rule ``ties`` (a
-    constant: the other rule's code is not compiled in): ``a`` x, ``b`` maxout, ``c`` its
-    gradient, ``out`` the gradient of x (any content: zeroed here, by each part for its own
-    entries, so that the page faults of a fresh output are spread over the threads too); named
-    after the rule's ``name``. A closure over one int, which Numba's on-disk cache keys it on."""
+def _max_pool_grad_body(name, ties, small):
+    """C entry point of ``kernels.pool.max_pool_grad_into`` with the tie rule ``ties``, or
+    (``small``, the first-maximum rule only) of ``max_pool_grad_first_batch_minor_into`` (both
+    constants: the other code is not compiled in): ``a`` x, ``b`` maxout, ``c`` its gradient,
+    ``out`` the gradient of x (any content: zeroed here, by each part for its own entries, so
+    that the page faults of a fresh output are spread over the threads too); named after the
+    rule's ``name``. A closure over two ints, which Numba's on-disk cache keys it on."""
 
     def body(a, b, c, out, meta):
         image, pooled, (ws, stride, pad), ignore_border, _ = _boundary_operands(meta)
@@ -85,15 +93,23 @@ def _max_pool_grad_body(name, ties):
         maxout, gz = numba.carray(b, pooled), numba.carray(c, pooled)
         kernels.check_max_pool_grad_operands(x, maxout, gz, gx, ws, stride, pad, ignore_border)
         gx[...] = 0
-        kernels.max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_border)
+        if small:
+            kernels.max_pool_grad_first_batch_minor_into(x, maxout, gz, gx, ws, stride, pad, ignore_border)
+        else:
+            kernels.max_pool_grad_into_by(ties, x, maxout, gz, gx, ws, stride, pad, ignore_border)
         return boundary.DONE
 
-    body.__name__ = f"max_pool_grad_{name}_c"
+    body.__name__ = f"max_pool_grad_{name}{'_small' if small else ''}_c"
     return body
 
 
-#: The max-pooling gradient's entry points by tie rule (``kernels.pool.TIE_RULES``).
-MAX_POOL_GRAD_BODIES = {ties: _max_pool_grad_body(name, ties) for name, ties in kernels.TIE_RULES.items()}
+#: The max-pooling gradient's entry points by tie rule (``kernels.pool.TIE_RULES``) and by
+#: whether they are the batch-minor kernel of small planes (first maximum only).
+MAX_POOL_GRAD_BODIES = {
+    (ties, small): _max_pool_grad_body(name, ties, small)
+    for name, ties in kernels.TIE_RULES.items()
+    for small in ((0, 1) if ties == kernels.TIES_FIRST else (0,))
+}
 #: The generated entries by name, for the compile helper (``boundary.body_named``).
 BOUNDARY_BODIES = {
     body.__name__: body for bodies in (POOL_FORWARD_BODIES, MAX_POOL_GRAD_BODIES) for body in bodies.values()
@@ -214,10 +230,13 @@ def _boundary_call(entry, dtype):
     return call
 
 
-def _cache_key(op, node):
+def _cache_key(op, node, small=0):
+    """The key of a node's compiled function: the Op's props, the input's rank and dtype, the
+    kernels' sources and ``small`` (the node's code names the symbols of the entries it calls:
+    batch-minor or row-wise)."""
     x = node.inputs[0].type
     return default_hash_key_from_props(
-        op, x_ndim=x.ndim, x_dtype=x.dtype, kernels=KERNEL_FINGERPRINT, cache_version=CACHE_VERSION
+        op, x_ndim=x.ndim, x_dtype=x.dtype, kernels=KERNEL_FINGERPRINT, cache_version=CACHE_VERSION, small=small
     )
 
 
@@ -273,6 +292,16 @@ def _from_4d(a4, like, nd):
     return a4.reshape(_pooled_shape(like.shape, nd, (a4.shape[1], a4.shape[2], a4.shape[3])))
 
 
+def _small_planes(node, nd):
+    """1 if the static shape of the node's input (x) says that its pooled planes go to the
+    batch-minor kernels (``kernels.pool.batch_minor_suits``), else 0 (also where a pooled axis
+    has no static length: the row-wise kernels serve every size)."""
+    sizes = node.inputs[0].type.shape[-nd:]
+    if any(size is None for size in sizes):
+        return 0
+    return int(kernels.batch_minor_suits((1,) * (3 - nd) + tuple(sizes)))
+
+
 # The nodes below pass their N-d operands across the boundary (the driver reads them flat):
 # no reshape code in the graph.
 
@@ -283,7 +312,8 @@ def numba_funcify_Pool(op, node, **kwargs):
     ignore_border, mode = op.ignore_border, kernels.MODES[op.mode]
     dtype = np.dtype(node.inputs[0].type.dtype)
     lowest = np.full(1, kernels.lowest_value(dtype), dtype=dtype)
-    call = _boundary_call(POOL_FORWARD_BODIES[mode], dtype)
+    small = _small_planes(node, nd)
+    call = _boundary_call(POOL_FORWARD_BODIES[mode, small], dtype)
 
     @numba_basic.numba_njit
     def pool_op(x, ws, stride, pad):
@@ -296,7 +326,7 @@ def numba_funcify_Pool(op, node, **kwargs):
         call(x_c, lowest, x_c, y, image, (image[0],) + pooled, ws3, stride3, pad3, ignore_border, mode)
         return y
 
-    return pool_op, _cache_key(op, node)
+    return pool_op, _cache_key(op, node, small)
 
 
 @register_funcify_and_cache_key(pool.MaxPoolGrad)
@@ -307,7 +337,8 @@ def numba_funcify_MaxPoolGrad(op, node, **kwargs):
     dtype = np.dtype(node.outputs[0].type.dtype)
     if any(var.type.dtype != dtype for var in node.inputs[:2]):  # mixed dtypes: linked into the graph
         return _max_pair(op, node, kernels.max_pool_grad, 0)
-    call = _boundary_call(MAX_POOL_GRAD_BODIES[ties], dtype)
+    small = _small_planes(node, nd) if ties == kernels.TIES_FIRST else 0
+    call = _boundary_call(MAX_POOL_GRAD_BODIES[ties, small], dtype)
 
     @numba_basic.numba_njit
     def max_pool_grad(x, maxout, gz, ws, stride, pad):
@@ -320,7 +351,7 @@ def numba_funcify_MaxPoolGrad(op, node, **kwargs):
         call(x_c, maxout_c, gz_c, gx, image, pooled, ws3, stride3, pad3, ignore_border, ties)
         return gx
 
-    return max_pool_grad, _cache_key(op, node)
+    return max_pool_grad, _cache_key(op, node, small)
 
 
 @register_funcify_and_cache_key(pool.AveragePoolGrad)
