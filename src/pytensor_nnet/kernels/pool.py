@@ -45,8 +45,8 @@ too short for that: a vectorised loop over three outputs costs more in its set-u
 saves, and so does a scalar loop over a window of two. For them there are batch-minor kernels
 (:func:`pool_forward_batch_minor_into`, :func:`max_pool_grad_first_batch_minor_into`): a
 block of planes is transposed so that one point of every plane of the block is contiguous,
-and every loop runs over the block (2 x 2 windows over 400 planes of 6 x 6: forward 27 -> 11
-us, first-maximum gradient 56 -> 21 us). :func:`pool_forward` and :func:`max_pool_grad` pick
+and every loop runs over the block (2 x 2 windows over 400 planes of 6 x 6: forward 27 ->
+10-11 us, first-maximum gradient 55-56 -> 15-16 us). :func:`pool_forward` and :func:`max_pool_grad` pick
 by the plane's size (:func:`batch_minor_suits`); the Numba backend compiles one of the two
 into a node's entry, by the node's static shape (each costs 1-2 s of compile time). The
 kernels are serial; the Numba backend splits the batch axis between its worker threads.
