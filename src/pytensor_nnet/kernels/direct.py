@@ -38,7 +38,7 @@ from pytensor_nnet.kernels.jit import compiled_only
 #: input it reads stay in the L1 cache while all taps pass over it.
 BLOCK = 1024
 #: Single-channel images at stride 1 are stacked: the padded planes of a chunk of images lie
-#: one after the other, and one grid spans them all (:func:`_images_per_chunk`). A chunk holds
+#: one after the other, and one grid spans them all (:func:`_stackable`). A chunk holds
 #: at most this many grid points (one plane if it is larger), so that its planes and grids stay
 #: in the L1 cache: with 8192, LeNet's 28 x 28 images ran 12% slower than one at a time.
 STACK_POINTS = 1024
@@ -351,30 +351,31 @@ def direct_rows_forward(x, w, y, pad, dilation, groups):
 
 
 @compiled_only
-def _buffers(in_size, out, ksize, stride, pad, dilation, planes, dtype):
-    """Zeroed padded planes (``planes`` of them, one after the other, flat), tap offsets,
-    stride-1 grid length of one plane, Hp, Wp and the plane's size."""
-    Dp, Hp, Wp = _padded_dims(in_size, out, ksize, stride, pad, dilation)
-    flat = np.zeros(planes * Dp * Hp * Wp, dtype=dtype)
-    od, oh, ow = out
-    L = ((od - 1) * Hp + oh - 1) * Wp + ow
-    return flat, _tap_offsets(ksize, dilation, Hp, Wp), L, Hp, Wp, Dp * Hp * Wp
-
-
-@compiled_only
-def _images_per_chunk(N, C, stride, in_size, out, ksize, pad, dilation):
-    """How many images share one grid: a chunk of about :data:`STACK_POINTS` points where the
-    images have one channel and the stride is 1, else 1.
+def _stackable(N, C, stride):
+    """How many images may share one grid: all ``N`` where the images have one channel and the
+    stride is 1, else 1.
 
     The stride-1 grid of a plane reads every point of the plane after it no further than the
     plane's own taps reach, so ``k`` padded planes laid one after the other are one grid of
     ``(k - 1) * plane + L`` points: one pass of the taps over a chunk of small images instead
     of one per image (100 images of 8 x 8, four 3 x 3 filters: forward 38.6 -> 32 us, filter
-    gradient 46.6 -> 35.5 us on one core)."""
-    if C != 1 or not _unit_stride(stride):
-        return 1
+    gradient 46.6 -> 35.5 us on one core). :func:`_buffers` sizes the chunk."""
+    return N if C == 1 and _unit_stride(stride) else 1
+
+
+@compiled_only
+def _buffers(in_size, out, ksize, stride, pad, dilation, images, dtype):
+    """The padded planes of a chunk of at most ``images`` images (:func:`_stackable`; about
+    :data:`STACK_POINTS` points, at least one plane), zeroed, one after the other, flat; the tap
+    offsets, the stride-1 grid length of one plane, Hp, Wp, the plane's size and the chunk's
+    number of images."""
     Dp, Hp, Wp = _padded_dims(in_size, out, ksize, stride, pad, dilation)
-    return max(1, min(N, STACK_POINTS // (Dp * Hp * Wp)))
+    P = Dp * Hp * Wp
+    chunk = max(1, min(images, STACK_POINTS // P))
+    flat = np.zeros(chunk * P, dtype=dtype)
+    od, oh, ow = out
+    L = ((od - 1) * Hp + oh - 1) * Wp + ow
+    return flat, _tap_offsets(ksize, dilation, Hp, Wp), L, Hp, Wp, P, chunk
 
 
 @compiled_only
@@ -388,8 +389,8 @@ def direct_forward(x, w, y, stride, pad, dilation, groups):
     ksize = (w.shape[2], w.shape[3], w.shape[4])
     out = (y.shape[2], y.shape[3], y.shape[4])
     Mg = M // groups
-    chunk = _images_per_chunk(N, C, stride, (D, H, W), out, ksize, pad, dilation)
-    flat, offs, L, Hp, Wp, P = _buffers((D, H, W), out, ksize, stride, pad, dilation, chunk, x.dtype)
+    images = _stackable(N, C, stride)
+    flat, offs, L, Hp, Wp, P, chunk = _buffers((D, H, W), out, ksize, stride, pad, dilation, images, x.dtype)
     taps = w.reshape((M, offs.shape[0]))
     unit = _unit_stride(stride)
     grid = np.empty(chunk * P if unit else 0, dtype=x.dtype)
@@ -433,7 +434,7 @@ def direct_grad_inputs(w, top, dx, stride, pad, dilation, groups):
     ksize = (w.shape[2], w.shape[3], w.shape[4])
     out = (top.shape[2], top.shape[3], top.shape[4])
     Mg = M // groups
-    flat, offs, L, Hp, Wp, P = _buffers((D, H, W), out, ksize, stride, pad, dilation, 1, dx.dtype)
+    flat, offs, L, Hp, Wp, _, _ = _buffers((D, H, W), out, ksize, stride, pad, dilation, 1, dx.dtype)
     taps = w.reshape((M, offs.shape[0]))
     unit = _unit_stride(stride)
     shift = offs[offs.shape[0] - 1]
@@ -517,8 +518,8 @@ def direct_grad_weights(x, top, dw_out, stride, pad, dilation, groups):
     ksize = (dw_out.shape[2], dw_out.shape[3], dw_out.shape[4])
     out = (top.shape[2], top.shape[3], top.shape[4])
     Mg = M // groups
-    chunk = _images_per_chunk(N, C, stride, (D, H, W), out, ksize, pad, dilation)
-    flat, offs, L, Hp, Wp, P = _buffers((D, H, W), out, ksize, stride, pad, dilation, chunk, x.dtype)
+    images = _stackable(N, C, stride)
+    flat, offs, L, Hp, Wp, P, chunk = _buffers((D, H, W), out, ksize, stride, pad, dilation, images, x.dtype)
     acc = np.zeros((M, offs.shape[0]), dtype=x.dtype)
     zero = np.zeros(1, dtype=x.dtype)[0]
     unit = _unit_stride(stride)

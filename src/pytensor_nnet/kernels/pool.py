@@ -202,7 +202,7 @@ def pool_forward(x, ws, stride, pad, ignore_border, mode, lowest):
 
 @numba.njit(cache=True, inline="always")
 def pool_forward_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
-    """:func:`pool_forward` writing into a given C-contiguous ``y`` (B, od, oh, ow) (any content).
+    """:func:`pool_forward` writing into a given ``y`` (B, od, oh, ow) (any content).
 
     Inlined: where ``mode`` is a constant (the boundary entries, one per mode), the code of
     the other modes is not compiled in."""
@@ -312,8 +312,8 @@ def batch_minor_suits(in_size):
 
 @numba.njit(cache=True, inline="always")
 def pool_forward_batch_minor_into(x, y, ws, stride, pad, ignore_border, mode, lowest):
-    """:func:`pool_forward_into` for small planes: a block of planes at a time (see the module
-    doc). A sum adds the window's elements in row-major order (the row-wise loops sum each
+    """:func:`pool_forward_into` for small planes, into a C-contiguous ``y``: a block of planes
+    at a time (see the module doc). A sum adds the window's elements in row-major order (the row-wise loops sum each
     column first: the two can differ by rounding)."""
     B, D, H, W = x.shape
     od, oh, ow = _check_out(x.shape, y.shape, ws, stride, pad, ignore_border, "pooling: wrong output array shape")
