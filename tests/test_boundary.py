@@ -50,7 +50,7 @@ def test_the_graph_declares_the_kernels_instead_of_linking_them():
     prefix = "pytensor_nnet_conv_corr_forward_float64_"
     assert any(name.startswith(prefix) and name.endswith("_table") for name in declared)
     assert any(name.startswith(prefix) and name.endswith("_resolve") for name in declared)
-    assert any(name.startswith("pytensor_nnet_conv_conv_drive_float64_") for name in declared)
+    assert any(name.startswith("pytensor_nnet_conv_conv_drive_int64_") for name in declared)
     assert any(name.startswith("pytensor_nnet_conv_conv_check_int64_") for name in declared)
     behind_the_boundary = ("im2col", "forward_into", "gemm", "plan", "parts_for", "run_tasks", "conv_shape_problem")
     assert not [name for name in defined if any(part in name for part in behind_the_boundary)]
@@ -64,7 +64,7 @@ def test_a_new_graph_reuses_the_compiled_kernels():
     h, dx, dw = _step(2)(x, w)
     assert {name: list(entries.compiled) for name, entries in boundary._lazy.items()} == compiled
     for entry in ("conv_conv_drive", "conv_conv_check", "pool_pool_forward_max_c", "pool_max_pool_grad_first_c"):
-        dtype = "int64" if entry == "conv_conv_check" else "float64"
+        dtype = "int64" if entry in ("conv_conv_drive", "conv_conv_check") else "float64"
         [entries] = [e for name, e in compiled.items() if name.startswith(f"pytensor_nnet_{entry}_{dtype}_")]
         assert entries[0] is not None
     for direction in select.DIRECTION_NAMES:
@@ -73,6 +73,24 @@ def test_a_new_graph_reuses_the_compiled_kernels():
         assert entries[select.GEMM] is not None
     np.testing.assert_allclose(h, np.maximum(conv_ref(x, w, border_mode=2), 0), rtol=1e-10, atol=1e-12)
     assert dx.shape == x.shape and dw.shape == w.shape
+
+
+def test_one_driver_serves_every_dtype():
+    """The drivers read their operands' addresses and item size, not their items: a graph in
+    a second dtype compiles its entries only, and computes in its own dtype."""
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((4, 2, 9, 9)), rng.standard_normal((3, 2, 3, 3))
+    results = {}
+    for dtype in ("float64", "float32"):
+        with workers.forced_parts(2):  # the filter gradient adds the parts in the item size
+            results[dtype] = _step(1, dtype)(x.astype(dtype), w.astype(dtype))
+    assert [r.dtype for r in results["float32"]] == [np.float32] * 3
+    for got, want in zip(results["float32"], results["float64"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * float(np.abs(want).max()))
+    np.testing.assert_allclose(results["float64"][0], np.maximum(conv_ref(x, w, border_mode=1), 0), rtol=1e-10)
+    drivers = [name for name in boundary._lazy if "_drive_" in name]
+    assert {name.split("_drive_")[0] for name in drivers} == {"pytensor_nnet_conv_conv", "pytensor_nnet_pool_pool"}
+    assert all(name.split("_drive_")[1].startswith(boundary.DRIVER_DTYPE + "_") for name in drivers)
 
 
 #: An entry (a kernel's or a driver's) that refuses its arguments raises; Numba's C wrapper
@@ -303,9 +321,12 @@ def test_the_driver_reports_an_entry_that_does_not_compile(caplog):
     entries = boundary.LazyKernels(
         "pytensor_nnet_test_broken_conv_entries", (broken_body,) * len(select.ALGORITHMS), "float64"
     )
-    driver = _entry_caller(boundary.lazy_kernel(numba_conv.conv_drive, "float64", numba_conv.KERNEL_FINGERPRINT))
+    driver = _entry_caller(
+        boundary.lazy_kernel(numba_conv.conv_drive, boundary.DRIVER_DTYPE, numba_conv.KERNEL_FINGERPRINT)
+    )
     table, resolve = entries.table, entries.resolve
     direction, table_slot, resolver_slot = numba_conv._DIRECTION, numba_conv._TABLE, numba_conv._RESOLVER
+    itemsize_slot = numba_conv._ITEMSIZE
     meta_length = numba_conv._DRIVER_META_LENGTH
 
     @numba.njit
@@ -316,6 +337,7 @@ def test_the_driver_reports_an_entry_that_does_not_compile(caplog):
         meta[direction] = select.FORWARD
         meta[table_slot] = workers.symbol_address(table)
         meta[resolver_slot] = workers.symbol_address(resolve)
+        meta[itemsize_slot] = 8
         return driver(x, w, x, out, meta)
 
     x, w, out = np.ones((1, 2, 1, 5, 5)), np.ones((3, 2, 1, 3, 3)), np.zeros((1, 3, 1, 3, 3))

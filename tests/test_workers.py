@@ -151,9 +151,12 @@ def test_large_gemms_keep_the_blas_threads(algorithm, kernel):
     one = (1, 1, 1)
     zero = (0, 0, 0)
     with workers.forced_parts(2):
-        assert numba_conv._conv_plan(select.FORWARD, x, w, x, one, zero, zero, one, 1, 0) == (algorithm, 1)
-        small, few = np.zeros((8, 2, 1, 32, 32)), np.zeros((4, 2, *kernel))
-        assert numba_conv._conv_plan(select.FORWARD, small, few, x, one, zero, zero, one, 1, 0) == (algorithm, 2)
+        assert numba_conv._conv_plan(select.FORWARD, x.shape, w.shape, x.shape, one, zero, zero, one, 1, 0) == (
+            algorithm,
+            1,
+        )
+        small, few = (8, 2, 1, 32, 32), (4, 2, *kernel)
+        assert numba_conv._conv_plan(select.FORWARD, small, few, x.shape, one, zero, zero, one, 1, 0) == (algorithm, 2)
 
 
 def test_a_forked_process_runs_split_calls():

@@ -61,6 +61,11 @@ from pytensor_nnet.kernels.jit import compiled_only
 DONE = workers.DONE
 #: A lazily compiled entry (:class:`LazyKernels`) could not be compiled (the log says why).
 KERNEL_UNCOMPILED = 2
+#: The dtype of the drivers' signature. A driver reads its operands' addresses and sizes, not
+#: their items (but where it flips filters or adds the parts of a gradient, by the item size
+#: its caller gives), so one compiled driver serves every dtype: a graph in a new dtype
+#: compiles its entries only.
+DRIVER_DTYPE = "int64"
 
 #: A kernel compile taking longer than this (seconds) is announced once per process, at INFO.
 SLOW_COMPILE_NOTICE_S = 2.0

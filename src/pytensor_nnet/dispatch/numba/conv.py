@@ -108,11 +108,18 @@ BOUNDARY_BODIES = {body.__name__: body for row in _ENTRY_BODIES for body in row}
 
 
 @compiled_only
-def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+def _fill_shapes(meta, a_shape, b_shape, out_shape):
+    """Write the operands' 5-d shapes into the entries' ``meta``. (By element: an array
+    assignment compiles its broadcasting checks and their messages.)"""
     for i in range(5):
         meta[i] = a_shape[i]
         meta[5 + i] = b_shape[i]
         meta[10 + i] = out_shape[i]
+
+
+@compiled_only
+def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+    _fill_shapes(meta, a_shape, b_shape, out_shape)
     for i in range(3):
         meta[15 + i] = stride[i]
         meta[18 + i] = pad_lo[i]
@@ -124,9 +131,9 @@ def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilati
 
 
 @numba.njit(cache=True)
-def _conv_plan(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, excluded):
+def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, excluded):
     """The algorithm of ``select.plan``, and the parts of the batch to run at once
-    (``workers``), for the operands of ``direction``'s entry (``select.FORWARD``: images,
+    (``workers``), for the 5-d shapes of ``direction``'s operands (``select.FORWARD``: images,
     filters, output; ``GRAD_INPUTS``: filters, output gradient, input gradient;
     ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
 
@@ -134,11 +141,11 @@ def _conv_plan(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, e
     pointwise GEMMs while they are small enough to run on one BLAS thread anyway; larger GEMMs
     keep the BLAS's threads (the workers' module doc says why)."""
     if direction == select.FORWARD:
-        batch, filters, positions, images = a.shape[0], b.shape, out.shape, a.shape
+        batch, filters, positions, images = a_shape[0], b_shape, out_shape, a_shape
     elif direction == select.GRAD_INPUTS:
-        batch, filters, positions, images = b.shape[0], a.shape, b.shape, out.shape
+        batch, filters, positions, images = b_shape[0], a_shape, b_shape, out_shape
     else:
-        batch, filters, positions, images = a.shape[0], out.shape, b.shape, a.shape
+        batch, filters, positions, images = a_shape[0], out_shape, b_shape, a_shape
     M, Cg = filters[0], filters[1]
     ksize = (filters[2], filters[3], filters[4])
     out_size = (positions[2], positions[3], positions[4])
@@ -154,121 +161,167 @@ def _conv_plan(direction, a, b, out, stride, pad_lo, pad_hi, dilation, groups, e
 
 
 @compiled_only
-def _run_conv_parts(
-    direction, entry, a, b, out, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
-):
-    """Run the boundary entry at address ``entry`` (of ``direction``, operands as in
-    :func:`_conv_plan`) on ``parts`` parts of the batch at once; returns the status. The
-    filter gradient of each part after the first goes to a buffer of its own, added at the end
-    (when every part succeeded)."""
-    batch = b.shape[0] if direction == select.GRAD_INPUTS else a.shape[0]
-    own = parts - 1 if direction == select.GRAD_WEIGHTS else 0
-    partials = np.zeros((own,) + out.shape, dtype=out.dtype)
+def _items(shape):
+    return shape[0] * shape[1] * shape[2] * shape[3] * shape[4]
+
+
+@compiled_only
+def _run_conv_parts(direction, entry, operands, shapes, itemsize, meta, parts, partials):
+    """Run the boundary entry at address ``entry`` of ``direction`` (``operands``: the
+    addresses of the operands of :func:`_conv_plan`, of 5-d ``shapes`` and items of
+    ``itemsize`` bytes; ``meta``: the driver's) on ``parts`` parts of the batch at once;
+    returns the status. The filter gradient of part ``i`` after the first goes to slice
+    ``i - 1`` of ``partials`` (zero-filled), for the caller to add."""
+    a, b, out = operands
+    if parts == 1:
+        return workers.call_entry(entry, a, b, a, out, np.int64(meta.ctypes.data))
+    a_shape, b_shape, out_shape = shapes
+    batch = b_shape[0] if direction == select.GRAD_INPUTS else a_shape[0]
     tasks = workers.task_rows(parts, _META_LENGTH)
     for i in range(parts):
         lo, hi = i * batch // parts, (i + 1) * batch // parts
-        a_shape, b_shape, out_shape = a.shape, b.shape, out.shape
-        a_address, b_address, out_address = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
+        a_part, b_part, out_part = a_shape, b_shape, out_shape
+        a_address, b_address, out_address = a, b, out
         if direction != select.GRAD_INPUTS:
-            a_shape = (hi - lo,) + a.shape[1:]
-            a_address = workers.part_address(a, lo, batch)
+            a_part = (hi - lo,) + a_shape[1:]
+            a_address = workers.part_address(a, _items(a_shape), itemsize, lo, batch)
         if direction != select.FORWARD:
-            b_shape = (hi - lo,) + b.shape[1:]
-            b_address = workers.part_address(b, lo, batch)
+            b_part = (hi - lo,) + b_shape[1:]
+            b_address = workers.part_address(b, _items(b_shape), itemsize, lo, batch)
         if direction != select.GRAD_WEIGHTS:
-            out_shape = (hi - lo,) + out.shape[1:]
-            out_address = workers.part_address(out, lo, batch)
+            out_part = (hi - lo,) + out_shape[1:]
+            out_address = workers.part_address(out, _items(out_shape), itemsize, lo, batch)
         elif i > 0:
-            out_address = np.int64(partials[i - 1].ctypes.data)
+            out_address = np.int64(partials.ctypes.data) + (i - 1) * _items(out_shape) * itemsize
         row = tasks[i]
         row[0], row[1], row[2], row[3], row[4] = entry, a_address, b_address, a_address, out_address
-        _fill_meta(
-            row[workers.TASK_HEADER :],
-            a_shape,
-            b_shape,
-            out_shape,
-            stride,
-            pad_lo,
-            pad_hi,
-            dilation,
-            groups,
-            buffer_bytes,
-            excluded,
-        )
-    status = workers.run_tasks(tasks)
-    if status != boundary.DONE:
-        return status
-    total = out.reshape(out.size)
-    for i in range(own):
-        part = partials[i].reshape(out.size)
-        for j in range(out.size):
-            total[j] += part[j]
-    return status
+        for j in range(15, _META_LENGTH):  # the geometry
+            row[workers.TASK_HEADER + j] = meta[j]
+        _fill_shapes(row[workers.TASK_HEADER :], a_part, b_part, out_part)
+    return workers.run_tasks(tasks)
 
 
 #: The driver's ``meta`` (:func:`conv_drive`): the entries' (``_META_LENGTH``), then the
 #: direction, the addresses of its table of entries and of their resolver
-#: (``boundary.LazyKernels``), and whether the filters are flipped (a convolution, not a
+#: (``boundary.LazyKernels``), whether the filters are flipped (a convolution, not a
 #: correlation: the filters of the forward and input-gradient entries are flipped before the
-#: call, the filter gradient after it).
+#: call, the filter gradient after it), and the operands' item size in bytes (4: float32, 8:
+#: float64).
 _DIRECTION, _TABLE, _RESOLVER, _FLIP = _META_LENGTH, _META_LENGTH + 1, _META_LENGTH + 2, _META_LENGTH + 3
-_DRIVER_META_LENGTH = _META_LENGTH + 4
+_ITEMSIZE = _META_LENGTH + 4
+_DRIVER_META_LENGTH = _META_LENGTH + 5
 
 
 @compiled_only
-def _flip_into(w, out):
-    """``out[:, :, ::-1, ::-1, ::-1] = w`` for 5-d filters (loops: the code of a reversed view's
-    copy is seven times larger)."""
-    M, C, kd, kh, kw = w.shape
-    for m in range(M):
-        for c in range(C):
-            for d in range(kd):
-                for h in range(kh):
-                    for x in range(kw):
-                        out[m, c, d, h, x] = w[m, c, kd - 1 - d, kh - 1 - h, kw - 1 - x]
+def _reverse_rows(w, out):
+    """``out[:, ::-1] = w`` for arrays of shape (rows, items, words)."""
+    rows, items, words = w.shape
+    for i in range(rows):
+        for j in range(items):
+            for k in range(words):
+                out[i, j, k] = w[i, items - 1 - j, k]
 
 
 @compiled_only
-def _flipped(w):
-    out = np.empty(w.shape, dtype=w.dtype)
-    _flip_into(w, out)
-    return out
+def _flip_items(source, target, shape, itemsize):
+    """Copy the 5-d filters of ``shape`` at address ``source`` to ``target``, flipped along
+    their three spatial axes, which reverses each filter's C-contiguous block of spatial
+    items. The items (of ``itemsize`` bytes, 4 or 8) are copied bit for bit as 32-bit words:
+    the same code for every dtype."""
+    blocks = (shape[0] * shape[1], shape[2] * shape[3] * shape[4], itemsize // 4)
+    _reverse_rows(
+        numba.carray(workers.typed_pointer(source, np.uint32), blocks),
+        numba.carray(workers.typed_pointer(target, np.uint32), blocks),
+    )
+
+
+@compiled_only
+def _add_rows(out, rows):
+    for i in range(rows.shape[0]):
+        for j in range(out.shape[0]):
+            out[j] += rows[i, j]
+
+
+@compiled_only
+def _add_parts(total, partials, count, items, itemsize):
+    """Add the ``count`` filter gradients of ``items`` items in ``partials`` to the one at
+    address ``total``: float32 items for an ``itemsize`` of 4, else float64."""
+    first = np.int64(partials.ctypes.data)
+    if itemsize == 4:
+        _add_rows(
+            numba.carray(workers.typed_pointer(total, np.float32), (items,)),
+            numba.carray(workers.typed_pointer(first, np.float32), (count, items)),
+        )
+    else:
+        _add_rows(
+            numba.carray(workers.typed_pointer(total, np.float64), (items,)),
+            numba.carray(workers.typed_pointer(first, np.float64), (count, items)),
+        )
+
+
+@compiled_only
+def _zeroed(items, itemsize):
+    """A zero-filled buffer for ``items`` items of ``itemsize`` bytes (the bits of 0.0 are
+    zeros in either float dtype)."""
+    return np.zeros((items * itemsize + 7) // 8, dtype=np.int64)
+
+
+@compiled_only
+def _meta_shape(m, start):
+    return (m[start], m[start + 1], m[start + 2], m[start + 3], m[start + 4])
+
+
+@compiled_only
+def _drive(direction, flip, entry, operands, shapes, itemsize, meta, parts, buffer, partials):
+    """Run the planned entry (:func:`_run_conv_parts`), the filters flipped into ``buffer``
+    before the call (forward, input gradient), or the filter gradient accumulated there and
+    flipped into its output after it; the filter gradients of the parts added."""
+    a, b, out = operands
+    a_shape, b_shape, out_shape = shapes
+    flipped = np.int64(buffer.ctypes.data)
+    if flip and direction == select.FORWARD:
+        _flip_items(b, flipped, b_shape, itemsize)
+        b = flipped
+    elif flip and direction == select.GRAD_INPUTS:
+        _flip_items(a, flipped, a_shape, itemsize)
+        a = flipped
+    elif flip:
+        out = flipped
+    status = _run_conv_parts(direction, entry, (a, b, out), shapes, itemsize, meta, parts, partials)
+    if status != boundary.DONE:
+        return status
+    if direction == select.GRAD_WEIGHTS and parts > 1:
+        _add_parts(out, partials, parts - 1, _items(out_shape), itemsize)
+    if flip and direction == select.GRAD_WEIGHTS:
+        _flip_items(out, operands[2], out_shape, itemsize)
+    return status
 
 
 def conv_drive(a, b, c, out, meta):
-    """The boundary entry between a graph and the entries of :func:`_entry_body`, one per
-    dtype: flips the filters if ``meta`` says so (a gradient's output comes zero-filled), plans the
-    algorithm and the parts of the direction in ``meta`` (operands as in :func:`_conv_plan`),
-    compiles the algorithm's entry the first time it is planned (the resolver takes the GIL:
-    called on the graph's thread, before any part starts) and runs it.
+    """The boundary entry between a graph and the entries of :func:`_entry_body`, one for every
+    dtype (compiled for ``boundary.DRIVER_DTYPE``: it reads the operands' addresses, and their
+    items only to flip filters, bit for bit, and to add the parts of a filter gradient, by the
+    item size in ``meta``): flips the filters if ``meta`` says so (a gradient's output comes
+    zero-filled), plans the algorithm and the parts of the direction in ``meta`` (operands as
+    in :func:`_conv_plan`), compiles the algorithm's entry the first time it is planned (the
+    resolver takes the GIL: called on the graph's thread, before any part starts) and runs it.
 
     All this lives here, compiled once and cached on disk, so the code of each graph holds only
     the call (see ``boundary``). Returns ``boundary.DONE``, ``boundary.KERNEL_UNCOMPILED``, or 0
     if it or the entry raised."""
-    p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
-    stride, pad_lo, pad_hi, dilation = geometry
     m = numba.carray(meta, (_DRIVER_META_LENGTH,))
-    direction, flip = m[_DIRECTION], m[_FLIP]
-    algorithm, parts = _conv_plan(direction, p, q, o, stride, pad_lo, pad_hi, dilation, groups, excluded)
-    address = workers.resolved_address(m[_TABLE], m[_RESOLVER], algorithm)
-    if address == 0:
+    shapes = (_meta_shape(m, 0), _meta_shape(m, 5), _meta_shape(m, 10))
+    stride, pad_lo, pad_hi, dilation = _meta_geometry(m)
+    direction, flip, itemsize = m[_DIRECTION], m[_FLIP], m[_ITEMSIZE]
+    algorithm, parts = _conv_plan(direction, *shapes, stride, pad_lo, pad_hi, dilation, m[27], m[29])
+    entry = workers.resolved_address(m[_TABLE], m[_RESOLVER], algorithm)
+    if entry == 0:
         return boundary.KERNEL_UNCOMPILED
-    result = o
-    if flip and direction == select.FORWARD:
-        q = _flipped(q)
-    elif flip and direction == select.GRAD_INPUTS:
-        p = _flipped(p)
-    elif flip:
-        o = np.zeros(o.shape, dtype=o.dtype)  # the gradients accumulate into their output
-    if parts > 1:
-        status = _run_conv_parts(
-            direction, address, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded, parts
-        )
-    else:
-        status = workers.call_entry_on(address, p, q, p, o, m)
-    if flip and direction == select.GRAD_WEIGHTS and status == boundary.DONE:
-        _flip_into(o, result)
-    return status
+    operands = (workers.pointer_address(a), workers.pointer_address(b), workers.pointer_address(out))
+    flipped = shapes[1] if direction == select.FORWARD else shapes[0] if direction == select.GRAD_INPUTS else shapes[2]
+    buffer = _zeroed(_items(flipped) if flip else 0, itemsize)
+    partials = _zeroed((parts - 1) * _items(shapes[2]) if direction == select.GRAD_WEIGHTS else 0, itemsize)
+    return _drive(direction, flip, entry, operands, shapes, itemsize, m, parts, buffer, partials)
 
 
 def _entries(direction, dtype):
@@ -348,8 +401,9 @@ def _boundary_call(direction, dtype):
     of every graph share it."""
     entries = _entries(direction, dtype)
     table, resolve = entries.table, entries.resolve
-    driver = boundary.lazy_kernel(conv_drive, dtype, KERNEL_FINGERPRINT)
+    driver = boundary.lazy_kernel(conv_drive, boundary.DRIVER_DTYPE, KERNEL_FINGERPRINT)
     driver_table, driver_resolve = driver.table, driver.resolve
+    itemsize = np.dtype(dtype).itemsize
 
     @numba_basic.numba_njit
     def call(a, b, out, meta):
@@ -358,6 +412,7 @@ def _boundary_call(direction, dtype):
         meta[_DIRECTION] = direction
         meta[_TABLE] = workers.symbol_address(table)
         meta[_RESOLVER] = workers.symbol_address(resolve)
+        meta[_ITEMSIZE] = itemsize
         driver_address, resolver_address = workers.symbol_address(driver_table), workers.symbol_address(driver_resolve)
         status = boundary.call_driver(driver_address, resolver_address, a, b, a, out, meta)
         if status == boundary.KERNEL_UNCOMPILED:

@@ -142,10 +142,11 @@ def _fill_meta(meta, image, pooled, ws, stride, pad, ignore_border, code):
 
 
 #: The driver's ``meta`` (:func:`pool_drive`): the entries' (``_META_LENGTH``), then the
-#: addresses of the entry's table and resolver (``boundary.LazyKernels``) and the sizes of the
-#: four operands.
+#: addresses of the entry's table and resolver (``boundary.LazyKernels``), the sizes of the
+#: four operands and their item size in bytes.
 _TABLE, _RESOLVER, _SIZES = _META_LENGTH, _META_LENGTH + 1, _META_LENGTH + 2
-_DRIVER_META_LENGTH = _SIZES + 4
+_ITEMSIZE = _SIZES + 4
+_DRIVER_META_LENGTH = _ITEMSIZE + 1
 
 
 @compiled_only
@@ -157,9 +158,10 @@ def _pool_parts(image, pooled, ws):
 
 
 @compiled_only
-def _run_pool_parts(entry, a, b, c, out, image, pooled, ws, stride, pad, ignore_border, code, parts):
+def _run_pool_parts(entry, operands, sizes, itemsize, image, pooled, ws, stride, pad, ignore_border, code, parts):
     """Run the boundary entry at address ``entry`` on ``parts`` parts of the batch axis at
-    once (every operand is split along its first axis; the pooled windows of one entry never
+    once (``operands``: the addresses of the four operands, of ``sizes`` items of ``itemsize``
+    bytes; every one is split along its first axis, and the pooled windows of one entry never
     reach another); returns the status."""
     batch = image[0]
     tasks = workers.task_rows(parts, _META_LENGTH)
@@ -167,8 +169,8 @@ def _run_pool_parts(entry, a, b, c, out, image, pooled, ws, stride, pad, ignore_
         lo, hi = i * batch // parts, (i + 1) * batch // parts
         row = tasks[i]
         row[0] = entry
-        row[1], row[2] = workers.part_address(a, lo, batch), workers.part_address(b, lo, batch)
-        row[3], row[4] = workers.part_address(c, lo, batch), workers.part_address(out, lo, batch)
+        for k in range(4):
+            row[1 + k] = workers.part_address(operands[k], sizes[k], itemsize, lo, batch)
         image_part = (hi - lo, image[1], image[2], image[3])
         pooled_part = (hi - lo, pooled[1], pooled[2], pooled[3])
         _fill_meta(row[workers.TASK_HEADER :], image_part, pooled_part, ws, stride, pad, ignore_border, code)
@@ -176,11 +178,11 @@ def _run_pool_parts(entry, a, b, c, out, image, pooled, ws, stride, pad, ignore_
 
 
 def pool_drive(a, b, c, out, meta):
-    """The boundary entry between a graph and the pooling entries, one per dtype: runs the
-    entry whose table and resolver ``meta`` gives on the operands (flat, of the sizes in
-    ``meta``), on parts of the batch axis at once where the work is large enough. The entry is
-    compiled the first time it is called (the resolver takes the GIL: called on the graph's
-    thread, before any part starts).
+    """The boundary entry between a graph and the pooling entries, one for every dtype (it
+    reads the operands' addresses only; ``meta`` gives their sizes and item size): runs the
+    entry whose table and resolver ``meta`` gives on the operands, on parts of the batch axis
+    at once where the work is large enough. The entry is compiled the first time it is called
+    (the resolver takes the GIL: called on the graph's thread, before any part starts).
 
     The threading lives here, compiled once and cached on disk, so the code of each graph holds
     only the call (see ``boundary``). Returns ``boundary.DONE``,
@@ -190,16 +192,16 @@ def pool_drive(a, b, c, out, meta):
     address = workers.resolved_address(m[_TABLE], m[_RESOLVER], 0)
     if address == 0:
         return boundary.KERNEL_UNCOMPILED
-    a_flat, b_flat = numba.carray(a, (m[_SIZES],)), numba.carray(b, (m[_SIZES + 1],))
-    c_flat, out_flat = numba.carray(c, (m[_SIZES + 2],)), numba.carray(out, (m[_SIZES + 3],))
+    a_address, b_address = workers.pointer_address(a), workers.pointer_address(b)
+    c_address, out_address = workers.pointer_address(c), workers.pointer_address(out)
     parts = _pool_parts(image, pooled, ws)
     if parts > 1:
-        status = _run_pool_parts(
-            address, a_flat, b_flat, c_flat, out_flat, image, pooled, ws, stride, pad, ignore_border, code, parts
+        operands = (a_address, b_address, c_address, out_address)
+        sizes = m[_SIZES : _SIZES + 4]
+        return _run_pool_parts(
+            address, operands, sizes, m[_ITEMSIZE], image, pooled, ws, stride, pad, ignore_border, code, parts
         )
-    else:
-        status = workers.call_entry_on(address, a_flat, b_flat, c_flat, out_flat, m)
-    return status
+    return workers.call_entry(address, a_address, b_address, c_address, out_address, workers.pointer_address(meta))
 
 
 @lru_cache
@@ -210,7 +212,8 @@ def _boundary_call(entry, dtype):
     share it."""
     kernel = boundary.lazy_kernel(entry, dtype, KERNEL_FINGERPRINT)
     table, resolve = kernel.table, kernel.resolve
-    driver = boundary.lazy_kernel(pool_drive, dtype, KERNEL_FINGERPRINT)
+    driver = boundary.lazy_kernel(pool_drive, boundary.DRIVER_DTYPE, KERNEL_FINGERPRINT)
+    itemsize = np.dtype(dtype).itemsize
     driver_table, driver_resolve = driver.table, driver.resolve
 
     @numba_basic.numba_njit
@@ -220,6 +223,7 @@ def _boundary_call(entry, dtype):
         meta[_TABLE] = workers.symbol_address(table)
         meta[_RESOLVER] = workers.symbol_address(resolve)
         meta[_SIZES], meta[_SIZES + 1], meta[_SIZES + 2], meta[_SIZES + 3] = a.size, b.size, c.size, out.size
+        meta[_ITEMSIZE] = itemsize
         driver_address, resolver_address = workers.symbol_address(driver_table), workers.symbol_address(driver_resolve)
         status = boundary.call_driver(driver_address, resolver_address, a, b, c, out, meta)
         if status == boundary.KERNEL_UNCOMPILED:

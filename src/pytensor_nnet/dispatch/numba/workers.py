@@ -126,6 +126,32 @@ def call_resolver(typingctx, address, slot):
     return types.int64(types.int64, types.int64), codegen
 
 
+@intrinsic
+def pointer_address(typingctx, pointer):
+    """The address held by the C pointer ``pointer`` (an entry's operand), as an int64."""
+    if not isinstance(pointer, types.CPointer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ptrtoint(args[0], _I64)
+
+    return types.int64(pointer), codegen
+
+
+@intrinsic
+def typed_pointer(typingctx, address, dtype):
+    """The int64 ``address`` as a pointer to items of the number class ``dtype`` (e.g.
+    ``np.float32``), for ``numba.carray``."""
+    if not isinstance(dtype, types.NumberClass):
+        return None
+    pointer = types.CPointer(dtype.instance_type)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(pointer))
+
+    return pointer(types.int64, dtype), codegen
+
+
 @compiled_only
 def resolved_address(table, resolver, slot):
     """The address of entry ``slot`` of a ``boundary.LazyKernels`` whose table and resolver
@@ -295,11 +321,12 @@ def parts_for(batch, flops):
 
 
 @compiled_only
-def part_address(a, lo, batch):
-    """Address of entry ``lo`` of the first axis of the C-contiguous ``a``, whose first axis
-    has ``batch`` entries (an array of fewer than ``batch`` elements, e.g. a one-element
-    constant beside the batch, is not split: its own address)."""
-    return np.int64(a.ctypes.data) + lo * (a.size // batch) * a.itemsize
+def part_address(address, size, itemsize, lo, batch):
+    """Address of entry ``lo`` of the first axis of a C-contiguous array at ``address`` of
+    ``size`` items of ``itemsize`` bytes, whose first axis has ``batch`` entries (an array of
+    fewer than ``batch`` items, e.g. a one-element constant beside the batch, is not split:
+    its own address)."""
+    return address + lo * (size // batch) * itemsize
 
 
 @numba.njit(cache=True)
