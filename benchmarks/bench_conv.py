@@ -23,7 +23,11 @@
   a PyMC model (Normal priors, categorical likelihood): build + first call of its log-density
   and gradient compiled by PyMC in the default mode, and by nutpie (Numba backend) with a
   short run of its sampler, with empty caches and then in a second process, and the time per
-  call of PyMC's compiled function.
+  call of PyMC's compiled function. Beside it, two models of PyTensor's own Ops compiled the
+  same way: the same CNN with the convolution as nine shifted ``tensordot`` and the pooling as a
+  reshape and a max, and the floor of PyMC's own compile for this model: no convolution and no
+  pooling (the images' first 36 pixels go straight to the dense layer; w and b stay in the
+  graph).
 """
 
 import argparse
@@ -146,7 +150,7 @@ import numpy as np, pytensor, pytensor.tensor as pt, pymc as pm
 from pytensor_nnet import conv2d
 from pytensor_nnet.pool import pool_2d
 t1 = time.perf_counter()
-which, activation = sys.argv[1], sys.argv[2]
+which, activation, kind = sys.argv[1], sys.argv[2], sys.argv[3]
 rng = np.random.default_rng(0)
 N, classes = 100, 10
 images = rng.standard_normal((N, 1, 8, 8))
@@ -157,8 +161,17 @@ with pm.Model() as model:
     v = pm.Normal("v", 0, 1, shape=(36, classes))
     c = pm.Normal("c", 0, 1, shape=classes)
     act = pt.tanh if activation == "tanh" else (lambda a: pt.maximum(a, 0))
-    h = act(conv2d(pt.as_tensor(images), w) + b[None, :, None, None])
-    z = pool_2d(h, (2, 2), ignore_border=True).reshape((N, 36)) @ v + c
+    x = pt.as_tensor(images)
+    if kind == "ours":
+        h = act(conv2d(x, w) + b[None, :, None, None])
+        z = pool_2d(h, (2, 2), ignore_border=True).reshape((N, 36)) @ v + c
+    elif kind == "pytensor":  # a convolution flips its filters
+        taps = [(i, j) for i in range(3) for j in range(3)]
+        y = sum(pt.tensordot(x[:, :, i : i + 6, j : j + 6], w[:, :, 2 - i, 2 - j], axes=[[1], [1]]) for i, j in taps)
+        h = act(y.transpose(0, 3, 1, 2) + b[None, :, None, None])
+        z = h.reshape((N, 4, 3, 2, 3, 2)).max(axis=(3, 5)).reshape((N, 36)) @ v + c
+    else:
+        z = act(x.reshape((N, 64))[:, :36] * b.sum() + w.sum()) @ v + c
     pm.Categorical("y", logit_p=z, observed=labels)
 result = {}
 if which == "pymc":
@@ -305,20 +318,24 @@ def pymc_times(activation="relu"):
         print("\npymc: not installed (pip install pymc; nutpie for its row)")
         return
     runners = ["pymc"] + (["nutpie"] if available("nutpie") else [])
+    kinds = {"ours": "ours", "pytensor": "PyTensor Ops", "floor": "no conv"}
     rows = []
-    for which in runners:  # caches of their own: each runner starts cold
-        with tempfile.TemporaryDirectory() as tmp:
-            env = cache_env(tmp)
-            for when in ("cold (empty caches)", "warm (second process)"):
-                rows.append((which, when, run_snippet(PYMC_SNIPPET, env, (which, activation))))
+    for which in runners:
+        for kind in kinds:  # caches of their own: each runner and model starts cold
+            with tempfile.TemporaryDirectory() as tmp:
+                env = cache_env(tmp)
+                for when in ("cold (empty caches)", "warm (second process)"):
+                    rows.append((which, kinds[kind], when, run_snippet(PYMC_SNIPPET, env, (which, activation, kind))))
     print(
         f"\nsmall CNN as a PyMC model ({activation}), logp + gradient, fresh processes in this order "
-        "(nutpie: its first call is a 20 + 20 draw run):"
+        "(nutpie: its first call is a 20 + 20 draw run; PyTensor Ops: the same CNN without ours; "
+        "no conv: the model without convolution and pooling):"
     )
-    print(f"{'':8s} {'':22s} {'import s':>9s} {'build s':>8s} {'first call s':>13s} {'total s':>8s} {'ms/call':>8s}")
-    for which, when, r in rows:
+    header = f"{'import s':>9s} {'build s':>8s} {'first call s':>13s} {'total s':>8s} {'ms/call':>8s}"
+    print(f"{'':8s} {'':12s} {'':22s} {header}")
+    for which, kind, when, r in rows:
         call = f"{r['call_ms']:8.3f}" if "call_ms" in r else ""
-        print(f"{which:8s} {when:22s} {times_row(r)} {call}")
+        print(f"{which:8s} {kind:12s} {when:22s} {times_row(r)} {call}")
 
 
 def entry_compile_times(rounds=3):
