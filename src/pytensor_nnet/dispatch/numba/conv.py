@@ -59,11 +59,18 @@ _META_LENGTH = 30
 
 
 @compiled_only
+def _meta_shape(m, start):
+    """The 5-d shape at ``m[start:start + 5]`` of a ``meta`` (0: the first operand's, 5: the
+    second's, 10: the output's), as a tuple."""
+    return (m[start], m[start + 1], m[start + 2], m[start + 3], m[start + 4])
+
+
+@compiled_only
 def _boundary_operands(a, b, out, meta):
     m = numba.carray(meta, (_META_LENGTH,))
-    a_arr = numba.carray(a, (m[0], m[1], m[2], m[3], m[4]))
-    b_arr = numba.carray(b, (m[5], m[6], m[7], m[8], m[9]))
-    out_arr = numba.carray(out, (m[10], m[11], m[12], m[13], m[14]))
+    a_arr = numba.carray(a, _meta_shape(m, 0))
+    b_arr = numba.carray(b, _meta_shape(m, 5))
+    out_arr = numba.carray(out, _meta_shape(m, 10))
     geometry = ((m[15], m[16], m[17]), (m[18], m[19], m[20]), (m[21], m[22], m[23]), (m[24], m[25], m[26]))
     return a_arr, b_arr, out_arr, geometry, m[27], m[28], m[29]
 
@@ -267,11 +274,6 @@ def _zeroed(items, itemsize):
 
 
 @compiled_only
-def _meta_shape(m, start):
-    return (m[start], m[start + 1], m[start + 2], m[start + 3], m[start + 4])
-
-
-@compiled_only
 def _drive(direction, flip, entry, operands, shapes, itemsize, meta, parts, buffer, partials):
     """Run the planned entry (:func:`_run_conv_parts`), the filters flipped into ``buffer``
     before the call (forward, input gradient), or the filter gradient accumulated there and
@@ -318,6 +320,8 @@ def conv_drive(a, b, c, out, meta):
     if entry == 0:
         return boundary.KERNEL_UNCOMPILED
     operands = (workers.pointer_address(a), workers.pointer_address(b), workers.pointer_address(out))
+    # The buffers are allocated here and passed down: an array lives while a variable that
+    # holds it is still used, and below this point only their addresses are.
     flipped = shapes[1] if direction == select.FORWARD else shapes[0] if direction == select.GRAD_INPUTS else shapes[2]
     buffer = _zeroed(_items(flipped) if flip else 0, itemsize)
     partials = _zeroed((parts - 1) * _items(shapes[2]) if direction == select.GRAD_WEIGHTS else 0, itemsize)
@@ -725,12 +729,6 @@ def _check_result(node, words, sizes):
 
 
 @compiled_only
-def _result_shape(meta):
-    """The result's 3-d-view shape in a checked ``meta`` (:func:`_checked`)."""
-    return (meta[10], meta[11], meta[12], meta[13], meta[14])
-
-
-@compiled_only
 def _result_nd(meta, like):
     """The result's shape in a checked ``meta`` (:func:`_checked`) at the rank of the shape
     ``like`` (the 3-d view's leading spatial axes of size 1 left out)."""
@@ -827,7 +825,7 @@ def _unshared_node(op, node, direction):
             meta = _checked(constants, words, _sizes(kern.shape), _sizes(topgrad.shape), _vector_sizes(shape))
             stride, pad_lo, pad_hi, dilation = _meta_geometry(meta)
             w = flip(filters_to_3d(kern))
-            size = _result_shape(meta)[2:]
+            size = _meta_shape(meta, 10)[2:]
             img = from_3d(kernel(w, to_3d(topgrad), size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes))
             _check_result(constants, words, _sizes(img.shape))
             return img
@@ -838,7 +836,7 @@ def _unshared_node(op, node, direction):
     def unshared_conv_grad_weights(img, topgrad, shape):
         meta = _checked(constants, words, _sizes(img.shape), _sizes(topgrad.shape), _vector_sizes(shape))
         stride, pad_lo, pad_hi, dilation = _meta_geometry(meta)
-        size = _result_shape(meta)[2:]
+        size = _meta_shape(meta, 10)[2:]
         w = kernel(to_3d(img), to_3d(topgrad), size, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes)
         kern = filters_from_3d(flip(w))
         _check_result(constants, words, _sizes(kern.shape))
