@@ -2,6 +2,10 @@
 (``dispatch/numba/workers.py``): the same results as one part, per algorithm and direction,
 the BLAS's thread count restored, and the rule that decides how many parts."""
 
+import os
+import threading
+import time
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -144,19 +148,55 @@ def test_how_many_parts():
 
 
 @pytest.mark.parametrize("algorithm, kernel", [(select.POINTWISE, (1, 1, 1)), (select.GEMM, (1, 5, 5))])
-def test_large_gemms_keep_the_blas_threads(algorithm, kernel):
-    """im2col + GEMM and the pointwise GEMMs are never split when their GEMMs reach the
-    one-thread bound, and split when they stay below it."""
+def test_large_gemms_run_in_parts(algorithm, kernel):
+    """im2col + GEMM and the pointwise GEMMs are split like every other algorithm, whether their
+    GEMMs are above the one-thread bound or below it."""
     x, w = np.zeros((8, 64, 1, 32, 32)), np.zeros((64, 64, *kernel))
+    assert 2 * 64 * 64 * np.prod(kernel) * 32 * 32 >= blas_threads.SINGLE_THREAD_MAX_FLOPS
     one = (1, 1, 1)
     zero = (0, 0, 0)
     with workers.forced_parts(2):
         assert numba_conv._conv_plan(select.FORWARD, x.shape, w.shape, x.shape, one, zero, zero, one, 1, 0) == (
             algorithm,
-            1,
+            2,
         )
         small, few = (8, 2, 1, 32, 32), (4, 2, *kernel)
         assert numba_conv._conv_plan(select.FORWARD, small, few, x.shape, one, zero, zero, one, 1, 0) == (algorithm, 2)
+
+
+def _cpu_seconds_of_other_threads():
+    """CPU time used so far by every thread of this process but the calling one."""
+    own = str(threading.get_native_id())
+    total = 0.0
+    for thread in os.listdir("/proc/self/task"):
+        if thread == own:
+            continue
+        try:
+            with open(f"/proc/self/task/{thread}/schedstat") as stat:
+                total += int(stat.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads Linux's per-thread CPU times")
+@pytest.mark.parametrize("name, kernel", [("pointwise", (1, 1)), ("gemm", (5, 5))])
+def test_no_thread_spins_after_a_large_gemm_call(name, kernel):
+    """After a call whose GEMMs are large enough for the BLAS's threads, no thread of the
+    process keeps a core busy (OpenBLAS's worker spins for about 0.1 s after its last job)."""
+    if blas_threads.get_num_threads() < 2:
+        pytest.skip("one BLAS thread: nothing could spin")
+    x_shape, w_shape = (8, 64, 32, 32), (64, 64, *kernel)
+    x, w = pt.tensor4("x", dtype="float32"), pt.tensor4("w", dtype="float32")
+    f = pytensor.function([x, w], conv2d(x, w, filter_shape=w_shape, border_mode="half"), mode="NUMBA")
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(shape).astype("float32") for shape in (x_shape, w_shape)]
+    f(*args)
+    time.sleep(0.5)  # anything started by the first call (compilation, loading) has settled
+    f(*args)
+    before = _cpu_seconds_of_other_threads()
+    time.sleep(0.3)
+    assert _cpu_seconds_of_other_threads() - before < 0.03
 
 
 def test_a_forked_process_runs_split_calls():

@@ -41,8 +41,9 @@ from pytensor_nnet.graph import as_int64, constant_int, float_dtype, is_int_scal
 from pytensor_nnet.kernels import corr
 from pytensor_nnet.kernels.conv import kernel_geometry, run_3d
 
-#: Upper bound, in bytes, of the im2col column buffer of one batch chunk. Read when a
-#: function is compiled (Numba) or run (Python); change it with :func:`set_column_buffer_bytes`.
+#: Upper bound, in bytes, of a call's im2col column buffers (one per part of the batch run at
+#: once, ``dispatch/numba/workers.py``). Read when a function is compiled (Numba) or run
+#: (Python); change it with :func:`set_column_buffer_bytes`.
 COLUMN_BUFFER_BYTES = corr.DEFAULT_BUFFER_BYTES
 
 

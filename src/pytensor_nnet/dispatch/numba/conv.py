@@ -144,9 +144,8 @@ def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, d
     filters, output; ``GRAD_INPUTS``: filters, output gradient, input gradient;
     ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
 
-    The Winograd and direct kernels gain from parts, and so do im2col + GEMM and the
-    pointwise GEMMs while they are small enough to run on one BLAS thread anyway; larger GEMMs
-    keep the BLAS's threads (the workers' module doc says why)."""
+    Every algorithm runs in parts, its GEMMs on one BLAS thread each: the BLAS's own threads
+    would spin after the call (the workers' module doc says why)."""
     if direction == select.FORWARD:
         batch, filters, positions, images = a_shape[0], b_shape, out_shape, a_shape
     elif direction == select.GRAD_INPUTS:
@@ -161,9 +160,6 @@ def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, d
     algorithm = select.plan(
         direction, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out_size, excluded
     )[0]
-    on_blas = algorithm == select.GEMM or algorithm == select.POINTWISE
-    if on_blas and gemm_flops >= blas_threads.SINGLE_THREAD_MAX_FLOPS:
-        return algorithm, 1
     return algorithm, workers.parts_for(batch, batch * groups * gemm_flops)
 
 
@@ -204,6 +200,7 @@ def _run_conv_parts(direction, entry, operands, shapes, itemsize, meta, parts, p
         row[0], row[1], row[2], row[3], row[4] = entry, a_address, b_address, a_address, out_address
         for j in range(15, _META_LENGTH):  # the geometry
             row[workers.TASK_HEADER + j] = meta[j]
+        row[workers.TASK_HEADER + 28] = max(meta[28] // parts, 1)  # the parts share the column-buffer bound
         _fill_shapes(row[workers.TASK_HEADER :], a_part, b_part, out_part)
     return workers.run_tasks(tasks)
 
