@@ -51,6 +51,8 @@ ENV_SWITCH = "PYTENSOR_NNET_COMPILE_HELPER"
 IDLE_EXIT_S = 20.0
 #: How often a waiting process or an idle helper looks for news (seconds).
 POLL_S = 0.02
+#: How long this process waits, as it exits, for the helper to exit with its stdin (seconds).
+EXIT_WAIT_S = 2.0
 
 _log = logging.getLogger("pytensor_nnet")
 
@@ -176,6 +178,11 @@ class _Coordinator:
 
     def close(self):
         self._let_go_of_helper()
+        if self.helper is not None:
+            try:  # reaped, not left running at exit (Python warns of such a child)
+                self.helper.wait(timeout=EXIT_WAIT_S)
+            except subprocess.TimeoutExpired:
+                pass  # still importing: it exits when it finds its stdin closed
         shutil.rmtree(self.work.directory, ignore_errors=True)
 
 
