@@ -25,6 +25,10 @@ PROBLEMS = {
     "direct_rows": ((7, 6, 9, 8), (12, 1, 3, 3), {"border_mode": "half", "num_groups": 6}),
     "gemm": ((6, 2, 11, 12), (5, 2, 5, 5), {"border_mode": "valid", "subsample": (2, 1)}),
     "gemm_groups": ((3, 4, 9, 9), (6, 2, 3, 2), {"border_mode": (2, 1), "num_groups": 2, "filter_dilation": (2, 1)}),
+    "pointwise": ((2, 8, 6, 7), (6, 8, 1, 1), {"border_mode": "valid"}),
+    # channels enough for Winograd in two parts of a batch of one's filters (or input channels)
+    "winograd_wide": ((2, 32, 9, 10), (32, 32, 3, 3), {"border_mode": 1, "filter_flip": False}),
+    "direct_one_channel": ((3, 1, 12, 11), (6, 1, 5, 5), {"border_mode": "valid"}),
 }
 
 
@@ -34,10 +38,14 @@ def _conv_step(w_shape, dtype, **params):
     return pytensor.function([x, w, g], [y, *pytensor.grad(None, [x, w], known_grads={y: g})], mode="NUMBA")
 
 
+@pytest.mark.parametrize("batch", ["whole", "one"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
-def test_parts_compute_what_one_part_computes(name, dtype):
+def test_parts_compute_what_one_part_computes(name, dtype, batch):
+    """Parts of the batch, or of a batch of one's groups, filters or input channels."""
     x_shape, w_shape, params = PROBLEMS[name]
+    if batch == "one":
+        x_shape = (1,) + x_shape[1:]
     rng = np.random.default_rng(len(name))
     x = rng.standard_normal(x_shape).astype(dtype)
     w = rng.standard_normal(w_shape).astype(dtype)
@@ -46,7 +54,7 @@ def test_parts_compute_what_one_part_computes(name, dtype):
     with workers.forced_parts(1):
         serial = f(x, w, gy)
     results = {}
-    for parts in (2, 3, x_shape[0] + 2):
+    for parts in (2, 3, max(x_shape[0], w_shape[0], x_shape[1]) + 2):
         with workers.forced_parts(parts):
             results[parts] = f(x, w, gy)
     tol = {"float64": 1e-10, "float32": 2e-4}[dtype]
@@ -107,7 +115,7 @@ def test_three_d_parts_and_a_batch_of_one():
         first = f(x[:1], w)
     with workers.forced_parts(2):
         two = f(x, w)
-        single = f(x[:1], w)  # a batch of one is never split
+        single = f(x[:1], w)  # a batch of one: parts of its filters and input channels
     for a, b in zip(one + first, two + single, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
@@ -159,9 +167,45 @@ def test_large_gemms_run_in_parts(algorithm, kernel):
         assert numba_conv._conv_plan(select.FORWARD, x.shape, w.shape, x.shape, one, zero, zero, one, 1, 0) == (
             algorithm,
             2,
+            False,
         )
         small, few = (8, 2, 1, 32, 32), (4, 2, *kernel)
-        assert numba_conv._conv_plan(select.FORWARD, small, few, x.shape, one, zero, zero, one, 1, 0) == (algorithm, 2)
+        assert numba_conv._conv_plan(select.FORWARD, small, few, x.shape, one, zero, zero, one, 1, 0) == (
+            algorithm,
+            2,
+            False,
+        )
+
+
+def test_a_batch_of_one_runs_in_parts_of_its_channels():
+    """A batch of one is split into its groups, filters (forward) or input channels
+    (gradients), as far as every part keeps the planned algorithm."""
+    one, zero, pad = (1, 1, 1), (0, 0, 0), (0, 1, 1)
+
+    def plan(images, filters, out, groups=1, pads=zero):
+        """The plans of the three directions, for 5-d sizes."""
+        return [
+            numba_conv._conv_plan(direction, a, b, c, one, pads, pads, one, groups, 0)
+            for direction, (a, b, c) in (
+                (select.FORWARD, (images, filters, out)),
+                (select.GRAD_INPUTS, (filters, out, images)),
+                (select.GRAD_WEIGHTS, (images, out, filters)),
+            )
+        ]
+
+    with workers.forced_parts(2):
+        assert plan((1, 8, 1, 12, 12), (6, 8, 1, 5, 5), (1, 6, 1, 8, 8)) == [(select.GEMM, 2, True)] * 3
+        assert plan((3, 8, 1, 12, 12), (6, 8, 1, 5, 5), (3, 6, 1, 8, 8)) == [(select.GEMM, 2, False)] * 3
+        # depthwise: two parts of three groups
+        assert plan((1, 6, 1, 9, 8), (6, 1, 1, 3, 3), (1, 6, 1, 7, 6), groups=6) == [(select.DIRECT, 2, True)] * 3
+        # Winograd wants 16 channels of each per part: 32 can be split, 16 cannot
+        wide = plan((1, 32, 1, 10, 10), (32, 32, 1, 3, 3), (1, 32, 1, 10, 10), pads=pad)
+        assert wide == [(select.WINOGRAD, 2, True)] * 3
+        narrow = plan((1, 16, 1, 10, 10), (16, 16, 1, 3, 3), (1, 16, 1, 10, 10), pads=pad)
+        assert narrow == [(select.WINOGRAD, 1, True)] * 3
+        # one input channel: the gradients cannot split it (the filter gradient is direct)
+        lenet = plan((1, 1, 1, 12, 12), (6, 1, 1, 5, 5), (1, 6, 1, 8, 8))
+        assert [parts for _, parts, _ in lenet] == [2, 1, 1]
 
 
 def _cpu_seconds_of_other_threads():
@@ -180,15 +224,18 @@ def _cpu_seconds_of_other_threads():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads Linux's per-thread CPU times")
-@pytest.mark.parametrize("name, kernel", [("pointwise", (1, 1)), ("gemm", (5, 5))])
-def test_no_thread_spins_after_a_large_gemm_call(name, kernel):
-    """After a call whose GEMMs are large enough for the BLAS's threads, no thread of the
-    process keeps a core busy (OpenBLAS's worker spins for about 0.1 s after its last job)."""
+@pytest.mark.parametrize("batch", [8, 1])
+@pytest.mark.parametrize("name, kernel", [("pointwise", (1, 1)), ("gemm", (5, 5)), ("winograd", (3, 3))])
+def test_no_thread_spins_after_a_large_gemm_call(name, kernel, batch):
+    """After a call (forward and gradients) whose GEMMs are large enough for the BLAS's
+    threads, no thread of the process keeps a core busy (OpenBLAS's worker spins for about
+    0.1 s after its last job)."""
     if blas_threads.get_num_threads() < 2:
         pytest.skip("one BLAS thread: nothing could spin")
-    x_shape, w_shape = (8, 64, 32, 32), (64, 64, *kernel)
+    x_shape, w_shape = (batch, 64, 32, 32), (64, 64, *kernel)
     x, w = pt.tensor4("x", dtype="float32"), pt.tensor4("w", dtype="float32")
-    f = pytensor.function([x, w], conv2d(x, w, filter_shape=w_shape, border_mode="half"), mode="NUMBA")
+    y = conv2d(x, w, filter_shape=w_shape, border_mode="half")
+    f = pytensor.function([x, w], [y, *pytensor.grad((y**2).sum(), [x, w])], mode="NUMBA")
     rng = np.random.default_rng(0)
     args = [rng.standard_normal(shape).astype("float32") for shape in (x_shape, w_shape)]
     f(*args)

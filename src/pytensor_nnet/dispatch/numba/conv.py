@@ -139,13 +139,17 @@ def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilati
 
 @numba.njit(cache=True)
 def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, excluded):
-    """The algorithm of ``select.plan``, and the parts of the batch to run at once
-    (``workers``), for the 5-d shapes of ``direction``'s operands (``select.FORWARD``: images,
-    filters, output; ``GRAD_INPUTS``: filters, output gradient, input gradient;
-    ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
+    """The algorithm of ``select.plan``, the parts of the call to run at once (``workers``)
+    and what they split: the batch (False), or the channels of a batch of one (True,
+    :func:`_channel_parts`), for the 5-d shapes of ``direction``'s operands
+    (``select.FORWARD``: images, filters, output; ``GRAD_INPUTS``: filters, output gradient,
+    input gradient; ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
 
     Every algorithm runs in parts, its GEMMs on one BLAS thread each: the BLAS's own threads
-    would spin after the call (the workers' module doc says why)."""
+    would spin after the call (the workers' module doc says why). A batch of one is split
+    into parts of its groups, else of its filters (forward) or input channels (gradients),
+    as far as each part keeps the algorithm planned for the whole (Winograd wants
+    ``select.WINOGRAD_MIN_CHANNELS`` of both per group)."""
     if direction == select.FORWARD:
         batch, filters, positions, images = a_shape[0], b_shape, out_shape, a_shape
     elif direction == select.GRAD_INPUTS:
@@ -160,7 +164,37 @@ def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, d
     algorithm = select.plan(
         direction, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out_size, excluded
     )[0]
-    return algorithm, workers.parts_for(batch, batch * groups * gemm_flops)
+    flops = batch * groups * gemm_flops
+    if batch != 1:
+        return algorithm, workers.parts_for(batch, flops), False
+    count = groups if groups > 1 else M if direction == select.FORWARD else Cg
+    parts = workers.parts_for(count, flops)
+    while parts > 1:  # the smallest part plans the same algorithm (the rules are monotone)
+        part_groups, part_Cg, part_Mg = groups, Cg, M // groups
+        if groups > 1:
+            part_groups = groups // parts
+        elif direction == select.FORWARD:
+            part_Mg = M // parts
+        else:
+            part_Cg = Cg // parts
+        planned = select.plan(
+            direction,
+            in_size,
+            part_Cg,
+            part_Mg,
+            part_groups,
+            ksize,
+            stride,
+            pad_lo,
+            pad_hi,
+            dilation,
+            out_size,
+            excluded,
+        )[0]
+        if planned == algorithm:
+            break
+        parts -= 1
+    return algorithm, parts, True
 
 
 @compiled_only
@@ -169,15 +203,27 @@ def _items(shape):
 
 
 @compiled_only
-def _run_conv_parts(direction, entry, operands, shapes, itemsize, meta, parts, partials):
+def _fill_task(row, entry, addresses, part_shapes, meta, parts, groups):
+    """Fill a task row (``workers.task_rows``) for one of ``parts`` parts: the entry, the
+    operands' addresses (a, b, out) and 5-d shapes, the geometry of the driver's ``meta``, the
+    part's groups and its share of the column-buffer bound."""
+    a, b, out = addresses
+    row[0], row[1], row[2], row[3], row[4] = entry, a, b, a, out
+    for j in range(15, _META_LENGTH):  # the geometry
+        row[workers.TASK_HEADER + j] = meta[j]
+    row[workers.TASK_HEADER + 27] = groups
+    row[workers.TASK_HEADER + 28] = max(meta[28] // parts, 1)  # the parts share the column-buffer bound
+    _fill_shapes(row[workers.TASK_HEADER :], part_shapes[0], part_shapes[1], part_shapes[2])
+
+
+@compiled_only
+def _batch_parts(direction, entry, operands, shapes, itemsize, meta, parts, partials):
     """Run the boundary entry at address ``entry`` of ``direction`` (``operands``: the
     addresses of the operands of :func:`_conv_plan`, of 5-d ``shapes`` and items of
     ``itemsize`` bytes; ``meta``: the driver's) on ``parts`` parts of the batch at once;
     returns the status. The filter gradient of part ``i`` after the first goes to slice
     ``i - 1`` of ``partials`` (zero-filled), for the caller to add."""
     a, b, out = operands
-    if parts == 1:
-        return workers.call_entry(entry, a, b, a, out, np.int64(meta.ctypes.data))
     a_shape, b_shape, out_shape = shapes
     batch = b_shape[0] if direction == select.GRAD_INPUTS else a_shape[0]
     tasks = workers.task_rows(parts, _META_LENGTH)
@@ -196,13 +242,88 @@ def _run_conv_parts(direction, entry, operands, shapes, itemsize, meta, parts, p
             out_address = workers.part_address(out, _items(out_shape), itemsize, lo, batch)
         elif i > 0:
             out_address = np.int64(partials.ctypes.data) + (i - 1) * _items(out_shape) * itemsize
-        row = tasks[i]
-        row[0], row[1], row[2], row[3], row[4] = entry, a_address, b_address, a_address, out_address
-        for j in range(15, _META_LENGTH):  # the geometry
-            row[workers.TASK_HEADER + j] = meta[j]
-        row[workers.TASK_HEADER + 28] = max(meta[28] // parts, 1)  # the parts share the column-buffer bound
-        _fill_shapes(row[workers.TASK_HEADER :], a_part, b_part, out_part)
+        part_shapes = (a_part, b_part, out_part)
+        _fill_task(tasks[i], entry, (a_address, b_address, out_address), part_shapes, meta, parts, meta[27])
     return workers.run_tasks(tasks)
+
+
+@compiled_only
+def _channel_block(address, shape, axis, count, lo, hi, itemsize):
+    """The address and 5-d shape of blocks ``lo`` to ``hi`` of ``count`` equal blocks along
+    ``axis`` (0 or 1, the axes before it of size 1) of the C-contiguous array at ``address``
+    of ``shape``; the whole array for an ``axis`` of -1."""
+    if axis < 0:
+        return address, shape
+    per = shape[axis] // count
+    inner = per
+    for i in range(axis + 1, 5):
+        inner *= shape[i]
+    return address + lo * inner * itemsize, tuple_setitem(shape, axis, (hi - lo) * per)
+
+
+@compiled_only
+def _copy_filter_block(filters, blocks, shape, lo, hi, itemsize, back):
+    """Copy input channels ``lo`` to ``hi`` of the 5-d filters of ``shape`` at address
+    ``filters`` (``w[:, lo:hi]``) to their own C-contiguous block at ``blocks`` + the size of
+    ``w[:, :lo]`` (``back``: from there to the filters), bit for bit as 32-bit words."""
+    words = shape[2] * shape[3] * shape[4] * (itemsize // 4)
+    rows, start, width = shape[0], lo * words, (hi - lo) * words
+    whole = numba.carray(workers.typed_pointer(filters, np.uint32), (rows, shape[1] * words))
+    block = numba.carray(workers.typed_pointer(blocks + rows * start * 4, np.uint32), (rows, width))
+    for r in range(rows):
+        for j in range(width):
+            if back:
+                whole[r, start + j] = block[r, j]
+            else:
+                block[r, j] = whole[r, start + j]
+
+
+@compiled_only
+def _channel_parts(direction, entry, operands, shapes, itemsize, meta, parts, blocks):
+    """Run the boundary entry at address ``entry`` of ``direction`` (operands as in
+    :func:`_batch_parts`, a batch of one) on ``parts`` parts of its groups, or, with one
+    group, of its filters (forward: each part computes its output channels) or of its input
+    channels (the gradients: each part reads, or writes, its filters' block in ``blocks``, a
+    buffer the size of the filters, copied from or to the filters' columns); returns the
+    status. Every part writes its own block of the output; what all parts read whole (the
+    forward pass's image, the gradients' output gradient), each prepares for itself (im2col,
+    Winograd's transform)."""
+    a, b, out = operands
+    a_shape, b_shape, out_shape = shapes
+    groups = meta[27]
+    if groups > 1:  # which axis of each operand holds the blocks: channels (1) or filters (0)
+        count = groups
+        axes = (1, 0, 1) if direction == select.FORWARD else (0, 1, 1) if direction == select.GRAD_INPUTS else (1, 1, 0)
+    elif direction == select.FORWARD:
+        count, axes = b_shape[0], (-1, 0, 1)
+    elif direction == select.GRAD_INPUTS:  # the filters' blocks: copied below
+        count, axes = out_shape[1], (-1, -1, 1)
+    else:
+        count, axes = a_shape[1], (1, -1, -1)
+    by_inputs = groups == 1 and direction != select.FORWARD
+    filters = a_shape if direction == select.GRAD_INPUTS else out_shape
+    taps = filters[2] * filters[3] * filters[4]
+    base = np.int64(blocks.ctypes.data)
+    tasks = workers.task_rows(parts, _META_LENGTH)
+    for i in range(parts):
+        lo, hi = i * count // parts, (i + 1) * count // parts
+        a_address, a_part = _channel_block(a, a_shape, axes[0], count, lo, hi, itemsize)
+        b_address, b_part = _channel_block(b, b_shape, axes[1], count, lo, hi, itemsize)
+        out_address, out_part = _channel_block(out, out_shape, axes[2], count, lo, hi, itemsize)
+        if by_inputs:
+            block, block_shape = base + filters[0] * lo * taps * itemsize, tuple_setitem(filters, 1, hi - lo)
+            if direction == select.GRAD_INPUTS:
+                _copy_filter_block(a, base, a_shape, lo, hi, itemsize, False)
+                a_address, a_part = block, block_shape
+            else:
+                out_address, out_part = block, block_shape
+        part_shapes, part_groups = (a_part, b_part, out_part), hi - lo if groups > 1 else 1
+        _fill_task(tasks[i], entry, (a_address, b_address, out_address), part_shapes, meta, parts, part_groups)
+    status = workers.run_tasks(tasks)
+    if by_inputs and direction == select.GRAD_WEIGHTS:
+        for i in range(parts):
+            _copy_filter_block(out, base, out_shape, i * count // parts, (i + 1) * count // parts, itemsize, True)
+    return status
 
 
 #: The driver's ``meta`` (:func:`conv_drive`): the entries' (``_META_LENGTH``), then the
@@ -271,12 +392,17 @@ def _zeroed(items, itemsize):
 
 
 @compiled_only
-def _drive(direction, flip, entry, operands, shapes, itemsize, meta, parts, buffer, partials):
-    """Run the planned entry (:func:`_run_conv_parts`), the filters flipped into ``buffer``
-    before the call (forward, input gradient), or the filter gradient accumulated there and
-    flipped into its output after it; the filter gradients of the parts added."""
+def _drive(direction, flip, entry, operands, shapes, itemsize, meta, split, buffers):
+    """Run the planned entry in the parts of ``split`` (their count, and whether they split a
+    batch of one's channels: :func:`_conv_plan`), the filters flipped into the first of
+    ``buffers`` before the call (forward, input gradient), or the filter gradient accumulated
+    there and flipped into its output after it. The second buffer holds the filter gradients
+    of the batch's parts but the first, to add, or the filters' blocks of the input channels'
+    parts (:func:`_channel_parts`)."""
     a, b, out = operands
     a_shape, b_shape, out_shape = shapes
+    parts, by_channels = split
+    buffer, second = buffers
     flipped = np.int64(buffer.ctypes.data)
     if flip and direction == select.FORWARD:
         _flip_items(b, flipped, b_shape, itemsize)
@@ -286,11 +412,16 @@ def _drive(direction, flip, entry, operands, shapes, itemsize, meta, parts, buff
         a = flipped
     elif flip:
         out = flipped
-    status = _run_conv_parts(direction, entry, (a, b, out), shapes, itemsize, meta, parts, partials)
+    if parts == 1:
+        status = workers.call_alone(entry, a, b, a, out, np.int64(meta.ctypes.data))
+    elif by_channels:
+        status = _channel_parts(direction, entry, (a, b, out), shapes, itemsize, meta, parts, second)
+    else:
+        status = _batch_parts(direction, entry, (a, b, out), shapes, itemsize, meta, parts, second)
     if status != boundary.DONE:
         return status
-    if direction == select.GRAD_WEIGHTS and parts > 1:
-        _add_parts(out, partials, parts - 1, _items(out_shape), itemsize)
+    if direction == select.GRAD_WEIGHTS and parts > 1 and not by_channels:
+        _add_parts(out, second, parts - 1, _items(out_shape), itemsize)
     if flip and direction == select.GRAD_WEIGHTS:
         _flip_items(out, operands[2], out_shape, itemsize)
     return status
@@ -312,7 +443,7 @@ def conv_drive(a, b, c, out, meta):
     shapes = (_meta_shape(m, 0), _meta_shape(m, 5), _meta_shape(m, 10))
     stride, pad_lo, pad_hi, dilation = _meta_geometry(m)
     direction, flip, itemsize = m[_DIRECTION], m[_FLIP], m[_ITEMSIZE]
-    algorithm, parts = _conv_plan(direction, *shapes, stride, pad_lo, pad_hi, dilation, m[27], m[29])
+    algorithm, parts, by_channels = _conv_plan(direction, *shapes, stride, pad_lo, pad_hi, dilation, m[27], m[29])
     entry = workers.resolved_address(m[_TABLE], m[_RESOLVER], algorithm)
     if entry == 0:
         return boundary.KERNEL_UNCOMPILED
@@ -321,8 +452,12 @@ def conv_drive(a, b, c, out, meta):
     # holds it is still used, and below this point only their addresses are.
     flipped = shapes[1] if direction == select.FORWARD else shapes[0] if direction == select.GRAD_INPUTS else shapes[2]
     buffer = _zeroed(_items(flipped) if flip else 0, itemsize)
-    partials = _zeroed((parts - 1) * _items(shapes[2]) if direction == select.GRAD_WEIGHTS else 0, itemsize)
-    return _drive(direction, flip, entry, operands, shapes, itemsize, m, parts, buffer, partials)
+    if by_channels:  # the gradients' filter blocks of the input channels' parts
+        second = _items(flipped) if parts > 1 and direction != select.FORWARD and m[27] == 1 else 0
+    else:  # the filter gradients of the parts but the first
+        second = (parts - 1) * _items(shapes[2]) if direction == select.GRAD_WEIGHTS else 0
+    spare = _zeroed(second, itemsize)
+    return _drive(direction, flip, entry, operands, shapes, itemsize, m, (parts, by_channels), (buffer, spare))
 
 
 def _entries(direction, dtype):

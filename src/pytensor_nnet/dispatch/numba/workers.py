@@ -25,9 +25,10 @@ spins for about 0.1 s (its idle timeout) before it sleeps, taking a core from wh
 next. A ResNet 3x3 layer's forward + backward after a pointwise layer's took 65-69 ms against
 43-48 ms alone; in parts, the GEMMs of one call are as fast (the pointwise layer's three
 directions 2.2-2.3 ms each either way) and a 5x5 or a strided layer's forward + backward
-was 5-20% faster in an interleaved run. A call of one image is not split: its GEMMs still
-take the BLAS's threads when they are large and the machine is idle (on a busy machine a call
-runs as one part with one BLAS thread).
+was 5-20% faster in an interleaved run. A call of one image is split too, into parts of its
+groups, filters or input channels (the convolution's ``_channel_parts``), and a call in one
+part runs on one BLAS thread (:func:`call_alone`): the driver never leaves the BLAS's
+threads spinning.
 
 Where the C library has no ``pthread_create`` the symbols are bound to stand-ins that refuse
 to start a thread, and every part runs on the calling thread, one after the other.
@@ -344,6 +345,19 @@ def task_rows(parts, meta_length):
     for i in range(parts):
         tasks[i, TASK_META] = base + (i * tasks.shape[1] + TASK_HEADER) * 8
     return tasks
+
+
+@numba.njit(cache=True)
+def call_alone(entry, a, b, c, out, meta):
+    """:func:`call_entry` on the calling thread with one BLAS thread (the count restored after):
+    a call in one part leaves no BLAS thread spinning either."""
+    previous = blas_get_num_threads()
+    if previous > 1:
+        blas_set_num_threads(1)
+    status = call_entry(entry, a, b, c, out, meta)
+    if previous > 1:
+        blas_set_num_threads(previous)
+    return status
 
 
 @numba.njit(cache=True)
