@@ -5,11 +5,14 @@ the BLAS's thread count restored, and the rule that decides how many parts."""
 import os
 import threading
 import time
+from functools import lru_cache
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytensor_nnet import conv2d, conv3d
 from pytensor_nnet.dispatch.numba import conv as numba_conv
@@ -29,6 +32,8 @@ PROBLEMS = {
     # channels enough for Winograd in two parts of a batch of one's filters (or input channels)
     "winograd_wide": ((2, 32, 9, 10), (32, 32, 3, 3), {"border_mode": 1, "filter_flip": False}),
     "direct_one_channel": ((3, 1, 12, 11), (6, 1, 5, 5), {"border_mode": "valid"}),
+    # enough input channels that a batch of one's forward im2col + GEMM splits them
+    "gemm_wide": ((2, 40, 8, 9), (5, 40, 3, 2), {"border_mode": (1, 0), "filter_dilation": (1, 2)}),
 }
 
 
@@ -67,6 +72,48 @@ def test_parts_compute_what_one_part_computes(name, dtype, batch):
             np.testing.assert_allclose(got, ref, rtol=0, atol=tol * scale, err_msg=f"{parts} parts vs reference")
 
 
+#: Geometries of the sweep below: (conv2d keywords but the groups, kernel). Each is one
+#: compiled function per group count; the sweep draws the channels, sizes and parts.
+SWEEP_GEOMETRIES = (
+    ({"border_mode": 1}, (3, 3)),  # Winograd with 16 channels of each per part
+    ({"border_mode": (2, 0), "subsample": (2, 1), "filter_dilation": (1, 2)}, (3, 2)),
+    ({"border_mode": "valid", "filter_flip": False}, (1, 1)),
+    ({"border_mode": "half", "subsample": (2, 2), "filter_dilation": (2, 2)}, (3, 3)),  # subsampled
+)
+
+
+@lru_cache
+def _sweep_step(geometry, groups, dtype):
+    params, kernel = SWEEP_GEOMETRIES[geometry]
+    return _conv_step((None, None, *kernel), dtype, num_groups=groups, **params)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    geometry=st.integers(0, len(SWEEP_GEOMETRIES) - 1),
+    groups=st.sampled_from([1, 1, 2, 3]),
+    in_per_group=st.sampled_from([1, 2, 5, 16, 33]),
+    filters_per_group=st.sampled_from([1, 3, 16, 40]),
+    parts=st.integers(2, 5),
+    data=st.data(),
+)
+def test_a_batch_of_one_in_parts_matches_the_reference(geometry, groups, in_per_group, filters_per_group, parts, data):
+    """Random geometries, groups and channels of a batch of one, split into parts of its
+    groups, filters or input channels: the same results as the reference, float64."""
+    params, kernel = SWEEP_GEOMETRIES[geometry]
+    size = tuple(data.draw(st.integers(2 * k + 1, 2 * k + 9)) for k in kernel)
+    rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+    x = rng.standard_normal((1, in_per_group * groups, *size))
+    w = rng.standard_normal((filters_per_group * groups, in_per_group, *kernel))
+    params = dict(params, num_groups=groups)
+    gy = rng.standard_normal(_output_shape(x, w, params))
+    with workers.forced_parts(parts):
+        got = _sweep_step(geometry, groups, "float64")(x, w, gy)
+    reference = (conv_ref(x, w, **params), *conv_grads_ref(x, w, gy, **params))
+    for value, expected in zip(got, reference, strict=True):
+        np.testing.assert_allclose(value, expected, rtol=0, atol=1e-10 * max(1.0, float(np.abs(expected).max())))
+
+
 def _float64_step(name, seed):
     """The compiled step of ``PROBLEMS[name]`` in float64 and random (x, w, output gradient)."""
     x_shape, w_shape, params = PROBLEMS[name]
@@ -82,7 +129,7 @@ def _output_shape(x, w, params):
 def test_the_selection_matches_the_problems():
     for name, (x_shape, w_shape, params) in PROBLEMS.items():
         groups = params.get("num_groups", 1)
-        pads = {1: (1, 1), "half": (1, 1), "valid": (0, 0), (2, 1): (2, 1)}[params["border_mode"]]
+        pads = {1: (1, 1), "half": (1, 1), "valid": (0, 0), (2, 1): (2, 1), (1, 0): (1, 0)}[params["border_mode"]]
         stride = params.get("subsample", (1, 1))
         dilation = params.get("filter_dilation", (1, 1))
         out = tuple(
@@ -167,7 +214,7 @@ def test_large_gemms_run_in_parts(algorithm, kernel):
         assert numba_conv._conv_plan(select.FORWARD, x.shape, w.shape, x.shape, one, zero, zero, one, 1, 0) == (
             algorithm,
             2,
-            False,
+            numba_conv.SPLIT_BATCH,
         )
         small, few = (8, 2, 1, 32, 32), (4, 2, *kernel)
         assert numba_conv._conv_plan(select.FORWARD, small, few, x.shape, one, zero, zero, one, 1, 0) == (
@@ -178,9 +225,11 @@ def test_large_gemms_run_in_parts(algorithm, kernel):
 
 
 def test_a_batch_of_one_runs_in_parts_of_its_channels():
-    """A batch of one is split into its groups, filters (forward) or input channels
-    (gradients), as far as every part keeps the planned algorithm."""
+    """A batch of one is split into its groups, filters (forward) or input channels (the
+    gradients, and the forward im2col + GEMM of enough channels), as far as every part keeps
+    the planned algorithm."""
     one, zero, pad = (1, 1, 1), (0, 0, 0), (0, 1, 1)
+    GROUPS, FILTERS, INPUTS = numba_conv.SPLIT_GROUPS, numba_conv.SPLIT_FILTERS, numba_conv.SPLIT_INPUTS
 
     def plan(images, filters, out, groups=1, pads=zero):
         """The plans of the three directions, for 5-d sizes."""
@@ -193,16 +242,22 @@ def test_a_batch_of_one_runs_in_parts_of_its_channels():
             )
         ]
 
+    gemm = select.GEMM
     with workers.forced_parts(2):
-        assert plan((1, 8, 1, 12, 12), (6, 8, 1, 5, 5), (1, 6, 1, 8, 8)) == [(select.GEMM, 2, True)] * 3
-        assert plan((3, 8, 1, 12, 12), (6, 8, 1, 5, 5), (3, 6, 1, 8, 8)) == [(select.GEMM, 2, False)] * 3
+        assert plan((1, 8, 1, 12, 12), (6, 8, 1, 5, 5), (1, 6, 1, 8, 8)) == [
+            (gemm, 2, FILTERS),
+            *[(gemm, 2, INPUTS)] * 2,
+        ]
+        assert plan((3, 8, 1, 12, 12), (6, 8, 1, 5, 5), (3, 6, 1, 8, 8)) == [(gemm, 2, numba_conv.SPLIT_BATCH)] * 3
+        # enough input channels: the forward im2col + GEMM splits them too
+        assert plan((1, 16, 1, 12, 12), (6, 16, 1, 5, 5), (1, 6, 1, 8, 8)) == [(gemm, 2, INPUTS)] * 3
         # depthwise: two parts of three groups
-        assert plan((1, 6, 1, 9, 8), (6, 1, 1, 3, 3), (1, 6, 1, 7, 6), groups=6) == [(select.DIRECT, 2, True)] * 3
+        assert plan((1, 6, 1, 9, 8), (6, 1, 1, 3, 3), (1, 6, 1, 7, 6), groups=6) == [(select.DIRECT, 2, GROUPS)] * 3
         # Winograd wants 16 channels of each per part: 32 can be split, 16 cannot
         wide = plan((1, 32, 1, 10, 10), (32, 32, 1, 3, 3), (1, 32, 1, 10, 10), pads=pad)
-        assert wide == [(select.WINOGRAD, 2, True)] * 3
+        assert wide == [(select.WINOGRAD, 2, FILTERS), *[(select.WINOGRAD, 2, INPUTS)] * 2]
         narrow = plan((1, 16, 1, 10, 10), (16, 16, 1, 3, 3), (1, 16, 1, 10, 10), pads=pad)
-        assert narrow == [(select.WINOGRAD, 1, True)] * 3
+        assert [parts for _, parts, _ in narrow] == [1, 1, 1]
         # one input channel: the gradients cannot split it (the filter gradient is direct)
         lenet = plan((1, 1, 1, 12, 12), (6, 1, 1, 5, 5), (1, 6, 1, 8, 8))
         assert [parts for _, parts, _ in lenet] == [2, 1, 1]

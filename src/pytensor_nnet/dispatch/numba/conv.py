@@ -137,18 +137,29 @@ def _fill_meta(meta, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilati
     meta[29] = excluded
 
 
+#: What the parts of a call split (:func:`_conv_plan`): its batch; or, for a batch of one
+#: image, its groups, its filters (the forward pass: each part computes its output channels)
+#: or its input channels (each part reads, or writes, its block of the filters' columns; the
+#: forward pass's parts add their products).
+SPLIT_BATCH, SPLIT_GROUPS, SPLIT_FILTERS, SPLIT_INPUTS = range(4)
+#: The forward im2col + GEMM of a batch of one splits its input channels (each part builds the
+#: columns of its own) rather than its filters (each part builds them all) when it has at
+#: least this many per part: fewer make uneven parts.
+MIN_INPUT_SPLIT_CHANNELS = 8
+
+
 @numba.njit(cache=True)
 def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, excluded):
     """The algorithm of ``select.plan``, the parts of the call to run at once (``workers``)
-    and what they split: the batch (False), or the channels of a batch of one (True,
-    :func:`_channel_parts`), for the 5-d shapes of ``direction``'s operands
+    and what they split (``SPLIT_*``), for the 5-d shapes of ``direction``'s operands
     (``select.FORWARD``: images, filters, output; ``GRAD_INPUTS``: filters, output gradient,
     input gradient; ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
 
     Every algorithm runs in parts, its GEMMs on one BLAS thread each: the BLAS's own threads
     would spin after the call (the workers' module doc says why). A batch of one is split
-    into parts of its groups, else of its filters (forward) or input channels (gradients),
-    as far as each part keeps the algorithm planned for the whole (Winograd wants
+    into parts of its groups, else of its filters (forward) or input channels (gradients, and
+    the forward im2col + GEMM with ``MIN_INPUT_SPLIT_CHANNELS`` per part), as far as each
+    part keeps the algorithm planned for the whole (Winograd wants
     ``select.WINOGRAD_MIN_CHANNELS`` of both per group)."""
     if direction == select.FORWARD:
         batch, filters, positions, images = a_shape[0], b_shape, out_shape, a_shape
@@ -166,14 +177,20 @@ def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, d
     )[0]
     flops = batch * groups * gemm_flops
     if batch != 1:
-        return algorithm, workers.parts_for(batch, flops), False
-    count = groups if groups > 1 else M if direction == select.FORWARD else Cg
-    parts = workers.parts_for(count, flops)
+        return algorithm, workers.parts_for(batch, flops), SPLIT_BATCH
+    threads = workers.parts_for(max(M, Cg * groups), flops)
+    if groups > 1:
+        split, count = SPLIT_GROUPS, groups
+    elif direction != select.FORWARD or (algorithm == select.GEMM and Cg >= MIN_INPUT_SPLIT_CHANNELS * threads):
+        split, count = SPLIT_INPUTS, Cg
+    else:
+        split, count = SPLIT_FILTERS, M
+    parts = min(threads, count)
     while parts > 1:  # the smallest part plans the same algorithm (the rules are monotone)
         part_groups, part_Cg, part_Mg = groups, Cg, M // groups
-        if groups > 1:
+        if split == SPLIT_GROUPS:
             part_groups = groups // parts
-        elif direction == select.FORWARD:
+        elif split == SPLIT_FILTERS:
             part_Mg = M // parts
         else:
             part_Cg = Cg // parts
@@ -194,7 +211,7 @@ def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, d
         if planned == algorithm:
             break
         parts -= 1
-    return algorithm, parts, True
+    return algorithm, parts, split
 
 
 @compiled_only
@@ -279,51 +296,73 @@ def _copy_filter_block(filters, blocks, shape, lo, hi, itemsize, back):
 
 
 @compiled_only
-def _channel_parts(direction, entry, operands, shapes, itemsize, meta, parts, blocks):
+def _channel_parts(direction, split, entry, operands, shapes, itemsize, meta, parts, spare):
     """Run the boundary entry at address ``entry`` of ``direction`` (operands as in
-    :func:`_batch_parts`, a batch of one) on ``parts`` parts of its groups, or, with one
-    group, of its filters (forward: each part computes its output channels) or of its input
-    channels (the gradients: each part reads, or writes, its filters' block in ``blocks``, a
-    buffer the size of the filters, copied from or to the filters' columns); returns the
-    status. Every part writes its own block of the output; what all parts read whole (the
-    forward pass's image, the gradients' output gradient), each prepares for itself (im2col,
-    Winograd's transform)."""
+    :func:`_batch_parts`, a batch of one) on ``parts`` parts of what ``split`` says
+    (:func:`_conv_plan`); returns the status. A split of the input channels copies each
+    part's block of the filters' columns (``w[:, lo:hi]``) to, or from (the filter gradient),
+    the start of ``spare``; the forward pass's parts after the first write their products
+    after that, for the caller to add (:func:`_channel_spare_items`). Each part prepares what
+    it reads whole for itself (the forward pass's im2col of the image, Winograd's transforms)."""
     a, b, out = operands
     a_shape, b_shape, out_shape = shapes
-    groups = meta[27]
-    if groups > 1:  # which axis of each operand holds the blocks: channels (1) or filters (0)
-        count = groups
+    filters = b_shape if direction == select.FORWARD else a_shape if direction == select.GRAD_INPUTS else out_shape
+    # which axis of each operand holds the blocks: channels (1), filters (0), none (-1)
+    if split == SPLIT_GROUPS:
+        count = meta[27]
         axes = (1, 0, 1) if direction == select.FORWARD else (0, 1, 1) if direction == select.GRAD_INPUTS else (1, 1, 0)
-    elif direction == select.FORWARD:
-        count, axes = b_shape[0], (-1, 0, 1)
-    elif direction == select.GRAD_INPUTS:  # the filters' blocks: copied below
-        count, axes = out_shape[1], (-1, -1, 1)
-    else:
-        count, axes = a_shape[1], (1, -1, -1)
-    by_inputs = groups == 1 and direction != select.FORWARD
-    filters = a_shape if direction == select.GRAD_INPUTS else out_shape
+    elif split == SPLIT_FILTERS:
+        count = filters[0]
+        axes = (-1, 0, 1) if direction == select.FORWARD else (-1, 1, 0)
+    else:  # the filters' blocks are copied below
+        count = filters[1]
+        axes = (
+            (1, -1, -1)
+            if direction == select.FORWARD
+            else (-1, -1, 1)
+            if direction == select.GRAD_INPUTS
+            else (1, -1, -1)
+        )
     taps = filters[2] * filters[3] * filters[4]
-    base = np.int64(blocks.ctypes.data)
+    base = np.int64(spare.ctypes.data)
+    products = base + _items(filters) * itemsize
     tasks = workers.task_rows(parts, _META_LENGTH)
     for i in range(parts):
         lo, hi = i * count // parts, (i + 1) * count // parts
         a_address, a_part = _channel_block(a, a_shape, axes[0], count, lo, hi, itemsize)
         b_address, b_part = _channel_block(b, b_shape, axes[1], count, lo, hi, itemsize)
         out_address, out_part = _channel_block(out, out_shape, axes[2], count, lo, hi, itemsize)
-        if by_inputs:
+        if split == SPLIT_INPUTS:
             block, block_shape = base + filters[0] * lo * taps * itemsize, tuple_setitem(filters, 1, hi - lo)
-            if direction == select.GRAD_INPUTS:
+            if direction == select.GRAD_WEIGHTS:
+                out_address, out_part = block, block_shape
+            elif direction == select.GRAD_INPUTS:
                 _copy_filter_block(a, base, a_shape, lo, hi, itemsize, False)
                 a_address, a_part = block, block_shape
             else:
-                out_address, out_part = block, block_shape
-        part_shapes, part_groups = (a_part, b_part, out_part), hi - lo if groups > 1 else 1
+                _copy_filter_block(b, base, b_shape, lo, hi, itemsize, False)
+                b_address, b_part = block, block_shape
+                if i > 0:
+                    out_address = products + (i - 1) * _items(out_shape) * itemsize
+        part_shapes, part_groups = (a_part, b_part, out_part), hi - lo if split == SPLIT_GROUPS else 1
         _fill_task(tasks[i], entry, (a_address, b_address, out_address), part_shapes, meta, parts, part_groups)
     status = workers.run_tasks(tasks)
-    if by_inputs and direction == select.GRAD_WEIGHTS:
+    if split == SPLIT_INPUTS and direction == select.GRAD_WEIGHTS:
         for i in range(parts):
             _copy_filter_block(out, base, out_shape, i * count // parts, (i + 1) * count // parts, itemsize, True)
+    if split == SPLIT_INPUTS and direction == select.FORWARD:
+        _add_parts(out, products, parts - 1, _items(out_shape), itemsize)
     return status
+
+
+@compiled_only
+def _channel_spare_items(direction, split, parts, shapes):
+    """Items of the spare buffer of :func:`_channel_parts`."""
+    if split != SPLIT_INPUTS or parts == 1:
+        return 0
+    if direction == select.FORWARD:
+        return _items(shapes[1]) + (parts - 1) * _items(shapes[2])
+    return _items(shapes[0] if direction == select.GRAD_INPUTS else shapes[2])
 
 
 #: The driver's ``meta`` (:func:`conv_drive`): the entries' (``_META_LENGTH``), then the
@@ -368,10 +407,10 @@ def _add_rows(out, rows):
 
 
 @compiled_only
-def _add_parts(total, partials, count, items, itemsize):
-    """Add the ``count`` filter gradients of ``items`` items in ``partials`` to the one at
-    address ``total``: float32 items for an ``itemsize`` of 4, else float64."""
-    first = np.int64(partials.ctypes.data)
+def _add_parts(total, first, count, items, itemsize):
+    """Add the ``count`` arrays of ``items`` items that follow one another from address
+    ``first`` (the results of the parts of a call after the first) to the one at address
+    ``total``: float32 items for an ``itemsize`` of 4, else float64."""
     if itemsize == 4:
         _add_rows(
             numba.carray(workers.typed_pointer(total, np.float32), (items,)),
@@ -393,16 +432,15 @@ def _zeroed(items, itemsize):
 
 @compiled_only
 def _drive(direction, flip, entry, operands, shapes, itemsize, meta, split, buffers):
-    """Run the planned entry in the parts of ``split`` (their count, and whether they split a
-    batch of one's channels: :func:`_conv_plan`), the filters flipped into the first of
-    ``buffers`` before the call (forward, input gradient), or the filter gradient accumulated
-    there and flipped into its output after it. The second buffer holds the filter gradients
-    of the batch's parts but the first, to add, or the filters' blocks of the input channels'
-    parts (:func:`_channel_parts`)."""
+    """Run the planned entry in the parts of ``split`` (their count, and what they split:
+    :func:`_conv_plan`), the filters flipped into the first of ``buffers`` before the call
+    (forward, input gradient), or the filter gradient accumulated there and flipped into its
+    output after it. The second buffer holds the filter gradients of the batch's parts but
+    the first, to add, or what the channels' parts need (:func:`_channel_parts`)."""
     a, b, out = operands
     a_shape, b_shape, out_shape = shapes
-    parts, by_channels = split
-    buffer, second = buffers
+    parts, what = split
+    buffer, spare = buffers
     flipped = np.int64(buffer.ctypes.data)
     if flip and direction == select.FORWARD:
         _flip_items(b, flipped, b_shape, itemsize)
@@ -414,14 +452,14 @@ def _drive(direction, flip, entry, operands, shapes, itemsize, meta, split, buff
         out = flipped
     if parts == 1:
         status = workers.call_alone(entry, a, b, a, out, np.int64(meta.ctypes.data))
-    elif by_channels:
-        status = _channel_parts(direction, entry, (a, b, out), shapes, itemsize, meta, parts, second)
+    elif what == SPLIT_BATCH:
+        status = _batch_parts(direction, entry, (a, b, out), shapes, itemsize, meta, parts, spare)
+        if status == boundary.DONE and direction == select.GRAD_WEIGHTS:
+            _add_parts(out, np.int64(spare.ctypes.data), parts - 1, _items(out_shape), itemsize)
     else:
-        status = _batch_parts(direction, entry, (a, b, out), shapes, itemsize, meta, parts, second)
+        status = _channel_parts(direction, what, entry, (a, b, out), shapes, itemsize, meta, parts, spare)
     if status != boundary.DONE:
         return status
-    if direction == select.GRAD_WEIGHTS and parts > 1 and not by_channels:
-        _add_parts(out, second, parts - 1, _items(out_shape), itemsize)
     if flip and direction == select.GRAD_WEIGHTS:
         _flip_items(out, operands[2], out_shape, itemsize)
     return status
@@ -443,7 +481,7 @@ def conv_drive(a, b, c, out, meta):
     shapes = (_meta_shape(m, 0), _meta_shape(m, 5), _meta_shape(m, 10))
     stride, pad_lo, pad_hi, dilation = _meta_geometry(m)
     direction, flip, itemsize = m[_DIRECTION], m[_FLIP], m[_ITEMSIZE]
-    algorithm, parts, by_channels = _conv_plan(direction, *shapes, stride, pad_lo, pad_hi, dilation, m[27], m[29])
+    algorithm, parts, split = _conv_plan(direction, *shapes, stride, pad_lo, pad_hi, dilation, m[27], m[29])
     entry = workers.resolved_address(m[_TABLE], m[_RESOLVER], algorithm)
     if entry == 0:
         return boundary.KERNEL_UNCOMPILED
@@ -452,12 +490,12 @@ def conv_drive(a, b, c, out, meta):
     # holds it is still used, and below this point only their addresses are.
     flipped = shapes[1] if direction == select.FORWARD else shapes[0] if direction == select.GRAD_INPUTS else shapes[2]
     buffer = _zeroed(_items(flipped) if flip else 0, itemsize)
-    if by_channels:  # the gradients' filter blocks of the input channels' parts
-        second = _items(flipped) if parts > 1 and direction != select.FORWARD and m[27] == 1 else 0
-    else:  # the filter gradients of the parts but the first
-        second = (parts - 1) * _items(shapes[2]) if direction == select.GRAD_WEIGHTS else 0
-    spare = _zeroed(second, itemsize)
-    return _drive(direction, flip, entry, operands, shapes, itemsize, m, (parts, by_channels), (buffer, spare))
+    if split == SPLIT_BATCH:  # the filter gradients of the parts but the first
+        spare_items = (parts - 1) * _items(shapes[2]) if direction == select.GRAD_WEIGHTS else 0
+    else:
+        spare_items = _channel_spare_items(direction, split, parts, shapes)
+    spare = _zeroed(spare_items, itemsize)
+    return _drive(direction, flip, entry, operands, shapes, itemsize, m, (parts, split), (buffer, spare))
 
 
 def _entries(direction, dtype):
