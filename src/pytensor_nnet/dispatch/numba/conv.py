@@ -220,145 +220,107 @@ def _items(shape):
 
 
 @compiled_only
-def _fill_task(row, entry, addresses, part_shapes, meta, parts, groups):
-    """Fill a task row (``workers.task_rows``) for one of ``parts`` parts: the entry, the
-    operands' addresses (a, b, out) and 5-d shapes, the geometry of the driver's ``meta``, the
-    part's groups and its share of the column-buffer bound."""
-    a, b, out = addresses
-    row[0], row[1], row[2], row[3], row[4] = entry, a, b, a, out
-    for j in range(15, _META_LENGTH):  # the geometry
-        row[workers.TASK_HEADER + j] = meta[j]
-    row[workers.TASK_HEADER + 27] = groups
-    row[workers.TASK_HEADER + 28] = max(meta[28] // parts, 1)  # the parts share the column-buffer bound
-    _fill_shapes(row[workers.TASK_HEADER :], part_shapes[0], part_shapes[1], part_shapes[2])
-
-
-@compiled_only
-def _batch_parts(direction, entry, operands, shapes, itemsize, meta, parts, partials):
-    """Run the boundary entry at address ``entry`` of ``direction`` (``operands``: the
-    addresses of the operands of :func:`_conv_plan`, of 5-d ``shapes`` and items of
-    ``itemsize`` bytes; ``meta``: the driver's) on ``parts`` parts of the batch at once;
-    returns the status. The filter gradient of part ``i`` after the first goes to slice
-    ``i - 1`` of ``partials`` (zero-filled), for the caller to add."""
-    a, b, out = operands
-    a_shape, b_shape, out_shape = shapes
-    batch = b_shape[0] if direction == select.GRAD_INPUTS else a_shape[0]
-    tasks = workers.task_rows(parts, _META_LENGTH)
-    for i in range(parts):
-        lo, hi = i * batch // parts, (i + 1) * batch // parts
-        a_part, b_part, out_part = a_shape, b_shape, out_shape
-        a_address, b_address, out_address = a, b, out
-        if direction != select.GRAD_INPUTS:
-            a_part = (hi - lo,) + a_shape[1:]
-            a_address = workers.part_address(a, _items(a_shape), itemsize, lo, batch)
-        if direction != select.FORWARD:
-            b_part = (hi - lo,) + b_shape[1:]
-            b_address = workers.part_address(b, _items(b_shape), itemsize, lo, batch)
-        if direction != select.GRAD_WEIGHTS:
-            out_part = (hi - lo,) + out_shape[1:]
-            out_address = workers.part_address(out, _items(out_shape), itemsize, lo, batch)
-        elif i > 0:
-            out_address = np.int64(partials.ctypes.data) + (i - 1) * _items(out_shape) * itemsize
-        part_shapes = (a_part, b_part, out_part)
-        _fill_task(tasks[i], entry, (a_address, b_address, out_address), part_shapes, meta, parts, meta[27])
-    return workers.run_tasks(tasks)
-
-
-@compiled_only
-def _channel_block(address, shape, axis, count, lo, hi, itemsize):
-    """The address and 5-d shape of blocks ``lo`` to ``hi`` of ``count`` equal blocks along
-    ``axis`` (0 or 1, the axes before it of size 1) of the C-contiguous array at ``address``
-    of ``shape``; the whole array for an ``axis`` of -1."""
-    if axis < 0:
-        return address, shape
-    per = shape[axis] // count
-    inner = per
-    for i in range(axis + 1, 5):
-        inner *= shape[i]
-    return address + lo * inner * itemsize, tuple_setitem(shape, axis, (hi - lo) * per)
-
-
-@compiled_only
-def _copy_filter_block(filters, blocks, shape, lo, hi, itemsize, back):
-    """Copy input channels ``lo`` to ``hi`` of the 5-d filters of ``shape`` at address
-    ``filters`` (``w[:, lo:hi]``) to their own C-contiguous block at ``blocks`` + the size of
-    ``w[:, :lo]`` (``back``: from there to the filters), bit for bit as 32-bit words."""
-    words = shape[2] * shape[3] * shape[4] * (itemsize // 4)
-    rows, start, width = shape[0], lo * words, (hi - lo) * words
-    whole = numba.carray(workers.typed_pointer(filters, np.uint32), (rows, shape[1] * words))
-    block = numba.carray(workers.typed_pointer(blocks + rows * start * 4, np.uint32), (rows, width))
+def _copy_words(source, target, rows, width, source_pitch, target_pitch):
+    """Copy ``rows`` rows of ``width`` 32-bit words from address ``source`` to ``target``,
+    their rows ``source_pitch`` and ``target_pitch`` words apart (items bit for bit)."""
+    whole = numba.carray(workers.typed_pointer(source, np.uint32), ((rows - 1) * source_pitch + width,))
+    block = numba.carray(workers.typed_pointer(target, np.uint32), ((rows - 1) * target_pitch + width,))
     for r in range(rows):
         for j in range(width):
-            if back:
-                whole[r, start + j] = block[r, j]
-            else:
-                block[r, j] = whole[r, start + j]
+            block[r * target_pitch + j] = whole[r * source_pitch + j]
 
 
 @compiled_only
-def _channel_parts(direction, split, entry, operands, shapes, itemsize, meta, parts, spare):
-    """Run the boundary entry at address ``entry`` of ``direction`` (operands as in
-    :func:`_batch_parts`, a batch of one) on ``parts`` parts of what ``split`` says
-    (:func:`_conv_plan`); returns the status. A split of the input channels copies each
-    part's block of the filters' columns (``w[:, lo:hi]``) to, or from (the filter gradient),
-    the start of ``spare``; the forward pass's parts after the first write their products
-    after that, for the caller to add (:func:`_channel_spare_items`). Each part prepares what
-    it reads whole for itself (the forward pass's im2col of the image, Winograd's transforms)."""
-    a, b, out = operands
-    a_shape, b_shape, out_shape = shapes
-    filters = b_shape if direction == select.FORWARD else a_shape if direction == select.GRAD_INPUTS else out_shape
-    # which axis of each operand holds the blocks: channels (1), filters (0), none (-1)
-    if split == SPLIT_GROUPS:
+def _run_parts(direction, split, entry, operands, itemsize, meta, parts, spare):
+    """Run the boundary entry at address ``entry`` of ``direction`` (``operands``: the
+    addresses of the operands of :func:`_conv_plan`, items of ``itemsize`` bytes; ``meta``:
+    the driver's, with their 5-d shapes) on ``parts`` parts of what ``split`` says
+    (:func:`_conv_plan`), at once (``workers.run_tasks``); returns the status.
+
+    Each part's operands are blocks of the call's along one axis, or the whole operand. A split
+    of the input channels copies each part's block of the filters' columns (``w[:, lo:hi]``)
+    to, or from (the filter gradient), its place at the start of ``spare``
+    (:func:`_spare_items`). The parts of a filter gradient's batch, and of a forward pass's
+    input channels, each compute a whole result: those after the first write theirs to
+    ``spare`` (after the filters' blocks), and they are added at the end. Each part prepares
+    what it reads whole for itself (a forward pass's im2col of a batch of one's image, a
+    Winograd transform). By element, on the task rows: tuples of shapes took seconds of the
+    driver's compile."""
+    forward, grad_inputs = direction == select.FORWARD, direction == select.GRAD_INPUTS
+    f = 1 if forward else 0 if grad_inputs else 2  # the operand that holds the filters
+    # the axis of each operand that holds the blocks: channels (1), filters or batch (0), none (-1)
+    if split == SPLIT_BATCH:
+        count = meta[5] if grad_inputs else meta[0]
+        axes = (0, -1, 0) if forward else (-1, 0, 0) if grad_inputs else (0, 0, -1)
+    elif split == SPLIT_GROUPS:
         count = meta[27]
-        axes = (1, 0, 1) if direction == select.FORWARD else (0, 1, 1) if direction == select.GRAD_INPUTS else (1, 1, 0)
-    elif split == SPLIT_FILTERS:
-        count = filters[0]
-        axes = (-1, 0, 1) if direction == select.FORWARD else (-1, 1, 0)
+        axes = (1, 0, 1) if forward else (0, 1, 1) if grad_inputs else (1, 1, 0)
+    elif split == SPLIT_FILTERS:  # forward only
+        count, axes = meta[5], (-1, 0, 1)
     else:  # the filters' blocks are copied below
-        count = filters[1]
-        axes = (
-            (1, -1, -1)
-            if direction == select.FORWARD
-            else (-1, -1, 1)
-            if direction == select.GRAD_INPUTS
-            else (1, -1, -1)
-        )
-    taps = filters[2] * filters[3] * filters[4]
-    base = np.int64(spare.ctypes.data)
-    products = base + _items(filters) * itemsize
+        count = meta[5 * f + 1]
+        axes = (-1, -1, 1) if grad_inputs else (1, -1, -1)
+    by_inputs = split == SPLIT_INPUTS
+    summed = (split == SPLIT_BATCH and direction == select.GRAD_WEIGHTS) or (by_inputs and forward)
+    rows, channels = meta[5 * f], meta[5 * f + 1]
+    words = meta[5 * f + 2] * meta[5 * f + 3] * meta[5 * f + 4] * (itemsize // 4)  # per filter and channel
+    out_items = meta[10] * meta[11] * meta[12] * meta[13] * meta[14]
+    blocks = np.int64(spare.ctypes.data)
+    products = blocks + (rows * channels * words * 4 if by_inputs else 0)
     tasks = workers.task_rows(parts, _META_LENGTH)
     for i in range(parts):
         lo, hi = i * count // parts, (i + 1) * count // parts
-        a_address, a_part = _channel_block(a, a_shape, axes[0], count, lo, hi, itemsize)
-        b_address, b_part = _channel_block(b, b_shape, axes[1], count, lo, hi, itemsize)
-        out_address, out_part = _channel_block(out, out_shape, axes[2], count, lo, hi, itemsize)
-        if split == SPLIT_INPUTS:
-            block, block_shape = base + filters[0] * lo * taps * itemsize, tuple_setitem(filters, 1, hi - lo)
-            if direction == select.GRAD_WEIGHTS:
-                out_address, out_part = block, block_shape
-            elif direction == select.GRAD_INPUTS:
-                _copy_filter_block(a, base, a_shape, lo, hi, itemsize, False)
-                a_address, a_part = block, block_shape
-            else:
-                _copy_filter_block(b, base, b_shape, lo, hi, itemsize, False)
-                b_address, b_part = block, block_shape
-                if i > 0:
-                    out_address = products + (i - 1) * _items(out_shape) * itemsize
-        part_shapes, part_groups = (a_part, b_part, out_part), hi - lo if split == SPLIT_GROUPS else 1
-        _fill_task(tasks[i], entry, (a_address, b_address, out_address), part_shapes, meta, parts, part_groups)
+        row = tasks[i]
+        for j in range(_META_LENGTH):  # shapes, geometry, groups, column-buffer bound, excluded
+            row[workers.TASK_HEADER + j] = meta[j]
+        row[workers.TASK_HEADER + 27] = hi - lo if split == SPLIT_GROUPS else meta[27]
+        row[workers.TASK_HEADER + 28] = max(meta[28] // parts, 1)  # the parts share the bound
+        row[0] = entry
+        for k in range(3):
+            address, axis = operands[k], axes[k]
+            if axis >= 0:
+                per = meta[5 * k + axis] // count
+                inner = per
+                for j in range(5 * k + axis + 1, 5 * k + 5):
+                    inner *= meta[j]
+                address += lo * inner * itemsize
+                row[workers.TASK_HEADER + 5 * k + axis] = (hi - lo) * per
+            if by_inputs and k == f:
+                block = blocks + rows * lo * words * 4
+                if k != 2:  # the filters are read: their block is copied for the part
+                    _copy_words(
+                        address + lo * words * 4, block, rows, (hi - lo) * words, channels * words, (hi - lo) * words
+                    )
+                address = block
+                row[workers.TASK_HEADER + 5 * k + 1] = hi - lo
+            if summed and k == 2 and i > 0:
+                address = products + (i - 1) * out_items * itemsize
+            row[1 + k + k // 2] = address  # a, b, out at 1, 2, 4 (c, at 3, repeats a)
+        row[3] = row[1]
     status = workers.run_tasks(tasks)
-    if split == SPLIT_INPUTS and direction == select.GRAD_WEIGHTS:
+    if status != boundary.DONE:
+        return status
+    if by_inputs and direction == select.GRAD_WEIGHTS:
         for i in range(parts):
-            _copy_filter_block(out, base, out_shape, i * count // parts, (i + 1) * count // parts, itemsize, True)
-    if split == SPLIT_INPUTS and direction == select.FORWARD:
-        _add_parts(out, products, parts - 1, _items(out_shape), itemsize)
+            lo, hi = i * count // parts, (i + 1) * count // parts
+            width = (hi - lo) * words
+            _copy_words(
+                blocks + rows * lo * words * 4, operands[2] + lo * words * 4, rows, width, width, channels * words
+            )
+    if summed:
+        _add_parts(operands[2], products, parts - 1, out_items, itemsize)
     return status
 
 
 @compiled_only
-def _channel_spare_items(direction, split, parts, shapes):
-    """Items of the spare buffer of :func:`_channel_parts`."""
-    if split != SPLIT_INPUTS or parts == 1:
+def _spare_items(direction, split, parts, shapes):
+    """Items of the spare buffer of :func:`_run_parts`: the filters' blocks of a split of
+    the input channels, then the results of the parts after the first that are added."""
+    if parts == 1:
+        return 0
+    if split == SPLIT_BATCH:
+        return (parts - 1) * _items(shapes[2]) if direction == select.GRAD_WEIGHTS else 0
+    if split != SPLIT_INPUTS:
         return 0
     if direction == select.FORWARD:
         return _items(shapes[1]) + (parts - 1) * _items(shapes[2])
@@ -435,8 +397,7 @@ def _drive(direction, flip, entry, operands, shapes, itemsize, meta, split, buff
     """Run the planned entry in the parts of ``split`` (their count, and what they split:
     :func:`_conv_plan`), the filters flipped into the first of ``buffers`` before the call
     (forward, input gradient), or the filter gradient accumulated there and flipped into its
-    output after it. The second buffer holds the filter gradients of the batch's parts but
-    the first, to add, or what the channels' parts need (:func:`_channel_parts`)."""
+    output after it; the second is the parts' spare buffer (:func:`_run_parts`)."""
     a, b, out = operands
     a_shape, b_shape, out_shape = shapes
     parts, what = split
@@ -452,12 +413,8 @@ def _drive(direction, flip, entry, operands, shapes, itemsize, meta, split, buff
         out = flipped
     if parts == 1:
         status = workers.call_alone(entry, a, b, a, out, np.int64(meta.ctypes.data))
-    elif what == SPLIT_BATCH:
-        status = _batch_parts(direction, entry, (a, b, out), shapes, itemsize, meta, parts, spare)
-        if status == boundary.DONE and direction == select.GRAD_WEIGHTS:
-            _add_parts(out, np.int64(spare.ctypes.data), parts - 1, _items(out_shape), itemsize)
     else:
-        status = _channel_parts(direction, what, entry, (a, b, out), shapes, itemsize, meta, parts, spare)
+        status = _run_parts(direction, what, entry, (a, b, out), itemsize, meta, parts, spare)
     if status != boundary.DONE:
         return status
     if flip and direction == select.GRAD_WEIGHTS:
@@ -490,11 +447,7 @@ def conv_drive(a, b, c, out, meta):
     # holds it is still used, and below this point only their addresses are.
     flipped = shapes[1] if direction == select.FORWARD else shapes[0] if direction == select.GRAD_INPUTS else shapes[2]
     buffer = _zeroed(_items(flipped) if flip else 0, itemsize)
-    if split == SPLIT_BATCH:  # the filter gradients of the parts but the first
-        spare_items = (parts - 1) * _items(shapes[2]) if direction == select.GRAD_WEIGHTS else 0
-    else:
-        spare_items = _channel_spare_items(direction, split, parts, shapes)
-    spare = _zeroed(spare_items, itemsize)
+    spare = _zeroed(_spare_items(direction, split, parts, shapes), itemsize)
     return _drive(direction, flip, entry, operands, shapes, itemsize, m, (parts, split), (buffer, spare))
 
 

@@ -26,7 +26,7 @@ next. A ResNet 3x3 layer's forward + backward after a pointwise layer's took 65-
 43-48 ms alone; in parts, the GEMMs of one call are as fast (the pointwise layer's three
 directions 2.2-2.3 ms each either way) and a 5x5 or a strided layer's forward + backward
 was 5-20% faster in an interleaved run. A call of one image is split too, into parts of its
-groups, filters or input channels (the convolution's ``_channel_parts``), and a call in one
+groups, filters or input channels (the convolution's ``_run_parts``), and a call in one
 part runs on one BLAS thread (:func:`call_alone`): the driver never leaves the BLAS's
 threads spinning.
 
