@@ -220,7 +220,7 @@ def test_large_gemms_run_in_parts(algorithm, kernel):
         assert numba_conv._conv_plan(select.FORWARD, small, few, x.shape, one, zero, zero, one, 1, 0) == (
             algorithm,
             2,
-            False,
+            numba_conv.SPLIT_BATCH,
         )
 
 
