@@ -31,3 +31,21 @@ def test_the_kernels_inner_functions_refuse_python_calls():
         direct.direct_forward(
             np.zeros((1, 1, 1, 3, 3)), np.zeros((1, 1, 1, 1, 1)), np.zeros((1, 1, 1, 3, 3)), 0, 0, 0, 1
         )
+
+
+@compiled_only(fastmath={"contract"})
+def _multiply_add(a, b, c):
+    return a * b + c
+
+
+@numba.njit
+def _calls_multiply_add(a, b, c):
+    return _multiply_add(a, b, c)
+
+
+def test_numba_options_pass_through_and_python_still_gets_a_type_error():
+    assert isinstance(_multiply_add, CompiledOnlyDispatcher)
+    assert _multiply_add.targetoptions["fastmath"]
+    assert _calls_multiply_add(2.0, 3.0, 1.0) == 7.0
+    with pytest.raises(TypeError, match="compiled code only"):
+        _multiply_add(2.0, 3.0, 1.0)

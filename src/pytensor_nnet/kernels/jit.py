@@ -31,9 +31,15 @@ class CompiledOnlyDispatcher(CPUDispatcher):
         )
 
 
-def compiled_only(py_function):
+def compiled_only(py_function=None, *, fastmath=False):
     """``numba.njit(cache=True)`` for a function that only compiled code calls: compiled
-    without the wrappers a call from Python or a C caller needs (see the module doc)."""
-    dispatcher = numba.njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)(py_function)
+    without the wrappers a call from Python or a C caller needs (see the module doc).
+    ``@compiled_only(fastmath=...)`` passes Numba's ``fastmath`` option on."""
+    if py_function is None:
+        return lambda function: compiled_only(function, fastmath=fastmath)
+    options = dict(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+    if fastmath:
+        options["fastmath"] = fastmath
+    dispatcher = numba.njit(**options)(py_function)
     dispatcher.__class__ = CompiledOnlyDispatcher
     return dispatcher

@@ -24,7 +24,8 @@ positions ``p`` the sum over input channels is one GEMM
 ``Mt[p] (M, tiles) = U[p] (M, Cg) @ V[p] (Cg, tiles)`` per group, run on blocks of about
 ``TILE_BLOCK`` tiles (the transformed inputs and products of a block stay in cache).
 F(2x2, 3x3) does 2.25x fewer multiplies than the direct sum, F(4x4, 3x3) 4x fewer, with
-cheaper transforms per output point; its rounding error is larger (about 10x in float32,
+cheaper transforms per output point (each multiply and add of its transforms fused into one
+instruction: Numba's ``contract``); its rounding error is larger (about 10x in float32,
 still near 1e-5 of the output's scale for 64 channels) and its tiles waste more of a small
 plane, so ``kernels.select.winograd_tile`` picks it for large enough planes.
 
@@ -180,7 +181,7 @@ def _constants(dtype_of, values):
     return np.array(values).astype(dtype_of.dtype)
 
 
-@compiled_only
+@compiled_only(fastmath={"contract"})
 def _input_transform_large(P, ty0, ty1, tw, V, rows):
     """``V[p, c, (ty - ty0) * tw + tx] = (B^T d B)[p // 6, p % 6]`` of F(4x4, 3x3) for the 6x6
     tile ``d = P[c, 4ty:4ty + 6, 4tx:4tx + 6]`` of the padded planes ``P`` (C, Hp, Wp), ty in
@@ -219,7 +220,7 @@ def _input_transform_large(P, ty0, ty1, tw, V, rows):
                     V[p + 5, c, t] = k4 * d1 - k5 * d3 + d5
 
 
-@compiled_only
+@compiled_only(fastmath={"contract"})
 def _output_transform_large(Mt, m, ty0, ty1, tw, out_plane, sums):
     """Write the 4x4 output tiles ``A^T Mt[:, m, tile] A`` of F(4x4, 3x3) of tile rows
     [ty0, ty1) into ``out_plane`` (oh, ow), dropping the points past its edge. ``sums``
