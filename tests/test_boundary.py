@@ -99,6 +99,24 @@ def test_one_driver_serves_every_dtype():
 _PRINTS_THE_REFUSAL = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
+def _conv_call(direction, dtype):
+    """A compiled ``call(a, b, out, meta)`` through the convolution's driver, as a graph's node
+    calls it (the addresses of its symbols read by relocation)."""
+    table, resolve, driver_table, driver_resolve = numba_conv._boundary_symbols(direction, dtype)
+
+    @numba.njit
+    def call(a, b, out, meta):
+        symbols = (
+            workers.symbol_address(table),
+            workers.symbol_address(resolve),
+            workers.symbol_address(driver_table),
+            workers.symbol_address(driver_resolve),
+        )
+        numba_conv._call_driver(direction, a, b, out, meta, symbols)
+
+    return call
+
+
 def _driver_meta(a, b, out, stride=(1, 1, 1), pad=(0, 0, 0)):
     """The convolution driver's ``meta`` for 5-d operands ``a``, ``b`` and ``out``, one
     group, a 1 MiB column buffer and no dilation, flip or excluded algorithm."""
@@ -111,7 +129,7 @@ def _driver_meta(a, b, out, stride=(1, 1, 1), pad=(0, 0, 0)):
 
 @_PRINTS_THE_REFUSAL
 def test_refused_arguments_raise_instead_of_writing_out_of_bounds():
-    call = numba_conv._boundary_call(select.FORWARD, "float64")
+    call = _conv_call(select.FORWARD, "float64")
 
     @numba.njit  # the graph's functions have no Python wrapper: call it from compiled code
     def forward(x, w, out, meta):
@@ -132,7 +150,7 @@ def test_a_driver_that_raises_fails_the_call():
     """A driver holds no ``try``: when it raises (here a zero stride, which no Op lets through),
     Numba's C callback prints the exception and returns 0, which the graph's call reads as a
     failure; the output is left alone."""
-    call = numba_conv._boundary_call(select.FORWARD, "float64")
+    call = _conv_call(select.FORWARD, "float64")
 
     @numba.njit
     def forward(x, w, out, meta):
@@ -161,7 +179,7 @@ _MISMATCHED = {  # direction, operands a and b, the output, padding: each incons
 @pytest.mark.parametrize("case", sorted(_MISMATCHED))
 def test_refused_arguments_leave_the_output_alone(case):
     direction, a_shape, b_shape, out_shape, pad = _MISMATCHED[case]
-    call = numba_conv._boundary_call(direction, "float64")
+    call = _conv_call(direction, "float64")
 
     @numba.njit
     def run(a, b, out, meta):
@@ -179,7 +197,7 @@ def test_refused_arguments_leave_the_output_alone(case):
 def test_parts_that_refuse_their_arguments_fail_the_call(parts):
     """Split into parts on threads of their own, each part's entry refuses the mismatched
     operands (its exception printed from that thread) and the call fails without writing."""
-    call = numba_conv._boundary_call(select.GRAD_WEIGHTS, "float64")
+    call = _conv_call(select.GRAD_WEIGHTS, "float64")
 
     @numba.njit
     def run(a, b, out, meta):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import pickle
 import sys
-from functools import lru_cache
 
 import numba
 import numpy as np
@@ -519,35 +518,34 @@ def _sizes_agree(meta, a_size, b_size, out_size):
     return True
 
 
-@lru_cache
-def _boundary_call(direction, dtype):
-    """Compiled ``call(a, b, out, meta)`` of the convolution ``direction`` (C-contiguous
-    operands as in :func:`_entry_body`, of any rank, ``out`` written; ``meta``: the driver's,
-    with the 3-d-view shapes of the operands, of which the addresses are written here) for
-    ``dtype``, through :func:`conv_drive`. One per direction and dtype in a process: the nodes
-    of every graph share it."""
+def _boundary_symbols(direction, dtype):
+    """The symbols (``ExternalFunction``) of the table of entries of ``direction`` for
+    ``dtype`` and of its resolver, then those of the driver (:func:`conv_drive`): a compiled
+    function reads their addresses (``workers.symbol_address``) and passes them to
+    :func:`_call_driver`."""
     entries = _entries(direction, dtype)
-    table, resolve = entries.table, entries.resolve
     driver = boundary.lazy_kernel(conv_drive, boundary.DRIVER_DTYPE, KERNEL_FINGERPRINT)
-    driver_table, driver_resolve = driver.table, driver.resolve
-    itemsize = np.dtype(dtype).itemsize
+    return entries.table, entries.resolve, driver.table, driver.resolve
 
-    @numba_basic.numba_njit
-    def call(a, b, out, meta):
-        if not _sizes_agree(meta, a.size, b.size, out.size):
-            raise ValueError("the convolution's operands do not have their checked sizes (please report it)")
-        meta[_DIRECTION] = direction
-        meta[_TABLE] = workers.symbol_address(table)
-        meta[_RESOLVER] = workers.symbol_address(resolve)
-        meta[_ITEMSIZE] = itemsize
-        driver_address, resolver_address = workers.symbol_address(driver_table), workers.symbol_address(driver_resolve)
-        status = boundary.call_driver(driver_address, resolver_address, a, b, a, out, meta)
-        if status == boundary.KERNEL_UNCOMPILED:
-            raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
-        if status != boundary.DONE:
-            raise ValueError("the convolution kernel refused its arguments (an internal error: please report it)")
 
-    return call
+@compiled_only
+def _call_driver(direction, a, b, out, meta, symbols):
+    """Run the convolution ``direction`` through :func:`conv_drive`: C-contiguous operands as
+    in :func:`_entry_body`, of any rank, ``out`` written; ``meta``, the driver's, with the 3-d-view
+    shapes of the operands (their addresses are written here); ``symbols``, the addresses of the
+    symbols of :func:`_boundary_symbols` for the operands' dtype."""
+    if not _sizes_agree(meta, a.size, b.size, out.size):
+        raise ValueError("the convolution's operands do not have their checked sizes (please report it)")
+    table, resolver, driver_table, driver_resolver = symbols
+    meta[_DIRECTION] = direction
+    meta[_TABLE] = table
+    meta[_RESOLVER] = resolver
+    meta[_ITEMSIZE] = a.itemsize
+    status = boundary.call_driver(driver_table, driver_resolver, a, b, a, out, meta)
+    if status == boundary.KERNEL_UNCOMPILED:
+        raise RuntimeError("pytensor_nnet could not compile its convolution kernel (see the log)")
+    if status != boundary.DONE:
+        raise ValueError("the convolution kernel refused its arguments (an internal error: please report it)")
 
 
 # The reshapes and flips of the unshared filters' nodes below are module-level functions,
@@ -892,32 +890,60 @@ def _cache_key(op, buffer_bytes, node=None):
     )
 
 
+@compiled_only
+def _forward_node(node, words, img, kern, symbols):
+    """The output of a forward node (its constants ``node`` and ``words``) for the images
+    ``img`` and filters ``kern``: the checks (:func:`_checked`) and the call through the
+    driver (``symbols``: see :func:`_call_driver`)."""
+    meta = _checked(node, words, _sizes(img.shape), _sizes(kern.shape), _NO_VECTOR)
+    top = np.empty(_result_nd(meta, img.shape), dtype=img.dtype)
+    _call_driver(FORWARD, np.ascontiguousarray(img), np.ascontiguousarray(kern), top, meta, symbols)
+    return top
+
+
+@compiled_only
+def _gradient_node(direction, node, words, a, b, shape, symbols):
+    """:func:`_forward_node` for a gradient node: its first two inputs ``a`` and ``b`` and its
+    ``shape`` input; the result's shape is checked against the Op's hint too."""
+    meta = _checked(node, words, _sizes(a.shape), _sizes(b.shape), _vector_sizes(shape))
+    grad = np.zeros(_result_nd(meta, b.shape), dtype=b.dtype)  # the kernels accumulate into it
+    _call_driver(direction, np.ascontiguousarray(a), np.ascontiguousarray(b), grad, meta, symbols)
+    _check_result(node, words, _sizes(grad.shape))
+    return grad
+
+
 def _shared_node(op, node, direction):
-    """The compiled function of a node of shared filters: its checks (:func:`_checked`), the
-    3-d views of its operands, and the call across the boundary (:func:`_boundary_call`),
-    which flips the filters and runs the planned algorithm."""
+    """The compiled function of a node of shared filters: the addresses of its symbols
+    (:func:`_boundary_symbols`), read by relocation, and a call of :func:`_forward_node` or
+    :func:`_gradient_node`. Those are module-level, cached on disk with the kernels: a new
+    graph links them, and compiles only this wrapper (the checks, allocation and call compiled
+    into every node cost about 0.3 s per node and graph)."""
     constants, words = _node_constants(op, node, direction)
-    dtype = np.dtype(node.outputs[0].dtype)
-    call = _boundary_call(direction, dtype.name)
-    _prefetch_entry(op, node, direction, dtype.name)
+    table, resolve, driver_table, driver_resolve = _boundary_symbols(direction, node.outputs[0].dtype)
+    _prefetch_entry(op, node, direction, node.outputs[0].dtype)
     if direction == FORWARD:
 
         @numba_basic.numba_njit
         def abstract_conv(img, kern):
-            meta = _checked(constants, words, _sizes(img.shape), _sizes(kern.shape), _NO_VECTOR)
-            top = np.empty(_result_nd(meta, img.shape), dtype=dtype)
-            call(np.ascontiguousarray(img), np.ascontiguousarray(kern), top, meta)
-            return top
+            symbols = (
+                workers.symbol_address(table),
+                workers.symbol_address(resolve),
+                workers.symbol_address(driver_table),
+                workers.symbol_address(driver_resolve),
+            )
+            return _forward_node(constants, words, img, kern, symbols)
 
         return abstract_conv
 
     @numba_basic.numba_njit
     def abstract_conv_gradient(a, b, shape):
-        meta = _checked(constants, words, _sizes(a.shape), _sizes(b.shape), _vector_sizes(shape))
-        grad = np.zeros(_result_nd(meta, b.shape), dtype=dtype)  # the kernels accumulate into it
-        call(np.ascontiguousarray(a), np.ascontiguousarray(b), grad, meta)
-        _check_result(constants, words, _sizes(grad.shape))
-        return grad
+        symbols = (
+            workers.symbol_address(table),
+            workers.symbol_address(resolve),
+            workers.symbol_address(driver_table),
+            workers.symbol_address(driver_resolve),
+        )
+        return _gradient_node(direction, constants, words, a, b, shape, symbols)
 
     return abstract_conv_gradient
 
