@@ -513,7 +513,7 @@ def direct_grad_inputs(w, top, dx, stride, pad, dilation, groups):
 # ``reassoc`` lets LLVM reorder the sum of each filter tap's products, so it vectorises the
 # reduction; the result differs from a sequential sum by rounding only (``contract``: see
 # :func:`_grid_gather`).
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@compiled_only(fastmath={"reassoc", "contract"})
 def _grid_dots(src, offs, grid, L, acc, zero):
     """``acc[t] += sum_{q < L} grid[q] * src[q + offs[t]]``, four taps per pass over ``grid``
     (``zero``: a zero of the arrays' dtype, so that the sums stay in that precision)."""
@@ -549,7 +549,7 @@ def _grid_dots(src, offs, grid, L, acc, zero):
                 t += 1
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@compiled_only(fastmath={"reassoc", "contract"})
 def _rows_dots(src, offs, top_plane, stride, Hp, Wp, acc, zero):
     """Strided form of :func:`_grid_dots` (see :func:`_rows_axpy`)."""
     od, oh, ow = top_plane.shape
