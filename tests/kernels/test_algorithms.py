@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from pytensor_nnet.kernels import select
 from pytensor_nnet.kernels.conv import conv_forward, conv_grad_inputs, conv_grad_weights
-from pytensor_nnet.kernels.winograd import winograd_forward, winograd_grad_inputs, winograd_grad_weights
+from pytensor_nnet.kernels.winograd import TILE_BLOCK, winograd_forward, winograd_grad_inputs, winograd_grad_weights
 from tests.reference.conv import conv_grads_ref, conv_ref
 
 
@@ -284,6 +284,26 @@ def test_winograd_tiles_agree_with_each_other():
     gy = rng.standard_normal(small.shape)
     dx_small, dx_large = winograd_grad_inputs(w, gy, lo, hi, 1, 2), winograd_grad_inputs(w, gy, lo, hi, 1, 4)
     np.testing.assert_allclose(dx_large, dx_small, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_winograd_planes_of_several_tile_blocks(tile):
+    """A plane of more than ``TILE_BLOCK`` tiles runs in blocks of tile rows (the last one
+    partial): the forward pass and the input gradient against the reference."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 16, 1, 130, 133))
+    w = rng.standard_normal((8, 16, 1, 3, 3))
+    lo, hi = (0, 1, 1), (0, 1, 1)
+    tiles = -(-130 // tile) * -(-133 // tile)
+    assert tiles > TILE_BLOCK and tiles % (TILE_BLOCK // -(-133 // tile) * -(-133 // tile)) != 0
+    params = dict(border_mode=((1, 1), (1, 1)), filter_flip=False)
+    x4, w4 = x[:, :, 0], w[:, :, 0]
+    y = winograd_forward(x, w, lo, hi, 1, tile)
+    y_ref = conv_ref(x4, w4, **params)
+    np.testing.assert_allclose(y[:, :, 0], y_ref, rtol=1e-10, atol=1e-10)
+    gy = rng.standard_normal(y.shape)
+    dx_ref, _ = conv_grads_ref(x4, w4, gy[:, :, 0], **params)
+    np.testing.assert_allclose(winograd_grad_inputs(w, gy, lo, hi, 1, tile)[:, :, 0], dx_ref, rtol=1e-10, atol=1e-10)
 
 
 def _choice(

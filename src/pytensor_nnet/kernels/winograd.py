@@ -182,42 +182,63 @@ def _constants(dtype_of, values):
 
 
 @compiled_only(fastmath={"contract"})
-def _input_transform_large(P, ty0, ty1, tw, V, rows):
+def _row_transform_large(P, c, ty0, ty1, tw, G, k2, k4, k5):
+    """The horizontal half of F(4x4, 3x3)'s input transform, ``B^T`` on every row's 6-point
+    windows: ``G[q, r % 4, (r // 4) * tw + tx] = (B^T d)[q]`` for ``d = P[c, y, 4tx:4tx + 6]``
+    and the rows ``y = 4 ty0 + r`` the tile rows [ty0, ty1) read. Laid out by the row's place
+    in its tile (``r % 4``), so that the vertical half runs over all the block's tiles in one
+    loop. The windows' loads are four points apart (scalar code)."""
+    one, two, three, four, five = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
+    for r in range(4 * (ty1 - ty0) + 2):
+        y, phase, t0 = 4 * ty0 + r, r % 4, np.uint64((r // 4) * tw)
+        for tx in range(np.uint64(tw)):
+            j, t = four * tx, t0 + tx
+            d0, d1, d2 = P[c, y, j], P[c, y, j + one], P[c, y, j + two]
+            d3, d4, d5 = P[c, y, j + three], P[c, y, j + four], P[c, y, j + five]
+            G[0, phase, t] = k4 * d0 - k5 * d2 + d4
+            G[1, phase, t] = d3 + d4 - k4 * (d1 + d2)
+            G[2, phase, t] = k4 * (d1 - d2) + d4 - d3
+            G[3, phase, t] = k2 * (d3 - d1) + d4 - d2
+            G[4, phase, t] = k2 * (d1 - d3) + d4 - d2
+            G[5, phase, t] = k4 * d1 - k5 * d3 + d5
+
+
+@compiled_only(fastmath={"contract"})
+def _input_transform_large(P, ty0, ty1, tw, V, G):
     """``V[p, c, (ty - ty0) * tw + tx] = (B^T d B)[p // 6, p % 6]`` of F(4x4, 3x3) for the 6x6
     tile ``d = P[c, 4ty:4ty + 6, 4tx:4tx + 6]`` of the padded planes ``P`` (C, Hp, Wp), ty in
-    [ty0, ty1). ``rows`` (6, Wp) is scratch: the vertical transform of one tile row. Indexes
-    the 2-d arrays instead of taking row views (a view per row and tile row costs more than
-    the arithmetic on small planes)."""
-    C, Hp, Wp = P.shape
+    [ty0, ty1). ``G`` (6, 4, (ty1 - ty0 + 1) * tw) is scratch: the rows' horizontal transform
+    (:func:`_row_transform_large`). The vertical half then runs one loop over the block's tiles
+    per output row of ``V`` (long loops over two or three arrays vectorise; over the tiles of
+    one tile row, or with six outputs at once, they do not)."""
+    C = P.shape[0]
     k = _constants(P, (2.0, 4.0, 5.0))
     k2, k4, k5 = k[0], k[1], k[2]
-    one, two, three, four, five = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
+    T, w = np.uint64((ty1 - ty0) * tw), np.uint64(tw)
     for c in range(C):
-        for ty in range(ty0, ty1):
-            y0 = 4 * ty
-            for j in range(np.uint64(Wp)):
-                d0, d1, d2 = P[c, y0, j], P[c, y0 + 1, j], P[c, y0 + 2, j]
-                d3, d4, d5 = P[c, y0 + 3, j], P[c, y0 + 4, j], P[c, y0 + 5, j]
-                rows[0, j] = k4 * d0 - k5 * d2 + d4
-                rows[1, j] = d3 + d4 - k4 * (d1 + d2)
-                rows[2, j] = k4 * (d1 - d2) + d4 - d3
-                rows[3, j] = k2 * (d3 - d1) + d4 - d2
-                rows[4, j] = k2 * (d1 - d3) + d4 - d2
-                rows[5, j] = k4 * d1 - k5 * d3 + d5
-            t0 = np.uint64((ty - ty0) * tw)
-            for i in range(6):
-                p = 6 * i
-                for tx in range(np.uint64(tw)):
-                    j = four * tx
-                    d0, d1, d2 = rows[i, j], rows[i, j + one], rows[i, j + two]
-                    d3, d4, d5 = rows[i, j + three], rows[i, j + four], rows[i, j + five]
-                    t = t0 + tx
-                    V[p, c, t] = k4 * d0 - k5 * d2 + d4
-                    V[p + 1, c, t] = d3 + d4 - k4 * (d1 + d2)
-                    V[p + 2, c, t] = k4 * (d1 - d2) + d4 - d3
-                    V[p + 3, c, t] = k2 * (d3 - d1) + d4 - d2
-                    V[p + 4, c, t] = k2 * (d1 - d3) + d4 - d2
-                    V[p + 5, c, t] = k4 * d1 - k5 * d3 + d5
+        _row_transform_large(P, c, ty0, ty1, tw, G, k2, k4, k5)
+        for q in range(6):
+            # The tile's rows 0-3 are g0-g3 at its own index, rows 4 and 5 those of the next
+            # tile row: g0, g1 one tile row (tw) further.
+            g0, g1, g2, g3 = G[q, 0], G[q, 1], G[q, 2], G[q, 3]
+            v = V[q, c]
+            for t in range(T):
+                v[t] = k4 * g0[t] - k5 * g2[t] + g0[t + w]
+            v = V[6 + q, c]
+            for t in range(T):
+                v[t] = g3[t] + g0[t + w] - k4 * (g1[t] + g2[t])
+            v = V[12 + q, c]
+            for t in range(T):
+                v[t] = k4 * (g1[t] - g2[t]) + g0[t + w] - g3[t]
+            v = V[18 + q, c]
+            for t in range(T):
+                v[t] = k2 * (g3[t] - g1[t]) + g0[t + w] - g2[t]
+            v = V[24 + q, c]
+            for t in range(T):
+                v[t] = k2 * (g1[t] - g3[t]) + g0[t + w] - g2[t]
+            v = V[30 + q, c]
+            for t in range(T):
+                v[t] = k4 * g1[t] - k5 * g3[t] + g1[t + w]
 
 
 @compiled_only(fastmath={"contract"})
@@ -310,8 +331,10 @@ def winograd_correlate_into(x, U, y, pad_lo, pad_hi, groups):
     # Input rows/columns the tiles read; the rest of the padded planes stays zero.
     h_in, w_in = min(H, Hp - ph), min(W, Wp - pw)
     P = np.zeros((C, Hp, Wp), dtype=x.dtype)
-    rows = np.empty((tile + 2, Wp), dtype=x.dtype)
     block_rows = max(1, min(th, TILE_BLOCK // tw))
+    # Scratch of the input transform: F(2x2, 3x3)'s rows, F(4x4, 3x3)'s row sums.
+    rows = np.empty((tile + 2, 0 if large else Wp), dtype=x.dtype)
+    row_sums = np.empty((6, 4, (block_rows + 1) * tw if large else 0), dtype=x.dtype)
     sums = np.empty((28 if large else 8, block_rows * tw), dtype=x.dtype)
     v_store = np.empty(positions * C * block_rows * tw, dtype=x.dtype)
     m_store = np.empty(positions * M * block_rows * tw, dtype=x.dtype)
@@ -325,7 +348,7 @@ def winograd_correlate_into(x, U, y, pad_lo, pad_hi, groups):
                 V = v_store[: positions * C * T].reshape((positions, C, T))
                 Mt = m_store[: positions * M * T].reshape((positions, M, T))
                 if large:
-                    _input_transform_large(P, ty0, ty1, tw, V, rows)
+                    _input_transform_large(P, ty0, ty1, tw, V, row_sums)
                 else:
                     _input_transform(P, ty0, ty1, tw, V, rows)
                 for p in range(positions):
