@@ -242,15 +242,18 @@ def _input_transform_large(P, ty0, ty1, tw, V, G):
 
 
 @compiled_only(fastmath={"contract"})
-def _output_row_large(sums, q, t, k2, k4, k8):
-    """The four points ``A^T s`` of one output row of tile ``t``, ``s = sums[q:q + 6, t]``."""
-    m1, m2, m3, m4 = sums[q + 1, t], sums[q + 2, t], sums[q + 3, t], sums[q + 4, t]
+def _output_points_large(m0, m1, m2, m3, m4, m5, k2, k4, k8):
+    """``A^T m`` of F(4x4, 3x3): the four points of six products (``k2``, ``k4``, ``k8``: 2, 4
+    and 8 in their dtype). The vertical and the horizontal half of the output transform."""
     even, odd, even_far, odd_far = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-    return (
-        sums[q, t] + even + even_far,
-        odd + k2 * odd_far,
-        even + k4 * even_far,
-        odd + k8 * odd_far + sums[q + 5, t],
+    return m0 + even + even_far, odd + k2 * odd_far, even + k4 * even_far, odd + k8 * odd_far + m5
+
+
+@compiled_only(fastmath={"contract"})
+def _row_points_large(sums, q, t, k2, k4, k8):
+    """:func:`_output_points_large` of ``sums[q:q + 6, t]``: one output row of tile ``t``."""
+    return _output_points_large(
+        sums[q, t], sums[q + 1, t], sums[q + 2, t], sums[q + 3, t], sums[q + 4, t], sums[q + 5, t], k2, k4, k8
     )
 
 
@@ -269,11 +272,9 @@ def _output_transform_large(Mt, m, ty0, ty1, tw, out_plane, sums):
         for t in range(T):
             m0, m1, m2 = Mt[b, m, t], Mt[6 + b, m, t], Mt[12 + b, m, t]
             m3, m4, m5 = Mt[18 + b, m, t], Mt[24 + b, m, t], Mt[30 + b, m, t]
-            even, odd, even_far, odd_far = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-            sums[b, t] = m0 + even + even_far
-            sums[6 + b, t] = odd + k2 * odd_far
-            sums[12 + b, t] = even + k4 * even_far
-            sums[18 + b, t] = odd + k8 * odd_far + m5
+            sums[b, t], sums[6 + b, t], sums[12 + b, t], sums[18 + b, t] = _output_points_large(
+                m0, m1, m2, m3, m4, m5, k2, k4, k8
+            )
     full = np.uint64(ow // 4)
     one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     for ty in range(ty0, ty1):
@@ -285,10 +286,10 @@ def _output_transform_large(Mt, m, ty0, ty1, tw, out_plane, sums):
             q = 6 * r
             for tx in range(full):
                 x = four * tx
-                points = _output_row_large(sums, q, t0 + tx, k2, k4, k8)
+                points = _row_points_large(sums, q, t0 + tx, k2, k4, k8)
                 out_plane[y, x], out_plane[y, x + one], out_plane[y, x + two], out_plane[y, x + three] = points
             if ow > 4 * full:  # the last, partial tile
-                points = _output_row_large(sums, q, t0 + full, k2, k4, k8)
+                points = _row_points_large(sums, q, t0 + full, k2, k4, k8)
                 for e in range(ow - 4 * full):
                     out_plane[y, 4 * full + e] = points[e]
 
