@@ -1,7 +1,7 @@
 """conv2d benchmarks behind the numbers of the README (not part of the test suite).
 
     python benchmarks/bench_conv.py                 # everything
-    python benchmarks/bench_conv.py --only table    # or: compile, latency, memory, entries, pymc
+    python benchmarks/bench_conv.py --only table    # or: compile, latency, memory, steady, entries, pymc
 
 - table: forward and forward+backward on the five shapes of ``pytensor_nnet.bench.SHAPES``,
   float32 and float64, beside PyTorch, JAX and the legacy ops (with ``PYTENSOR_NNET_LEGACY_BENCH``),
@@ -14,6 +14,13 @@
   beside ``jax.jit`` and PyTorch eager on the same data, interleaved, median of 3 repeats;
 - memory: peak extra RSS of a conv2d forward and of forward+backward on a batch whose
   whole-batch im2col buffer would need 3.7 GB, in fresh processes;
+- steady: calls in a row, as a training loop makes them, each shape and peer in a fresh
+  process that has not freed a large block yet (its data made without temporaries): the mean
+  time per call of 40 calls after 10 warm-up ones, and the page faults per call. glibc's
+  ``malloc`` maps fresh pages for every block above a threshold that only grows when such a
+  block is freed, and gives the top of its heap back when much of it lies free, so where a
+  call's memory comes from depends on the process's history; the table's best-of-turns in one
+  long-lived process does not see it;
 - entries (not part of "everything"): the compile time of the convolution's driver and of its
   three im2col + GEMM entries, float32, compiled one after the other in a fresh process with an
   empty Numba cache, three processes. The first-step benchmark races two processes on the
@@ -229,6 +236,69 @@ print(json.dumps(dict(which=which, outputs_mb=outputs_mb, peak_extra_mb=peak - b
 """
 
 
+STEADY_SNIPPET = r"""
+import json, resource, sys, time
+import numpy as np
+peer, name, dtype = sys.argv[1:4]
+from pytensor_nnet.bench import SHAPES, out_size
+N, C, H, W, K, kh, kw, pad, s, d, g = SHAPES[name]
+rng = np.random.default_rng(0)
+x = rng.standard_normal((N, C, H, W), dtype=dtype)
+w = rng.standard_normal((K, C // g, kh, kw), dtype=dtype)
+gy = rng.standard_normal((N, K, out_size(H, kh, pad, s, d), out_size(W, kw, pad, s, d)), dtype=dtype)
+if peer == "ours":
+    import pytensor, pytensor.tensor as pt
+    from pytensor_nnet import conv2d
+    X, Wv = pt.tensor4(dtype=dtype), pt.tensor4(dtype=dtype)
+    y = conv2d(X, Wv, input_shape=x.shape, filter_shape=w.shape, border_mode=pad, subsample=(s, s),
+               filter_dilation=(d, d), num_groups=g, filter_flip=False)
+    G = y.type()
+    f_fwd = pytensor.function([X, Wv], y)
+    f_all = pytensor.function([X, Wv, G], [y, *pytensor.grad(None, [X, Wv], known_grads={y: G})])
+    calls = {"fwd": lambda: f_fwd(x, w), "f+b": lambda: f_all(x, w, gy)}
+else:
+    import torch
+    torch.set_num_threads(2)
+    tx, tw, tg = (torch.from_numpy(a) for a in (x, w, gy))
+    txg, twg = tx.clone().requires_grad_(), tw.clone().requires_grad_()
+    def fwd():
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(tx, tw, None, s, pad, d, g)
+    def fwd_bwd():
+        torch.nn.functional.conv2d(txg, twg, None, s, pad, d, g).backward(tg)
+    calls = {"fwd": fwd, "f+b": fwd_bwd}
+result = {}
+for direction, call in calls.items():
+    for _ in range(10):
+        call()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start = time.perf_counter()
+    for _ in range(40):
+        call()
+    result[direction] = ((time.perf_counter() - start) / 40 * 1e3,
+                         (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 40)
+print(json.dumps(result))
+"""
+
+
+def steady(dtype="float32", repeats=3):
+    """Mean ms and page faults per call of calls in a row, fresh processes (see the module doc)."""
+    from pytensor_nnet.bench import SHAPES
+
+    peers = ["ours"] + (["torch"] if available("torch") else [])
+    print(f"\nCalls in a row, {dtype}, fresh processes: mean ms per call (page faults per call), median of {repeats}")
+    print(f"{'shape':12s} " + " ".join(f"{p + ' ' + d:>22s}" for p in peers for d in ("fwd", "f+b")))
+    for name in SHAPES:
+        runs = {p: [run_snippet(STEADY_SNIPPET, args=(p, name, dtype)) for _ in range(repeats)] for p in peers}
+        cells = []
+        for p in peers:
+            for d in ("fwd", "f+b"):
+                ms = sorted(r[d][0] for r in runs[p])[repeats // 2]
+                faults = sorted(r[d][1] for r in runs[p])[repeats // 2]
+                cells.append(f"{ms:13.2f} ({faults:6.0f})")
+        print(f"{name:12s} " + " ".join(cells))
+
+
 ENTRIES = ("conv_drive", "corr_forward_gemm_c", "corr_grad_inputs_gemm_c", "corr_grad_weights_gemm_c")
 
 ENTRIES_SNIPPET = r"""
@@ -369,7 +439,7 @@ def memory():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["table", "compile", "latency", "memory", "entries", "pymc"])
+    parser.add_argument("--only", choices=["table", "compile", "latency", "memory", "steady", "entries", "pymc"])
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     if args.only in (None, "table"):
@@ -382,6 +452,8 @@ def main():
         latency()
     if args.only in (None, "memory"):
         memory()
+    if args.only in (None, "steady"):
+        steady()
     if args.only == "entries":
         entry_compile_times()
     if args.only == "pymc":

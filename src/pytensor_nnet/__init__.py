@@ -61,6 +61,7 @@ from pytensor_nnet.conv.ops import (
     BaseAbstractConv,
     set_column_buffer_bytes,
 )
+from pytensor_nnet.malloc import tune_malloc
 from pytensor_nnet.modes import pytorch_mode
 from pytensor_nnet.neighbours import images2neibs, neibs2images
 from pytensor_nnet.nnet import (
@@ -130,6 +131,7 @@ __all__ = [
     "conv3d_grad_wrt_inputs",
     "conv3d_grad_wrt_weights",
     "set_column_buffer_bytes",
+    "tune_malloc",
     "shapes",
     "basic",
     "batchnorm",

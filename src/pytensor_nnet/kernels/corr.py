@@ -27,7 +27,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from pytensor_nnet.kernels import select
+from pytensor_nnet.kernels import select, workspace
 from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.direct import direct_forward, direct_grad_inputs, direct_grad_weights, direct_rows_forward
 from pytensor_nnet.kernels.gemm_batch import add_into, add_plane_products, matmul_planes
@@ -126,9 +126,12 @@ def forward_into_by(only, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buf
     if x.shape[0] == 0 or w.shape[0] == 0:
         return
     Cg, M = w.shape[1], w.shape[0]
-    algorithm, xs, st, lo, hi, dil = _planned_images(select.FORWARD, x, Cg, M // groups, groups, geometry, excluded)
-    _check_planned(only, algorithm)
+    scratch = workspace.begin()
+    algorithm, xs, st, lo, hi, dil = _planned_images(
+        only, select.FORWARD, x, Cg, M // groups, groups, geometry, excluded, scratch
+    )
     _forward_with(algorithm if only == ANY else only, xs, w, y, st, lo, hi, dil, groups, buffer_bytes, excluded)
+    workspace.end(scratch)
 
 
 @compiled_only
@@ -152,16 +155,20 @@ def _check_planned(only, algorithm):
 
 
 @numba.njit(cache=True, inline="always")
-def _planned_images(direction, x, Cg, Mg, groups, geometry, excluded):
+def _planned_images(only, direction, x, Cg, Mg, groups, geometry, excluded, scratch):
     """``select.plan`` for the images ``x`` and ``geometry`` (ksize, stride, pad_lo, pad_hi,
-    dilation, out): the algorithm, the images it runs on (``x``, or the points of the
-    strided reduction) and the geometry it runs with."""
+    dilation, out), checked against ``only`` (see :func:`forward_into_by`): the algorithm,
+    the images it runs on (``x``, or the points of the strided reduction, in the workspace
+    ``scratch``) and the geometry it runs with."""
     ksize, stride, pad_lo, pad_hi, dilation, out = geometry
     in_size = (x.shape[2], x.shape[3], x.shape[4])
     algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
         direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
     )
-    xs = _subsample(x, phase, stride, size) if reduced else x
+    if only != ANY and algorithm != only:
+        workspace.end(scratch)
+        raise ValueError("the selection planned another algorithm for this problem")
+    xs = _subsample(x, phase, stride, size, scratch) if reduced else x
     return algorithm, xs, st, lo, hi, dil
 
 
@@ -192,10 +199,11 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
         restore_threads(threads)
         return
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes)
-    storage = np.empty(C * kd * kh * kw * chunk * P, dtype=x.dtype)
+    scratch = workspace.begin()
+    storage = workspace.take(scratch, C * kd * kh * kw * chunk * P, x.dtype)
     # The product of a chunk of several images, scattered to their planes. Into a buffer, not
     # a new array: an allocating ``np.dot`` is another specialisation to compile.
-    product = np.empty(Mg * chunk * P if chunk > 1 else 0, dtype=x.dtype)
+    product = workspace.take(scratch, Mg * chunk * P if chunk > 1 else 0, x.dtype)
     threads = limit_threads(2 * Mg * K * chunk * P)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
@@ -209,6 +217,7 @@ def _forward_with(algorithm, x, w, y, stride, pad_lo, pad_hi, dilation, groups, 
             for i in range(nb):
                 _copy_2d(yv[n0 + i, g * Mg : (g + 1) * Mg], res[:, i * P : (i + 1) * P])
     restore_threads(threads)
+    workspace.end(scratch)
 
 
 @compiled_only
@@ -232,9 +241,10 @@ def _columns(x, n0, nb, ksize, stride, pad_lo, dilation, out, storage):
 
 
 @compiled_only
-def _gather_top(topv, n0, nb, m0, Mg, P, dtype):
-    """(Mg, nb * P) matrix of the output gradients of images n0..n0+nb, filters m0..m0+Mg."""
-    buf = np.empty((Mg, nb * P), dtype=dtype)
+def _gather_top(topv, n0, nb, m0, Mg, P, storage):
+    """(Mg, nb * P) matrix of the output gradients of images n0..n0+nb, filters m0..m0+Mg, in
+    the flat buffer ``storage``."""
+    buf = _matrix_in(storage, Mg, nb * P)
     for i in range(nb):
         _copy_2d(buf[:, i * P : (i + 1) * P], topv[n0 + i, m0 : m0 + Mg])
     return buf
@@ -279,9 +289,12 @@ def grad_inputs_into_by(only, w, top, dx, stride, pad_lo, pad_hi, dilation, grou
             algorithm if only == ANY else only, w, top, dx, st, lo, hi, dil, groups, buffer_bytes, excluded
         )
         return
-    dxs = np.zeros((N, C, size[0], size[1], size[2]), dtype=dx.dtype)
+    scratch = workspace.begin()
+    dxs = workspace.take_zeros(scratch, N * C * size[0] * size[1] * size[2], dx.dtype)
+    dxs = dxs.reshape((N, C, size[0], size[1], size[2]))
     _grad_inputs_with(algorithm if only == ANY else only, w, top, dxs, st, lo, hi, dil, groups, buffer_bytes, excluded)
     _scatter_add(dxs, dx, phase, stride)
+    workspace.end(scratch)
 
 
 @compiled_only
@@ -326,16 +339,19 @@ def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, g
         return
     topv = top.reshape((N, M, P))
     w2 = w.reshape((M, K))
-    wt = np.empty((groups, K, Mg), dtype=w.dtype)
+    scratch = workspace.begin()
+    wt = workspace.take(scratch, groups * K * Mg, w.dtype).reshape((groups, K, Mg))
     for g in range(groups):
         _copy_2d(wt[g], w2[g * Mg : (g + 1) * Mg].T)
     if algorithm == POINTWISE:
         threads = limit_threads(2 * Mg * K * P)
         matmul_planes(wt, topv, dx.reshape((N, C, P)))
         restore_threads(threads)
+        workspace.end(scratch)
         return
     chunk = _chunk_size(N, C * kd * kh * kw, P, top.itemsize, buffer_bytes)
-    storage = np.empty(C * kd * kh * kw * chunk * P, dtype=top.dtype)
+    storage = workspace.take(scratch, C * kd * kh * kw * chunk * P, top.dtype)
+    gathered = workspace.take(scratch, Mg * chunk * P if chunk > 1 else 0, top.dtype)
     threads = limit_threads(2 * Mg * K * chunk * P)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
@@ -344,11 +360,12 @@ def _grad_inputs_with(algorithm, w, top, dx, stride, pad_lo, pad_hi, dilation, g
             if nb == 1:
                 np.dot(wt[g], topv[n0, g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K])
             else:
-                tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, top.dtype)
+                tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, gathered)
                 np.dot(wt[g], tb, cols[g * K : (g + 1) * K])
         for i in range(nb):
             col2im_add(cols, i * P, dx[n0 + i], ksize, stride, pad_lo, dilation, out)
     restore_threads(threads)
+    workspace.end(scratch)
 
 
 @numba.njit(cache=True)
@@ -377,11 +394,12 @@ def grad_weights_into_by(only, x, top, dw, stride, pad_lo, pad_hi, dilation, gro
     N, C, M = x.shape[0], x.shape[1], top.shape[1]
     if N == 0 or M == 0:
         return
+    scratch = workspace.begin()
     algorithm, xs, st, lo, hi, dil = _planned_images(
-        select.GRAD_WEIGHTS, x, C // groups, M // groups, groups, geometry, excluded
+        only, select.GRAD_WEIGHTS, x, C // groups, M // groups, groups, geometry, excluded, scratch
     )
-    _check_planned(only, algorithm)
     _grad_weights_with(algorithm if only == ANY else only, xs, top, dw, st, lo, hi, dil, groups, buffer_bytes)
+    workspace.end(scratch)
 
 
 @compiled_only
@@ -436,8 +454,10 @@ def _grad_weights_with(algorithm, x, top, dw, stride, pad_lo, pad_hi, dilation, 
         return
     # A few images per GEMM: a longer reduction means fewer passes adding into ``dw``.
     chunk = _chunk_size(N, C * kd * kh * kw, P, x.itemsize, buffer_bytes, GRAD_WEIGHTS_IMAGES)
-    storage = np.empty(C * kd * kh * kw * chunk * P, dtype=x.dtype)
-    prod = np.empty((Mg, K), dtype=x.dtype)
+    scratch = workspace.begin()
+    storage = workspace.take(scratch, C * kd * kh * kw * chunk * P, x.dtype)
+    gathered = workspace.take(scratch, Mg * chunk * P if chunk > 1 else 0, x.dtype)
+    prod = workspace.take(scratch, Mg * K, x.dtype).reshape((Mg, K))
     threads = limit_threads(2 * Mg * K * chunk * P)
     for n0 in range(0, N, chunk):
         nb = min(chunk, N - n0)
@@ -446,17 +466,20 @@ def _grad_weights_with(algorithm, x, top, dw, stride, pad_lo, pad_hi, dilation, 
             if nb == 1:
                 np.dot(topv[n0, g * Mg : (g + 1) * Mg], cols[g * K : (g + 1) * K].T, prod)
             else:
-                tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, x.dtype)
+                tb = _gather_top(topv, n0, nb, g * Mg, Mg, P, gathered)
                 np.dot(tb, cols[g * K : (g + 1) * K].T, prod)
             add_into(dw2[g * Mg : (g + 1) * Mg], prod)
     restore_threads(threads)
+    workspace.end(scratch)
 
 
 @compiled_only
-def _subsample(x, phase, stride, size):
-    """Contiguous ``x[:, :, phase[0] :: stride[0], ...]``, ``size`` points per spatial axis."""
+def _subsample(x, phase, stride, size, scratch):
+    """Contiguous ``x[:, :, phase[0] :: stride[0], ...]``, ``size`` points per spatial axis, in
+    the workspace ``scratch``."""
     N, C = x.shape[0], x.shape[1]
-    xs = np.empty((N, C, size[0], size[1], size[2]), dtype=x.dtype)
+    xs = workspace.take(scratch, N * C * size[0] * size[1] * size[2], x.dtype)
+    xs = xs.reshape((N, C, size[0], size[1], size[2]))
     for n in range(N):
         for c in range(C):
             for i in range(size[0]):

@@ -45,6 +45,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pytensor_nnet.kernels import workspace
 from pytensor_nnet.kernels.blas_threads import limit_threads, restore_threads
 from pytensor_nnet.kernels.jit import compiled_only
 
@@ -78,11 +79,12 @@ def _filter_matrix(tile):
 
 
 @compiled_only
-def filter_transform(w, tile=SMALL_TILE):
+def filter_transform(w, tile, claim):
     """``U[p, m, c] = (G g G^T)[p // a, p % a]`` (``a = tile + 2``) for the 3x3 filter
     ``g = w[m, c, 0]``.
 
-    ``w`` (M, Cg, 1, 3, 3); returns ``U`` (a * a, M, Cg). Computed in float64, then rounded;
+    ``w`` (M, Cg, 1, 3, 3); returns ``U`` (a * a, M, Cg), in the workspace ``claim`` (as its
+    scratch). Computed in float64, then rounded;
     the loops run over all the filters at once (``(m, c)`` pairs innermost, as ``U`` is laid
     out), so they vectorise.
     """
@@ -90,20 +92,21 @@ def filter_transform(w, tile=SMALL_TILE):
     n = M * Cg
     G = _filter_matrix(tile)
     a = G.shape[0]
-    taps = np.empty((9, n))  # row 3 j + k: g[j, k] of every filter
+    wide = np.empty(0)
+    taps = workspace.take(claim, 9 * n, wide.dtype).reshape((9, n))  # row 3 j + k: g[j, k] of every filter
     for m in range(M):
         for c in range(Cg):
             for j in range(3):
                 for k in range(3):
                     taps[3 * j + k, m * Cg + c] = w[m, c, 0, j, k]
-    half = np.empty((3 * a, n))  # row 3 i + k: (G g)[i, k]
+    half = workspace.take(claim, 3 * a * n, wide.dtype).reshape((3 * a, n))  # row 3 i + k: (G g)[i, k]
     for i in range(a):
         for k in range(3):
             g0, g1, g2, dst = G[i, 0], G[i, 1], G[i, 2], half[3 * i + k]
             t0, t1, t2 = taps[k], taps[3 + k], taps[6 + k]
             for q in range(n):
                 dst[q] = g0 * t0[q] + g1 * t1[q] + g2 * t2[q]
-    U = np.empty((a * a, M, Cg), dtype=w.dtype)
+    U = workspace.take(claim, a * a * n, w.dtype).reshape((a * a, M, Cg))
     flat = U.reshape((a * a, n))
     for i in range(a):
         h0, h1, h2 = half[3 * i], half[3 * i + 1], half[3 * i + 2]
@@ -337,14 +340,18 @@ def winograd_correlate_into(x, U, y, pad_lo, pad_hi, groups):
     Hp, Wp = tile * th + 2, tile * tw + 2
     # Input rows/columns the tiles read; the rest of the padded planes stays zero.
     h_in, w_in = min(H, Hp - ph), min(W, Wp - pw)
-    P = np.zeros((C, Hp, Wp), dtype=x.dtype)
+    scratch = workspace.begin()
+    P = workspace.take_zeros(scratch, C * Hp * Wp, x.dtype).reshape((C, Hp, Wp))
     block_rows = max(1, min(th, TILE_BLOCK // tw))
     # Scratch of the input transform: F(2x2, 3x3)'s rows, F(4x4, 3x3)'s row sums.
-    rows = np.empty((tile + 2, 0 if large else Wp), dtype=x.dtype)
-    row_sums = np.empty((6, 4, (block_rows + 1) * tw if large else 0), dtype=x.dtype)
-    sums = np.empty((24 if large else 8, block_rows * tw), dtype=x.dtype)
-    v_store = np.empty(positions * C * block_rows * tw, dtype=x.dtype)
-    m_store = np.empty(positions * M * block_rows * tw, dtype=x.dtype)
+    row_width = 0 if large else Wp
+    rows = workspace.take(scratch, (tile + 2) * row_width, x.dtype).reshape((tile + 2, row_width))
+    sums_width = (block_rows + 1) * tw if large else 0
+    row_sums = workspace.take(scratch, 24 * sums_width, x.dtype).reshape((6, 4, sums_width))
+    sum_rows = 24 if large else 8
+    sums = workspace.take(scratch, sum_rows * block_rows * tw, x.dtype).reshape((sum_rows, block_rows * tw))
+    v_store = workspace.take(scratch, positions * C * block_rows * tw, x.dtype)
+    m_store = workspace.take(scratch, positions * M * block_rows * tw, x.dtype)
     threads = limit_threads(2 * Mg * Cg * block_rows * tw)
     for n in range(N):
         for z in range(D):
@@ -367,31 +374,40 @@ def winograd_correlate_into(x, U, y, pad_lo, pad_hi, groups):
                     else:
                         _output_transform(Mt, m, ty0, ty1, tw, y[n, m, z], sums)
     restore_threads(threads)
+    workspace.end(scratch)
 
 
 @numba.njit(cache=True)
 def winograd_forward(x, w, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     """Correlation of ``x`` (N, C, D, H, W) with ``w`` (M, C // groups, 1, 3, 3), stride 1,
     on output tiles of ``tile`` x ``tile`` points (``SMALL_TILE`` or ``LARGE_TILE``)."""
-    return winograd_correlate(x, filter_transform(w, tile), pad_lo, pad_hi, groups)
+    claim = workspace.begin()
+    y = winograd_correlate(x, filter_transform(w, tile, claim), pad_lo, pad_hi, groups)
+    workspace.end(claim)
+    return y
 
 
 @compiled_only
 def winograd_forward_into(x, w, y, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     """:func:`winograd_forward` writing into a given ``y`` (any content)."""
-    winograd_correlate_into(x, filter_transform(w, tile), y, pad_lo, pad_hi, groups)
+    claim = workspace.begin()
+    winograd_correlate_into(x, filter_transform(w, tile, claim), y, pad_lo, pad_hi, groups)
+    workspace.end(claim)
 
 
 @numba.njit(cache=True)
 def winograd_grad_inputs(w, top, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     """Gradient wrt the images of :func:`winograd_forward`: ``dx`` (N, C, D, H, W) from ``top``
     (see :func:`_flipped_transposed`), on tiles of ``dx`` of ``tile`` x ``tile`` points."""
-    U, lo, hi = _flipped_transposed(w, pad_lo, pad_hi, groups, tile)
-    return winograd_correlate(top, U, lo, hi, groups)
+    claim = workspace.begin()
+    U, lo, hi = _flipped_transposed(w, pad_lo, pad_hi, groups, tile, claim)
+    dx = winograd_correlate(top, U, lo, hi, groups)
+    workspace.end(claim)
+    return dx
 
 
 @compiled_only
-def _flipped_transposed(w, pad_lo, pad_hi, groups, tile):
+def _flipped_transposed(w, pad_lo, pad_hi, groups, tile, claim):
     """The transformed filters and paddings of the input gradient as a correlation of ``top``.
 
     ``dx[c, i] = sum_{m, t} top[m, i + pad_lo - t] * w[m, c, t]`` (per spatial axis) is the
@@ -400,7 +416,7 @@ def _flipped_transposed(w, pad_lo, pad_hi, groups, tile):
     """
     M, Cg = w.shape[0], w.shape[1]
     Mg = M // groups
-    wt = np.empty((Cg * groups, Mg, 1, 3, 3), dtype=w.dtype)
+    wt = workspace.take(claim, Cg * groups * Mg * 9, w.dtype).reshape((Cg * groups, Mg, 1, 3, 3))
     for g in range(groups):
         for k in range(Mg):
             for c in range(Cg):
@@ -410,14 +426,16 @@ def _flipped_transposed(w, pad_lo, pad_hi, groups, tile):
     zero = np.int64(0)  # a literal 0 would type the tuples apart from the forward pass's
     lo = (zero, 2 - pad_lo[1], 2 - pad_lo[2])
     hi = (zero, 2 - pad_hi[1], 2 - pad_hi[2])
-    return filter_transform(wt, tile), lo, hi
+    return filter_transform(wt, tile, claim), lo, hi
 
 
 @compiled_only
 def winograd_grad_inputs_into(w, top, dx, pad_lo, pad_hi, groups, tile=SMALL_TILE):
     """:func:`winograd_grad_inputs` writing into a given ``dx`` (N, C, D, H, W) (any content)."""
-    U, lo, hi = _flipped_transposed(w, pad_lo, pad_hi, groups, tile)
+    claim = workspace.begin()
+    U, lo, hi = _flipped_transposed(w, pad_lo, pad_hi, groups, tile, claim)
     winograd_correlate_into(top, U, dx, lo, hi, groups)
+    workspace.end(claim)
 
 
 #: Tiles per block of the filter gradient: its GEMMs reduce over the tiles, and every block adds
@@ -494,15 +512,17 @@ def winograd_grad_weights(x, top, pad_lo, pad_hi, groups):
     th, tw = (oh + 1) // 2, (ow + 1) // 2
     Hp, Wp = 2 * th + 2, 2 * tw + 2
     h_in, w_in = min(H, Hp - ph), min(W, Wp - pw)
-    P = np.zeros((C, Hp, Wp), dtype=x.dtype)
-    Q = np.zeros((M, 2 * th, 2 * tw), dtype=x.dtype)
-    rows = np.empty((4, Wp), dtype=x.dtype)  # scratch of the two transforms: C-contiguous, as in
-    top_rows = np.empty((4, 2 * tw), dtype=x.dtype)  # the forward pass (one compiled signature)
+    scratch = workspace.begin()
+    P = workspace.take_zeros(scratch, C * Hp * Wp, x.dtype).reshape((C, Hp, Wp))
+    Q = workspace.take_zeros(scratch, M * 2 * th * 2 * tw, x.dtype).reshape((M, 2 * th, 2 * tw))
+    # Scratch of the two transforms: C-contiguous, as in the forward pass (one compiled signature).
+    rows = workspace.take(scratch, 4 * Wp, x.dtype).reshape((4, Wp))
+    top_rows = workspace.take(scratch, 4 * 2 * tw, x.dtype).reshape((4, 2 * tw))
     block_rows = max(1, min(th, GRAD_WEIGHTS_TILE_BLOCK // tw))
-    v_store = np.empty(16 * C * block_rows * tw, dtype=x.dtype)
-    g_store = np.empty(16 * M * block_rows * tw, dtype=x.dtype)
-    dU = np.zeros((16, M, Cg), dtype=x.dtype)
-    prod = np.empty((Mg, Cg), dtype=x.dtype)
+    v_store = workspace.take(scratch, 16 * C * block_rows * tw, x.dtype)
+    g_store = workspace.take(scratch, 16 * M * block_rows * tw, x.dtype)
+    dU = workspace.take_zeros(scratch, 16 * M * Cg, x.dtype).reshape((16, M, Cg))
+    prod = workspace.take(scratch, Mg * Cg, x.dtype).reshape((Mg, Cg))
     threads = limit_threads(2 * Mg * Cg * block_rows * tw)
     for n in range(N):
         for z in range(D):
@@ -530,4 +550,5 @@ def winograd_grad_weights(x, top, pad_lo, pad_hi, groups):
     restore_threads(threads)
     dw = np.empty((M, Cg, 1, 3, 3), dtype=x.dtype)
     _filter_transform_adjoint(dU, dw)
+    workspace.end(scratch)
     return dw

@@ -24,7 +24,7 @@ from pytensor_nnet import shapes
 from pytensor_nnet.conv import ops
 from pytensor_nnet.dispatch.numba import boundary, workers
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
-from pytensor_nnet.kernels import blas_threads, corr, direct, gemm_batch, select, unshared, winograd
+from pytensor_nnet.kernels import blas_threads, corr, direct, gemm_batch, select, unshared, winograd, workspace
 from pytensor_nnet.kernels import im2col as im2col_kernels
 from pytensor_nnet.kernels.jit import compiled_only
 from pytensor_nnet.kernels.select import FORWARD, GRAD_INPUTS, GRAD_WEIGHTS
@@ -49,6 +49,7 @@ KERNEL_FINGERPRINT = source_fingerprint(
     gemm_batch,
     select,
     winograd,
+    workspace,
 )
 
 # The kernels of shared filters are called across the boundary of ``boundary``: ``meta`` holds
