@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pytensor_nnet.kernels import workspace
+from pytensor_nnet.kernels.jit import typed_pointer
 
 pytestmark = pytest.mark.skipif(not workspace.AVAILABLE, reason="no malloc in the C library")
 
@@ -35,7 +36,7 @@ def _claim_and_fill(sizes, like):
         addresses[k] = piece.ctypes.data
     # Every piece still holds what was written into it (none overlaps another).
     for k in range(sizes.shape[0]):
-        piece = numba.carray(workspace._pointer_to(addresses[k], like.dtype), (sizes[k],))
+        piece = numba.carray(typed_pointer(addresses[k], like.dtype), (sizes[k],))
         sums[1, k] = piece.sum() if sizes[k] > 0 else 0.0
     workspace.end(claim)
     return claim, addresses, sums

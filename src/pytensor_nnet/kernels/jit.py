@@ -17,7 +17,10 @@ Python keep ``numba.njit(cache=True)``.
 from __future__ import annotations
 
 import numba
+from llvmlite import ir
+from numba.core import types
 from numba.core.registry import CPUDispatcher
+from numba.extending import intrinsic
 
 
 class CompiledOnlyDispatcher(CPUDispatcher):
@@ -43,3 +46,32 @@ def compiled_only(py_function=None, *, fastmath=False):
     dispatcher = numba.njit(**options)(py_function)
     dispatcher.__class__ = CompiledOnlyDispatcher
     return dispatcher
+
+
+@intrinsic
+def typed_pointer(typingctx, address, dtype):
+    """The int64 ``address`` as a pointer to items of ``dtype``, for ``numba.carray``: a number
+    class (e.g. ``np.float32``) or an array's ``.dtype``."""
+    if isinstance(dtype, types.NumberClass):
+        item = dtype.instance_type
+    elif isinstance(dtype, types.DType):
+        item = dtype.dtype
+    else:
+        return None
+    pointer = types.CPointer(item)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(pointer))
+
+    return pointer(types.int64, dtype), codegen
+
+
+def external_int64(builder, symbol):
+    """In an intrinsic's code: the int64 C variable registered with LLVM as ``symbol``
+    (declared in the module once), as a pointer."""
+    module = builder.module
+    variable = module.globals.get(symbol)
+    if variable is None:
+        variable = ir.GlobalVariable(module, ir.IntType(64), symbol)
+        variable.linkage = "external"
+    return variable

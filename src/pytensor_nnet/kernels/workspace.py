@@ -39,7 +39,7 @@ from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
 from pytensor_nnet.kernels.blas_threads import libc_function
-from pytensor_nnet.kernels.jit import compiled_only
+from pytensor_nnet.kernels.jit import compiled_only, external_int64, typed_pointer
 
 #: Workspaces in the process: more than the parts of any call (one per core) times the
 #: kernels that hold one at once (two: e.g. a strided convolution's subsampled images, then
@@ -96,12 +96,7 @@ def _table_address(typingctx):
     """The address of the workspaces' table, as an int64."""
 
     def codegen(context, builder, signature, args):
-        module = builder.module
-        table = module.globals.get(_TABLE_SYMBOL)
-        if table is None:
-            table = ir.GlobalVariable(module, _I64, _TABLE_SYMBOL)
-            table.linkage = "external"
-        return builder.ptrtoint(table, _I64)
+        return builder.ptrtoint(external_int64(builder, _TABLE_SYMBOL), _I64)
 
     return types.int64(), codegen
 
@@ -159,38 +154,24 @@ def _call_external(builder, symbol, returns, values):
     return builder.call(function, list(values))
 
 
-@intrinsic
-def _malloc(typingctx, size):
-    """``malloc(size)`` as an int64 address (0: none)."""
+def _one_argument_call(symbol, returns):
+    """An intrinsic calling the C function registered as ``symbol`` with one int64, which
+    returns its int64 result where ``returns``."""
 
-    def codegen(context, builder, signature, args):
-        return _call_external(builder, _MALLOC_SYMBOL, True, args)
+    def call(typingctx, value):
+        def codegen(context, builder, signature, args):
+            result = _call_external(builder, symbol, returns, args)
+            return result if returns else context.get_dummy_value()
 
-    return types.int64(types.int64), codegen
+        return (types.int64 if returns else types.none)(types.int64), codegen
 
-
-@intrinsic
-def _free(typingctx, address):
-    """``free`` of an address from :func:`_malloc`."""
-
-    def codegen(context, builder, signature, args):
-        _call_external(builder, _FREE_SYMBOL, False, args)
-        return context.get_dummy_value()
-
-    return types.none(types.int64), codegen
+    call.__name__ = call.__qualname__ = f"call_{symbol}"
+    return intrinsic(call)
 
 
-@intrinsic
-def _pointer_to(typingctx, address, dtype):
-    """The int64 ``address`` as a pointer to items of ``dtype`` (an array's ``.dtype``)."""
-    if not isinstance(dtype, types.DType):
-        return None
-    pointer = types.CPointer(dtype.dtype)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(pointer))
-
-    return pointer(types.int64, dtype), codegen
+#: ``malloc(size)`` as an int64 address (0: none), and ``free`` of such an address.
+_malloc = _one_argument_call(_MALLOC_SYMBOL, True)
+_free = _one_argument_call(_FREE_SYMBOL, False)
 
 
 @intrinsic
@@ -250,13 +231,7 @@ def _begin(typingctx):
     return types.int64(), codegen
 
 
-@intrinsic
-def _end(typingctx, claim):
-    def codegen(context, builder, signature, args):
-        _call_external(builder, _END_SYMBOL, False, args)
-        return context.get_dummy_value()
-
-    return types.none(types.int64), codegen
+_end = _one_argument_call(_END_SYMBOL, False)
 
 
 @compiled_only
@@ -278,7 +253,7 @@ def take(claim, count, dtype):
     _store(_field(claim, _ASKED), asked)
     if asked > _load(_field(claim, _CAPACITY)):
         return np.empty(count, dtype=dtype)
-    return numba.carray(_pointer_to(_load(_field(claim, _BASE)) + start, dtype), (count,))
+    return numba.carray(typed_pointer(_load(_field(claim, _BASE)) + start, dtype), (count,))
 
 
 @compiled_only

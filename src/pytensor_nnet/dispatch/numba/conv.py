@@ -26,7 +26,7 @@ from pytensor_nnet.dispatch.numba import boundary, workers
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import blas_threads, corr, direct, gemm_batch, select, unshared, winograd, workspace
 from pytensor_nnet.kernels import im2col as im2col_kernels
-from pytensor_nnet.kernels.jit import compiled_only
+from pytensor_nnet.kernels.jit import compiled_only, typed_pointer
 from pytensor_nnet.kernels.select import FORWARD, GRAD_INPUTS, GRAD_WEIGHTS
 from pytensor_nnet.shapes.checks import SHAPES_OK
 
@@ -223,8 +223,8 @@ def _items(shape):
 def _copy_words(source, target, rows, width, source_pitch, target_pitch):
     """Copy ``rows`` rows of ``width`` 32-bit words from address ``source`` to ``target``,
     their rows ``source_pitch`` and ``target_pitch`` words apart (items bit for bit)."""
-    whole = numba.carray(workers.typed_pointer(source, np.uint32), ((rows - 1) * source_pitch + width,))
-    block = numba.carray(workers.typed_pointer(target, np.uint32), ((rows - 1) * target_pitch + width,))
+    whole = numba.carray(typed_pointer(source, np.uint32), ((rows - 1) * source_pitch + width,))
+    block = numba.carray(typed_pointer(target, np.uint32), ((rows - 1) * target_pitch + width,))
     for r in range(rows):
         for j in range(width):
             block[r * target_pitch + j] = whole[r * source_pitch + j]
@@ -356,8 +356,8 @@ def _flip_items(source, target, shape, itemsize):
     the same code for every dtype."""
     blocks = (shape[0] * shape[1], shape[2] * shape[3] * shape[4], itemsize // 4)
     _reverse_rows(
-        numba.carray(workers.typed_pointer(source, np.uint32), blocks),
-        numba.carray(workers.typed_pointer(target, np.uint32), blocks),
+        numba.carray(typed_pointer(source, np.uint32), blocks),
+        numba.carray(typed_pointer(target, np.uint32), blocks),
     )
 
 
@@ -375,13 +375,13 @@ def _add_parts(total, first, count, items, itemsize):
     ``total``: float32 items for an ``itemsize`` of 4, else float64."""
     if itemsize == 4:
         _add_rows(
-            numba.carray(workers.typed_pointer(total, np.float32), (items,)),
-            numba.carray(workers.typed_pointer(first, np.float32), (count, items)),
+            numba.carray(typed_pointer(total, np.float32), (items,)),
+            numba.carray(typed_pointer(first, np.float32), (count, items)),
         )
     else:
         _add_rows(
-            numba.carray(workers.typed_pointer(total, np.float64), (items,)),
-            numba.carray(workers.typed_pointer(first, np.float64), (count, items)),
+            numba.carray(typed_pointer(total, np.float64), (items,)),
+            numba.carray(typed_pointer(first, np.float64), (count, items)),
         )
 
 

@@ -56,7 +56,7 @@ from pytensor_nnet.kernels.blas_threads import (
     libc_function,
     machine_is_busy,
 )
-from pytensor_nnet.kernels.jit import compiled_only
+from pytensor_nnet.kernels.jit import compiled_only, external_int64
 
 _CREATE_SYMBOL = "pytensor_nnet_thread_create"
 _JOIN_SYMBOL = "pytensor_nnet_thread_join"
@@ -143,20 +143,6 @@ def pointer_address(typingctx, pointer):
         return builder.ptrtoint(args[0], _I64)
 
     return types.int64(pointer), codegen
-
-
-@intrinsic
-def typed_pointer(typingctx, address, dtype):
-    """The int64 ``address`` as a pointer to items of the number class ``dtype`` (e.g.
-    ``np.float32``), for ``numba.carray``."""
-    if not isinstance(dtype, types.NumberClass):
-        return None
-    pointer = types.CPointer(dtype.instance_type)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(pointer))
-
-    return pointer(types.int64, dtype), codegen
 
 
 @compiled_only
@@ -261,12 +247,7 @@ _forced = ctypes.c_int64(0)
 @intrinsic
 def _forced_parts(typingctx):
     def codegen(context, builder, signature, args):
-        module = builder.module
-        variable = module.globals.get(_FORCED_SYMBOL)
-        if variable is None:
-            variable = ir.GlobalVariable(module, _I64, _FORCED_SYMBOL)
-            variable.linkage = "external"
-        return builder.load(variable)
+        return builder.load(external_int64(builder, _FORCED_SYMBOL))
 
     return types.int64(), codegen
 
