@@ -27,7 +27,8 @@ from pytensor_nnet.kernels.blas_threads import libc_function
 
 #: ``mallopt``'s parameter numbers (glibc's ``malloc.h``).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-#: The largest ``mmap`` threshold glibc accepts on 64-bit machines (half its heap size).
+#: The largest ``mmap`` threshold glibc's manual allows on 64-bit machines (half the size of
+#: a thread's heap; glibc 2.36 takes larger values without complaint).
 MAX_MMAP_THRESHOLD = 32 * 2**20
 
 
