@@ -75,3 +75,15 @@ def external_int64(builder, symbol):
         variable = ir.GlobalVariable(module, ir.IntType(64), symbol)
         variable.linkage = "external"
     return variable
+
+
+@intrinsic
+def read_int64(typingctx, address, index):
+    """The int64 at ``address`` + 8 * ``index`` (e.g. a table under a symbol:
+    ``dispatch.numba.workers.symbol_address``)."""
+
+    def codegen(context, builder, signature, args):
+        table = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+        return builder.load(builder.gep(table, [args[1]]))
+
+    return types.int64(types.int64, types.int64), codegen

@@ -92,14 +92,13 @@ def filter_transform(w, tile, claim):
     n = M * Cg
     G = _filter_matrix(tile)
     a = G.shape[0]
-    wide = np.empty(0)
-    taps = workspace.take(claim, 9 * n, wide.dtype).reshape((9, n))  # row 3 j + k: g[j, k] of every filter
+    taps = workspace.take(claim, 9 * n, np.float64).reshape((9, n))  # row 3 j + k: g[j, k] of every filter
     for m in range(M):
         for c in range(Cg):
             for j in range(3):
                 for k in range(3):
                     taps[3 * j + k, m * Cg + c] = w[m, c, 0, j, k]
-    half = workspace.take(claim, 3 * a * n, wide.dtype).reshape((3 * a, n))  # row 3 i + k: (G g)[i, k]
+    half = workspace.take(claim, 3 * a * n, np.float64).reshape((3 * a, n))  # row 3 i + k: (G g)[i, k]
     for i in range(a):
         for k in range(3):
             g0, g1, g2, dst = G[i, 0], G[i, 1], G[i, 2], half[3 * i + k]

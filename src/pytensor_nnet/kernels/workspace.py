@@ -39,7 +39,7 @@ from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
 from pytensor_nnet.kernels.blas_threads import libc_function
-from pytensor_nnet.kernels.jit import compiled_only, external_int64, typed_pointer
+from pytensor_nnet.kernels.jit import compiled_only, external_int64, read_int64, typed_pointer
 
 #: Workspaces in the process: more than the parts of any call (one per core) times the
 #: kernels that hold one at once (two: e.g. a strided convolution's subsampled images, then
@@ -61,7 +61,6 @@ _BEGIN_SYMBOL = "pytensor_nnet_workspace_begin"
 _END_SYMBOL = "pytensor_nnet_workspace_end"
 
 _I64 = ir.IntType(64)
-_VOID_P = ir.IntType(8).as_pointer()
 
 _table = (ctypes.c_int64 * (SLOTS * _ROW))()
 
@@ -99,16 +98,6 @@ def _table_address(typingctx):
         return builder.ptrtoint(external_int64(builder, _TABLE_SYMBOL), _I64)
 
     return types.int64(), codegen
-
-
-@intrinsic
-def _load(typingctx, address):
-    """The int64 at ``address``."""
-
-    def codegen(context, builder, signature, args):
-        return builder.load(builder.inttoptr(args[0], _I64.as_pointer()))
-
-    return types.int64(types.int64), codegen
 
 
 @intrinsic
@@ -176,10 +165,14 @@ _free = _one_argument_call(_FREE_SYMBOL, False)
 
 @intrinsic
 def _itemsize(typingctx, dtype):
-    """The bytes of an item of ``dtype`` (an array's ``.dtype``), a constant."""
-    if not isinstance(dtype, types.DType):
+    """The bytes of an item of ``dtype`` (an array's ``.dtype`` or a number class such as
+    ``np.float64``), a constant."""
+    if isinstance(dtype, types.NumberClass):
+        size = as_dtype(dtype.instance_type).itemsize
+    elif isinstance(dtype, types.DType):
+        size = as_dtype(dtype.dtype).itemsize
+    else:
         return None
-    size = as_dtype(dtype.dtype).itemsize
 
     def codegen(context, builder, signature, args):
         return ir.Constant(_I64, size)
@@ -196,7 +189,7 @@ def _field(slot, field):
 @numba.cfunc(types.int64(), cache=True)
 def _begin_c():
     for slot in range(SLOTS):
-        if _load(_field(slot, _FLAG)) == 0 and _claim_flag(_field(slot, _FLAG)):
+        if read_int64(_field(slot, _FLAG), 0) == 0 and _claim_flag(_field(slot, _FLAG)):
             _store(_field(slot, _ASKED), 0)
             return slot
     return NO_WORKSPACE
@@ -206,9 +199,9 @@ def _begin_c():
 def _end_c(slot):
     if slot < 0:
         return
-    asked = _load(_field(slot, _ASKED))
-    if asked > _load(_field(slot, _CAPACITY)):
-        block = _load(_field(slot, _BLOCK))
+    asked = read_int64(_field(slot, _ASKED), 0)
+    if asked > read_int64(_field(slot, _CAPACITY), 0):
+        block = read_int64(_field(slot, _BLOCK), 0)
         if block != 0:
             _free(block)
         block = _malloc(asked + ALIGN)
@@ -243,17 +236,17 @@ def begin():
 
 @compiled_only
 def take(claim, count, dtype):
-    """A 1-d C-contiguous array of ``count`` items of ``dtype`` (an array's ``.dtype``: one
-    compiled version per dtype), uninitialised: the next piece of the claimed workspace, or a
+    """A 1-d C-contiguous array of ``count`` items of ``dtype`` (an array's ``.dtype`` or a
+    number class: one compiled version per dtype), uninitialised: the next piece of the claimed workspace, or a
     new array where it does not fit."""
     if claim < 0 or count == 0:
         return np.empty(count, dtype=dtype)
-    start = _load(_field(claim, _ASKED))
+    start = read_int64(_field(claim, _ASKED), 0)
     asked = start + (count * _itemsize(dtype) + ALIGN - 1) // ALIGN * ALIGN
     _store(_field(claim, _ASKED), asked)
-    if asked > _load(_field(claim, _CAPACITY)):
+    if asked > read_int64(_field(claim, _CAPACITY), 0):
         return np.empty(count, dtype=dtype)
-    return numba.carray(typed_pointer(_load(_field(claim, _BASE)) + start, dtype), (count,))
+    return numba.carray(typed_pointer(read_int64(_field(claim, _BASE), 0) + start, dtype), (count,))
 
 
 @compiled_only
@@ -277,8 +270,8 @@ def _release_free():
     released = 0
     for slot in range(SLOTS):
         if _claim_flag(_field(slot, _FLAG)):
-            released += _load(_field(slot, _CAPACITY))
-            block = _load(_field(slot, _BLOCK))
+            released += read_int64(_field(slot, _CAPACITY), 0)
+            block = read_int64(_field(slot, _BLOCK), 0)
             if block != 0:
                 _free(block)
             for field in (_BLOCK, _BASE, _CAPACITY):

@@ -56,7 +56,7 @@ from pytensor_nnet.kernels.blas_threads import (
     libc_function,
     machine_is_busy,
 )
-from pytensor_nnet.kernels.jit import compiled_only, external_int64
+from pytensor_nnet.kernels.jit import compiled_only, external_int64, read_int64
 
 _CREATE_SYMBOL = "pytensor_nnet_thread_create"
 _JOIN_SYMBOL = "pytensor_nnet_thread_join"
@@ -97,17 +97,6 @@ def symbol_address(typingctx, function):
         return builder.ptrtoint(declared, _I64)
 
     return types.int64(function), codegen
-
-
-@intrinsic
-def read_int64(typingctx, address, index):
-    """The int64 at ``address`` + 8 * ``index`` (e.g. a table under a symbol: :func:`symbol_address`)."""
-
-    def codegen(context, builder, signature, args):
-        table = builder.inttoptr(args[0], _I64.as_pointer())
-        return builder.load(builder.gep(table, [args[1]]))
-
-    return types.int64(types.int64, types.int64), codegen
 
 
 @intrinsic
