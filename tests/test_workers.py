@@ -7,12 +7,14 @@ import threading
 import time
 from functools import lru_cache
 
+import numba
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba.core import types
 
 from pytensor_nnet import conv2d, conv3d
 from pytensor_nnet.dispatch.numba import conv as numba_conv
@@ -393,3 +395,35 @@ def test_pooling_parts_compute_what_one_part_computes(name, mode):
         with workers.forced_parts(parts):
             for got, one in zip(f(xv, gv), serial, strict=True):
                 np.testing.assert_array_equal(got, one, err_msg=f"{parts} parts")
+
+
+@numba.cfunc(types.int64(*[types.CPointer(types.int64)] * 5))
+def _busy_entry(a, b, c, out, meta):
+    """An entry that keeps its core busy for ``a[0]`` ticks of the time-stamp counter, then
+    sets ``out[0]`` to 1."""
+    start = workers._ticks()
+    while workers._ticks() - start < a[0]:
+        pass
+    out[0] = 1
+    return workers.DONE
+
+
+@pytest.mark.skipif(not workers.THREADS_AVAILABLE, reason="no threads: every part runs on the calling thread")
+@pytest.mark.parametrize("polls_out", [False, True])
+def test_the_caller_waits_for_every_part(polls_out):
+    """The caller returns only when every part's thread has ended, whether a part ends while the
+    caller polls for it or after that (then the caller blocks in ``pthread_join``)."""
+    threads_before = len(os.listdir("/proc/self/task")) if os.path.exists("/proc/self/task") else None
+    busy = np.array([8 * workers.POLL_TICKS if polls_out else 0], dtype=np.int64)
+    idle = np.zeros(1, dtype=np.int64)
+    done = np.zeros(3, dtype=np.int64)
+    tasks = workers.task_rows(3, 0)
+    for i in range(3):
+        tasks[i, 0] = _busy_entry.address
+        tasks[i, 1] = (idle if i == 0 else busy).ctypes.data  # the caller's own part ends first
+        tasks[i, 4] = done.ctypes.data + 8 * i
+    assert workers.run_tasks(tasks) == workers.DONE
+    assert done.tolist() == [1, 1, 1]
+    assert (tasks[:, workers.TASK_STATUS] == workers.DONE).all()
+    if threads_before is not None:
+        assert len(os.listdir("/proc/self/task")) == threads_before
