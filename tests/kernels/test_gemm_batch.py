@@ -1,10 +1,15 @@
 """Batched GEMMs of the 1x1 convolutions (``kernels.gemm_batch``): the batch and the per-GEMM
 fallback against numpy, and the convolutions that use them against the reference."""
 
+import importlib.util
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
-from pytensor_nnet.kernels import gemm_batch
+from pytensor_nnet.kernels import blas_threads, gemm_batch
 from pytensor_nnet.kernels.conv import conv_forward, conv_grad_inputs, conv_grad_weights
 from tests.reference.conv import conv_grads_ref, conv_ref
 
@@ -102,3 +107,51 @@ def test_pointwise_convolution_through_the_batch(groups, dtype):
     dw = conv_grad_weights(x, gy.astype(dtype), w.shape[2:], **params)
     np.testing.assert_allclose(dx, dx_ref, rtol=tol, atol=tol * scale)
     np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol * np.sqrt(3 * 144))
+
+
+def test_the_batches_run_on_the_newer_openblas_where_it_is_installed():
+    installed = importlib.util.find_spec(gemm_batch.PACKAGE) is not None
+    assert gemm_batch.LIBRARY == (gemm_batch.PACKAGE if installed else "scipy")
+
+
+@pytest.mark.skipif(gemm_batch.LIBRARY != gemm_batch.PACKAGE, reason="the batches run on scipy's OpenBLAS")
+@pytest.mark.parametrize("blas_threads_count", [1, 2])
+def test_the_batches_follow_the_blas_thread_count_and_put_theirs_back(blas_threads_count):
+    """The package's OpenBLAS runs each batch on scipy's OpenBLAS's thread count and keeps its
+    own (one: loaded so) between calls; on one thread it starts no thread."""
+    package = gemm_batch.package_library()
+    get_count = package.scipy_openblas_get_num_threads
+    assert get_count() == 1
+    previous = blas_threads.get_num_threads()
+    threads_before = _threads_of_the_process()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1, 160, 128)).astype("float32")
+    b = rng.standard_normal((2, 128, 144)).astype("float32")
+    c = np.empty((2, 160, 144), dtype="float32")
+    try:
+        blas_threads.set_num_threads(blas_threads_count)
+        gemm_batch.matmul_planes(a, b, c)
+        gemm_batch.add_plane_products(c, b, np.zeros((160, 128), dtype="float32"), 1)
+    finally:
+        blas_threads.set_num_threads(previous)
+    np.testing.assert_allclose(c, _expected(a.astype("float64"), b.astype("float64")), rtol=1e-4, atol=1e-3)
+    assert get_count() == 1
+    if blas_threads_count == 1 and threads_before is not None:
+        assert _threads_of_the_process() == threads_before
+
+
+def test_scipys_openblas_can_be_chosen():
+    code = (
+        "import numpy as np; from pytensor_nnet.kernels import gemm_batch as g; "
+        "a = np.ones((1, 160, 128), 'float32'); b = np.ones((2, 128, 144), 'float32'); "
+        "c = np.empty((2, 160, 144), 'float32'); g.matmul_planes(a, b, c); "
+        "print(g.LIBRARY, float(c.min()), float(c.max()))"
+    )
+    env = dict(os.environ, **{gemm_batch.ENV_VAR: "scipy"})
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["scipy", "128.0", "128.0"]
+
+
+def _threads_of_the_process():
+    return len(os.listdir("/proc/self/task")) if os.path.exists("/proc/self/task") else None

@@ -10,17 +10,29 @@ The filter gradient of that layer (:func:`add_plane_products`) runs images two a
 GEMM adding into its own partial sum: 2.13-2.16 ms against 2.61-2.67 ms for one two-threaded
 ``np.dot`` per image plus the addition of its product.
 
+Which OpenBLAS: the newer one of the ``scipy-openblas32`` package when it is installed (a
+dependency where it has wheels; the one numpy and scipy build with), else scipy's. Its GEMMs
+were faster on these shapes: on one thread the pointwise layer's 16 forward GEMMs took a median
+2.67 ms with OpenBLAS 0.3.34 against 2.80 with scipy 1.17's 0.3.30, its input gradient's (two
+threads, eight each) 1.64 against 1.87 ms; the layer's forward pass 1.49 against 1.53 ms
+(medians of five runs, alternated). ``PYTENSOR_NNET_GEMM_BATCH=scipy`` keeps scipy's. The
+package's copy is loaded privately (nothing else calls it) with one thread, so that it starts
+no thread of its own; before each batch its thread count is set to the one of scipy's
+OpenBLAS, which ``blas_threads.limit_threads`` and the parts (``workers``) decide, and put
+back after.
+
 How it is called: at import the library's functions are looked up by name (like the thread
 count's) and registered with LLVM under this module's own symbol names, so the machine code
 Numba caches calls them by name; a flag function says whether they were found. Where they
 were not (another BLAS, an OpenBLAS without them), the names are bound to stand-ins and
-:func:`matmul_planes` runs one ``np.dot`` per GEMM. The BLAS's thread count (set by
-``blas_threads.limit_threads``) applies to the batch as to a single GEMM.
+:func:`matmul_planes` runs one ``np.dot`` per GEMM.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.util
+import os
 
 import numba
 import numpy as np
@@ -29,7 +41,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from pytensor_nnet.kernels.blas_threads import cython_blas_path, open_library
+from pytensor_nnet.kernels.blas_threads import blas_get_num_threads, cython_blas_path, open_library
 from pytensor_nnet.kernels.jit import compiled_only
 
 #: Names looked up in the BLAS, by dtype: scipy's OpenBLAS (32-bit integers), first.
@@ -39,6 +51,17 @@ CANDIDATES = {
 }
 _SYMBOLS = {"float32": "pytensor_nnet_sgemm_batch", "float64": "pytensor_nnet_dgemm_batch"}
 _FOUND_SYMBOL = "pytensor_nnet_gemm_batch_found"
+_GET_THREADS_SYMBOL = "pytensor_nnet_gemm_batch_get_threads"
+_SET_THREADS_SYMBOL = "pytensor_nnet_gemm_batch_set_threads"
+
+#: The package whose OpenBLAS runs the batches when it is installed, and the thread-count
+#: functions looked up in it.
+PACKAGE = "scipy_openblas32"
+_THREAD_FUNCTIONS = ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads")
+
+#: Environment variable: ``scipy`` runs the batches on scipy's OpenBLAS even where
+#: :data:`PACKAGE` is installed.
+ENV_VAR = "PYTENSOR_NNET_GEMM_BATCH"
 
 #: ``cblas`` codes of the ``params`` row (:func:`_gemm_batch`).
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -52,10 +75,9 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 BATCH_MIN_MULTIPLY_ADDS = 2_000_000
 
 
-def find_function(library_path, names):
-    """Address of the first of ``names`` that the shared library ``library_path`` or its
-    dependencies define, or None (also when the library cannot be opened)."""
-    lib = open_library(library_path)
+def find_function(lib, names):
+    """Address of the first of ``names`` that the loaded library ``lib`` (``ctypes.CDLL``) or
+    its dependencies define, or None (also when ``lib`` is None)."""
     if lib is None:
         return None
     for name in names:
@@ -87,21 +109,74 @@ def _not_found():
     return 0
 
 
+@numba.cfunc(types.int32(), cache=True)
+def _same_threads():
+    """Stands in for the thread count's getter where the batches run on scipy's OpenBLAS,
+    whose count ``blas_threads`` sets itself: 0, nothing to match."""
+    return 0
+
+
+@numba.cfunc(types.void(types.int32), cache=True)
+def _ignore_threads(n):
+    pass
+
+
+def package_library():
+    """The OpenBLAS of :data:`PACKAGE` (``ctypes.CDLL``), loaded with one thread, or None
+    where the package is not installed, cannot be loaded, or :data:`ENV_VAR` says ``scipy``."""
+    if os.environ.get(ENV_VAR, "").strip().lower() == "scipy":
+        return None
+    try:
+        spec = importlib.util.find_spec(PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    lib_dir = os.path.join(next(iter(spec.submodule_search_locations)), "lib")
+    try:
+        files = sorted(name for name in os.listdir(lib_dir) if name.startswith(("libscipy_openblas", "scipy_openblas")))
+    except OSError:
+        return None
+    files = [name for name in files if name.endswith((".so", ".dylib", ".dll"))]
+    if not files:
+        return None
+    # One thread at load: OpenBLAS would start its worker threads there (read once, at load).
+    previous = os.environ.get("OPENBLAS_NUM_THREADS")
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        return open_library(os.path.join(lib_dir, files[0]))
+    finally:
+        if previous is None:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = previous
+
+
 def _bind():
-    """Register the batched GEMMs' symbols; returns the names found, by dtype (None: not)."""
-    path = cython_blas_path()
-    found = {}
-    for dtype, names in CANDIDATES.items():
-        address = find_function(path, names)
-        found[dtype] = names[0] if address else None
+    """Register the batched GEMMs' symbols and their library's thread count; returns the
+    library's name and the functions found, by dtype (None: not)."""
+    library, lib = PACKAGE, package_library()
+    addresses = {dtype: find_function(lib, names) for dtype, names in CANDIDATES.items()}
+    if not all(addresses.values()):
+        library, lib = "scipy", open_library(cython_blas_path())
+        addresses = {dtype: find_function(lib, names) for dtype, names in CANDIDATES.items()}
+    found = {dtype: (CANDIDATES[dtype][0] if address else None) for dtype, address in addresses.items()}
+    for dtype, address in addresses.items():
         llvm.add_symbol(_SYMBOLS[dtype], address if address else _no_batch.address)
-    both = all(found.values())
-    llvm.add_symbol(_FOUND_SYMBOL, (_found if both else _not_found).address)
-    return found
+    llvm.add_symbol(_FOUND_SYMBOL, (_found if all(found.values()) else _not_found).address)
+    threads = [find_function(lib, (name,)) for name in _THREAD_FUNCTIONS] if library == PACKAGE else [None]
+    if all(threads):
+        llvm.add_symbol(_GET_THREADS_SYMBOL, threads[0])
+        llvm.add_symbol(_SET_THREADS_SYMBOL, threads[1])
+    else:
+        llvm.add_symbol(_GET_THREADS_SYMBOL, _same_threads.address)
+        llvm.add_symbol(_SET_THREADS_SYMBOL, _ignore_threads.address)
+    return (library if any(found.values()) else None), found
 
 
-#: The batched GEMMs found in the BLAS, by dtype (None where it has none).
-FOUND = _bind()
+#: Which OpenBLAS runs the batches (:data:`PACKAGE` or ``"scipy"``; None: neither has them),
+#: and the batched GEMMs found in it, by dtype (None where it has none).
+LIBRARY, FOUND = _bind()
 
 
 @intrinsic
@@ -114,6 +189,47 @@ def _batch_available(typingctx):
         return builder.icmp_signed("!=", found, ir.Constant(ir.IntType(32), 0))
 
     return types.boolean(), codegen
+
+
+@intrinsic
+def _batch_get_threads(typingctx):
+    """The batches' library's thread count (0: it is scipy's, whose count is already set)."""
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), _GET_THREADS_SYMBOL)
+        return builder.sext(builder.call(fn, []), ir.IntType(64))
+
+    return types.int64(), codegen
+
+
+@intrinsic
+def _batch_set_threads(typingctx, n):
+    """Set the batches' library's thread count (nothing where it is scipy's)."""
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i32]), _SET_THREADS_SYMBOL)
+        builder.call(fn, [builder.trunc(args[0], i32)])
+        return context.get_dummy_value()
+
+    return types.none(types.int64), codegen
+
+
+@compiled_only
+def _threads_as_the_blas():
+    """Give the batches' library the thread count of scipy's OpenBLAS (``blas_threads``);
+    returns its count before, for :func:`_restore_batch_threads` (0: nothing was changed)."""
+    own, wanted = _batch_get_threads(), blas_get_num_threads()
+    if own <= 0 or wanted <= 0 or own == wanted:
+        return 0
+    _batch_set_threads(wanted)
+    return own
+
+
+@compiled_only
+def _restore_batch_threads(previous):
+    if previous > 0:
+        _batch_set_threads(previous)
 
 
 @intrinsic
@@ -189,7 +305,8 @@ def matmul_planes(a, b, c):
     group ``g``: ``a`` (G, R, S), ``b`` (N, G * S, P), ``c`` (N, G * R, P), all C-contiguous,
     one dtype (float32 or float64); ``c`` is overwritten. One batched BLAS call where the BLAS
     has one and the GEMMs are large (``BATCH_MIN_MULTIPLY_ADDS``), else one ``np.dot`` per
-    GEMM. The caller sets the BLAS's threads (``blas_threads.limit_threads``)."""
+    GEMM. The caller sets the BLAS's threads (``blas_threads.limit_threads``); the batch runs
+    on as many."""
     G, R, S = a.shape
     N, P = b.shape[0], b.shape[2]
     if b.shape[1] != G * S or c.shape[0] != N or c.shape[1] != G * R or c.shape[2] != P:
@@ -213,7 +330,9 @@ def matmul_planes(a, b, c):
             a_addresses[i] = a.ctypes.data + g * R * S * item
             b_addresses[i] = b.ctypes.data + (n * G * S + g * S) * P * item
             c_addresses[i] = c.ctypes.data + (n * G * R + g * R) * P * item
+    threads = _threads_as_the_blas()
     _gemm_batch(params, scalars, a_addresses, b_addresses, c_addresses)
+    _restore_batch_threads(threads)
 
 
 @numba.njit(cache=True)
@@ -263,6 +382,7 @@ def add_plane_products(a, b, c, groups):
     b_addresses = np.empty(pairs * groups, dtype=np.int64)
     c_addresses = np.empty(pairs * groups, dtype=np.int64)
     item = c.itemsize
+    threads = _threads_as_the_blas()
     for n0 in range(0, N, pairs):
         count = 0
         for n in range(n0, min(n0 + pairs, N)):
@@ -273,5 +393,6 @@ def add_plane_products(a, b, c, groups):
                 count += 1
         params[9] = count
         _gemm_batch(params, scalars, a_addresses[:count], b_addresses[:count], c_addresses[:count])
+    _restore_batch_threads(threads)
     for k in range(pairs):
         add_into(c, partial[k])
