@@ -427,3 +427,10 @@ def test_the_caller_waits_for_every_part(polls_out):
     assert (tasks[:, workers.TASK_STATUS] == workers.DONE).all()
     if threads_before is not None:
         assert len(os.listdir("/proc/self/task")) == threads_before
+
+
+def test_the_stand_in_for_try_join_never_says_joined():
+    """Where the C library has no ``pthread_tryjoin_np``, the caller polls a stand-in that
+    never joins, then blocks in ``pthread_join``."""
+    stand_in = numba.cfunc(types.int32(types.int64, types.voidptr))(workers._cannot_tell)
+    assert stand_in.ctypes(0, None) != 0

@@ -41,7 +41,13 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from pytensor_nnet.kernels.blas_threads import blas_get_num_threads, cython_blas_path, open_library
+from pytensor_nnet.kernels.blas_threads import (
+    _ignore_count,
+    _unknown_count,
+    blas_get_num_threads,
+    cython_blas_path,
+    open_library,
+)
 from pytensor_nnet.kernels.jit import compiled_only
 
 #: Names looked up in the BLAS, by dtype: scipy's OpenBLAS (32-bit integers), first.
@@ -109,18 +115,6 @@ def _not_found():
     return 0
 
 
-@numba.cfunc(types.int32(), cache=True)
-def _same_threads():
-    """Stands in for the thread count's getter where the batches run on scipy's OpenBLAS,
-    whose count ``blas_threads`` sets itself: 0, nothing to match."""
-    return 0
-
-
-@numba.cfunc(types.void(types.int32), cache=True)
-def _ignore_threads(n):
-    pass
-
-
 def package_library():
     """The OpenBLAS of :data:`PACKAGE` (``ctypes.CDLL``), loaded with one thread, or None
     where the package is not installed, cannot be loaded, or :data:`ENV_VAR` says ``scipy``."""
@@ -168,9 +162,9 @@ def _bind():
     if all(threads):
         llvm.add_symbol(_GET_THREADS_SYMBOL, threads[0])
         llvm.add_symbol(_SET_THREADS_SYMBOL, threads[1])
-    else:
-        llvm.add_symbol(_GET_THREADS_SYMBOL, _same_threads.address)
-        llvm.add_symbol(_SET_THREADS_SYMBOL, _ignore_threads.address)
+    else:  # scipy's, whose count blas_threads sets: a count of 0 says there is nothing to match
+        llvm.add_symbol(_GET_THREADS_SYMBOL, _unknown_count.address)
+        llvm.add_symbol(_SET_THREADS_SYMBOL, _ignore_count.address)
     return (library if any(found.values()) else None), found
 
 

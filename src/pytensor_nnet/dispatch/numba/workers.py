@@ -318,9 +318,9 @@ def _join_nothing(handle, result):
     return 0
 
 
-@numba.cfunc(types.int32(types.int64, types.voidptr), cache=True)
 def _cannot_tell(handle, result):
-    """Stands in for ``pthread_tryjoin_np`` where the C library has none: never joined."""
+    """Stands in for ``pthread_tryjoin_np`` where the C library has none: never joined
+    (compiled only there)."""
     return 1
 
 
@@ -329,7 +329,9 @@ def _bind():
     llvm.add_symbol(_RUN_TASK_SYMBOL, _run_task.address)
     llvm.add_symbol(_FORCED_SYMBOL, ctypes.addressof(_forced))
     try_join = libc_function("pthread_tryjoin_np")  # glibc, musl
-    llvm.add_symbol(_TRY_JOIN_SYMBOL, try_join if try_join else _cannot_tell.address)
+    if not try_join:
+        try_join = numba.cfunc(types.int32(types.int64, types.voidptr), cache=True)(_cannot_tell).address
+    llvm.add_symbol(_TRY_JOIN_SYMBOL, try_join)
     create, join = libc_function("pthread_create"), libc_function("pthread_join")
     if not create or not join:
         llvm.add_symbol(_CREATE_SYMBOL, _refuse_thread.address)
