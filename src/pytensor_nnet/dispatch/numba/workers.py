@@ -64,6 +64,7 @@ from pytensor_nnet.kernels.jit import compiled_only, external_int64, read_int64
 _CREATE_SYMBOL = "pytensor_nnet_thread_create"
 _JOIN_SYMBOL = "pytensor_nnet_thread_join"
 _TRY_JOIN_SYMBOL = "pytensor_nnet_thread_try_join"
+_WAIT_SYMBOL = "pytensor_nnet_wait_for_thread"
 _RUN_TASK_SYMBOL = "pytensor_nnet_run_task"
 _FORCED_SYMBOL = "pytensor_nnet_forced_parts"
 
@@ -238,17 +239,6 @@ def _ticks(typingctx):
     return types.int64(), codegen
 
 
-@compiled_only
-def _wait_for_thread(task):
-    """Wait for the thread of the task row at address ``task`` to end: poll for up to
-    :data:`POLL_TICKS`, then block."""
-    start = _ticks()
-    while _thread_try_join(task) != 0:
-        if _ticks() - start > POLL_TICKS:
-            _thread_join(task)
-            return
-
-
 @intrinsic
 def _release_gil(typingctx):
     """Let go of the GIL if this thread holds it (``PyEval_SaveThread``); returns the saved
@@ -344,6 +334,33 @@ def _bind():
 
 #: Whether parts can run on threads of their own (else they run one after the other).
 THREADS_AVAILABLE = _bind()
+
+
+@numba.cfunc(types.void(types.int64), cache=True)
+def _wait_for_thread_c(task):
+    """Wait for the thread of the task row at address ``task`` to end: poll for up to
+    :data:`POLL_TICKS`, then block. A C function that the drivers call by symbol (compiled
+    once, not into each driver)."""
+    start = _ticks()
+    while _thread_try_join(task) != 0:
+        if _ticks() - start > POLL_TICKS:
+            _thread_join(task)
+            return
+
+
+llvm.add_symbol(_WAIT_SYMBOL, _wait_for_thread_c.address)
+
+
+@intrinsic
+def _wait_for_thread(typingctx, task):
+    """:func:`_wait_for_thread_c` on the task row at address ``task``."""
+
+    def codegen(context, builder, signature, args):
+        wait = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [_I64]), _WAIT_SYMBOL)
+        builder.call(wait, [args[0]])
+        return context.get_dummy_value()
+
+    return types.none(types.int64), codegen
 
 
 @numba.njit(cache=True)
