@@ -12,13 +12,17 @@ A function compiled without them must not be called from Python (Numba would jum
 wrapper that was never built): :func:`compiled_only` gives it a dispatcher whose call from
 Python raises ``TypeError`` instead. Functions that ``perform``, the tests or users call from
 Python keep ``numba.njit(cache=True)``.
+
+Beside it, the few LLVM helpers that several kernels' modules share: a typed pointer from an
+address, an int64 C variable or table under a symbol, and calls of C functions registered by
+symbol (:func:`call_external`, :func:`one_argument_call`).
 """
 
 from __future__ import annotations
 
 import numba
 from llvmlite import ir
-from numba.core import types
+from numba.core import cgutils, types
 from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
 
@@ -87,3 +91,26 @@ def read_int64(typingctx, address, index):
         return builder.load(builder.gep(table, [args[1]]))
 
     return types.int64(types.int64, types.int64), codegen
+
+
+def call_external(builder, symbol, returns, values):
+    """Call the C function registered as ``symbol`` with int64 ``values``; returns its int64
+    result where ``returns``."""
+    function_type = ir.FunctionType(ir.IntType(64) if returns else ir.VoidType(), [ir.IntType(64)] * len(values))
+    function = cgutils.get_or_insert_function(builder.module, function_type, symbol)
+    return builder.call(function, list(values))
+
+
+def one_argument_call(symbol, returns):
+    """An intrinsic calling the C function registered as ``symbol`` with one int64, which
+    returns its int64 result where ``returns``."""
+
+    def call(typingctx, value):
+        def codegen(context, builder, signature, args):
+            result = call_external(builder, symbol, returns, args)
+            return result if returns else context.get_dummy_value()
+
+        return (types.int64 if returns else types.none)(types.int64), codegen
+
+    call.__name__ = call.__qualname__ = f"call_{symbol}"
+    return intrinsic(call)

@@ -34,12 +34,19 @@ import numba
 import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
-from numba.core import cgutils, types
+from numba.core import types
 from numba.extending import intrinsic
 from numba.np.numpy_support import as_dtype
 
 from pytensor_nnet.kernels.blas_threads import libc_function
-from pytensor_nnet.kernels.jit import compiled_only, external_int64, read_int64, typed_pointer
+from pytensor_nnet.kernels.jit import (
+    call_external,
+    compiled_only,
+    external_int64,
+    one_argument_call,
+    read_int64,
+    typed_pointer,
+)
 
 #: Workspaces in the process: more than the parts of any call (one per core) times the
 #: kernels that hold one at once (two: e.g. a strided convolution's subsampled images, then
@@ -135,32 +142,9 @@ def _clear_flag(typingctx, address):
     return types.none(types.int64), codegen
 
 
-def _call_external(builder, symbol, returns, values):
-    """Call the C function registered as ``symbol`` with int64 ``values``; returns its int64
-    result where ``returns``."""
-    function_type = ir.FunctionType(_I64 if returns else ir.VoidType(), [_I64] * len(values))
-    function = cgutils.get_or_insert_function(builder.module, function_type, symbol)
-    return builder.call(function, list(values))
-
-
-def _one_argument_call(symbol, returns):
-    """An intrinsic calling the C function registered as ``symbol`` with one int64, which
-    returns its int64 result where ``returns``."""
-
-    def call(typingctx, value):
-        def codegen(context, builder, signature, args):
-            result = _call_external(builder, symbol, returns, args)
-            return result if returns else context.get_dummy_value()
-
-        return (types.int64 if returns else types.none)(types.int64), codegen
-
-    call.__name__ = call.__qualname__ = f"call_{symbol}"
-    return intrinsic(call)
-
-
 #: ``malloc(size)`` as an int64 address (0: none), and ``free`` of such an address.
-_malloc = _one_argument_call(_MALLOC_SYMBOL, True)
-_free = _one_argument_call(_FREE_SYMBOL, False)
+_malloc = one_argument_call(_MALLOC_SYMBOL, True)
+_free = one_argument_call(_FREE_SYMBOL, False)
 
 
 @intrinsic
@@ -219,12 +203,12 @@ llvm.add_symbol(_END_SYMBOL, _end_c.address)
 @intrinsic
 def _begin(typingctx):
     def codegen(context, builder, signature, args):
-        return _call_external(builder, _BEGIN_SYMBOL, True, args)
+        return call_external(builder, _BEGIN_SYMBOL, True, args)
 
     return types.int64(), codegen
 
 
-_end = _one_argument_call(_END_SYMBOL, False)
+_end = one_argument_call(_END_SYMBOL, False)
 
 
 @compiled_only

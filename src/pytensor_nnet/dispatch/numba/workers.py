@@ -59,7 +59,7 @@ from pytensor_nnet.kernels.blas_threads import (
     libc_function,
     machine_is_busy,
 )
-from pytensor_nnet.kernels.jit import compiled_only, external_int64, read_int64
+from pytensor_nnet.kernels.jit import compiled_only, external_int64, one_argument_call, read_int64
 
 _CREATE_SYMBOL = "pytensor_nnet_thread_create"
 _JOIN_SYMBOL = "pytensor_nnet_thread_join"
@@ -351,16 +351,8 @@ def _wait_for_thread_c(task):
 llvm.add_symbol(_WAIT_SYMBOL, _wait_for_thread_c.address)
 
 
-@intrinsic
-def _wait_for_thread(typingctx, task):
-    """:func:`_wait_for_thread_c` on the task row at address ``task``."""
-
-    def codegen(context, builder, signature, args):
-        wait = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [_I64]), _WAIT_SYMBOL)
-        builder.call(wait, [args[0]])
-        return context.get_dummy_value()
-
-    return types.none(types.int64), codegen
+#: :func:`_wait_for_thread_c` on the task row at an address.
+_wait_for_thread = one_argument_call(_WAIT_SYMBOL, False)
 
 
 @numba.njit(cache=True)
