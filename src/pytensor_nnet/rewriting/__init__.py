@@ -5,4 +5,5 @@ from pytensor_nnet.rewriting import (
     conv,  # noqa: F401
     im2col,  # noqa: F401
     sparse_random,  # noqa: F401
+    tanh,  # noqa: F401
 )

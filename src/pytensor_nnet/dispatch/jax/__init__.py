@@ -7,4 +7,5 @@ from pytensor_nnet.dispatch.jax import (
     pool,  # noqa: F401
     sparse_conv,  # noqa: F401
     sparse_random,  # noqa: F401
+    tanh,  # noqa: F401
 )

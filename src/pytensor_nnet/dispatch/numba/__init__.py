@@ -8,5 +8,6 @@ from pytensor_nnet.dispatch.numba import (
     pool,  # noqa: F401
     sparse_conv,  # noqa: F401
     sparse_random,  # noqa: F401
+    tanh,  # noqa: F401
 )
 from pytensor_nnet.sparse_basic import numba as sparse_basic  # noqa: F401

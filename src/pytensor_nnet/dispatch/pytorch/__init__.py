@@ -22,5 +22,6 @@ from pytensor_nnet.dispatch.pytorch import (
     pool,  # noqa: F401
     sparse_conv,  # noqa: F401
     sparse_random,  # noqa: F401
+    tanh,  # noqa: F401
 )
 from pytensor_nnet.sparse_basic import pytorch as sparse_basic  # noqa: F401

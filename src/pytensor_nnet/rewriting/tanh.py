@@ -1,0 +1,52 @@
+"""``pytensor_nnet_vectorised_tanh`` (tag ``numba``): in a graph that uses any of the package's
+Ops, PyTensor's elementwise ``tanh`` of real numbers becomes :class:`VectorisedTanh`, the same
+function in a vectorised Numba loop (see :mod:`pytensor_nnet.tanh`). It runs in Numba mode
+only, before PyTensor fuses elementwise Ops (so ``tanh`` is not fused with its neighbours:
+one more pass over the array, far cheaper than the calls it saves). A graph without the
+package's Ops keeps PyTensor's ``tanh``. Exclude it by name to keep PyTensor's ``tanh``
+everywhere: ``get_mode("NUMBA").excluding("pytensor_nnet_vectorised_tanh")``.
+"""
+
+import pytensor.scalar as ps
+from pytensor.compile import optdb
+from pytensor.graph.features import ReplaceValidate
+from pytensor.graph.rewriting.basic import GraphRewriter
+from pytensor.tensor.elemwise import Elemwise
+
+from pytensor_nnet.tanh import OUTPUT_DTYPES, VectorisedTanh
+
+
+def uses_package_ops(fgraph):
+    """Whether a node of ``fgraph`` runs an Op defined in this package."""
+    return any(type(node.op).__module__.startswith("pytensor_nnet.") for node in fgraph.apply_nodes)
+
+
+def _is_real_tanh(node):
+    op = node.op
+    return (
+        isinstance(op, Elemwise)
+        and type(op.scalar_op) is ps.Tanh
+        and not op.inplace_pattern
+        and node.outputs[0].type.dtype in OUTPUT_DTYPES
+        and not node.inputs[0].type.dtype.startswith("complex")
+    )
+
+
+class VectorisedTanhInPackageGraphs(GraphRewriter):
+    """Puts :class:`VectorisedTanh` in place of PyTensor's ``tanh`` in graphs that use the
+    package's Ops."""
+
+    def add_requirements(self, fgraph):
+        fgraph.attach_feature(ReplaceValidate())
+
+    def apply(self, fgraph):
+        if not uses_package_ops(fgraph):
+            return
+        for node in fgraph.toposort():
+            if _is_real_tanh(node):
+                new = VectorisedTanh(node.outputs[0].type.dtype)(node.inputs[0])
+                fgraph.replace_validate(node.outputs[0], new, reason="pytensor_nnet_vectorised_tanh")
+
+
+# Before PyTensor's elementwise fusion (position 49).
+optdb.register("pytensor_nnet_vectorised_tanh", VectorisedTanhInPackageGraphs(), "numba", position=48.8)
