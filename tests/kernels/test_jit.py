@@ -1,11 +1,16 @@
 """Functions compiled without the wrapper a call from Python needs (``kernels.jit``)."""
 
+import ctypes
+import os
+import sys
+
 import numba
 import numpy as np
 import pytest
+from llvmlite import binding as llvm
 
 from pytensor_nnet.kernels import corr, direct
-from pytensor_nnet.kernels.jit import CompiledOnlyDispatcher, compiled_only
+from pytensor_nnet.kernels.jit import CompiledOnlyDispatcher, compiled_only, int_getter, int_setter
 
 
 @compiled_only
@@ -49,3 +54,25 @@ def test_numba_options_pass_through_and_python_still_gets_a_type_error():
     assert _calls_multiply_add(2.0, 3.0, 1.0) == 7.0
     with pytest.raises(TypeError, match="compiled code only"):
         _multiply_add(2.0, 3.0, 1.0)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the C library by ctypes.CDLL(None)")
+def test_int_getter_and_setter_call_c_functions_by_symbol():
+    libc = ctypes.CDLL(None)
+    for name in ("getpid", "srand", "rand"):
+        llvm.add_symbol(f"pytensor_nnet_test_{name}", ctypes.cast(getattr(libc, name), ctypes.c_void_p).value)
+    get_pid = int_getter("pytensor_nnet_test_getpid")
+    seed = int_setter("pytensor_nnet_test_srand")
+    rand = int_getter("pytensor_nnet_test_rand")
+
+    @numba.njit
+    def seeded_draw(n):
+        seed(n)
+        return get_pid(), rand()
+
+    pid, draw = seeded_draw(np.int64(7))
+    assert pid == os.getpid()
+    libc.srand(7)
+    assert draw == libc.rand()
+    assert seeded_draw(np.int64(2**32 + 7))[1] == draw  # the argument is a C int
+    assert seeded_draw(np.int8(7))[1] == draw

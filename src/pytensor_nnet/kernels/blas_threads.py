@@ -39,6 +39,8 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from pytensor_nnet.kernels.jit import int_getter, int_setter
+
 #: Environment variable: ``off`` leaves the BLAS threads alone (the kernels call no-ops).
 ENV_VAR = "PYTENSOR_NNET_BLAS_THREADS"
 
@@ -187,32 +189,11 @@ def _bind():
 BACKEND = _bind()
 
 
-@intrinsic
-def blas_get_num_threads(typingctx):
-    """The BLAS's current thread count (0 when it is not under control)."""
-
-    def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), _GET_SYMBOL)
-        return context.cast(builder, builder.call(fn, []), types.int32, types.intp)
-
-    return types.intp(), codegen
-
-
-@intrinsic
-def blas_set_num_threads(typingctx, n):
-    """Set the BLAS's thread count to ``n`` (an integer, at least 1); a no-op when it is not
-    under control."""
-    if not isinstance(n, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(32)]), _SET_SYMBOL
-        )
-        builder.call(fn, [context.cast(builder, args[0], signature.args[0], types.int32)])
-        return context.get_dummy_value()
-
-    return types.none(n), codegen
+#: The BLAS's current thread count (0 when it is not under control).
+blas_get_num_threads = int_getter(_GET_SYMBOL)
+#: Set the BLAS's thread count to ``n`` (an integer, at least 1); a no-op when it is not under
+#: control.
+blas_set_num_threads = int_setter(_SET_SYMBOL)
 
 
 @intrinsic

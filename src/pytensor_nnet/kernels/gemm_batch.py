@@ -48,7 +48,7 @@ from pytensor_nnet.kernels.blas_threads import (
     cython_blas_path,
     open_library,
 )
-from pytensor_nnet.kernels.jit import compiled_only
+from pytensor_nnet.kernels.jit import compiled_only, int_getter, int_setter
 
 #: Names looked up in the BLAS, by dtype: scipy's OpenBLAS (32-bit integers), first.
 CANDIDATES = {
@@ -173,40 +173,12 @@ def _bind():
 LIBRARY, FOUND = _bind()
 
 
-@intrinsic
-def _batch_available(typingctx):
-    """Whether the BLAS's batched GEMMs were found (both dtypes), at run time."""
-
-    def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), _FOUND_SYMBOL)
-        found = builder.call(fn, [])
-        return builder.icmp_signed("!=", found, ir.Constant(ir.IntType(32), 0))
-
-    return types.boolean(), codegen
-
-
-@intrinsic
-def _batch_get_threads(typingctx):
-    """The batches' library's thread count (0: it is scipy's, whose count is already set)."""
-
-    def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), _GET_THREADS_SYMBOL)
-        return builder.sext(builder.call(fn, []), ir.IntType(64))
-
-    return types.int64(), codegen
-
-
-@intrinsic
-def _batch_set_threads(typingctx, n):
-    """Set the batches' library's thread count (nothing where it is scipy's)."""
-
-    def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i32]), _SET_THREADS_SYMBOL)
-        builder.call(fn, [builder.trunc(args[0], i32)])
-        return context.get_dummy_value()
-
-    return types.none(types.int64), codegen
+#: Whether the BLAS's batched GEMMs were found (both dtypes), at run time: 1 or 0.
+_batch_found = int_getter(_FOUND_SYMBOL)
+#: The batches' library's thread count (0: it is scipy's, whose count is already set).
+_batch_get_threads = int_getter(_GET_THREADS_SYMBOL)
+#: Set the batches' library's thread count (nothing where it is scipy's).
+_batch_set_threads = int_setter(_SET_THREADS_SYMBOL)
 
 
 @compiled_only
@@ -308,7 +280,7 @@ def matmul_planes(a, b, c):
     count = N * G
     if count == 0 or R == 0 or P == 0:
         return
-    if R * S * P <= BATCH_MIN_MULTIPLY_ADDS or not (_batch_available() and _fits_int32(R, S, P, count)):
+    if R * S * P <= BATCH_MIN_MULTIPLY_ADDS or not (_batch_found() and _fits_int32(R, S, P, count)):
         _matmul_planes_by_dot(a, b, c)
         return
     params = np.array((_ROW_MAJOR, _NO_TRANS, _NO_TRANS, R, P, S, S, P, P, count), dtype=np.int32)
@@ -363,7 +335,7 @@ def add_plane_products(a, b, c, groups):
         raise ValueError("add_plane_products: the operands' shapes do not match")
     if N == 0 or R == 0 or S == 0:
         return
-    if R * S * P <= BATCH_MIN_MULTIPLY_ADDS or not (_batch_available() and _fits_int32(R, S, P, 2 * groups)):
+    if R * S * P <= BATCH_MIN_MULTIPLY_ADDS or not (_batch_found() and _fits_int32(R, S, P, 2 * groups)):
         for n in range(N):
             for g in range(groups):
                 add_into(c[g * R : (g + 1) * R], np.dot(a[n, g * R : (g + 1) * R], b[n, g * S : (g + 1) * S].T))

@@ -15,7 +15,8 @@ Python keep ``numba.njit(cache=True)``.
 
 Beside it, the few LLVM helpers that several kernels' modules share: a typed pointer from an
 address, an int64 C variable or table under a symbol, and calls of C functions registered by
-symbol (:func:`call_external`, :func:`one_argument_call`).
+symbol (:func:`call_external`, :func:`one_argument_call`; :func:`int_getter` and
+:func:`int_setter` for C ``int``, as a library's thread-count functions take and return).
 """
 
 from __future__ import annotations
@@ -111,6 +112,41 @@ def one_argument_call(symbol, returns):
             return result if returns else context.get_dummy_value()
 
         return (types.int64 if returns else types.none)(types.int64), codegen
+
+    call.__name__ = call.__qualname__ = f"call_{symbol}"
+    return intrinsic(call)
+
+
+def int_getter(symbol):
+    """An intrinsic calling ``int f(void)``, the C function registered as ``symbol``; returns
+    its result as an int64."""
+
+    def call(typingctx):
+        def codegen(context, builder, signature, args):
+            function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), symbol)
+            return builder.sext(builder.call(function, []), ir.IntType(64))
+
+        return types.int64(), codegen
+
+    call.__name__ = call.__qualname__ = f"call_{symbol}"
+    return intrinsic(call)
+
+
+def int_setter(symbol):
+    """An intrinsic calling ``void f(int)``, the C function registered as ``symbol``, with an
+    integer (truncated to a C ``int``)."""
+
+    def call(typingctx, value):
+        if not isinstance(value, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            int32 = ir.IntType(32)
+            function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [int32]), symbol)
+            builder.call(function, [context.cast(builder, args[0], signature.args[0], types.int32)])
+            return context.get_dummy_value()
+
+        return types.none(value), codegen
 
     call.__name__ = call.__qualname__ = f"call_{symbol}"
     return intrinsic(call)
