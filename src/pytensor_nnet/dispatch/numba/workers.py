@@ -198,34 +198,28 @@ def _thread_create(typingctx, task):
     return types.int64(types.int64), codegen
 
 
-@intrinsic
-def _thread_join(typingctx, task):
-    """Wait for the thread of the task row at address ``task``."""
+def _join_call(symbol):
+    """An intrinsic calling ``int f(pthread_t, void **)``, the C function registered as
+    ``symbol``, on the thread of the task row at address ``task``; returns its status."""
 
-    def codegen(context, builder, signature, args):
-        join = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_I32, [_I64, _VOID_P]), _JOIN_SYMBOL)
-        row = builder.inttoptr(args[0], _I64.as_pointer())
-        handle = builder.load(builder.gep(row, [ir.Constant(_I64, TASK_HANDLE)]))
-        builder.call(join, [handle, ir.Constant(_VOID_P, None)])
-        return context.get_dummy_value()
+    def call(typingctx, task):
+        def codegen(context, builder, signature, args):
+            join = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_I32, [_I64, _VOID_P]), symbol)
+            row = builder.inttoptr(args[0], _I64.as_pointer())
+            handle = builder.load(builder.gep(row, [ir.Constant(_I64, TASK_HANDLE)]))
+            return builder.sext(builder.call(join, [handle, ir.Constant(_VOID_P, None)]), _I64)
 
-    return types.none(types.int64), codegen
+        return types.int64(types.int64), codegen
+
+    call.__name__ = call.__qualname__ = f"call_{symbol}"
+    return intrinsic(call)
 
 
-@intrinsic
-def _thread_try_join(typingctx, task):
-    """Join the thread of the task row at address ``task`` if it has ended; returns 0 when it
-    was joined (else the thread still runs, or the C library cannot tell: call
-    :func:`_thread_join`)."""
-
-    def codegen(context, builder, signature, args):
-        try_join_type = ir.FunctionType(_I32, [_I64, _VOID_P])
-        try_join = cgutils.get_or_insert_function(builder.module, try_join_type, _TRY_JOIN_SYMBOL)
-        row = builder.inttoptr(args[0], _I64.as_pointer())
-        handle = builder.load(builder.gep(row, [ir.Constant(_I64, TASK_HANDLE)]))
-        return builder.sext(builder.call(try_join, [handle, ir.Constant(_VOID_P, None)]), _I64)
-
-    return types.int64(types.int64), codegen
+#: Wait for the thread of the task row at address ``task``.
+_thread_join = _join_call(_JOIN_SYMBOL)
+#: Join the thread of the task row at address ``task`` if it has ended; returns 0 when it was
+#: joined (else the thread still runs, or the C library cannot tell: call :func:`_thread_join`).
+_thread_try_join = _join_call(_TRY_JOIN_SYMBOL)
 
 
 @intrinsic
