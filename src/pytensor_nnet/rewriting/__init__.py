@@ -2,6 +2,7 @@
 
 from pytensor_nnet.rewriting import (
     blocksparse,  # noqa: F401
+    contiguous_sum,  # noqa: F401
     conv,  # noqa: F401
     im2col,  # noqa: F401
     sparse_random,  # noqa: F401

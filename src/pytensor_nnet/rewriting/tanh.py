@@ -9,16 +9,10 @@ everywhere: ``get_mode("NUMBA").excluding("pytensor_nnet_vectorised_tanh")``.
 
 import pytensor.scalar as ps
 from pytensor.compile import optdb
-from pytensor.graph.features import ReplaceValidate
-from pytensor.graph.rewriting.basic import GraphRewriter
 from pytensor.tensor.elemwise import Elemwise
 
+from pytensor_nnet.rewriting.package_graphs import InPackageGraphs
 from pytensor_nnet.tanh import OUTPUT_DTYPES, VectorisedTanh
-
-
-def uses_package_ops(fgraph):
-    """Whether a node of ``fgraph`` runs an Op defined in this package."""
-    return any(type(node.op).__module__.startswith("pytensor_nnet.") for node in fgraph.apply_nodes)
 
 
 def _is_real_tanh(node):
@@ -31,20 +25,16 @@ def _is_real_tanh(node):
     )
 
 
-class VectorisedTanhInPackageGraphs(GraphRewriter):
+class VectorisedTanhInPackageGraphs(InPackageGraphs):
     """Puts :class:`VectorisedTanh` in place of PyTensor's ``tanh`` in graphs that use the
     package's Ops."""
 
-    def add_requirements(self, fgraph):
-        fgraph.attach_feature(ReplaceValidate())
+    name = "pytensor_nnet_vectorised_tanh"
 
-    def apply(self, fgraph):
-        if not uses_package_ops(fgraph):
-            return
-        for node in fgraph.toposort():
-            if _is_real_tanh(node):
-                new = VectorisedTanh(node.outputs[0].type.dtype)(node.inputs[0])
-                fgraph.replace_validate(node.outputs[0], new, reason="pytensor_nnet_vectorised_tanh")
+    def replacement(self, node):
+        if _is_real_tanh(node):
+            return VectorisedTanh(node.outputs[0].type.dtype)(node.inputs[0])
+        return None
 
 
 # Before PyTensor's elementwise fusion (position 49).

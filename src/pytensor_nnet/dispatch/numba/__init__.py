@@ -3,6 +3,7 @@ object-mode fallback. Each module registers the Ops of the package module of the
 
 from pytensor_nnet.dispatch.numba import (
     blocksparse,  # noqa: F401
+    contiguous_sum,  # noqa: F401
     conv,  # noqa: F401
     im2col,  # noqa: F401
     pool,  # noqa: F401

@@ -16,6 +16,7 @@ numpy inputs into tensors on torch's default device, so compiling and calling a 
 
 from pytensor_nnet.dispatch.pytorch import (
     blocksparse,  # noqa: F401
+    contiguous_sum,  # noqa: F401
     conv,  # noqa: F401
     fixes,  # noqa: F401
     im2col,  # noqa: F401
