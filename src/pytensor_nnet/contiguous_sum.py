@@ -37,9 +37,10 @@ def _float_dtype(dtype, argument):
 
 
 class ContiguousSum(Op):
-    """``sum(x, axis=axes)`` (None: every axis) of a tensor ``x`` of ``ndim`` dimensions, accumulated in
-    ``acc_dtype`` and returned as ``dtype`` (each float32 or float64, as ``x``'s); the output has ``x``'s shape
-    without the summed axes (a 0-d tensor when every axis is summed)."""
+    """``sum(x, axis=axes)`` (``axes`` None: every axis) of a tensor ``x`` of ``ndim``
+    dimensions, accumulated in ``acc_dtype`` and returned as ``dtype`` (float32 or float64 each,
+    as is ``x``); the output has ``x``'s shape without the summed axes (0-d when every axis is
+    summed)."""
 
     __props__ = ("ndim", "axes", "acc_dtype", "dtype")
 
