@@ -26,7 +26,7 @@ def contiguous_sum_for(node):
     if x.type.ndim < 2 or not {x.type.dtype, acc_dtype, out.type.dtype} <= set(DTYPES):
         return None
     new = ContiguousSum(x.type.ndim, op.axis, acc_dtype, out.type.dtype)(x)
-    return new if new.type == out.type else None
+    return new if out.type.is_super(new.type) else None  # the same type, or a more precise static shape
 
 
 class ContiguousSumInPackageGraphs(InPackageGraphs):
@@ -39,5 +39,6 @@ class ContiguousSumInPackageGraphs(InPackageGraphs):
         return contiguous_sum_for(node)
 
 
-# After PyTensor's elementwise fusion (position 49), before its in-place rewrites (50 and up).
-optdb.register("pytensor_nnet_contiguous_sum", ContiguousSumInPackageGraphs(), "numba", position=49.2)
+# After PyTensor's fusions: of elementwise Ops (position 49) and, in PyTensor 3.3, of elementwise Ops with
+# the reductions after them (`fuse_indexed_into_elemwise`, position 100).
+optdb.register("pytensor_nnet_contiguous_sum", ContiguousSumInPackageGraphs(), "numba", position=100.5)
