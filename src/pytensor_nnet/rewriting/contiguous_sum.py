@@ -1,9 +1,10 @@
 """``pytensor_nnet_contiguous_sum`` (tag ``numba``): in a graph that uses any of the package's
 Ops, PyTensor's ``Sum`` of a float32 or float64 tensor of two or more dimensions becomes
 :class:`ContiguousSum`, the same sum from a kernel that compiles once per dtype pair (see
-:mod:`pytensor_nnet.contiguous_sum`). It runs in Numba mode only, after PyTensor's elementwise
-fusion, so a sum that PyTensor fused with the elementwise Ops before it stays fused. A graph
-without the package's Ops keeps PyTensor's sums. Exclude it by name to keep them everywhere:
+:mod:`pytensor_nnet.contiguous_sum`). It runs in Numba mode only, after PyTensor's fusions (in
+PyTensor 3.3 also of elementwise Ops with the reductions after them), so a sum that PyTensor
+fused into an elementwise loop stays there. A graph without the package's Ops keeps
+PyTensor's sums. Exclude it by name to keep them everywhere:
 ``get_mode("NUMBA").excluding("pytensor_nnet_contiguous_sum")``.
 """
 

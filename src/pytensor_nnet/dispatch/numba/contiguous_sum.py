@@ -20,7 +20,7 @@ from numba.np.unsafe.ndarray import to_fixed_tuple
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import register_funcify_and_cache_key
 
-from pytensor_nnet.contiguous_sum import ContiguousSum
+from pytensor_nnet.contiguous_sum import DTYPES, ContiguousSum
 from pytensor_nnet.dispatch.numba import boundary, workers
 from pytensor_nnet.dispatch.numba.fingerprint import source_fingerprint
 from pytensor_nnet.kernels import contiguous_sum as kernels
@@ -29,9 +29,6 @@ from pytensor_nnet.kernels.jit import typed_pointer
 CACHE_VERSION = 1
 KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], boundary, workers, kernels)
 _HEADER = 3  # meta's input size, run count and accumulator size, before the runs
-
-#: The dtypes (of the input and of the accumulator) that have an entry.
-DTYPES = ("float32", "float64")
 
 
 def _sum_body(acc_dtype):
@@ -53,6 +50,7 @@ def _sum_body(acc_dtype):
     return body
 
 
+#: The entries by name, one per accumulator dtype (each compiled for the input dtypes it meets).
 BOUNDARY_BODIES = {body.__name__: body for body in map(_sum_body, DTYPES)}
 
 
