@@ -34,8 +34,9 @@ def sum_runs_into(flat, runs, summed, out, zero):
     """Add to ``out`` the sums of ``flat`` over its summed runs.
 
     flat: (n,) the array's elements in C order; runs: (r,) int64 run lengths, their product
-    ``n``; summed: (r,) whether each run is summed (bool, or int: nonzero); out: (m,) the accumulator, ``m`` the
-    product of the kept runs, kept runs in C order; zero: the accumulator dtype's zero.
+    ``n``; summed: (r,) whether each run is summed (bool, or int: nonzero); out: (m,) the
+    accumulator, ``m`` the product of the kept runs, kept runs in C order; zero: the
+    accumulator dtype's zero.
     """
     if runs.size == 0 or runs.size != summed.size:
         raise ValueError("sum_runs_into: runs and summed must be non-empty and of one length")

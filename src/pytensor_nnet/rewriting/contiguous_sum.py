@@ -20,7 +20,7 @@ def contiguous_sum_for(node):
     """A :class:`ContiguousSum` output computing ``node``'s output (a PyTensor ``Sum`` over
     some axes of a tensor of two or more dimensions), or None for any other node."""
     op = node.op
-    if not (isinstance(op, CAReduce) and type(op.scalar_op) is ps.Add and len(node.outputs) == 1):
+    if not (isinstance(op, CAReduce) and type(op.scalar_op) is ps.Add):
         return None
     (x,), (out,) = node.inputs, node.outputs
     acc_dtype = getattr(op, "acc_dtype", None) or out.type.dtype
@@ -42,4 +42,4 @@ class ContiguousSumInPackageGraphs(InPackageGraphs):
 
 # After PyTensor's fusions: of elementwise Ops (position 49) and, in PyTensor 3.3, of elementwise Ops with
 # the reductions after them (`fuse_indexed_into_elemwise`, position 100).
-optdb.register("pytensor_nnet_contiguous_sum", ContiguousSumInPackageGraphs(), "numba", position=100.5)
+optdb.register(ContiguousSumInPackageGraphs.name, ContiguousSumInPackageGraphs(), "numba", position=100.5)

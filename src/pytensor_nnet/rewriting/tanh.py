@@ -38,4 +38,4 @@ class VectorisedTanhInPackageGraphs(InPackageGraphs):
 
 
 # Before PyTensor's elementwise fusion (position 49).
-optdb.register("pytensor_nnet_vectorised_tanh", VectorisedTanhInPackageGraphs(), "numba", position=48.8)
+optdb.register(VectorisedTanhInPackageGraphs.name, VectorisedTanhInPackageGraphs(), "numba", position=48.8)

@@ -7,7 +7,8 @@ and cached on disk. A node's own code describes the array as runs of summed and 
 ``meta`` and calls the entry, so each new node or graph compiles only that.
 
 ``meta`` (int64): the input's size, the number of runs ``r``, the accumulator's size, the
-``r`` run lengths, then ``r`` flags (1: summed).
+room ``k >= r`` for runs, then ``k`` slots whose first ``r`` hold the run lengths, then ``k``
+slots whose first ``r`` hold the flags (1: summed).
 """
 
 import sys
@@ -28,7 +29,7 @@ from pytensor_nnet.kernels.jit import typed_pointer
 
 CACHE_VERSION = 1
 KERNEL_FINGERPRINT = source_fingerprint(sys.modules[__name__], boundary, workers, kernels)
-_HEADER = 3  # meta's input size, run count and accumulator size, before the runs
+_HEADER = 4  # meta's input size, run count, accumulator size and room for runs, before the runs
 
 
 def _sum_body(acc_dtype):
@@ -39,11 +40,12 @@ def _sum_body(acc_dtype):
 
     def body(a, b, c, out, meta):
         header = numba.carray(meta, (_HEADER,))
-        n_runs = header[1]
-        m = numba.carray(meta, (_HEADER + 2 * n_runs,))
+        n_runs, room = header[1], header[3]
+        m = numba.carray(meta, (_HEADER + 2 * room,))
         flat = numba.carray(a, (header[0],))
         total = numba.carray(typed_pointer(workers.pointer_address(out), acc), (header[2],))
-        kernels.sum_runs_into(flat, m[_HEADER : _HEADER + n_runs], m[_HEADER + n_runs :], total, acc(0))
+        runs, flags = m[_HEADER : _HEADER + n_runs], m[_HEADER + room : _HEADER + room + n_runs]
+        kernels.sum_runs_into(flat, runs, flags, total, acc(0))
         return boundary.DONE
 
     body.__name__ = f"contiguous_sum_into_{acc_dtype}_c"
@@ -70,7 +72,8 @@ def _contiguous_sum(ndim, axes, dtype, acc_dtype, out_dtype):
 
     @numba_basic.numba_njit
     def contiguous_sum(x):
-        meta = np.empty(_HEADER + 2 * max(ndim, 1), np.int64)
+        room = max(ndim, 1)
+        meta = np.empty(_HEADER + 2 * room, np.int64)
         kept_shape = np.empty(max(kept_ndim, 1), np.int64)
         n_runs, n_kept, out_size = 0, 0, 1
         for axis in range(ndim):  # runs: summed or kept axes in a row, those of length 1 left out
@@ -81,17 +84,15 @@ def _contiguous_sum(ndim, axes, dtype, acc_dtype, out_dtype):
                 out_size *= size
             if size == 1:
                 continue
-            if n_runs > 0 and meta[_HEADER + ndim + n_runs - 1] == summed[axis]:
+            if n_runs > 0 and meta[_HEADER + room + n_runs - 1] == summed[axis]:
                 meta[_HEADER + n_runs - 1] *= size
             else:
                 meta[_HEADER + n_runs] = size
-                meta[_HEADER + ndim + n_runs] = summed[axis]
+                meta[_HEADER + room + n_runs] = summed[axis]
                 n_runs += 1
         if n_runs == 0:  # a single element
-            meta[_HEADER], meta[_HEADER + ndim], n_runs = 1, 1, 1
-        for run in range(n_runs):  # the flags after the runs (a loop: a slice assignment compiles slowly)
-            meta[_HEADER + n_runs + run] = meta[_HEADER + ndim + run]
-        meta[0], meta[1], meta[2] = x.size, n_runs, out_size
+            meta[_HEADER], meta[_HEADER + room], n_runs = 1, 1, 1
+        meta[0], meta[1], meta[2], meta[3] = x.size, n_runs, out_size, room
         flat = np.ascontiguousarray(x)  # x itself if C-contiguous
         total = np.zeros(out_size, acc_dtype)
         address = workers.resolved_address(workers.symbol_address(table), workers.symbol_address(resolve), 0)
