@@ -251,6 +251,62 @@ def _entry_caller(entries, slot=0):
     return call
 
 
+@_PRINTS_THE_REFUSAL
+def test_an_entry_computes_only_problems_its_algorithm_and_reduction_apply_to():
+    """The driver plans; each entry runs its algorithm on the problem as given or on its strided
+    reduction, without planning again, and refuses (before it writes) a problem that its
+    algorithm cannot compute or whose reduction does not apply. As given, the GEMM computes any
+    problem, strided or not."""
+    rng = np.random.default_rng(3)
+    entries = numba_conv._entries(select.FORWARD, "float64")
+
+    def run(slot, x, w, out_shape, stride=(1, 1, 1)):
+        out = np.full(out_shape, 7.0)
+        status = _entry_caller(entries, slot)(x, w, x, out, _driver_meta(x, w, out, stride=stride))
+        return status, out
+
+    def correlation(x, w, stride):  # conv_ref convolves: flip the filters
+        return conv_ref(x[:, :, 0], w[:, :, 0, ::-1, ::-1], subsample=stride[1:])[:, :, None]
+
+    two_channels, filters = rng.standard_normal((2, 2, 1, 6, 6)), rng.standard_normal((3, 2, 1, 3, 3))
+    refused = [
+        numba_conv._entry_slot(select.DIRECT, False),  # two input channels per group
+        numba_conv._entry_slot(select.WINOGRAD, False),  # too few channels
+        numba_conv._entry_slot(select.POINTWISE, False),  # a 3 x 3 filter
+        numba_conv._entry_slot(select.GEMM, True),  # stride 1: no reduction
+    ]
+    for slot in refused:
+        status, out = run(slot, two_channels, filters, (2, 3, 1, 4, 4))
+        assert status != boundary.DONE, numba_conv._ENTRY_BODIES[select.FORWARD][slot].__name__
+        assert (out == 7.0).all()
+    status, out = run(numba_conv._entry_slot(select.GEMM, False), two_channels, filters, (2, 3, 1, 4, 4))
+    assert status == boundary.DONE
+    np.testing.assert_allclose(out, correlation(two_channels, filters, (1, 1, 1)), rtol=1e-12)
+
+    x, w, stride = rng.standard_normal((2, 4, 1, 9, 9)), rng.standard_normal((5, 4, 1, 1, 1)), (1, 2, 2)
+    want = correlation(x, w, stride)
+    for slot in (numba_conv._entry_slot(select.POINTWISE, True), numba_conv._entry_slot(select.GEMM, False)):
+        status, out = run(slot, x, w, want.shape, stride)
+        assert status == boundary.DONE
+        np.testing.assert_allclose(out, want, rtol=1e-12)
+    status, out = run(numba_conv._entry_slot(select.POINTWISE, False), x, w, want.shape, stride)
+    assert status != boundary.DONE and (out == 7.0).all()  # strided: not a pointwise problem as given
+
+
+def test_the_driver_plans_the_strided_reduction():
+    one, zero, stride = (1, 1, 1), (0, 0, 0), (1, 2, 2)
+    images, filters, out = (2, 4, 1, 9, 9), (5, 4, 1, 1, 1), (2, 5, 1, 5, 5)
+    assert numba_conv._conv_plan(select.FORWARD, images, filters, out, stride, zero, zero, one, 1, 0)[:2] == (
+        select.POINTWISE,
+        True,
+    )
+    excluded = select.excluded_mask(["subsample"])
+    assert numba_conv._conv_plan(select.FORWARD, images, filters, out, stride, zero, zero, one, 1, excluded)[:2] == (
+        select.GEMM,
+        False,
+    )
+
+
 def test_a_long_first_compile_is_announced_once(monkeypatch, caplog):
     monkeypatch.setattr(boundary, "SLOW_COMPILE_NOTICE_S", 0.0)
     monkeypatch.setattr(boundary, "_noticed", type(boundary._noticed)())
@@ -337,7 +393,7 @@ def test_a_lazy_entry_is_compiled_once_and_a_failed_compile_reads_zero(caplog):
 
 def test_the_driver_reports_an_entry_that_does_not_compile(caplog):
     entries = boundary.LazyKernels(
-        "pytensor_nnet_test_broken_conv_entries", (broken_body,) * len(select.ALGORITHMS), "float64"
+        "pytensor_nnet_test_broken_conv_entries", (broken_body,) * len(numba_conv._ENTRY_BODIES[0]), "float64"
     )
     driver = _entry_caller(
         boundary.lazy_kernel(numba_conv.conv_drive, boundary.DRIVER_DTYPE, numba_conv.KERNEL_FINGERPRINT)

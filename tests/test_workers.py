@@ -215,12 +215,14 @@ def test_large_gemms_run_in_parts(algorithm, kernel):
     with workers.forced_parts(2):
         assert numba_conv._conv_plan(select.FORWARD, x.shape, w.shape, x.shape, one, zero, zero, one, 1, 0) == (
             algorithm,
+            False,
             2,
             numba_conv.SPLIT_BATCH,
         )
         small, few = (8, 2, 1, 32, 32), (4, 2, *kernel)
         assert numba_conv._conv_plan(select.FORWARD, small, few, x.shape, one, zero, zero, one, 1, 0) == (
             algorithm,
+            False,
             2,
             numba_conv.SPLIT_BATCH,
         )
@@ -234,8 +236,8 @@ def test_a_batch_of_one_runs_in_parts_of_its_channels():
     GROUPS, FILTERS, INPUTS = numba_conv.SPLIT_GROUPS, numba_conv.SPLIT_FILTERS, numba_conv.SPLIT_INPUTS
 
     def plan(images, filters, out, groups=1, pads=zero):
-        """The plans of the three directions, for 5-d sizes."""
-        return [
+        """The plans of the three directions, for 5-d sizes (stride 1: never reduced)."""
+        plans = [
             numba_conv._conv_plan(direction, a, b, c, one, pads, pads, one, groups, 0)
             for direction, (a, b, c) in (
                 (select.FORWARD, (images, filters, out)),
@@ -243,6 +245,8 @@ def test_a_batch_of_one_runs_in_parts_of_its_channels():
                 (select.GRAD_WEIGHTS, (images, out, filters)),
             )
         ]
+        assert not any(reduced for _, reduced, _, _ in plans)
+        return [(algorithm, parts, split) for algorithm, _, parts, split in plans]
 
     gemm = select.GEMM
     with workers.forced_parts(2):

@@ -36,11 +36,15 @@ from pytensor_nnet.kernels.jit import compiled_only
 
 # Bare names, not ``select.X``: Numba prunes a branch on a constant only when it compares names
 # bound to constants, and the ``*_into_by`` entries rely on that.
-from pytensor_nnet.kernels.select import ANY, DIRECT, DIRECT_ROWS, POINTWISE, WINOGRAD, winograd_tile
+from pytensor_nnet.kernels.select import ANY, DIRECT, DIRECT_ROWS, FORWARD, GEMM, POINTWISE, WINOGRAD, winograd_tile
 from pytensor_nnet.kernels.winograd import winograd_forward_into, winograd_grad_inputs_into, winograd_grad_weights
 from pytensor_nnet.shapes.conv import conv_output_size_3d
 
 DEFAULT_BUFFER_BYTES = 64 * 2**20
+
+#: The ``reduction`` of the ``*_into_by`` functions called with an algorithm: the problem as
+#: given, or its strided reduction (``select.strided_reduction``), which must apply.
+AS_GIVEN, REDUCED = 0, 1
 
 
 @compiled_only
@@ -112,14 +116,18 @@ def corr_forward(x, w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, e
 @compiled_only
 def corr_forward_into(x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_forward` writing into a given ``y`` (N, M, od, oh, ow) (any content)."""
-    forward_into_by(select.ANY, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
+    forward_into_by(select.ANY, AS_GIVEN, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
 
 
 @numba.njit(cache=True, inline="always")
-def forward_into_by(only, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
-    """:func:`corr_forward_into` by the algorithm ``only`` (a constant code of ``kernels.select``,
-    or ``select.ANY``): the code of the others is not compiled in, and a problem the selection
-    gives to another algorithm raises. Inlined: a ``try`` around it neither catches a ``raise``
+def forward_into_by(only, reduction, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+    """:func:`corr_forward_into` by the algorithm ``only`` (a constant code of ``kernels.select``)
+    on the problem as given or on its strided reduction (``reduction``, a constant:
+    ``AS_GIVEN`` or ``REDUCED``), or as ``select.plan`` says (``only`` is ``select.ANY``;
+    ``reduction`` unused). With an algorithm, neither the selection nor the code of the other
+    algorithms (nor, as given, that of the reduction) is compiled in: the caller has planned
+    (the convolution's driver); a problem the algorithm cannot compute, or a reduction that
+    does not apply, raises. Inlined: a ``try`` around it neither catches a ``raise``
     statement in it nor reliably stops at a raise in a function it calls, so a caller in a
     ``try`` runs the ``checked_*`` function of its direction first, on its own."""
     geometry = checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups)
@@ -128,7 +136,7 @@ def forward_into_by(only, x, w, y, stride, pad_lo, pad_hi, dilation, groups, buf
     Cg, M = w.shape[1], w.shape[0]
     scratch = workspace.begin()
     algorithm, xs, st, lo, hi, dil = _planned_images(
-        only, select.FORWARD, x, Cg, M // groups, groups, geometry, excluded, scratch
+        only, reduction, FORWARD, x, Cg, M // groups, groups, geometry, excluded, scratch
     )
     _forward_with(algorithm if only == ANY else only, xs, w, y, st, lo, hi, dil, groups, buffer_bytes, excluded)
     workspace.end(scratch)
@@ -149,27 +157,61 @@ def checked_forward(x, w, y, stride, pad_lo, pad_hi, dilation, groups):
 
 
 @compiled_only
-def _check_planned(only, algorithm):
-    if only != ANY and algorithm != only:
-        raise ValueError("the selection planned another algorithm for this problem")
+def _applies(only, direction, Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out):
+    """Whether the algorithm ``only`` can compute the problem of ``direction`` with ``Cg`` input
+    and ``Mg`` output channels per group and this geometry: the conditions of
+    ``select.choose`` that its kernels rely on. Compiled once for every algorithm and
+    direction: the entries pass theirs as int64 values, not as the literals that would each
+    compile it again."""
+    if only == DIRECT:
+        return Cg == 1
+    if only == DIRECT_ROWS:
+        return (
+            Cg == 1
+            and direction == FORWARD
+            and select.direct_rows_applies(ksize, stride, pad_lo, pad_hi, dilation, out)
+        )
+    if only == WINOGRAD:
+        return select.winograd_applies(Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out)
+    if only == POINTWISE:
+        return select.pointwise_applies(ksize, stride, pad_lo, pad_hi)
+    return True
+
+
+#: What an algorithm called on a problem it cannot compute (or on a strided reduction that does
+#: not apply) raises.
+NOT_ITS_PROBLEM = "the algorithm called (or the strided reduction) does not apply to this problem"
 
 
 @numba.njit(cache=True, inline="always")
-def _planned_images(only, direction, x, Cg, Mg, groups, geometry, excluded, scratch):
-    """``select.plan`` for the images ``x`` and ``geometry`` (ksize, stride, pad_lo, pad_hi,
-    dilation, out), checked against ``only`` (see :func:`forward_into_by`): the algorithm,
-    the images it runs on (``x``, or the points of the strided reduction, in the workspace
-    ``scratch``) and the geometry it runs with."""
+def _planned_images(only, reduction, direction, x, Cg, Mg, groups, geometry, excluded, scratch):
+    """The algorithm of the images ``x`` and ``geometry`` (ksize, stride, pad_lo, pad_hi,
+    dilation, out): ``select.plan``'s, or ``only`` on the problem as given or reduced
+    (``reduction``, see :func:`forward_into_by`), checked; the images it runs on (``x``, or
+    the points of the strided reduction, in the workspace ``scratch``) and the geometry it
+    runs with."""
     ksize, stride, pad_lo, pad_hi, dilation, out = geometry
     in_size = (x.shape[2], x.shape[3], x.shape[4])
-    algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
-        direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
-    )
-    if only != ANY and algorithm != only:
+    if only == ANY:
+        algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
+            direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+        )
+        xs = _subsample(x, phase, stride, size, scratch) if reduced else x
+        return algorithm, xs, st, lo, hi, dil
+    if reduction == AS_GIVEN:
+        if only != GEMM and not _applies(
+            np.int64(only), np.int64(direction), Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out
+        ):
+            workspace.end(scratch)
+            raise ValueError(NOT_ITS_PROBLEM)
+        return only, x, stride, pad_lo, pad_hi, dilation
+    applies, phase, size, st, lo, hi, dil = select.strided_reduction(in_size, ksize, stride, pad_lo, dilation, out)
+    if not (
+        applies and (only == GEMM or _applies(np.int64(only), np.int64(direction), Cg, Mg, ksize, st, lo, hi, dil, out))
+    ):
         workspace.end(scratch)
-        raise ValueError("the selection planned another algorithm for this problem")
-    xs = _subsample(x, phase, stride, size, scratch) if reduced else x
-    return algorithm, xs, st, lo, hi, dil
+        raise ValueError(NOT_ITS_PROBLEM)
+    return only, _subsample(x, phase, stride, size, scratch), st, lo, hi, dil
 
 
 @numba.njit(cache=True, inline="always")
@@ -269,30 +311,49 @@ def corr_grad_inputs(w, top, in_size, stride, pad_lo, pad_hi, dilation, groups, 
 @compiled_only
 def corr_grad_inputs_into(w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_grad_inputs` accumulating into a given, zero-filled ``dx`` (N, C, D, H, W)."""
-    grad_inputs_into_by(select.ANY, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
+    grad_inputs_into_by(
+        select.ANY, AS_GIVEN, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+    )
 
 
 @numba.njit(cache=True, inline="always")
-def grad_inputs_into_by(only, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+def grad_inputs_into_by(only, reduction, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     """:func:`corr_grad_inputs_into` by the algorithm ``only`` (see :func:`forward_into_by`)."""
     ksize, out = checked_grad_inputs(w, top, dx, stride, pad_lo, pad_hi, dilation, groups)
     N, C, M, Cg = top.shape[0], dx.shape[1], w.shape[0], w.shape[1]
     if N == 0 or M == 0:
         return
     in_size = (dx.shape[2], dx.shape[3], dx.shape[4])
-    algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
-        select.GRAD_INPUTS, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
-    )
-    _check_planned(only, algorithm)
-    if not reduced:
-        _grad_inputs_with(
-            algorithm if only == ANY else only, w, top, dx, st, lo, hi, dil, groups, buffer_bytes, excluded
+    Mg = M // groups
+    if only == ANY:
+        algorithm, reduced, phase, size, st, lo, hi, dil = select.plan(
+            select.GRAD_INPUTS, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
         )
+        if not reduced:
+            _grad_inputs_with(algorithm, w, top, dx, st, lo, hi, dil, groups, buffer_bytes, excluded)
+            return
+    elif reduction == AS_GIVEN:
+        if only != GEMM and not _applies(
+            np.int64(only), np.int64(select.GRAD_INPUTS), Cg, Mg, ksize, stride, pad_lo, pad_hi, dilation, out
+        ):
+            raise ValueError(NOT_ITS_PROBLEM)
+        _grad_inputs_with(only, w, top, dx, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
         return
+    else:
+        algorithm = only
+        applies, phase, size, st, lo, hi, dil = select.strided_reduction(in_size, ksize, stride, pad_lo, dilation, out)
+        if not (
+            applies
+            and (
+                only == GEMM
+                or _applies(np.int64(only), np.int64(select.GRAD_INPUTS), Cg, Mg, ksize, st, lo, hi, dil, out)
+            )
+        ):
+            raise ValueError(NOT_ITS_PROBLEM)
     scratch = workspace.begin()
     dxs = workspace.take_zeros(scratch, N * C * size[0] * size[1] * size[2], dx.dtype)
     dxs = dxs.reshape((N, C, size[0], size[1], size[2]))
-    _grad_inputs_with(algorithm if only == ANY else only, w, top, dxs, st, lo, hi, dil, groups, buffer_bytes, excluded)
+    _grad_inputs_with(algorithm, w, top, dxs, st, lo, hi, dil, groups, buffer_bytes, excluded)
     _scatter_add(dxs, dx, phase, stride)
     workspace.end(scratch)
 
@@ -384,11 +445,13 @@ def corr_grad_weights(x, top, ksize, stride, pad_lo, pad_hi, dilation, groups, b
 @compiled_only
 def corr_grad_weights_into(x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded=0):
     """:func:`corr_grad_weights` accumulating into a given, zero-filled ``dw`` (M, C // groups, *ksize)."""
-    grad_weights_into_by(select.ANY, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
+    grad_weights_into_by(
+        select.ANY, AS_GIVEN, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+    )
 
 
 @numba.njit(cache=True, inline="always")
-def grad_weights_into_by(only, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
+def grad_weights_into_by(only, reduction, x, top, dw, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded):
     """:func:`corr_grad_weights_into` by the algorithm ``only`` (see :func:`forward_into_by`)."""
     geometry = checked_grad_weights(x, top, dw, stride, pad_lo, pad_hi, dilation, groups)
     N, C, M = x.shape[0], x.shape[1], top.shape[1]
@@ -396,7 +459,7 @@ def grad_weights_into_by(only, x, top, dw, stride, pad_lo, pad_hi, dilation, gro
         return
     scratch = workspace.begin()
     algorithm, xs, st, lo, hi, dil = _planned_images(
-        only, select.GRAD_WEIGHTS, x, C // groups, M // groups, groups, geometry, excluded, scratch
+        only, reduction, select.GRAD_WEIGHTS, x, C // groups, M // groups, groups, geometry, excluded, scratch
     )
     _grad_weights_with(algorithm if only == ANY else only, xs, top, dw, st, lo, hi, dil, groups, buffer_bytes)
     workspace.end(scratch)

@@ -17,6 +17,7 @@ import sys
 import numba
 import numpy as np
 from numba.cpython.unsafe.tuple import tuple_setitem
+from numba.extending import register_jitable
 from pytensor.link.numba.dispatch import basic as numba_basic
 from pytensor.link.numba.dispatch.basic import default_hash_key_from_props, register_funcify_and_cache_key
 
@@ -75,39 +76,57 @@ def _boundary_operands(a, b, out, meta):
     return a_arr, b_arr, out_arr, geometry, m[27], m[28], m[29]
 
 
-def _entry_body(direction, algorithm):
+def _entry_body(direction, algorithm, reduction):
     """The C entry point of ``direction`` (``select.FORWARD``: images ``a``, filters ``b``,
     output ``out``; ``GRAD_INPUTS``: filters, output gradient, zero-filled input gradient;
     ``GRAD_WEIGHTS``: images, output gradient, zero-filled filter gradient) by ``algorithm``
-    only: the ``*_into_by`` function of ``kernels.corr`` with the algorithm as a constant, so
-    that the code of the others is not compiled in. It checks the operands before it writes;
-    returns ``boundary.DONE`` (0 if it raised).
+    only, on the problem as given or on its strided reduction (``reduction``: ``corr.AS_GIVEN``
+    or ``corr.REDUCED``): the ``*_into_by`` function of ``kernels.corr`` with both as
+    constants, so that neither the selection nor the code of the other algorithms (nor, as
+    given, that of the reduction) is compiled in: the driver has planned. It checks the
+    operands, and that the algorithm (and the reduction) applies, before it writes; returns
+    ``boundary.DONE`` (0 if it raised).
 
-    A closure over two ints, which Numba's on-disk cache keys it on: the direction and the
-    algorithm (an edit to the kernels is covered by ``numba_cache``)."""
+    A closure over three ints, which Numba's on-disk cache keys it on (an edit to the kernels
+    is covered by ``numba_cache``)."""
 
     def body(a, b, c, out, meta):
         p, q, o, geometry, groups, buffer_bytes, excluded = _boundary_operands(a, b, out, meta)
         stride, pad_lo, pad_hi, dilation = geometry
         if direction == FORWARD:  # bare names: see ``kernels.corr``
-            corr.forward_into_by(algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded)
+            corr.forward_into_by(
+                algorithm, reduction, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+            )
         elif direction == GRAD_INPUTS:
             corr.grad_inputs_into_by(
-                algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+                algorithm, reduction, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
             )
         else:
             corr.grad_weights_into_by(
-                algorithm, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
+                algorithm, reduction, p, q, o, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes, excluded
             )
         return boundary.DONE
 
-    body.__name__ = f"corr_{select.DIRECTION_NAMES[direction]}_{select.NAMES[algorithm]}_c"
+    reduced = "_subsampled" if reduction == corr.REDUCED else ""
+    body.__name__ = f"corr_{select.DIRECTION_NAMES[direction]}_{select.NAMES[algorithm]}{reduced}_c"
     return body
 
 
-#: The entry points by direction, then algorithm code (``select.ALGORITHMS``).
+@register_jitable
+def _entry_slot(algorithm, reduced):
+    """The slot of the entry of ``algorithm`` (a code of ``select.ALGORITHMS``) on the problem
+    as given or on its strided reduction (``reduced``, a bool) in a direction's entries."""
+    return algorithm + len(select.ALGORITHMS) * int(reduced)
+
+
+#: The entry points by direction, then slot (:func:`_entry_slot`): the algorithms (by code,
+#: ``select.ALGORITHMS``) on the problem as given, then on its strided reduction.
 _ENTRY_BODIES = tuple(
-    tuple(_entry_body(direction, algorithm) for algorithm in select.ALGORITHMS)
+    tuple(
+        _entry_body(direction, algorithm, reduction)
+        for reduction in (corr.AS_GIVEN, corr.REDUCED)
+        for algorithm in select.ALGORITHMS
+    )
     for direction in (select.FORWARD, select.GRAD_INPUTS, select.GRAD_WEIGHTS)
 )
 #: The same entries by name, for the compile helper (``boundary.body_named``).
@@ -150,10 +169,11 @@ MIN_INPUT_SPLIT_CHANNELS = 8
 
 @numba.njit(cache=True)
 def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, dilation, groups, excluded):
-    """The algorithm of ``select.plan``, the parts of the call to run at once (``workers``)
-    and what they split (``SPLIT_*``), for the 5-d shapes of ``direction``'s operands
-    (``select.FORWARD``: images, filters, output; ``GRAD_INPUTS``: filters, output gradient,
-    input gradient; ``GRAD_WEIGHTS``: images, output gradient, filter gradient).
+    """The algorithm of ``select.plan`` and whether it runs on the strided reduction, the parts
+    of the call to run at once (``workers``) and what they split (``SPLIT_*``), for the 5-d
+    shapes of ``direction``'s operands (``select.FORWARD``: images, filters, output;
+    ``GRAD_INPUTS``: filters, output gradient, input gradient; ``GRAD_WEIGHTS``: images,
+    output gradient, filter gradient).
 
     Every algorithm runs in parts, its GEMMs on one BLAS thread each: the BLAS's own threads
     would spin after the call (the workers' module doc says why). A batch of one is split
@@ -172,12 +192,12 @@ def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, d
     out_size = (positions[2], positions[3], positions[4])
     gemm_flops = 2 * (M // groups) * Cg * ksize[0] * ksize[1] * ksize[2] * out_size[0] * out_size[1] * out_size[2]
     in_size = (images[2], images[3], images[4])
-    algorithm = select.plan(
+    algorithm, reduced = select.plan(
         direction, in_size, Cg, M // groups, groups, ksize, stride, pad_lo, pad_hi, dilation, out_size, excluded
-    )[0]
+    )[:2]
     flops = batch * groups * gemm_flops
     if batch != 1:
-        return algorithm, workers.parts_for(batch, flops), SPLIT_BATCH
+        return algorithm, reduced, workers.parts_for(batch, flops), SPLIT_BATCH
     threads = workers.parts_for(max(M, Cg * groups), flops)
     if groups > 1:
         split, count = SPLIT_GROUPS, groups
@@ -211,7 +231,7 @@ def _conv_plan(direction, a_shape, b_shape, out_shape, stride, pad_lo, pad_hi, d
         if planned == algorithm:
             break
         parts -= 1
-    return algorithm, parts, split
+    return algorithm, reduced, parts, split
 
 
 @compiled_only
@@ -438,8 +458,8 @@ def conv_drive(a, b, c, out, meta):
     shapes = (_meta_shape(m, 0), _meta_shape(m, 5), _meta_shape(m, 10))
     stride, pad_lo, pad_hi, dilation = _meta_geometry(m)
     direction, flip, itemsize = m[_DIRECTION], m[_FLIP], m[_ITEMSIZE]
-    algorithm, parts, split = _conv_plan(direction, *shapes, stride, pad_lo, pad_hi, dilation, m[27], m[29])
-    entry = workers.resolved_address(m[_TABLE], m[_RESOLVER], algorithm)
+    algorithm, reduced, parts, split = _conv_plan(direction, *shapes, stride, pad_lo, pad_hi, dilation, m[27], m[29])
+    entry = workers.resolved_address(m[_TABLE], m[_RESOLVER], _entry_slot(algorithm, reduced))
     if entry == 0:
         return boundary.KERNEL_UNCOMPILED
     operands = (workers.pointer_address(a), workers.pointer_address(b), workers.pointer_address(out))
@@ -457,10 +477,10 @@ def _entries(direction, dtype):
     return boundary.lazy_kernels(family, _ENTRY_BODIES[direction], dtype, KERNEL_FINGERPRINT)
 
 
-def _predicted_algorithm(direction, images, filters, geometry, groups, excluded):
-    """The algorithm ``select.plan`` picks for 3-d-view ``images`` and ``filters`` sizes
-    (sequences of 5 ints) and the Op's ``geometry``, as the driver will; None when the sizes
-    do not make a convolution. Python, on ints: a graph's build compiles nothing (the compiled
+def _predicted_entry(direction, images, filters, geometry, groups, excluded):
+    """The slot of the entry (:func:`_entry_slot`) the driver will plan for 3-d-view
+    ``images`` and ``filters`` sizes (sequences of 5 ints) and the Op's ``geometry``; None when
+    the sizes do not make a convolution. Python, on ints: a graph's build compiles nothing (the compiled
     prediction took 3 s of the first build)."""
     ksize = tuple(int(k) for k in filters[2:])
     stride, dilation = (tuple(int(v) for v in row) for row in (geometry[0], geometry[3]))
@@ -472,9 +492,10 @@ def _predicted_algorithm(direction, images, filters, geometry, groups, excluded)
     if min(out) < 1:
         return None
     Cg, Mg = int(filters[1]), int(filters[0]) // groups
-    return select.plan_rule(direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded)[
-        0
-    ]
+    planned = select.plan_rule(
+        direction, in_size, Cg, Mg, groups, ksize, stride, pad_lo, pad_hi, dilation, out, excluded
+    )
+    return _entry_slot(planned[0], planned[1])
 
 
 def _static_sizes(variable, hint):
@@ -501,9 +522,9 @@ def _prefetch_entry(op, node, direction, dtype):
     images, kernels = _static_sizes(image, op.imshp), _static_sizes(filters, op.kshp)
     predicted = None
     if images is not None and kernels is not None:
-        predicted = _predicted_algorithm(direction, images, kernels, op.geometry, op.num_groups, select.excluded_mask())
+        predicted = _predicted_entry(direction, images, kernels, op.geometry, op.num_groups, select.excluded_mask())
     planned = predicted is not None  # else inconsistent sizes: the call will say so
-    _entries(direction, dtype).prefetch(predicted if planned else select.GEMM, keep=planned)
+    _entries(direction, dtype).prefetch(predicted if planned else _entry_slot(select.GEMM, False), keep=planned)
 
 
 @compiled_only
