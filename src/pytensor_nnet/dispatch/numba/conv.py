@@ -708,8 +708,6 @@ _N_HINTS = _N_GIVEN_MAP + 8
 _NODE_LENGTH = _N_HINTS + 24
 #: The longest shape of an operand (unshared 3-d filters).
 _MAX_RANK = 8
-#: The ``shape`` input of a forward node: none.
-_NO_VECTOR = np.empty(0, dtype=np.int64)
 
 
 def _padded(values, length, fill):
@@ -917,9 +915,12 @@ def _forward_node(node, words, img, kern, symbols):
     """The output of a forward node (its constants ``node`` and ``words``) for the images
     ``img`` and filters ``kern``: the checks (:func:`_checked`) and the call through the
     driver (``symbols``: see :func:`_call_driver`)."""
-    meta = _checked(node, words, _sizes(img.shape), _sizes(kern.shape), _NO_VECTOR)
+    # No ``shape`` input: an empty array allocated here, not a global one (read-only, another
+    # type: :func:`_checked` compiled a second time).
+    meta = _checked(node, words, _sizes(img.shape), _sizes(kern.shape), np.empty(0, dtype=np.int64))
     top = np.empty(_result_nd(meta, img.shape), dtype=img.dtype)
-    _call_driver(FORWARD, np.ascontiguousarray(img), np.ascontiguousarray(kern), top, meta, symbols)
+    # the direction as an int64, not a literal: one compiled driver call for every direction
+    _call_driver(np.int64(FORWARD), np.ascontiguousarray(img), np.ascontiguousarray(kern), top, meta, symbols)
     return top
 
 
@@ -965,7 +966,8 @@ def _shared_node(op, node, direction):
             workers.symbol_address(driver_table),
             workers.symbol_address(driver_resolve),
         )
-        return _gradient_node(direction, constants, words, a, b, shape, symbols)
+        # the direction as an int64, not a literal (see :func:`_forward_node`)
+        return _gradient_node(np.int64(direction), constants, words, a, b, shape, symbols)
 
     return abstract_conv_gradient
 
@@ -983,7 +985,7 @@ def _unshared_node(op, node, direction):
 
         @numba_basic.numba_njit
         def unshared_conv(img, kern):
-            meta = _checked(constants, words, _sizes(img.shape), _sizes(kern.shape), _NO_VECTOR)
+            meta = _checked(constants, words, _sizes(img.shape), _sizes(kern.shape), np.empty(0, dtype=np.int64))
             stride, pad_lo, pad_hi, dilation = _meta_geometry(meta)
             w = flip(filters_to_3d(kern))
             return from_3d(kernel(to_3d(img), w, stride, pad_lo, pad_hi, dilation, groups, buffer_bytes))
